@@ -1,0 +1,50 @@
+# hwprof: two entry points for a fresh Debian machine, run as root.
+#   make demo   set up a virtualenv, install hwprof, run a short demo of the main job
+#   make test   install everything the tests need (apt oracles, pip packages), run the whole suite
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# Debian packages: the oracles the tests compare against, compilers for test programs,
+# Chromium for browser tests, qemu for the kprobe VM tier.
+APT_TEST_PACKAGES := linux-perf bpftrace binutils llvm elfutils debuginfod gcc g++ make \
+	chromium chromium-driver qemu-system-x86 busybox-static cpio python3-venv procps util-linux
+APT_DEMO_PACKAGES := gcc make python3-venv procps
+
+.PHONY: demo test apt-test apt-demo venv lint unit integration clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+apt-test:
+	@dpkg -s $(APT_TEST_PACKAGES) >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_TEST_PACKAGES); }
+
+apt-demo:
+	@dpkg -s $(APT_DEMO_PACKAGES) >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_DEMO_PACKAGES); }
+
+demo: apt-demo venv
+	$(PY) demo/run_demo.py
+
+lint: venv
+	$(VENV)/bin/ruff check hwprof collectors symbolize web tests benchmarks
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+integration: apt-test venv
+	$(PY) -m pytest -q tests/integration
+
+test: apt-test venv lint
+	$(PY) -m pytest -q -rs tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info
