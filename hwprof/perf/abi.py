@@ -1,0 +1,211 @@
+"""Numbers of the perf_event ABI (include/uapi/linux/perf_event.h), named once."""
+
+from enum import IntEnum, IntFlag
+
+
+class PerfType(IntEnum):
+    HARDWARE = 0
+    SOFTWARE = 1
+    TRACEPOINT = 2
+    HW_CACHE = 3
+    RAW = 4
+    BREAKPOINT = 5
+
+
+class HwEvent(IntEnum):
+    CPU_CYCLES = 0
+    INSTRUCTIONS = 1
+    CACHE_REFERENCES = 2
+    CACHE_MISSES = 3
+    BRANCH_INSTRUCTIONS = 4
+    BRANCH_MISSES = 5
+    BUS_CYCLES = 6
+    STALLED_CYCLES_FRONTEND = 7
+    STALLED_CYCLES_BACKEND = 8
+    REF_CPU_CYCLES = 9
+
+
+class SwEvent(IntEnum):
+    CPU_CLOCK = 0
+    TASK_CLOCK = 1
+    PAGE_FAULTS = 2
+    CONTEXT_SWITCHES = 3
+    CPU_MIGRATIONS = 4
+    PAGE_FAULTS_MIN = 5
+    PAGE_FAULTS_MAJ = 6
+    ALIGNMENT_FAULTS = 7
+    EMULATION_FAULTS = 8
+    DUMMY = 9
+    BPF_OUTPUT = 10
+    CGROUP_SWITCHES = 11
+
+
+class HwCacheId(IntEnum):
+    L1D = 0
+    L1I = 1
+    LL = 2
+    DTLB = 3
+    ITLB = 4
+    BPU = 5
+    NODE = 6
+
+
+class HwCacheOp(IntEnum):
+    READ = 0
+    WRITE = 1
+    PREFETCH = 2
+
+
+class HwCacheResult(IntEnum):
+    ACCESS = 0
+    MISS = 1
+
+
+class SampleType(IntFlag):
+    IP = 1 << 0
+    TID = 1 << 1
+    TIME = 1 << 2
+    ADDR = 1 << 3
+    READ = 1 << 4
+    CALLCHAIN = 1 << 5
+    ID = 1 << 6
+    CPU = 1 << 7
+    PERIOD = 1 << 8
+    STREAM_ID = 1 << 9
+    RAW = 1 << 10
+    BRANCH_STACK = 1 << 11
+    REGS_USER = 1 << 12
+    STACK_USER = 1 << 13
+    WEIGHT = 1 << 14
+    DATA_SRC = 1 << 15
+    IDENTIFIER = 1 << 16
+    TRANSACTION = 1 << 17
+    REGS_INTR = 1 << 18
+    PHYS_ADDR = 1 << 19
+    AUX = 1 << 20
+    CGROUP = 1 << 21
+    DATA_PAGE_SIZE = 1 << 22
+    CODE_PAGE_SIZE = 1 << 23
+    WEIGHT_STRUCT = 1 << 24
+
+
+class ReadFormat(IntFlag):
+    TOTAL_TIME_ENABLED = 1 << 0
+    TOTAL_TIME_RUNNING = 1 << 1
+    ID = 1 << 2
+    GROUP = 1 << 3
+    LOST = 1 << 4
+
+
+class RecordType(IntEnum):
+    MMAP = 1
+    LOST = 2
+    COMM = 3
+    EXIT = 4
+    THROTTLE = 5
+    UNTHROTTLE = 6
+    FORK = 7
+    READ = 8
+    SAMPLE = 9
+    MMAP2 = 10
+    AUX = 11
+    ITRACE_START = 12
+    LOST_SAMPLES = 13
+    SWITCH = 14
+    SWITCH_CPU_WIDE = 15
+    NAMESPACES = 16
+    KSYMBOL = 17
+    BPF_EVENT = 18
+    CGROUP = 19
+    TEXT_POKE = 20
+    AUX_OUTPUT_HW_ID = 21
+    # perf's own (user-space) record types, found in perf.data files
+    HEADER_ATTR = 64
+    HEADER_EVENT_TYPE = 65
+    HEADER_TRACING_DATA = 66
+    HEADER_BUILD_ID = 67
+    FINISHED_ROUND = 68
+    ID_INDEX = 69
+    AUXTRACE_INFO = 70
+    AUXTRACE = 71
+    AUXTRACE_ERROR = 72
+    THREAD_MAP = 73
+    CPU_MAP = 74
+    STAT_CONFIG = 75
+    STAT = 76
+    STAT_ROUND = 77
+    EVENT_UPDATE = 78
+    TIME_CONV = 79
+    HEADER_FEATURE = 80
+    COMPRESSED = 81
+    FINISHED_INIT = 82
+
+
+class CpuMode(IntEnum):
+    UNKNOWN = 0
+    KERNEL = 1
+    USER = 2
+    HYPERVISOR = 3
+    GUEST_KERNEL = 4
+    GUEST_USER = 5
+
+
+MISC_CPUMODE_MASK = 7
+MISC_MMAP_DATA = 1 << 13
+MISC_COMM_EXEC = 1 << 13
+MISC_SWITCH_OUT = 1 << 13
+MISC_EXACT_IP = 1 << 14
+MISC_MMAP_BUILD_ID = 1 << 14
+
+
+class CallchainContext(IntEnum):
+    """Markers inside a callchain (as unsigned 64-bit values): they switch context, they are not addresses."""
+
+    HV = (1 << 64) - 32
+    KERNEL = (1 << 64) - 128
+    USER = (1 << 64) - 512
+    GUEST = (1 << 64) - 2048
+    GUEST_KERNEL = (1 << 64) - 2176
+    GUEST_USER = (1 << 64) - 2560
+    MAX = (1 << 64) - 4095
+
+
+PERF_MAX_STACK_DEPTH = 127
+
+# perf_event_open flags
+FLAG_FD_NO_GROUP = 1
+FLAG_FD_OUTPUT = 2
+FLAG_PID_CGROUP = 4
+FLAG_FD_CLOEXEC = 8
+
+# attr sizes by ABI version
+ATTR_SIZE_VER0 = 64
+ATTR_SIZE_VER1 = 72
+ATTR_SIZE_VER2 = 80
+ATTR_SIZE_VER3 = 96
+ATTR_SIZE_VER4 = 104
+ATTR_SIZE_VER5 = 112
+ATTR_SIZE_VER6 = 120
+ATTR_SIZE_VER7 = 128
+ATTR_SIZE_VER8 = 136
+
+# ioctl request numbers ('$' = 0x24)
+IOC_ENABLE = 0x2400
+IOC_DISABLE = 0x2401
+IOC_REFRESH = 0x2402
+IOC_RESET = 0x2403
+IOC_PERIOD = 0x40082404
+IOC_SET_OUTPUT = 0x2405
+IOC_SET_FILTER = 0x40082406
+IOC_ID = 0x80082407
+IOC_SET_BPF = 0x40042408
+IOC_PAUSE_OUTPUT = 0x40042409
+IOC_QUERY_BPF = 0xC008240A
+IOC_MODIFY_ATTRIBUTES = 0x4008240B
+IOC_FLAG_GROUP = 1
+
+# x86_64 user registers (asm/perf_regs.h)
+X86_64_REGS = (
+    "ax", "bx", "cx", "dx", "si", "di", "bp", "sp", "ip", "flags", "cs", "ss", "ds", "es", "fs", "gs",
+    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+)
