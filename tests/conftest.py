@@ -1,0 +1,53 @@
+"""Fixtures shared by every test tier."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOBODY = 65534
+
+
+def _nobody_prefix() -> list[str]:
+    """Run as uid/gid 65534 with no capabilities but CAP_DAC_READ_SEARCH.
+
+    Why that one capability: the checkout and the venv's interpreter may sit under a root-only directory
+    (pyenv in /root, a CI clone in /root/...). Reading files is not what is under test; perf_event_open's
+    permission checks look at CAP_PERFMON/CAP_SYS_ADMIN/CAP_SYS_PTRACE and the paranoid level, none of
+    which this grants, so perf sees an ordinary unprivileged user.
+    """
+    return [
+        "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+        "--inh-caps=-all,+dac_read_search", "--ambient-caps=-all,+dac_read_search", "--",
+    ]
+
+
+@pytest.fixture
+def run_unprivileged() -> Callable[..., subprocess.CompletedProcess]:
+    """Run argv as an unprivileged user; skips (saying why) when the tests are not running as root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user (tests already run unprivileged)")
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is not installed")
+
+    def run(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
+        env = {**os.environ, "HOME": "/tmp", "PYTHONPATH": str(REPO)}
+        env.update(kwargs.pop("env", {}))
+        kwargs.setdefault("timeout", 120)
+        kwargs.setdefault("cwd", "/tmp")
+        return subprocess.run([*_nobody_prefix(), *argv], capture_output=True, text=True, env=env, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def hwprof_cmd() -> list[str]:
+    """The hwprof CLI as a subprocess argv, using this interpreter (the venv's)."""
+    return [sys.executable, "-m", "hwprof"]
