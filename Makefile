@@ -35,7 +35,7 @@ demo: apt-demo venv
 	$(PY) demo/run_demo.py
 
 lint: venv
-	$(VENV)/bin/ruff check hwprof collectors symbolize web tests benchmarks
+	$(VENV)/bin/ruff check hwprof collectors symbolize web tests benchmarks demo
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
