@@ -1,0 +1,94 @@
+"""Finding tracefs and the tracepoints in it: `events/<system>/<name>/id` is the config of a TRACEPOINT event."""
+
+from __future__ import annotations
+
+import ctypes
+import fnmatch
+import os
+
+TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+
+
+class TracefsError(OSError):
+    pass
+
+
+def _mount_tracefs(target: str) -> bool:
+    """Mount tracefs the way the kernel documents it; only root can, and only where the directory exists."""
+    if os.geteuid() != 0 or not os.path.isdir(target):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.mount(b"nodev", target.encode(), b"tracefs", 0, None) == 0
+
+
+def find_tracefs(mount: bool = True) -> str | None:
+    """The tracefs directory that has `events/`; mount it at /sys/kernel/tracing if needed and allowed."""
+    for candidate in TRACEFS_CANDIDATES:
+        if os.path.isdir(os.path.join(candidate, "events")):
+            return candidate
+    if mount and _mount_tracefs(TRACEFS_CANDIDATES[0]) and os.path.isdir(os.path.join(TRACEFS_CANDIDATES[0],
+                                                                                      "events")):
+        return TRACEFS_CANDIDATES[0]
+    return None
+
+
+def tracefs_status() -> tuple[str | None, str]:
+    """(path or None, why not): used by `hwprof check` and for error messages."""
+    for candidate in TRACEFS_CANDIDATES:
+        if os.path.isdir(candidate) and os.path.ismount(candidate) or os.path.isdir(os.path.join(candidate,
+                                                                                                 "events")):
+            if os.access(os.path.join(candidate, "events"), os.R_OK | os.X_OK):
+                return candidate, ""
+            return None, (f"tracefs at {candidate} is not readable by this user "
+                          "(run as root, or 'chmod -R go+rX' it / mount with gid= and mode=)")
+    return None, "tracefs is not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)"
+
+
+def require_tracefs() -> str:
+    path = find_tracefs()
+    if path is not None:
+        if not os.access(os.path.join(path, "events"), os.R_OK | os.X_OK):
+            raise TracefsError(f"tracepoints need read access to {path}/events: run as root")
+        return path
+    _, why = tracefs_status()
+    raise TracefsError(f"tracepoints need tracefs: {why}")
+
+
+def tracepoint_id(tracefs: str, system: str, name: str) -> int | None:
+    try:
+        with open(os.path.join(tracefs, "events", system, name, "id")) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def list_systems(tracefs: str) -> list[str]:
+    try:
+        entries = os.listdir(os.path.join(tracefs, "events"))
+    except OSError:
+        return []
+    return sorted(e for e in entries if os.path.isdir(os.path.join(tracefs, "events", e)))
+
+
+def list_events(tracefs: str, system: str) -> list[str]:
+    try:
+        entries = os.listdir(os.path.join(tracefs, "events", system))
+    except OSError:
+        return []
+    return sorted(e for e in entries if os.path.isfile(os.path.join(tracefs, "events", system, e, "id")))
+
+
+def all_tracepoints(tracefs: str) -> list[tuple[str, str]]:
+    return [(system, name) for system in list_systems(tracefs) for name in list_events(tracefs, system)]
+
+
+def expand(tracefs: str, system: str, name: str) -> list[tuple[str, str]]:
+    """Globs as perf allows them (`sched:sched_sw*`, `syscalls:sys_enter_*`), sorted; exact names as is."""
+    is_glob = any(c in system + name for c in "*?[")
+    if not is_glob:
+        return [(system, name)]
+    out = []
+    for sys_name in list_systems(tracefs):
+        if fnmatch.fnmatchcase(sys_name, system):
+            out.extend((sys_name, ev) for ev in list_events(tracefs, sys_name) if fnmatch.fnmatchcase(ev, name))
+    return out
