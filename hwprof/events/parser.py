@@ -272,9 +272,9 @@ class EventParser:
             raise EventParseError(f"cannot parse PMU event '{text}' (expected pmu/term,term=value/[:modifiers])")
         pmu_name, term_text, mods = m.groups()
         if mods.startswith(":"):
-            mods = mods[1:]
-            if not mods:
-                raise EventParseError(f"'{text}': empty modifier after ':'")
+            # perf's grammar has no ':' after the closing '/'; say how to write it instead of guessing.
+            raise EventParseError(f"'{text}': write PMU event modifiers right after the closing '/' "
+                                  f"({text[: len(text) - len(mods)]}{mods[1:]})")
         terms = [t.strip() for t in term_text.split(",")] if term_text.strip() else []
         if any(not t for t in terms):
             raise EventParseError(f"empty term in '{text}'")

@@ -83,12 +83,24 @@ def all_tracepoints(tracefs: str) -> list[tuple[str, str]]:
 
 
 def expand(tracefs: str, system: str, name: str) -> list[tuple[str, str]]:
-    """Globs as perf allows them (`sched:sched_sw*`, `syscalls:sys_enter_*`), sorted; exact names as is."""
+    """Globs as perf allows them (`sched:sched_sw*`, `syscalls:sys_enter_*`); exact names as is."""
     is_glob = any(c in system + name for c in "*?[")
     if not is_glob:
         return [(system, name)]
     out = []
-    for sys_name in list_systems(tracefs):
-        if fnmatch.fnmatchcase(sys_name, system):
-            out.extend((sys_name, ev) for ev in list_events(tracefs, sys_name) if fnmatch.fnmatchcase(ev, name))
+    # Directory order, not sorted: perf walks readdir() order, and the oracle test holds us to perf's order.
+    for sys_name in _listdir(os.path.join(tracefs, "events")):
+        if not fnmatch.fnmatchcase(sys_name, system):
+            continue
+        for event in _listdir(os.path.join(tracefs, "events", sys_name)):
+            if fnmatch.fnmatchcase(event, name) and os.path.isfile(os.path.join(tracefs, "events", sys_name, event,
+                                                                                "id")):
+                out.append((sys_name, event))
     return out
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
