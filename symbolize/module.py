@@ -1,0 +1,191 @@
+"""One binary's lookup index: ELF symbols joined with DWARF inline chains, cached on disk.
+
+DWARF gives file, line and the inline chain; the ELF symbol table names what DWARF lacks
+(assembly, stripped objects, PLT stubs) and gives symbol offsets. The expensive part -- the DWARF
+index -- is stored under the cache directory keyed by build-id plus the identity (size, mtime) of
+both the binary and the debug file, so any change to either rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+from hwprof.symbolize.dwarf_index import DwarfIndex, DwarfIndexError, Location, build_symcache
+from hwprof.symbolize.elf import ElfImage, SymbolTable
+
+log = logging.getLogger("hwprof.symbolize")
+
+# GCC's names for the parts and clones of a function: DWARF names the function without them.
+_CLONE_SUFFIX = re.compile(r"(\.(cold|part|isra|constprop|lto_priv|localalias|llvm|clone|str)(\.\d+)?)+$")
+_CACHE_VERSION = "1"
+
+
+def strip_clone_suffix(name: str) -> str:
+    return _CLONE_SUFFIX.sub("", name)
+
+
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    function: str | None  # raw (mangled) name
+    file: str | None
+    line: int
+    inlined: bool
+    symbol_offset: int | None
+
+
+def default_cache_dir() -> str:
+    explicit = os.environ.get("HWPROF_CACHE_DIR")
+    if explicit:
+        return explicit
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "hwprof")
+
+
+def _identity(path: str) -> str:
+    st = os.stat(path)
+    return f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def cache_path(cache_dir: str, build_id: bytes | None, binary: str, debug_file: str) -> str:
+    digest = hashlib.sha1(
+        f"{_CACHE_VERSION}|{_identity(binary) if os.path.exists(binary) else binary}|{_identity(debug_file)}".encode()
+    ).hexdigest()[:16]
+    stem = build_id.hex() if build_id else "nobuildid"
+    return os.path.join(cache_dir, "symbolize", f"{stem}-{digest}.symc")
+
+
+def load_or_build_dwarf(binary: str, debug_file: str, build_id: bytes | None, cache_dir: str | None,
+                        label: str) -> tuple[DwarfIndex, bool]:
+    """The DWARF index of ``debug_file``, from the cache when present; (index, was_cached)."""
+    path = cache_path(cache_dir, build_id, binary, debug_file) if cache_dir else None
+    if path is not None:
+        try:
+            with open(path, "rb") as stream:
+                data = stream.read()
+            return DwarfIndex(data), True
+        except FileNotFoundError:
+            pass
+        except (OSError, DwarfIndexError) as exc:
+            log.debug("ignoring unreadable index cache %s: %s", path, exc)
+    from hwprof.symbolize.progress import Progress
+
+    with Progress(label):
+        data = build_symcache(debug_file)
+    index = DwarfIndex(data)
+    if path is not None:
+        _write_atomically(path, data)
+    return index, False
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("cannot write index cache %s: %s", path, exc)
+
+
+class ModuleIndex:
+    """Bulk address -> inline chain for one binary (addresses are the binary's own vaddrs)."""
+
+    def __init__(self, symbols: SymbolTable, dwarf: DwarfIndex | None, dwarf_bias: int) -> None:
+        self.symbols = symbols
+        self.dwarf = dwarf
+        self._bias = dwarf_bias
+
+    @classmethod
+    def for_images(cls, image: ElfImage | None, debug_image: ElfImage | None,
+                   dwarf: DwarfIndex | None) -> ModuleIndex:
+        symbols = _merge_symbols(image, debug_image)
+        bias_source = debug_image if debug_image is not None and debug_image.segments else image
+        bias = bias_source.segments[0].vaddr if bias_source is not None and bias_source.segments else 0
+        return cls(symbols, dwarf, bias)
+
+    def lookup(self, vaddrs: np.ndarray) -> list[tuple[RawFrame, ...]]:
+        """One chain per address, innermost first; a chain of one frame with function None when
+        nothing is known."""
+        vaddrs = np.asarray(vaddrs, dtype=np.uint64)
+        sym_idx, sym_off = self.symbols.lookup(vaddrs)
+        if self.dwarf is not None:
+            rel = vaddrs - np.uint64(self._bias)
+            rel = np.where(vaddrs >= np.uint64(self._bias), rel, np.uint64(2**64 - 1))
+            chains = self.dwarf.lookup(rel)
+        else:
+            chains = [()] * len(vaddrs)
+        names = self.symbols.names
+        out: list[tuple[RawFrame, ...]] = []
+        for i, (chain, sidx, soff) in enumerate(zip(chains, sym_idx.tolist(), sym_off.tolist(), strict=True)):
+            elf_name = names[sidx] if sidx >= 0 else None
+            if not chain:
+                out.append((RawFrame(elf_name, None, 0, False, soff if sidx >= 0 else None),))
+                continue
+            frames = [RawFrame(loc.function, loc.file, loc.line, True, None) for loc in chain[:-1]]
+            outer = chain[-1]
+            name = self._outer_name(outer, elf_name)
+            offset = soff if sidx >= 0 else None
+            if offset is None and outer.entry is not None:
+                rel_addr = int(vaddrs[i]) - self._bias
+                offset = rel_addr - outer.entry if rel_addr >= outer.entry else None
+            frames.append(RawFrame(name, outer.file, outer.line, False, offset))
+            out.append(tuple(frames))
+        return out
+
+    def _outer_name(self, outer: Location, elf_name: str | None) -> str | None:
+        name = outer.function
+        if name is None or not outer.has_source:
+            # SymCache filled this range from the symbol table (or not at all): ours is as good.
+            return elf_name or name
+        base = strip_clone_suffix(name)
+        if base != name and outer.entry is not None:
+            # SymCache sometimes labels a function split into hot and cold parts with a neighbouring
+            # symbol's name; the symbol at the function's entry is the real one.
+            entry_name = self._name_at(outer.entry + self._bias)
+            if entry_name is not None and strip_clone_suffix(entry_name) != base:
+                return strip_clone_suffix(entry_name)
+        return base
+
+    def _name_at(self, vaddr: int) -> str | None:
+        starts = self.symbols.starts
+        i = int(np.searchsorted(starts, np.uint64(vaddr)))
+        if i < len(starts) and int(starts[i]) == vaddr:
+            return self.symbols.names[i]
+        return None
+
+
+def _merge_symbols(image: ElfImage | None, debug_image: ElfImage | None) -> SymbolTable:
+    """The binary's symbols, or the debug file's when the binary was stripped (plus its PLT/dynsym)."""
+    from hwprof.symbolize.elf import ElfError
+
+    tables = []
+    for img in (image, debug_image):
+        if img is None:
+            continue
+        try:
+            tables.append(img.symbols)
+        except (ElfError, OSError, ValueError) as exc:
+            log.debug("cannot read symbols of %s: %s", img.path, exc)
+    tables = [t for t in tables if len(t.starts)]
+    if not tables:
+        return SymbolTable.empty()
+    if len(tables) == 1 or (image is not None and image.has_symtab):
+        return tables[0]
+    starts = np.concatenate([t.starts for t in tables])
+    ends = np.concatenate([t.ends for t in tables])
+    names = tuple(n for t in tables for n in t.names)
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], ends[order]
+    names = tuple(names[i] for i in order.tolist())
+    # The debug file's .symtab is the richer one; it comes second, so keep the last of duplicates.
+    keep_last = np.ones(len(starts), dtype=bool)
+    keep_last[:-1] = starts[:-1] != starts[1:]
+    idx = np.flatnonzero(keep_last)
+    return SymbolTable(starts[idx], ends[idx], tuple(names[i] for i in idx.tolist()))

@@ -1,0 +1,283 @@
+"""The Symbolizer: file offsets, kernel addresses and JIT addresses to named inline chains.
+
+It never raises for bad input files: a module it cannot read gives frames with function None
+(callers print module+0xoffset) and one warning per module on the "hwprof.symbolize" logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from hwprof.symbolize.demangle import demangle as demangle_name
+from hwprof.symbolize.frame import SymbolizedFrame, unknown_frame
+
+from hwprof.units import Pid
+
+log = logging.getLogger("hwprof.symbolize")
+
+Chain = tuple[SymbolizedFrame, ...]
+JIT_MODULE = "[jit]"
+
+
+@dataclass
+class _Module:
+    name: str
+    segments_image: object | None  # ElfImage whose PT_LOADs map offsets to addresses
+    index: object | None  # ModuleIndex
+
+
+class Symbolizer:
+    def __init__(self, debug_dirs: Iterable[str] = (), symfs: str | None = None, debuginfod: bool = True,
+                 demangle: bool = True, cache_dir: str | None = None, vmlinux: str | None = None,
+                 kallsyms: str = "/proc/kallsyms") -> None:
+        from hwprof.symbolize.debugfile import DebugSearch
+        from hwprof.symbolize.module import default_cache_dir
+
+        self.search = DebugSearch(tuple(debug_dirs), symfs, debuginfod)
+        self.demangle = demangle
+        self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+        self.vmlinux = vmlinux
+        self.kallsyms = kallsyms
+        self._modules: dict[tuple[str, bytes | None], _Module] = {}
+        self._kernel = None
+        self._kernel_warned = False
+        self._perf_maps: dict[str, object] = {}
+        self._warned: set[str] = set()
+        self.index_cache_hits = 0
+        self.index_builds = 0
+
+    # ---- user code -------------------------------------------------------------------------
+    def symbolize_offsets(self, path: str, file_offsets: np.ndarray, build_id: bytes | None = None) -> list[Chain]:
+        """Inline chain per file offset of ``path`` (what MMAP2 records and /proc/PID/maps give)."""
+        offsets = np.asarray(file_offsets, dtype=np.uint64).ravel()
+        if len(offsets) == 0:
+            return []
+        unique, inverse = np.unique(offsets, return_inverse=True)
+        module = self._module(path, build_id)
+        image = module.segments_image
+        if image is None or module.index is None:
+            chains = [(unknown_frame(path, off),) for off in unique.tolist()]
+        else:
+            vaddrs, found = image.offset_to_vaddr(unique)
+            chains = self._chains(module, unique, vaddrs, found)
+        return [chains[i] for i in inverse.tolist()]
+
+    def symbolize_vaddrs(self, path: str, vaddrs: np.ndarray, build_id: bytes | None = None) -> list[Chain]:
+        """Inline chain per link-time address of ``path`` (what addr2line takes)."""
+        addrs = np.asarray(vaddrs, dtype=np.uint64).ravel()
+        if len(addrs) == 0:
+            return []
+        unique, inverse = np.unique(addrs, return_inverse=True)
+        module = self._module(path, build_id)
+        image = module.segments_image
+        if image is None or module.index is None:
+            chains = [(unknown_frame(path, a),) for a in unique.tolist()]
+        else:
+            offsets, _ = image.vaddr_to_offset(unique)
+            chains = self._chains(module, offsets, unique, np.ones(len(unique), dtype=bool))
+        return [chains[i] for i in inverse.tolist()]
+
+    def _chains(self, module: _Module, offsets: np.ndarray, vaddrs: np.ndarray, found: np.ndarray) -> list[Chain]:
+        raw = module.index.lookup(vaddrs[found])
+        name = module.name
+        fix = demangle_name if self.demangle else None
+        out: list[Chain] = []
+        it = iter(raw)
+        for off, ok in zip(offsets.tolist(), found.tolist(), strict=True):
+            if not ok:
+                out.append((unknown_frame(name, off),))
+                continue
+            out.append(
+                tuple(
+                    SymbolizedFrame(
+                        (fix(f.function) if fix and f.function else f.function),
+                        f.file,
+                        f.line,
+                        f.inlined,
+                        name,
+                        off,
+                        f.symbol_offset,
+                    )
+                    for f in next(it)
+                )
+            )
+        return out
+
+    def _warn(self, module: str, reasons: list[str]) -> None:
+        if reasons and module not in self._warned:
+            self._warned.add(module)
+            log.warning("%s: %s", module, "; ".join(reasons))
+
+    def _module(self, path: str, build_id: bytes | None) -> _Module:
+        key = (path, build_id)
+        module = self._modules.get(key)
+        if module is None:
+            reasons: list[str] = []
+            module = self._load_module(path, build_id, reasons)
+            self._warn(path, reasons)
+            self._modules[key] = module
+        return module
+
+    def _load_module(self, path: str, build_id: bytes | None, reasons: list[str]) -> _Module:
+        from hwprof.symbolize.debugfile import find_debug_file
+        from hwprof.symbolize.dwarf_index import DwarfIndexError
+        from hwprof.symbolize.elf import ElfError, open_image
+        from hwprof.symbolize.module import ModuleIndex, load_or_build_dwarf
+
+        real = path
+        if path == "[vdso]":
+            from hwprof.symbolize.vdso import vdso_image_path
+
+            real = vdso_image_path(self.cache_dir)
+            if real is None:
+                reasons.append("cannot read this kernel's vdso image")
+                return _Module(path, None, None)
+        elif path.startswith("[") or path.startswith("//anon") or not path:
+            reasons.append("anonymous mapping, no file to read symbols from")
+            return _Module(path, None, None)
+        else:
+            real = self.search.rooted(path)
+        image = None
+        try:
+            image = open_image(real)
+        except ElfError as exc:
+            reasons.append(str(exc))
+        if image is not None and build_id and image.build_id and image.build_id != build_id:
+            reasons.append(
+                f"build-id {image.build_id.hex()} differs from the recorded {build_id.hex()} "
+                "(file changed since capture); not using it"
+            )
+            image = None
+        wanted_id = build_id or (image.build_id if image is not None else None)
+        if image is None and not wanted_id:
+            return _Module(path, None, None)
+        debug_file = find_debug_file(real, image, wanted_id, self.search, reasons.append)
+        debug_image = None
+        dwarf = None
+        if debug_file is not None:
+            try:
+                debug_image = image if debug_file == real else open_image(debug_file)
+            except ElfError as exc:
+                reasons.append(str(exc))
+            if debug_image is not None and debug_image.has_dwarf:
+                try:
+                    label = os.path.basename(path)
+                    dwarf, cached = load_or_build_dwarf(real, debug_file, wanted_id, self.cache_dir, label)
+                    if cached:
+                        self.index_cache_hits += 1
+                    else:
+                        self.index_builds += 1
+                except DwarfIndexError as exc:
+                    reasons.append(f"DWARF unusable, names only ({exc})")
+        elif image is not None and not image.has_symtab:
+            reasons.append("no debug info found (no DWARF, no .symtab); only exported names")
+        segments_image = image if image is not None and image.segments else debug_image
+        if segments_image is None or not segments_image.segments:
+            if image is None and debug_image is None:
+                return _Module(path, None, None)
+            reasons.append("no loadable segments")
+            return _Module(path, None, None)
+        index = ModuleIndex.for_images(image, debug_image if debug_image is not image else None, dwarf)
+        if dwarf is None and len(index.symbols.starts) == 0:
+            reasons.append("no symbols at all")
+        return _Module(path, segments_image, index)
+
+    # ---- kernel ----------------------------------------------------------------------------
+    def kernel_symbols(self):
+        from hwprof.symbolize.kernel import KernelSymbols
+
+        if self._kernel is None:
+            try:
+                self._kernel = KernelSymbols.load(self.kallsyms)
+            except Exception as exc:  # HwprofError for unreadable files; degrade like any module
+                log.warning("[kernel.kallsyms]: %s", exc)
+                self._kernel = KernelSymbols.parse("")
+            if self._kernel.hidden:
+                log.warning("[kernel.kallsyms]: %s", self._kernel.hidden_note)
+        return self._kernel
+
+    def symbolize_kernel(self, addrs: np.ndarray) -> list[Chain]:
+        from hwprof.symbolize.kernel import KERNEL_MODULE
+
+        addrs = np.asarray(addrs, dtype=np.uint64).ravel()
+        if len(addrs) == 0:
+            return []
+        unique, inverse = np.unique(addrs, return_inverse=True)
+        kernel = self.kernel_symbols()
+        looked = kernel.lookup(unique)
+        chains: list[Chain] = []
+        vmlinux_chains = self._vmlinux_chains(unique, looked) if self.vmlinux else None
+        for j, (addr, (name, off, module)) in enumerate(zip(unique.tolist(), looked, strict=True)):
+            if vmlinux_chains is not None and vmlinux_chains[j] is not None:
+                chains.append(vmlinux_chains[j])
+                continue
+            if name is None:
+                chains.append((unknown_frame(KERNEL_MODULE, addr),))
+            else:
+                chains.append((SymbolizedFrame(name, None, None, False, module, addr, off),))
+        return [chains[i] for i in inverse.tolist()]
+
+    def _vmlinux_chains(self, addrs: np.ndarray, looked) -> list[Chain | None]:
+        """File and line for core-kernel addresses from a vmlinux with DWARF, undoing KASLR's shift."""
+        from hwprof.symbolize.elf import ElfError, open_image
+        from hwprof.symbolize.kernel import KERNEL_MODULE
+
+        out: list[Chain | None] = [None] * len(addrs)
+        kernel = self.kernel_symbols()
+        try:
+            image = open_image(self.vmlinux)
+        except ElfError as exc:
+            self._warn(self.vmlinux, [str(exc)])
+            return out
+        runtime_stext = kernel.address_of("_stext")
+        link_stext = None
+        names = image.symbols.names
+        if "_stext" in names:
+            link_stext = int(image.symbols.starts[names.index("_stext")])
+        if runtime_stext is None or link_stext is None:
+            self._warn(self.vmlinux, ["cannot relate vmlinux to the running kernel (no _stext)"])
+            return out
+        shift = runtime_stext - link_stext
+        core = [i for i, (_n, _o, module) in enumerate(looked) if module == KERNEL_MODULE]
+        if not core:
+            return out
+        link_addrs = np.array([int(addrs[i]) - shift for i in core], dtype=np.uint64)
+        offsets, found = image.vaddr_to_offset(link_addrs)
+        module = self._module(self.vmlinux, None)
+        if module.index is None:
+            return out
+        chains = self._chains(module, link_addrs, link_addrs, found)
+        for i, chain in zip(core, chains, strict=True):
+            if chain[-1].function is not None:
+                out[i] = tuple(
+                    SymbolizedFrame(f.function, f.file, f.line, f.inlined, KERNEL_MODULE, int(addrs[i]),
+                                    f.symbol_offset)
+                    for f in chain
+                )
+        return out
+
+    # ---- JIT -------------------------------------------------------------------------------
+    def symbolize_jit(self, pid: Pid, addrs: np.ndarray, perf_map_path: str | None = None) -> list[Chain]:
+        from hwprof.symbolize.jit import PerfMap
+
+        addrs = np.asarray(addrs, dtype=np.uint64).ravel()
+        path = perf_map_path or f"/tmp/perf-{pid}.map"
+        perf_map = self._perf_maps.get(path)
+        if perf_map is None:
+            try:
+                perf_map = PerfMap.load(path)
+            except Exception as exc:  # HwprofError: missing or unreadable map
+                self._warn(JIT_MODULE, [str(exc)])
+                perf_map = PerfMap.parse(b"")
+            self._perf_maps[path] = perf_map
+        out: list[Chain] = []
+        for addr, (name, off) in zip(addrs.tolist(), perf_map.lookup(addrs), strict=True):
+            if name is None:
+                out.append((unknown_frame(JIT_MODULE, addr),))
+            else:
+                out.append((SymbolizedFrame(name, None, None, False, JIT_MODULE, addr, off),))
+        return out
