@@ -1,0 +1,141 @@
+"""Synthesize COMM, FORK and MMAP2 records from /proc for processes that existed before the capture.
+
+The kernel only reports mappings and names that change while an event is open. A process attached to mid-run (or
+every process of a system-wide capture) already has its code mapped, so, as `perf record` does, we read
+/proc/PID/{task,comm,maps} and write the records the kernel would have written, so every sample can be resolved.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterable
+
+from hwprof.perf.abi import CpuMode, RecordType
+from hwprof.perf.records import pack_string
+from hwprof.units import Address, Pid, Tid
+
+Trailer = Callable[[Pid, Tid], bytes]
+"""Builds the sample_id trailer (attr.sample_id_all) for a synthesized record of (pid, tid)."""
+
+_PROT = {"r": 1, "w": 2, "x": 4}
+MAP_SHARED, MAP_PRIVATE = 1, 2
+KERNEL_MAP_NAME = "[kernel.kallsyms]_text"
+
+
+def _record(rtype: int, misc: int, body: bytes) -> bytes:
+    return struct.pack("<IHH", rtype, misc, 8 + len(body)) + body
+
+
+def thread_ids(pid: Pid) -> list[Tid]:
+    try:
+        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if t.isdigit())
+    except OSError:
+        return []
+
+
+def read_comm(pid: Pid, tid: Tid | None = None) -> str | None:
+    path = f"/proc/{pid}/task/{tid}/comm" if tid is not None else f"/proc/{pid}/comm"
+    try:
+        with open(path, "rb") as f:
+            return f.read().rstrip(b"\n").decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def comm_record(pid: Pid, tid: Tid, comm: str, trailer: Trailer) -> bytes:
+    return _record(RecordType.COMM, 0, struct.pack("<ii", pid, tid) + pack_string(comm[:15]) + trailer(pid, tid))
+
+
+def fork_record(pid: Pid, ppid: Pid, tid: Tid, ptid: Tid, trailer: Trailer) -> bytes:
+    return _record(RecordType.FORK, 0, struct.pack("<iiiiQ", pid, ppid, tid, ptid, 0) + trailer(pid, tid))
+
+
+def parse_maps_line(line: str) -> tuple[Address, Address, str, int, int, int, int, str] | None:
+    """(start, end, perms, offset, major, minor, inode, path) of one /proc/PID/maps line."""
+    parts = line.split(None, 5)
+    if len(parts) < 5:
+        return None
+    try:
+        start_s, end_s = parts[0].split("-")
+        major_s, minor_s = parts[3].split(":")
+        return (int(start_s, 16), int(end_s, 16), parts[1], int(parts[2], 16), int(major_s, 16), int(minor_s, 16),
+                int(parts[4]), parts[5].strip() if len(parts) > 5 else "")
+    except ValueError:
+        return None
+
+
+def mmap_records(pid: Pid, trailer: Trailer, include_data: bool = False) -> bytes:
+    """MMAP2 records for the executable mappings of a process (all mappings with include_data)."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            lines = f.readlines()
+    except OSError:
+        return b""
+    out = []
+    for line in lines:
+        parsed = parse_maps_line(line)
+        if parsed is None:
+            continue
+        start, end, perms, offset, major, minor, inode, path = parsed
+        if "x" not in perms and not include_data:
+            continue
+        if not path:
+            path = "//anon"  # anonymous executable memory: JIT code, named as perf names it
+        elif path.startswith("[") and path not in ("[vdso]", "[vsyscall]"):
+            continue  # [heap], [stack], [vvar]: never code
+        prot = sum(bit for ch, bit in _PROT.items() if ch in perms)
+        flags = MAP_SHARED if "s" in perms else MAP_PRIVATE
+        body = struct.pack("<iiQQQIIQQII", pid, pid, start, end - start, offset, major, minor, inode, 0, prot, flags)
+        out.append(_record(RecordType.MMAP2, CpuMode.USER, body + pack_string(path) + trailer(pid, pid)))
+    return b"".join(out)
+
+
+def synthesize_process(pid: Pid, trailer: Trailer, include_data: bool = False) -> bytes:
+    """COMM for every thread, FORK for every thread but the main one, MMAP2 for the code: what perf writes."""
+    tids = thread_ids(pid)
+    if not tids:
+        return b""
+    out = []
+    for tid in tids:
+        comm = read_comm(pid, tid)
+        if comm is None:
+            continue  # the thread exited meanwhile
+        if tid != pid:
+            out.append(fork_record(pid, pid, tid, pid, trailer))
+        out.append(comm_record(pid, tid, comm, trailer))
+    out.append(mmap_records(pid, trailer, include_data))
+    return b"".join(out)
+
+
+def all_pids() -> list[Pid]:
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+
+
+def synthesize_processes(pids: Iterable[Pid], trailer: Trailer, include_data: bool = False) -> bytes:
+    return b"".join(synthesize_process(pid, trailer, include_data) for pid in pids)
+
+
+def kernel_text_start() -> Address:
+    """Address of _text (or _stext) from /proc/kallsyms; 0 when kptr_restrict hides addresses."""
+    found = 0
+    try:
+        with open("/proc/kallsyms") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] in ("_text", "_stext"):
+                    found = int(parts[0], 16)
+                    if parts[2] == "_text":
+                        break
+    except (OSError, ValueError):
+        return 0
+    return found
+
+
+def kernel_mmap_record(trailer: Trailer) -> bytes:
+    """The MMAP perf writes for the kernel image (pid -1), so `perf report` maps kernel addresses to kallsyms."""
+    start = kernel_text_start()
+    if not start:
+        return b""
+    body = struct.pack("<iiQQQ", -1, 0, start, (1 << 64) - 1 - start, start)
+    return _record(RecordType.MMAP, CpuMode.KERNEL, body + pack_string(KERNEL_MAP_NAME) + trailer(-1, 0))

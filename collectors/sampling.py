@@ -1,0 +1,650 @@
+"""The sampling capture: open the events, copy ring buffers into a perf.data file, finalise it.
+
+perf's design, kept because it is what makes capture cheap and lossless: one ring per CPU, with every other event
+of that CPU redirected into it (SET_OUTPUT); a task target is followed per CPU with inherit=1 so children and new
+threads are sampled too; poll(2) wakes us at a watermark, and each wake copies the raw bytes of every ring into
+the file with a FINISHED_ROUND after them. No record is looked at while the target runs: counting samples and
+losses, collecting build-ids and JIT maps happens after the stop, from the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import platform
+import select
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hwprof.errors import HwprofError
+from hwprof.events import EventGroup, EventSpec, parse_events
+from hwprof.perf import abi, syscall
+from hwprof.perf.abi import ReadFormat, RecordType, SampleType
+from hwprof.perf.attr import PerfEventAttr
+from hwprof.perf.records import SampleLayout, iter_records, parse_record, sample_id_trailer
+from hwprof.perf.ring import DEFAULT_DATA_PAGES, RingBuffer
+from hwprof.perfdata import features as feat
+from hwprof.perfdata.features import Feature
+from hwprof.perfdata.writer import FileAttr, PerfDataWriter
+from hwprof.units import Cpu, Nanoseconds, Pid
+
+DEFAULT_FREQUENCY = 4000  # perf record's default
+DEFAULT_EVENT = "cycles"
+FALLBACK_EVENT = "cpu-clock"
+POLL_TIMEOUT_MS = 250
+FLUSH_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to sample: a command to start, running processes, or CPUs (system-wide)."""
+
+    command: tuple[str, ...] = ()
+    pids: tuple[Pid, ...] = ()
+    system_wide: bool = False
+    cpus: tuple[Cpu, ...] | None = None
+
+    def describe(self) -> str:
+        if self.command:
+            return " ".join(self.command)
+        if self.pids:
+            return "pid " + ",".join(map(str, self.pids))
+        if self.cpus is not None and not self.system_wide:
+            return "cpu " + ",".join(map(str, self.cpus))
+        return "system-wide"
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    events: str | None = None          # an event list as `-e` takes it; None = cycles, falling back to cpu-clock
+    frequency: int | None = None
+    period: int | None = None
+    callgraph: bool = False
+    max_stack: int | None = None
+    user_callchain: bool = True
+    kernel_callchain: bool = True
+    data_pages: int | None = None      # None: DEFAULT_DATA_PAGES, halved while the lock limit refuses it
+    duration: float | None = None
+    inherit: bool = True
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    path: str
+    target: str
+    command: list[str]
+    events: list[str]
+    start_time_ns: Nanoseconds
+    duration_ns: Nanoseconds
+    samples: int
+    lost: int
+    size: int
+    exit_status: int | None
+    notices: list[str] = field(default_factory=list)
+
+
+def online_cpus() -> list[Cpu]:
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            return parse_cpu_list(f.read().strip())
+    except OSError:
+        return list(range(os.cpu_count() or 1))
+
+
+def parse_cpu_list(text: str) -> list[Cpu]:
+    """'0-3,6' -> [0, 1, 2, 3, 6]; a clear error for anything else."""
+    cpus: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-")
+                if int(lo) > int(hi):
+                    raise ValueError
+                cpus.extend(range(int(lo), int(hi) + 1))
+            elif part:
+                cpus.append(int(part))
+    except ValueError:
+        raise HwprofError(f"invalid CPU list {text!r} (expected e.g. 0-3,6)") from None
+    if not cpus or min(cpus) < 0:
+        raise HwprofError(f"invalid CPU list {text!r}")
+    return sorted(set(cpus))
+
+
+# --- attrs ------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Event:
+    spec: EventSpec
+    attr: PerfEventAttr
+    ids: list[int] = field(default_factory=list)
+    fds: list[int] = field(default_factory=list)
+
+
+def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions) -> list[list[_Event]]:
+    total = sum(len(g.events) for g in groups)
+    out = []
+    first = True
+    for group in groups:
+        reads_group = group.is_group and len(group.events) > 1
+        events = []
+        for index, spec in enumerate(group.events):
+            attr = spec.attr_copy()
+            st = SampleType.IP | SampleType.TID | SampleType.TIME | SampleType.CPU | SampleType.PERIOD
+            if opts.callgraph:
+                st |= SampleType.CALLCHAIN
+            if reads_group:
+                st |= SampleType.READ
+                attr.read_format = (ReadFormat.GROUP | ReadFormat.ID | ReadFormat.TOTAL_TIME_ENABLED
+                                    | ReadFormat.TOTAL_TIME_RUNNING)
+            if total > 1:
+                st |= SampleType.IDENTIFIER
+            if spec.is_tracepoint:
+                st |= SampleType.RAW
+            attr.sample_type = st
+            attr.sample_id_all = 1
+            attr.disabled = 1 if index == 0 else 0  # members follow their leader
+            attr.inherit = 1 if opts.inherit else 0
+            if index == 0:
+                _set_rate(attr, spec, opts)
+                if opts.callgraph:
+                    if opts.max_stack:
+                        attr.sample_max_stack = opts.max_stack
+                    attr.exclude_callchain_user = 0 if opts.user_callchain else 1
+                    attr.exclude_callchain_kernel = 0 if opts.kernel_callchain else 1
+            if first:
+                # The first event carries the side-band: mappings, names, forks and exits.
+                attr.mmap = attr.mmap2 = attr.comm = attr.comm_exec = attr.task = 1
+                first = False
+            events.append(_Event(spec, attr))
+        out.append(events)
+    return out
+
+
+def _set_rate(attr: PerfEventAttr, spec: EventSpec, opts: SamplingOptions) -> None:
+    if opts.period:
+        attr.sample_period, attr.freq = opts.period, 0
+    elif opts.frequency:
+        attr.sample_freq, attr.freq = opts.frequency, 1
+    elif spec.sample_period:
+        attr.sample_period, attr.freq = spec.sample_period, 0
+    elif spec.sample_freq:
+        attr.sample_freq, attr.freq = spec.sample_freq, 1
+    elif spec.is_tracepoint:
+        attr.sample_period, attr.freq = 1, 0  # every hit, as perf samples tracepoints
+    else:
+        attr.sample_freq, attr.freq = DEFAULT_FREQUENCY, 1
+    if attr.freq:
+        limit = syscall.read_sysctl("perf_event_max_sample_rate", 100000) or 100000
+        if attr.sample_freq > limit:
+            raise HwprofError(f"-F {attr.sample_freq} is above kernel.perf_event_max_sample_rate ({limit}): "
+                              f"use -F {limit} or lower, or raise the sysctl")
+
+
+# --- the session ------------------------------------------------------------------------------------------
+
+class _Stop:
+    """Signals that end a capture, delivered through a wakeup fd so poll(2) returns at once."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._previous: dict[int, object] = {}
+        self._old_wakeup = -1
+
+    @property
+    def fd(self) -> int:
+        return self._read_fd
+
+    def __enter__(self) -> _Stop:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        self._previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)
+        self._old_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        return self
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.requested = signal.Signals(signum).name
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read_fd, 256):
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(self._old_wakeup)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        os.close(self._read_fd)
+        os.close(self._write_fd)
+
+
+class _Child:
+    """A command forked now and exec'ed only once the events are open on it (perf's workload start)."""
+
+    def __init__(self, argv: tuple[str, ...]) -> None:
+        if shutil.which(argv[0]) is None:
+            raise HwprofError(f"cannot run {argv[0]!r}: command not found")
+        go_r, go_w = os.pipe()
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # the child: wait for the go, then become the command
+            try:
+                os.close(go_w)
+                os.close(err_r)
+                os.read(go_r, 1)
+                os.close(go_r)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.execvp(argv[0], list(argv))
+            except OSError as exc:
+                os.write(err_w, str(exc.errno or 0).encode())
+            finally:
+                os._exit(127)
+        os.close(go_r)
+        os.close(err_w)
+        self.pid = pid
+        self._go = go_w
+        self._err = err_r
+        self.status: int | None = None
+        self.argv = argv
+
+    def start(self) -> None:
+        os.write(self._go, b"g")
+        os.close(self._go)
+        failure = os.read(self._err, 32)
+        os.close(self._err)
+        if failure:
+            self.wait()
+            err = int(failure or 0)
+            raise HwprofError(f"cannot run {self.argv[0]!r}: {os.strerror(err)}")
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._go)
+        with contextlib.suppress(OSError):
+            os.close(self._err)
+        self.wait()
+
+    def poll(self) -> bool:
+        """True once the command has exited (and was reaped)."""
+        if self.status is not None:
+            return True
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.status = os.waitstatus_to_exitcode(status)
+        return True
+
+    def wait(self) -> None:
+        if self.status is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.status = os.waitstatus_to_exitcode(status)
+
+    def terminate(self) -> None:
+        if self.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+
+
+class SamplingSession:
+    """One capture. `run()` blocks until the target ends, the duration passes, or SIGINT/SIGTERM."""
+
+    def __init__(self, target: Target, options: SamplingOptions, output: str | os.PathLike,
+                 cmdline: list[str] | None = None, notify: Callable[[str], None] | None = None) -> None:
+        self.target = target
+        self.options = options
+        self.output = os.fspath(output)
+        self.cmdline = cmdline or ["hwprof", "record"]
+        self.notices: list[str] = []
+        self._notify = notify or (lambda _msg: None)
+        self._rings: list[RingBuffer] = []
+        self._events: list[list[_Event]] = []
+        self._child: _Child | None = None
+
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
+        self._notify(message)
+
+    # --- opening ------------------------------------------------------------------------------------
+    def _groups(self) -> tuple[list[EventGroup], bool]:
+        explicit = self.options.events is not None
+        groups = parse_events(self.options.events or DEFAULT_EVENT)
+        return groups, explicit
+
+    def _open_targets(self) -> list[tuple[int, Cpu]]:
+        """(pid, cpu) pairs to open every event on."""
+        cpus = list(self.target.cpus) if self.target.cpus is not None else online_cpus()
+        known = set(online_cpus())
+        for cpu in cpus:
+            if cpu not in known:
+                raise HwprofError(f"CPU {cpu} is not online (online: {','.join(map(str, sorted(known)))})")
+        if self.target.system_wide or (self.target.cpus is not None and not self.target.command
+                                       and not self.target.pids):
+            return [(-1, cpu) for cpu in cpus]
+        if self._child is not None:
+            return [(self._child.pid, cpu) for cpu in cpus]
+        from hwprof.collectors.procfs import thread_ids
+
+        pairs = []
+        for pid in self.target.pids:
+            tids = thread_ids(pid)
+            if not tids:
+                raise HwprofError(f"no such process: {pid}")
+            pairs += [(tid, cpu) for tid in tids for cpu in cpus]
+        return pairs
+
+    def _open_all(self, groups: list[EventGroup], explicit: bool) -> None:
+        self._events = _sampling_attrs(groups, self.options)
+        pairs = self._open_targets()
+        kernel_fallback_done = False
+        for attempt in range(3):
+            try:
+                self._open_pairs(pairs)
+                return
+            except syscall.PerfOpenError as exc:
+                self._close_fds()
+                leader = self._events[0][0]
+                if exc.unsupported and not explicit and leader.spec.is_hardware and attempt == 0:
+                    self.notice(f"event '{leader.spec.name}' cannot be opened here ({_short(exc)}); "
+                                f"falling back to '{FALLBACK_EVENT}'")
+                    self._events = _sampling_attrs(parse_events(FALLBACK_EVENT), self.options)
+                    continue
+                if exc.permission and os.geteuid() != 0 and not kernel_fallback_done:
+                    # perf's fallback at perf_event_paranoid 2: sample user space only.
+                    kernel_fallback_done = True
+                    if any(not e.attr.exclude_kernel for g in self._events for e in g):
+                        level = syscall.read_sysctl("perf_event_paranoid", 2)
+                        self.notice(f"kernel.perf_event_paranoid is {level}: sampling user space only (as with :u)")
+                        for g in self._events:
+                            for e in g:
+                                e.attr.exclude_kernel = e.attr.exclude_hv = 1
+                                e.attr.exclude_callchain_kernel = 1
+                        continue
+                raise
+        raise HwprofError("cannot open the sampling events")
+
+    def _open_pairs(self, pairs: list[tuple[int, Cpu]]) -> None:
+        cpu_owner: dict[Cpu, int] = {}
+        opened_any = False
+        for pid, cpu in pairs:
+            try:
+                fds = self._open_on(pid, cpu)
+            except syscall.PerfOpenError as exc:
+                if exc.errno == errno.ESRCH and self.target.pids:
+                    continue  # a thread that exited while we attached: nothing to sample there
+                raise
+            opened_any = True
+            owner = cpu_owner.get(cpu)
+            if owner is None:
+                cpu_owner[cpu] = fds[0]
+                owner_fd = fds[0]
+                self._rings.append(self._map(owner_fd))
+                rest = fds[1:]
+            else:
+                owner_fd = owner
+                rest = fds
+            for fd in rest:
+                syscall.set_output(fd, owner_fd)
+        if not opened_any:
+            raise HwprofError(f"no such process: {','.join(map(str, self.target.pids))}")
+
+    def _open_on(self, pid: int, cpu: Cpu) -> list[int]:
+        fds = []
+        for group in self._events:
+            leader_fd = -1
+            for event in group:
+                attr = event.attr
+                attr.enable_on_exec = 1 if self._child is not None and leader_fd == -1 else 0
+                fd = syscall.perf_event_open(attr, pid, cpu, leader_fd, name=event.spec.name)
+                event.fds.append(fd)
+                event.ids.append(syscall.event_id(fd))
+                fds.append(fd)
+                if leader_fd == -1:
+                    leader_fd = fd
+        return fds
+
+    def _map(self, fd: int) -> RingBuffer:
+        pages = self.options.data_pages
+        if pages is not None:
+            return RingBuffer(fd, pages)
+        pages = DEFAULT_DATA_PAGES
+        while True:
+            try:
+                return RingBuffer(fd, pages)
+            except HwprofError:
+                if pages <= 8 or os.geteuid() == 0:
+                    raise
+                pages //= 2
+                if not any("ring buffer" in n for n in self.notices):
+                    self.notice("the locked-memory limit refuses the default ring size: using smaller rings")
+
+    def _close_fds(self) -> None:
+        for ring in self._rings:
+            ring.close()
+        self._rings = []
+        for group in self._events:
+            for event in group:
+                for fd in event.fds:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                event.fds.clear()
+                event.ids.clear()
+
+    # --- the file -----------------------------------------------------------------------------------
+    def _file_attrs(self) -> list[FileAttr]:
+        return [FileAttr(e.attr, tuple(e.ids), e.spec.name) for g in self._events for e in g]
+
+    def _trailer(self) -> Callable[[int, int], bytes]:
+        first = self._events[0][0]
+        layout = SampleLayout.from_attr(first.attr)
+        ident = first.ids[0]
+        return lambda pid, tid: sample_id_trailer(layout, pid, tid, 0, ident, 0)
+
+    def _synthesize(self, writer: PerfDataWriter) -> None:
+        from hwprof.collectors import procfs
+
+        trailer = self._trailer()
+        writer.write(procfs.kernel_mmap_record(trailer))
+        if self.target.system_wide or (self.target.cpus is not None and not self.target.command
+                                       and not self.target.pids):
+            writer.write(procfs.synthesize_processes(procfs.all_pids(), trailer))
+        elif self.target.pids:
+            writer.write(procfs.synthesize_processes(self.target.pids, trailer))
+        writer.finish_round()
+
+    # --- running ------------------------------------------------------------------------------------
+    def run(self) -> CaptureResult:
+        groups, explicit = self._groups()
+        for group in groups:
+            for spec in group.events:
+                if spec.is_tool:
+                    raise HwprofError(f"'{spec.name}' is measured by the tool and cannot be sampled")
+        syscall.raise_fd_limit()
+        if self.target.command:
+            self._child = _Child(self.target.command)
+        try:
+            self._open_all(groups, explicit)
+            writer = PerfDataWriter(self.output, self._file_attrs())
+        except BaseException:
+            self._close_fds()
+            if self._child:
+                self._child.abort()
+            raise
+        try:
+            return self._capture(writer)
+        finally:
+            self._close_fds()
+
+    def _leader_fds(self) -> Iterator[int]:
+        for group in self._events:
+            yield from group[0].fds
+
+    def _capture(self, writer: PerfDataWriter) -> CaptureResult:
+        opts = self.options
+        self._synthesize(writer)
+        poller = select.poll()
+        for ring in self._rings:
+            poller.register(ring.fd, select.POLLIN)
+        with _Stop() as stop:
+            poller.register(stop.fd, select.POLLIN)
+            start_wall = time.time()
+            start_mono = time.monotonic()
+            start_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            if self._child is not None:
+                self._child.start()  # events enable themselves at exec
+            else:
+                for fd in self._leader_fds():
+                    syscall.enable(fd)
+            deadline = start_mono + opts.duration if opts.duration else None
+            last_flush = start_mono
+            try:
+                while True:
+                    timeout = POLL_TIMEOUT_MS
+                    if deadline is not None:
+                        timeout = max(0, min(timeout, int((deadline - time.monotonic()) * 1000)))
+                    poller.poll(timeout)
+                    stop.drain()
+                    self._drain(writer)
+                    now = time.monotonic()
+                    if now - last_flush >= FLUSH_INTERVAL_S:
+                        writer.flush()
+                        last_flush = now
+                    if stop.requested:
+                        self.notice(f"stopping on {stop.requested}")
+                        break
+                    if deadline is not None and now >= deadline:
+                        break
+                    if self._child is not None and self._child.poll():
+                        break
+                    if self.target.pids and not any(os.path.exists(f"/proc/{p}") for p in self.target.pids):
+                        break
+            finally:
+                for fd in self._leader_fds():
+                    with contextlib.suppress(OSError):
+                        syscall.disable(fd)
+                self._drain(writer)
+                writer.flush()
+                if self._child is not None and not self._child.poll():
+                    self._child.terminate()
+                    self._child.wait()
+        duration_ns = int((time.monotonic() - start_mono) * 1e9)
+        stats = self._finalise(writer, start_ns, duration_ns)
+        return CaptureResult(
+            path=self.output, target=self.target.describe(), command=list(self.target.command),
+            events=[e.spec.name for g in self._events for e in g], start_time_ns=int(start_wall * 1e9),
+            duration_ns=duration_ns, samples=stats[0], lost=stats[1], size=os.path.getsize(self.output),
+            exit_status=self._child.status if self._child else None, notices=list(self.notices))
+
+    def _drain(self, writer: PerfDataWriter) -> None:
+        data = b"".join(ring.read_available() for ring in self._rings)
+        if data:
+            writer.write(data)
+            writer.finish_round()
+
+    # --- after the stop -----------------------------------------------------------------------------
+    def _finalise(self, writer: PerfDataWriter, start_ns: int, duration_ns: int) -> tuple[int, int]:
+        """Count samples and losses, gather build-ids and JIT maps from the file, write the features."""
+        from hwprof.collectors import buildids
+
+        samples = lost = 0
+        mapped: list[tuple[int, str]] = []
+        pids: set[int] = set()
+        layout = SampleLayout.from_attr(self._events[0][0].attr)
+        for chunk in _data_chunks(self.output, writer.data_offset, writer.data_size):
+            for offset, rtype, _misc, _size in iter_records(chunk):
+                if rtype == RecordType.SAMPLE:
+                    samples += 1
+                elif rtype in (RecordType.MMAP, RecordType.MMAP2):
+                    rec = parse_record(chunk, offset, layout)
+                    mapped.append((rec.pid, rec.filename))
+                    pids.add(rec.pid)
+                elif rtype in (RecordType.LOST, RecordType.LOST_SAMPLES):
+                    lost += parse_record(chunk, offset, layout).lost
+        entries = [feat.BuildIdEntry(-1, bid, path, abi.CpuMode.USER) for _, path, bid in buildids.collect(mapped)]
+        kernel_bid = buildids.kernel_build_id()
+        if kernel_bid:
+            entries.append(feat.BuildIdEntry(-1, kernel_bid, "[kernel.kallsyms]", abi.CpuMode.KERNEL))
+        self._copy_perf_maps(pids)
+        uname = platform.uname()
+        writer.add_feature(Feature.BUILD_ID, feat.pack_build_ids(entries))
+        writer.add_feature(Feature.HOSTNAME, feat.pack_string(socket.gethostname()))
+        writer.add_feature(Feature.OSRELEASE, feat.pack_string(uname.release))
+        from hwprof import __version__
+
+        writer.add_feature(Feature.VERSION, feat.pack_string(f"hwprof {__version__}"))
+        writer.add_feature(Feature.ARCH, feat.pack_string(uname.machine))
+        writer.add_feature(Feature.NRCPUS, feat.pack_nrcpus(os.cpu_count() or 1, len(online_cpus())))
+        writer.add_feature(Feature.CPUDESC, feat.pack_string(_cpu_description()))
+        writer.add_feature(Feature.TOTAL_MEM, feat.pack_u64(_total_mem_kb()))
+        writer.add_feature(Feature.CMDLINE, feat.pack_string_list(self.cmdline))
+        writer.add_feature(Feature.EVENT_DESC, feat.pack_event_desc(
+            [feat.EventDesc(fa.attr, fa.name, fa.ids) for fa in self._file_attrs()], writer.attr_size))
+        writer.close()
+        return samples, lost
+
+    def _copy_perf_maps(self, pids: set[int]) -> None:
+        """JIT symbol maps (/tmp/perf-PID.map) go next to the capture: the process and /tmp may be gone later."""
+        for pid in sorted(pids):
+            source = Path(f"/tmp/perf-{pid}.map")
+            if pid > 0 and source.is_file():
+                dest_dir = Path(jit_dir(self.output))
+                dest_dir.mkdir(exist_ok=True)
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(source, dest_dir / source.name)
+
+
+def jit_dir(perf_data_path: str | os.PathLike) -> str:
+    """Where a capture's copies of /tmp/perf-PID.map files live: `<file>.jit/` beside it."""
+    return f"{os.fspath(perf_data_path)}.jit"
+
+
+def _data_chunks(path: str, offset: int, size: int, chunk: int = 16 << 20) -> Iterator[bytes]:
+    from hwprof.perf.records import whole_records_length
+
+    with open(path, "rb") as f:
+        f.seek(offset)
+        carry = b""
+        left = size
+        while left > 0:
+            block = carry + f.read(min(chunk, left))
+            left -= min(chunk, left)
+            used = whole_records_length(block)
+            carry = block[used:]
+            if used:
+                yield block[:used]
+            elif len(block) > chunk + 65536:
+                return
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text.split(": ", 1)[1] if ": " in text else text
+
+
+def _cpu_description() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _total_mem_kb() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
