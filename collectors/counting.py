@@ -1,0 +1,576 @@
+"""Counting: open event groups on a target (a command, processes, threads or CPUs), then read and scale them.
+
+One `CountingSession` holds one fd per (event, location): a location is a thread (task targets) or a CPU
+(system-wide). Group leaders gate their members, so a braced group is co-scheduled on the PMU as perf does.
+Values are read one fd at a time (no PERF_FORMAT_GROUP): the numbers are the same and every kernel accepts it
+together with `inherit`.
+
+Why the target modes open what they open:
+- a command is forked, stopped before exec; counters are attached with inherit (children counted too) and
+  enable_on_exec, so not one instruction of hwprof or of the fork is counted.
+- `-p PID` opens every existing thread with inherit=1: threads (and processes) the target creates afterwards are
+  inherited counters whose counts fold into their parent's, as with perf. Threads listed on a later re-scan are
+  opened only when /proc says they started before the first counter of their process existed (the scan-to-open
+  race); a younger thread was created by a thread already counted, so it is inherited and must not count twice.
+- `--per-thread` opens each thread without inherit so a thread's numbers are its own; re-scans add threads
+  created later (they are counted from their discovery on).
+- `-a`/`-C` open one counter per CPU for every task (pid -1).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import signal
+import struct
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from hwprof.errors import HwprofError
+from hwprof.perf import syscall
+from hwprof.perf.abi import FLAG_FD_CLOEXEC, PerfType, ReadFormat
+from hwprof.perf.attr import PerfEventAttr
+from hwprof.perf.readformat import CounterValue
+from hwprof.units import Cpu, Nanoseconds, Pid, Tid
+
+READ_FORMAT = ReadFormat.TOTAL_TIME_ENABLED | ReadFormat.TOTAL_TIME_RUNNING
+_READ_SIZE = 24
+_TASK_LEVEL = -1  # location key of a task-wide counter (command target): one fd covers the task and its children
+
+
+class EventLike(Protocol):
+    """What counting needs of an event: hwprof.events.EventSpec satisfies it."""
+
+    name: str
+    attr: PerfEventAttr
+    scale: float
+    unit: str
+
+
+class GroupLike(Protocol):
+    events: tuple[EventLike, ...]
+    is_group: bool
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to count. Exactly one of command / pids / tids / cpus drives the session; a command may be combined
+    with cpus (system-wide while the command runs, as `perf stat -a -- CMD`)."""
+
+    command: tuple[str, ...] = ()
+    pids: tuple[Pid, ...] = ()
+    tids: tuple[Tid, ...] = ()
+    cpus: tuple[Cpu, ...] | None = None
+
+    @property
+    def system_wide(self) -> bool:
+        return self.cpus is not None
+
+    def describe(self) -> str:
+        """perf's wording after 'Performance counter stats for'."""
+        if self.system_wide and not self.command:
+            return "'system wide'" if self.cpus == tuple(online_cpus()) else f"'CPU(s) {format_cpu_list(self.cpus)}'"
+        if self.command:
+            return "'" + " ".join(self.command) + "'" + (" (system wide)" if self.system_wide else "")
+        if self.pids:
+            return "process id '" + ",".join(map(str, self.pids)) + "'"
+        return "thread id '" + ",".join(map(str, self.tids)) + "'"
+
+
+@dataclass(frozen=True)
+class EventSlot:
+    """One event of the session as the user asked for it, and whether this machine can count it."""
+
+    index: int
+    name: str                 # as written, with ':u' appended when perf-style fallback excluded the kernel
+    group: int                # index of its group: events sharing it were scheduled together
+    attr: PerfEventAttr
+    scale: float = 1.0
+    unit: str = ""
+    supported: bool = True
+    error: str | None = None  # why it is not supported
+    tool: bool = False        # duration_time & co: measured by the caller, never opened
+    cpus: tuple[Cpu, ...] | None = None  # package-scope PMUs: only these CPUs
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    tid: Tid
+    pid: Pid
+    comm: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Cumulative counter values at one instant: values[event index][location] (a tid, a CPU, or -1)."""
+
+    time_ns: Nanoseconds                       # CLOCK_MONOTONIC
+    values: dict[int, dict[int, CounterValue]]
+
+    def total(self, index: int) -> CounterValue | None:
+        """The event summed over its locations, as perf aggregates (sum values and times, then scale)."""
+        per_location = self.values.get(index)
+        if not per_location:
+            return None
+        return sum_values(per_location.values())
+
+    def minus(self, earlier: Snapshot) -> Snapshot:
+        """The counts between `earlier` and this snapshot (interval mode); new locations count from zero."""
+        out: dict[int, dict[int, CounterValue]] = {}
+        for index, per_location in self.values.items():
+            before = earlier.values.get(index, {})
+            out[index] = {loc: _delta(value, before.get(loc)) for loc, value in per_location.items()}
+        return Snapshot(self.time_ns, out)
+
+
+def sum_values(values: Iterable[CounterValue]) -> CounterValue:
+    raw = enabled = running = 0
+    for v in values:
+        raw += v.raw
+        enabled += v.enabled
+        running += v.running
+    return CounterValue(raw, enabled, running)
+
+
+def _delta(now: CounterValue, before: CounterValue | None) -> CounterValue:
+    if before is None:
+        return now
+    return CounterValue(now.raw - before.raw, now.enabled - before.enabled, now.running - before.running)
+
+
+# --- CPUs and threads ------------------------------------------------------------------------------------
+
+def parse_cpu_list(text: str) -> tuple[Cpu, ...]:
+    """'0-3,6' -> (0, 1, 2, 3, 6); every CPU must be online."""
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if lo > hi:
+                    raise ValueError
+                cpus.update(range(lo, hi + 1))
+            else:
+                cpus.add(int(part))
+    except ValueError:
+        raise HwprofError(f"invalid CPU list '{text}' (expected e.g. 0-3,6)") from None
+    online = set(online_cpus())
+    missing = sorted(cpus - online)
+    if missing:
+        raise HwprofError(f"CPU {missing[0]} is not online (online: {format_cpu_list(sorted(online))})")
+    return tuple(sorted(cpus))
+
+
+def online_cpus() -> list[Cpu]:
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            text = f.read().strip()
+    except OSError:
+        return list(range(os.cpu_count() or 1))
+    cpus: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def format_cpu_list(cpus: Sequence[Cpu] | None) -> str:
+    if not cpus:
+        return ""
+    ranges: list[str] = []
+    start = prev = cpus[0]
+    for cpu in list(cpus[1:]) + [None]:
+        if cpu is not None and cpu == prev + 1:
+            prev = cpu
+            continue
+        ranges.append(str(start) if start == prev else f"{start}-{prev}")
+        if cpu is not None:
+            start = prev = cpu
+    return ",".join(ranges)
+
+
+def list_threads(pid: Pid) -> list[Tid]:
+    try:
+        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except FileNotFoundError:
+        return []
+
+
+def thread_info(tid: Tid) -> ThreadInfo:
+    pid, comm = tid, "?"
+    try:
+        with open(f"/proc/{tid}/status") as f:
+            for line in f:
+                if line.startswith("Name:"):
+                    comm = line.split(None, 1)[1].strip() if len(line.split(None, 1)) > 1 else ""
+                elif line.startswith("Tgid:"):
+                    pid = int(line.split()[1])
+                    break
+    except OSError:
+        pass
+    return ThreadInfo(tid, pid, comm)
+
+
+def _thread_start_ticks(pid: Pid, tid: Tid) -> int | None:
+    """starttime (clock ticks after boot) of a thread, field 22 of /proc/PID/task/TID/stat."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[19])
+
+
+def _boot_ticks_now() -> int:
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+# --- the command target ----------------------------------------------------------------------------------
+
+class PreparedCommand:
+    """A forked child held before exec, so counters can be attached before its first instruction.
+
+    The child blocks reading a pipe; `start()` releases it. An exec failure comes back through a close-on-exec
+    pipe as an errno, so 'command not found' is reported by hwprof (exit 127, like a shell) and not by a child
+    traceback.
+    """
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        if not argv:
+            raise HwprofError("no command given")
+        self.argv = list(argv)
+        path = shutil.which(self.argv[0]) if "/" not in self.argv[0] else self.argv[0]
+        if path is None or not os.path.exists(path):
+            raise HwprofError(f"command not found: {self.argv[0]}", exit_code=127)
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise HwprofError(f"cannot execute {self.argv[0]}: permission denied", exit_code=126)
+        self.path = path
+        go_r, self._go_w = os.pipe()
+        self._err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # child: wait for the go, then become the command
+            try:
+                os.close(self._go_w)
+                os.close(self._err_r)
+                for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                if not os.read(go_r, 1):
+                    os._exit(127)  # hwprof gave up before starting us
+                os.close(go_r)
+                os.execv(self.path, self.argv)
+            except OSError as exc:
+                os.write(err_w, struct.pack("<i", exc.errno or 0))
+            finally:
+                os._exit(127)
+        os.close(go_r)
+        os.close(err_w)
+        self.pid: Pid = pid
+        self.started = False
+        self.status: int | None = None
+        self.rusage: os.struct_rusage | None = None  # of the command and the children it waited for
+
+    def start(self) -> None:
+        os.write(self._go_w, b"g")
+        os.close(self._go_w)
+        data = os.read(self._err_r, 4)
+        os.close(self._err_r)
+        self.started = True
+        if data:
+            (err,) = struct.unpack("<i", data)
+            self.wait()
+            code = 126 if err in (errno.EACCES, errno.ENOEXEC, errno.EISDIR) else 127
+            raise HwprofError(f"cannot execute {self.argv[0]}: {os.strerror(err)}", exit_code=code)
+
+    def abandon(self) -> None:
+        """Counters could not be set up: let the held child exit without running the command."""
+        if not self.started:
+            os.close(self._go_w)
+            os.close(self._err_r)
+            self.started = True
+        self.wait()
+
+    def poll(self) -> bool:
+        """True once the command has exited (and was reaped)."""
+        if self.status is not None:
+            return True
+        pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.status, self.rusage = status, rusage
+        return True
+
+    def wait(self) -> int:
+        if self.status is None:
+            while True:
+                try:
+                    _, self.status, self.rusage = os.wait4(self.pid, 0)
+                    break
+                except InterruptedError:
+                    continue
+        return self.exit_code
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention: the exit status, or 128 + the signal that killed it."""
+        if self.status is None:
+            return 0
+        if os.WIFSIGNALED(self.status):
+            return 128 + os.WTERMSIG(self.status)
+        return os.waitstatus_to_exitcode(self.status)
+
+
+# --- the session -----------------------------------------------------------------------------------------
+
+@dataclass
+class _Location:
+    key: int          # tid, CPU or _TASK_LEVEL
+    pid: int          # perf_event_open pid argument
+    cpu: int          # perf_event_open cpu argument
+    fds: dict[int, int] = field(default_factory=dict)  # event index -> fd
+
+
+class CountingSession:
+    """Counters for one target. Use as a context manager so every fd is closed.
+
+    Life cycle: `open(child_pid=None)`, then `enable()` (unless a command's exec enables them), `read()` as
+    often as wanted, `disable()`, `close()`.
+    """
+
+    def __init__(self, groups: Sequence[GroupLike], target: Target, per_thread: bool = False) -> None:
+        if not groups:
+            raise HwprofError("no events to count")
+        self.groups = groups
+        self.target = target
+        self.per_thread = per_thread
+        self.slots: list[EventSlot] = []
+        self.threads: dict[Tid, ThreadInfo] = {}
+        self._locations: list[_Location] = []
+        self._first_open_ticks: dict[Pid, int] = {}
+        self._child: Pid | None = None
+        self._fallback_user_only = False
+        index = 0
+        for g, group in enumerate(groups):
+            for event in group.events:
+                self.slots.append(EventSlot(index, event.name, g, event.attr, float(event.scale or 1.0),
+                                            event.unit or "", tool=getattr(event, "pmu", "") == "tool",
+                                            cpus=getattr(event, "cpus", None)))
+                index += 1
+        self._group_members: list[list[int]] = []
+        start = 0
+        for group in groups:
+            self._group_members.append(list(range(start, start + len(group.events))))
+            start += len(group.events)
+
+    # -- opening --
+
+    def open(self, child_pid: Pid | None = None) -> None:
+        """Open every counter, disabled; for a command child (held before exec) they enable on its exec."""
+        syscall.raise_fd_limit()
+        self._child = child_pid
+        try:
+            if self.target.system_wide:
+                for cpu in self.target.cpus or ():
+                    self._open_location(_Location(cpu, -1, cpu))
+            elif child_pid is not None:
+                self._open_location(_Location(_TASK_LEVEL, child_pid, -1))
+            elif self.target.pids:
+                for pid in self.target.pids:
+                    if not os.path.exists(f"/proc/{pid}"):
+                        raise HwprofError(f"no such process: {pid}")
+                for pid in self.target.pids:
+                    self._first_open_ticks[pid] = _boot_ticks_now()
+                    self._open_threads(pid, list_threads(pid))
+                if not any(loc.fds for loc in self._locations) and not self._all_unsupported():
+                    raise HwprofError("no such process: " + ",".join(map(str, self.target.pids)))
+            else:
+                for tid in self.target.tids:
+                    if not os.path.exists(f"/proc/{tid}"):
+                        raise HwprofError(f"no such thread: {tid}")
+                    info = thread_info(tid)
+                    self.threads[tid] = info
+                    self._open_location(_Location(tid, tid, -1))
+        except BaseException:
+            self.close()
+            raise
+
+    def _all_unsupported(self) -> bool:
+        return not any(s.supported for s in self.slots)
+
+    def _open_threads(self, pid: Pid, tids: Iterable[Tid]) -> None:
+        for tid in tids:
+            if any(loc.key == tid for loc in self._locations):
+                continue
+            try:
+                self._open_location(_Location(tid, tid, -1))
+            except syscall.PerfOpenError as exc:
+                if exc.errno == errno.ESRCH:
+                    continue  # the thread exited between the scan and the open
+                raise
+            self.threads[tid] = thread_info(tid)
+
+    def _open_location(self, loc: _Location) -> None:
+        """Open every group at one location; a failure leaves nothing of this location open."""
+        try:
+            for g, members in enumerate(self._group_members):
+                leader_fd = -1
+                members = [i for i in members if not self.slots[i].tool
+                           and (self.slots[i].cpus is None or loc.cpu < 0 or loc.cpu in self.slots[i].cpus)]
+                for position, index in enumerate(members):
+                    slot = self.slots[index]
+                    if not slot.supported:
+                        if position == 0:
+                            break  # a group whose leader cannot exist cannot exist at all
+                        continue
+                    fd = self._open_one(slot, loc, leader_fd, is_leader=position == 0)
+                    if fd is None:
+                        if position == 0:
+                            self._mark_group_unsupported(g)
+                            break
+                        continue
+                    loc.fds[index] = fd
+                    if position == 0:
+                        leader_fd = fd
+        except BaseException:
+            for fd in loc.fds.values():
+                os.close(fd)
+            loc.fds.clear()
+            raise
+        self._locations.append(loc)
+
+    def _mark_group_unsupported(self, g: int) -> None:
+        members = [i for i in self._group_members[g] if not self.slots[i].tool]
+        leader = self.slots[members[0]]
+        for index in members[1:]:
+            slot = self.slots[index]
+            if slot.supported:
+                self.slots[index] = _replace(slot, supported=False,
+                                             error=f"its group leader '{leader.name}' is not supported")
+
+    def _attr_for(self, slot: EventSlot, loc: _Location, is_leader: bool) -> PerfEventAttr:
+        attr = slot.attr.copy()
+        attr.read_format = READ_FORMAT
+        attr.sample_period = 0
+        attr.sample_type = 0
+        attr.freq = 0
+        attr.disabled = 1 if is_leader else 0
+        task = loc.cpu < 0
+        attr.inherit = 1 if task and not (self.per_thread and loc.key != _TASK_LEVEL) else 0
+        if loc.key == _TASK_LEVEL:
+            attr.enable_on_exec = 1 if is_leader else 0
+        if self._fallback_user_only and task:
+            attr.exclude_kernel = 1
+            attr.exclude_hv = 1
+        return attr
+
+    def _open_one(self, slot: EventSlot, loc: _Location, group_fd: int, is_leader: bool) -> int | None:
+        """The fd, or None when the event is not supported here (the slot then says why)."""
+        attr = self._attr_for(slot, loc, is_leader)
+        try:
+            return syscall.perf_event_open(attr, loc.pid, loc.cpu, group_fd, FLAG_FD_CLOEXEC, name=slot.name)
+        except syscall.PerfOpenError as exc:
+            if exc.permission and loc.cpu < 0 and not attr.exclude_kernel and os.geteuid() != 0 \
+                    and attr.type != PerfType.TRACEPOINT:
+                # perf's fallback under perf_event_paranoid >= 2: count user space only, and say so in the name.
+                self._fallback_user_only = True
+                for i, s in enumerate(self.slots):
+                    if not s.attr.exclude_kernel and not s.name.endswith(":u"):
+                        self.slots[i] = _replace(s, name=_with_user_modifier(s.name))
+                return self._open_one(self.slots[slot.index], loc, group_fd, is_leader)
+            if exc.unsupported or (exc.errno == errno.EINVAL and group_fd >= 0):
+                self.slots[slot.index] = _replace(slot, supported=False, error=str(exc))
+                return None
+            raise
+
+    # -- running --
+
+    def enable(self) -> None:
+        for loc in self._locations:
+            for index in self._leaders(loc):
+                syscall.enable(loc.fds[index], group=True)
+
+    def disable(self) -> None:
+        for loc in self._locations:
+            for index in self._leaders(loc):
+                try:
+                    syscall.disable(loc.fds[index], group=True)
+                except OSError:
+                    pass
+
+    def _leaders(self, loc: _Location) -> list[int]:
+        """The fd-holding leader of each group at this location (tool events never hold one)."""
+        leaders = []
+        for members in self._group_members:
+            opened = [i for i in members if i in loc.fds]
+            if opened:
+                leaders.append(opened[0])
+        return leaders
+
+    def rescan(self) -> None:
+        """Find threads of -p targets not yet counted (see the module docstring for which ones are opened)."""
+        if not self.target.pids or self.target.system_wide:
+            return
+        known = {loc.key for loc in self._locations}
+        for pid in self.target.pids:
+            fresh = [t for t in list_threads(pid) if t not in known]
+            if not self.per_thread:
+                limit = self._first_open_ticks.get(pid, 0)
+                fresh = [t for t in fresh if (_thread_start_ticks(pid, t) or limit) < limit]
+            if fresh:
+                self._open_threads(pid, fresh)
+                if self.per_thread:
+                    for loc in self._locations:
+                        if loc.key in fresh:
+                            for index in self._leaders(loc):
+                                syscall.enable(loc.fds[index], group=True)
+
+    def read(self) -> Snapshot:
+        now = time.monotonic_ns()
+        values: dict[int, dict[int, CounterValue]] = {}
+        for loc in self._locations:
+            for index, fd in loc.fds.items():
+                raw, enabled, running = struct.unpack("<QQQ", os.read(fd, _READ_SIZE))
+                values.setdefault(index, {})[loc.key] = CounterValue(raw, enabled, running)
+        return Snapshot(now, values)
+
+    def close(self) -> None:
+        for loc in self._locations:
+            for fd in loc.fds.values():
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            loc.fds.clear()
+        self._locations.clear()
+
+    def __enter__(self) -> CountingSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def locations(self) -> list[int]:
+        return [loc.key for loc in self._locations]
+
+
+_MODIFIERS = re.compile(r":[ukhpGHPSDIWe]+$")
+
+
+def _with_user_modifier(name: str) -> str:
+    """'cycles' -> 'cycles:u', 'cycles:p' -> 'cycles:pu'; a tracepoint's 'sys:name' is not a modifier."""
+    match = _MODIFIERS.search(name)
+    if match and ":" not in name[: match.start()] or match and name.count(":") >= 2:
+        return name if "u" in match.group() else name + "u"
+    return name + ":u"
+
+
+def _replace(slot: EventSlot, **changes: object) -> EventSlot:
+    from dataclasses import replace
+
+    return replace(slot, **changes)
