@@ -1,0 +1,688 @@
+"""Dynamic probes on a live system: open uprobes/kprobes/tracepoints as perf events, collect hits, take them out.
+
+Mechanism, in order of preference:
+- the perf PMUs `uprobe` and `kprobe` (path or symbol through config1, offset through config2): the kernel removes
+  the probe when the last fd closes, so nothing can be left behind, not even by SIGKILL;
+- tracefs `uprobe_events`/`kprobe_events` (collectors.tracefs) when the PMU is missing or fetch-args are wanted,
+  opened as tracepoints; those definitions are removed explicitly (and by the next hwprof after a SIGKILL);
+- static tracepoints through the event parser (hwprof.events).
+
+Every probe is a perf event with sample_period 1. Totals come from the in-kernel counter (read(2): exact even when
+the ring overflows); the per-process/thread breakdown, latencies, stacks and arguments come from samples.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import select
+import shutil
+import signal
+import struct
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+from hwprof.collectors.probe_spec import Probe, ProbeKind
+from hwprof.collectors.tracefs import DynamicEvent, DynamicEvents, TraceFormat, read_format, tracefs_root
+
+from hwprof.errors import HwprofError
+from hwprof.perf import syscall
+from hwprof.perf.abi import RecordType, SampleType
+from hwprof.perf.attr import PerfEventAttr
+from hwprof.perf.records import Comm, Lost, Mmap, SampleLayout, TaskEvent, iter_records, parse_record, parse_sample
+from hwprof.perf.ring import RingBuffer
+from hwprof.units import Nanoseconds, Pid, Tid
+
+PMU_ROOT = "/sys/bus/event_source/devices"
+
+
+class Mode(Enum):
+    COUNT = "count"
+    LATENCY = "latency"
+    STACKS = "stacks"
+    ARGS = "args"
+
+
+class Mechanism(Enum):
+    AUTO = "auto"
+    PMU = "pmu"
+    TRACEFS = "tracefs"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where probes fire: given processes (all their threads, and children from now on), a command, or everything."""
+
+    pids: tuple[Pid, ...] = ()
+    command: tuple[str, ...] = ()
+
+    @property
+    def system_wide(self) -> bool:
+        return not self.pids and not self.command
+
+    def describe(self) -> str:
+        if self.command:
+            return " ".join(self.command)
+        if self.pids:
+            return "pid " + ",".join(map(str, self.pids))
+        return "system-wide"
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Hits to keep: by process id and/or command name (empty = everything)."""
+
+    pids: frozenset[Pid] = frozenset()
+    comms: frozenset[str] = frozenset()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.pids or self.comms)
+
+    def keeps(self, pid: Pid, comm: str) -> bool:
+        return (not self.pids or pid in self.pids) and (not self.comms or comm in self.comms)
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    mode: Mode = Mode.COUNT
+    duration_s: float | None = None
+    filter: Filter = field(default_factory=Filter)
+    mechanism: Mechanism = Mechanism.AUTO
+    ring_pages: int = 256
+    max_stack: int = 127
+
+
+# --- PMUs -------------------------------------------------------------------------------------------------
+
+def pmu_type(name: str) -> int | None:
+    try:
+        with open(os.path.join(PMU_ROOT, name, "type")) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def retprobe_bit(name: str) -> int:
+    """The config bit that makes a probe PMU event a return probe (`format/retprobe` is `config:0` today)."""
+    try:
+        with open(os.path.join(PMU_ROOT, name, "format", "retprobe")) as f:
+            spec = f.read().strip()
+        return int(spec.split(":", 1)[1].split("-")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def online_cpus() -> list[int]:
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            text = f.read().strip()
+    except OSError:
+        return list(range(os.cpu_count() or 1))
+    cpus: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def threads_of(pid: Pid) -> list[Tid]:
+    try:
+        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        raise HwprofError(f"no such process: {pid}") from None
+
+
+def comm_of(tid: Tid) -> str:
+    try:
+        with open(f"/proc/{tid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+# --- results ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Hit:
+    """One sample, decoded (stacks and args modes)."""
+
+    probe: int
+    pid: Pid
+    tid: Tid
+    time: Nanoseconds
+    cpu: int = -1
+    callchain: tuple[int, ...] = ()
+    args: dict[str, int | str] = field(default_factory=dict)
+
+
+@dataclass
+class ProbeCounts:
+    probe: Probe
+    mechanism: str
+    total: int = 0                                   # in-kernel counter (or filtered sample count)
+    per_thread: Counter = field(default_factory=Counter)  # (pid, tid) -> hits seen as samples
+
+    @property
+    def per_process(self) -> Counter:
+        out: Counter = Counter()
+        for (pid, _), n in self.per_thread.items():
+            out[pid] += n
+        return out
+
+
+@dataclass
+class SessionResult:
+    mode: Mode
+    target: Target
+    probes: list[ProbeCounts]
+    duration_ns: Nanoseconds = 0
+    lost: int = 0
+    comms: dict[Tid, str] = field(default_factory=dict)
+    # latency mode: per sample, parallel arrays
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    tids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    probe_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    # stacks and args modes
+    hits: list[Hit] = field(default_factory=list)
+    maps: list[Mmap] = field(default_factory=list)
+    proc_maps: dict[Pid, list[tuple[int, int, int, str]]] = field(default_factory=dict)  # snapshots, stacks mode
+    exit_status: int | None = None
+    formats: dict[int, TraceFormat] = field(default_factory=dict)  # probe index -> RAW format
+
+    def comm(self, tid: Tid) -> str:
+        return self.comms.get(tid, "")
+
+
+# --- the session ------------------------------------------------------------------------------------------
+
+@dataclass
+class _Opened:
+    probe: Probe
+    index: int
+    mechanism: str                 # "pmu", "tracefs", "tracepoint"
+    dynamic: DynamicEvent | None
+    format: TraceFormat | None
+    fds: list[int] = field(default_factory=list)
+
+
+class ProbeSession:
+    """Open every probe on every target, run until the deadline/command end/Ctrl-C/SIGTERM, then close all.
+
+    Use as a context manager: closing happens on every path out, and tracefs definitions follow the fds.
+    """
+
+    def __init__(self, probes: list[Probe], target: Target, options: SessionOptions) -> None:
+        if not probes:
+            raise HwprofError("no probes given: use -u, -r, -k, -K or -t")
+        self.probes = probes
+        self.target = target
+        self.options = options
+        self._opened: list[_Opened] = []
+        self._rings: list[RingBuffer] = []
+        self._ids: dict[int, int] = {}          # perf event id -> probe index
+        self._layouts: dict[int, SampleLayout] = {}  # probe index -> its sample layout
+        self._dynamic: DynamicEvents | None = None
+        self._child: int | None = None
+        self._go_fd: int | None = None
+        self._stop = False
+        self._keep: list[object] = []           # C strings the kernel reads during perf_event_open
+        self.result = SessionResult(options.mode, target, [])
+
+    # --- context -------------------------------------------------------------------------------------
+    def __enter__(self) -> ProbeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for ring in self._rings:
+            ring.close()
+        self._rings = []
+        for opened in self._opened:
+            for fd in opened.fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            opened.fds = []
+        if self._dynamic is not None:
+            self._dynamic.remove_all()
+            self._dynamic = None
+        if self._child is not None:
+            # Setup failed after the fork: the command never ran; do not leave it waiting.
+            try:
+                os.kill(self._child, signal.SIGKILL)
+                os.waitpid(self._child, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self._child = None
+
+    # --- setup ---------------------------------------------------------------------------------------
+    def _sample_type(self, opened: _Opened) -> int:
+        st = SampleType.IDENTIFIER | SampleType.TID
+        mode = self.options.mode
+        if mode in (Mode.LATENCY, Mode.STACKS, Mode.ARGS):
+            st |= SampleType.TIME
+        if mode == Mode.STACKS:
+            st |= SampleType.CALLCHAIN
+        if mode == Mode.ARGS:
+            st |= SampleType.CPU
+            if opened.format is not None:
+                st |= SampleType.RAW
+        return int(st)
+
+    def _mechanism_for(self, probe: Probe) -> str:
+        wanted = self.options.mechanism
+        if probe.kind == ProbeKind.TRACEPOINT:
+            return "tracepoint"
+        pmu = "uprobe" if probe.kind.is_user else "kprobe"
+        if probe.spec.fetch_args:
+            if wanted == Mechanism.PMU:
+                raise HwprofError(f"{probe.spec.text!r}: fetch-args need the tracefs mechanism, not --mechanism pmu")
+            return "tracefs"
+        if wanted == Mechanism.TRACEFS:
+            return "tracefs"
+        if pmu_type(pmu) is not None:
+            return "pmu"
+        if wanted == Mechanism.PMU:
+            raise HwprofError(f"this kernel has no '{pmu}' perf PMU ({PMU_ROOT}/{pmu} is missing)")
+        return "tracefs"
+
+    def _base_attr(self, opened: _Opened) -> PerfEventAttr:
+        probe = opened.probe
+        if opened.mechanism == "pmu":
+            pmu = "uprobe" if probe.kind.is_user else "kprobe"
+            attr = PerfEventAttr(type=pmu_type(pmu))
+            if probe.kind.is_return:
+                attr.config = 1 << retprobe_bit(pmu)
+            text = probe.path if probe.kind.is_user else probe.symbol
+            buf = ctypes.create_string_buffer(text.encode())
+            self._keep.append(buf)
+            attr.config1 = ctypes.addressof(buf)
+            attr.config2 = probe.file_offset if probe.kind.is_user else probe.offset
+        elif opened.mechanism == "tracefs":
+            attr = PerfEventAttr(type=2, config=opened.dynamic.id)
+        else:
+            from hwprof.events import parse_events
+
+            groups = parse_events(probe.symbol)
+            attr = groups[0].events[0].attr.copy()
+        attr.sample_period = 1
+        attr.sample_type = self._sample_type(opened)
+        attr.disabled = 1
+        attr.inherit = 0 if self.target.system_wide else 1
+        if self.target.command:
+            attr.enable_on_exec = 1
+        if self.options.mode == Mode.STACKS:
+            attr.sample_max_stack = self.options.max_stack
+            if probe.kind.is_user:
+                attr.exclude_callchain_kernel = 1  # the kernel part is only the uprobe trap path
+        return attr
+
+    def _prepare(self) -> None:
+        for index, probe in enumerate(self.probes):
+            mechanism = self._mechanism_for(probe)
+            dynamic = fmt = None
+            if mechanism == "tracefs":
+                if self._dynamic is None:
+                    self._dynamic = DynamicEvents(tracefs_root())
+                if probe.kind.is_user:
+                    location = f"{probe.path}:{probe.file_offset:#x}"
+                else:
+                    location = probe.symbol + (f"+{probe.offset}" if probe.offset else "")
+                kind = "r" if probe.kind.is_return else "p"
+                dynamic = self._dynamic.add(kind, location, probe.spec.fetch_args, kernel=not probe.kind.is_user,
+                                            label=probe.label)
+                fmt = dynamic.format
+            elif mechanism == "tracepoint" and self.options.mode == Mode.ARGS:
+                subsys, event = probe.symbol.split(":", 1)
+                fmt = read_format(tracefs_root(), subsys, event)
+            self._opened.append(_Opened(probe, index, mechanism, dynamic, fmt))
+            self.result.probes.append(ProbeCounts(probe, mechanism))
+            if fmt is not None:
+                self.result.formats[index] = fmt
+
+    def _open_targets(self) -> list[tuple[int, int]]:
+        """(pid, cpu) pairs. Task events are opened per CPU too: an inherited event can only be mmapped, or
+        redirected into another task's ring, when it is bound to a CPU."""
+        cpus = online_cpus()
+        if self.target.command:
+            return [(self._child, cpu) for cpu in cpus]
+        if self.target.pids:
+            return [(tid, cpu) for pid in self.target.pids for tid in threads_of(pid) for cpu in cpus]
+        return [(-1, cpu) for cpu in cpus]
+
+    def _open_one(self, opened: _Opened, attr: PerfEventAttr, pid: int, cpu: int) -> int:
+        try:
+            return syscall.perf_event_open(attr, pid, cpu, name=opened.probe.label)
+        except syscall.PerfOpenError as exc:
+            raise _explain(opened, exc, pid) from None
+
+    def open(self) -> None:
+        syscall.raise_fd_limit()
+        self._prepare()
+        if self.target.command:
+            self._spawn()
+        targets = self._open_targets()
+        leaders: dict[int, int] = {}  # cpu -> the fd that owns that CPU's ring
+        opened_any = False
+        for pid, cpu in targets:
+            for opened in self._opened:
+                attr = self._base_attr(opened)
+                leader = leaders.get(cpu, -1)
+                if leader < 0:
+                    # The fd that owns a ring also reports comm changes, task exits and (for stacks) mmaps.
+                    attr.comm = attr.task = attr.sample_id_all = 1
+                    attr.mmap2 = attr.mmap = 1 if self.options.mode == Mode.STACKS else 0
+                    attr.watermark = 1
+                    attr.wakeup_watermark = self.options.ring_pages * 4096 // 4
+                try:
+                    fd = self._open_one(opened, attr, pid, cpu)
+                except HwprofError as exc:
+                    if getattr(exc, "errno", None) == errno.ESRCH and self.target.pids and pid > 0:
+                        break  # a thread exited while we were opening: nothing to probe there
+                    raise
+                opened.fds.append(fd)
+                self._ids[syscall.event_id(fd)] = opened.index
+                self._layouts[opened.index] = SampleLayout.from_attr(attr)
+                if leader < 0:
+                    leaders[cpu] = fd
+                    self._rings.append(RingBuffer(fd, self.options.ring_pages))
+                else:
+                    syscall.set_output(fd, leader)
+                opened_any = True
+                if self.options.filter.pids and opened.mechanism != "pmu":
+                    expr = " || ".join(f"common_pid == {p}" for p in sorted(self.options.filter.pids))
+                    try:
+                        syscall.set_filter(fd, expr)
+                    except OSError:
+                        pass  # filtering then happens in user space only
+        if not opened_any:
+            raise HwprofError(f"no thread of {self.target.describe()} could be probed (did it exit?)")
+
+    def _spawn(self) -> None:
+        """Fork the command, held before exec until the probes are open (enable_on_exec starts them at exec)."""
+        argv = list(self.target.command)
+        if shutil.which(argv[0]) is None:
+            raise HwprofError(f"command not found: {argv[0]}")
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                os.close(write_fd)
+                os.read(read_fd, 1)
+                os.close(read_fd)
+                os.execvp(argv[0], argv)
+            except OSError as exc:
+                os.write(2, f"hwprof probe: cannot run {argv[0]}: {exc.strerror}\n".encode())
+            os._exit(127)
+        os.close(read_fd)
+        self._child = pid
+        self._go_fd = write_fd
+
+    # --- running -------------------------------------------------------------------------------------
+    def _on_sigterm(self, signum: int, frame: object) -> None:
+        self._stop = True
+
+    def run(self) -> SessionResult:
+        """Collect until -d expires, the command or the target processes end, Ctrl-C or SIGTERM."""
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm) if _main_thread() else None
+        start = time.monotonic_ns()
+        deadline = None if self.options.duration_s is None else start + int(self.options.duration_s * 1e9)
+        poller = select.poll()
+        for ring in self._rings:
+            poller.register(ring.fd, select.POLLIN)
+        try:
+            if not self.target.command:
+                for opened in self._opened:
+                    for fd in opened.fds:
+                        syscall.enable(fd)
+            else:
+                os.write(self._go_fd, b"g")
+                os.close(self._go_fd)
+                self._go_fd = None
+            try:
+                while not self._stop:
+                    timeout_ms = 100
+                    if deadline is not None:
+                        left = (deadline - time.monotonic_ns()) // 1_000_000
+                        if left <= 0:
+                            break
+                        timeout_ms = min(timeout_ms, max(1, left))
+                    poller.poll(timeout_ms)
+                    self._drain()
+                    if self._targets_gone():
+                        break
+            except KeyboardInterrupt:
+                pass
+            for opened in self._opened:
+                for fd in opened.fds:
+                    try:
+                        syscall.disable(fd)
+                    except OSError:
+                        pass
+            self._drain()
+            self._read_totals()
+            if self._child is not None:
+                self._reap_child()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        self.result.duration_ns = time.monotonic_ns() - start
+        self.result.lost = sum(ring.lost for ring in self._rings) + self.result.lost
+        return self.result
+
+    def _targets_gone(self) -> bool:
+        if self._child is not None:
+            try:
+                pid, status = os.waitpid(self._child, os.WNOHANG)
+            except ChildProcessError:
+                return True
+            if pid:
+                self.result.exit_status = os.waitstatus_to_exitcode(status)
+                self._child = None
+                return True
+            return False
+        if self.target.pids:
+            return not any(os.path.exists(f"/proc/{p}") for p in self.target.pids)
+        return False
+
+    def _reap_child(self) -> None:
+        try:
+            _, status = os.waitpid(self._child, 0)
+            self.result.exit_status = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            pass
+        self._child = None
+
+    def _read_totals(self) -> None:
+        counts = self.result.probes
+        for opened in self._opened:
+            total = 0
+            for fd in opened.fds:
+                total += struct.unpack("<Q", os.read(fd, 8))[0]
+            counts[opened.index].total = total
+        if self.options.filter.active:
+            # The kernel counted every hit in scope; the user asked only about some processes.
+            for c in counts:
+                c.total = sum(c.per_thread.values())
+
+    # --- decoding ------------------------------------------------------------------------------------
+    def _drain(self) -> None:
+        for ring in self._rings:
+            data = ring.read_available()
+            if data:
+                self._decode(data)
+
+    def _decode(self, data: bytes) -> None:
+        mode = self.options.mode
+        if mode in (Mode.COUNT, Mode.LATENCY):
+            offsets = self._walk(data)
+            if len(offsets):
+                self._take_fixed(data, offsets)
+            return
+        layouts = self._layouts
+        for offset, rtype, _, _ in iter_records(data):
+            if rtype == RecordType.SAMPLE:
+                (ident,) = struct.unpack_from("<Q", data, offset + 8)
+                index = self._ids.get(ident)
+                if index is None:
+                    continue
+                sample = parse_sample(data, offset, layouts[index])
+                comm = self._comm(sample.tid)
+                if self.options.filter.active and not self.options.filter.keeps(sample.pid, comm):
+                    continue
+                self.result.probes[index].per_thread[(sample.pid, sample.tid)] += 1
+                if mode == Mode.STACKS and sample.pid not in self.result.proc_maps:
+                    self._snapshot_maps(sample.pid)
+                hit = Hit(index, sample.pid, sample.tid, sample.time, sample.cpu, sample.callchain)
+                fmt = self.result.formats.get(index)
+                if fmt is not None and sample.raw:
+                    hit.args = fmt.decode(sample.raw)
+                self.result.hits.append(hit)
+            else:
+                self._side_record(data, offset, rtype)
+
+    def _side_record(self, data: bytes, offset: int, rtype: int) -> None:
+        if rtype not in (RecordType.COMM, RecordType.MMAP, RecordType.MMAP2, RecordType.LOST, RecordType.EXIT):
+            return
+        record = parse_record(data, offset, next(iter(self._layouts.values())))
+        if isinstance(record, Comm):
+            self.result.comms[record.tid] = record.comm
+        elif isinstance(record, Mmap):
+            self.result.maps.append(record)
+        elif isinstance(record, Lost):
+            self.result.lost += record.lost
+        elif isinstance(record, TaskEvent) and record.tid not in self.result.comms:
+            self.result.comms[record.tid] = comm_of(record.tid)
+
+    def _snapshot_maps(self, pid: Pid) -> None:
+        """Mappings of a process that was running before the probes went in (no MMAP2 records for those)."""
+        from hwprof.symbolize.procmaps import read_maps
+
+        try:
+            maps = read_maps(pid)
+        except HwprofError:
+            maps = []
+        self.result.proc_maps[pid] = [(m.start, m.end, m.offset, m.path) for m in maps
+                                      if m.executable and m.path.startswith("/")]
+
+    def _comm(self, tid: Tid) -> str:
+        comm = self.result.comms.get(tid)
+        if comm is None:
+            comm = self.result.comms[tid] = comm_of(tid)
+        return comm
+
+    def _walk(self, data: bytes) -> np.ndarray:
+        """Offsets of the SAMPLE records in `data`; side records are handled on the way.
+
+        Fast path: a buffer of nothing but equal-size samples (the usual case under load) is checked with numpy.
+        """
+        size = 8 + 8 * bin(self._sample_type(self._opened[0])).count("1")
+        n = len(data) // size
+        if n and len(data) == n * size:
+            headers = np.ndarray((n,), dtype=[("type", "<u4"), ("misc", "<u2"), ("size", "<u2")], buffer=data,
+                                 strides=(size,))
+            if (headers["type"] == RecordType.SAMPLE).all() and (headers["size"] == size).all():
+                return np.arange(n, dtype=np.int64) * size
+        offsets = []
+        for offset, rtype, _, _ in iter_records(data):
+            if rtype == RecordType.SAMPLE:
+                offsets.append(offset)
+            else:
+                self._side_record(data, offset, rtype)
+        return np.asarray(offsets, dtype=np.int64)
+
+    def _take_fixed(self, data: bytes, offsets: np.ndarray) -> None:
+        """Vectorised decode of IDENTIFIER, TID[, TIME] samples (count and latency modes)."""
+        raw = np.frombuffer(data, dtype=np.uint8)
+
+        def field_at(delta: int, dtype: str) -> np.ndarray:
+            width = np.dtype(dtype).itemsize
+            idx = (offsets + delta)[:, None] + np.arange(width)
+            return raw[idx].copy().view(dtype).reshape(-1)
+
+        ids = field_at(8, "<u8")
+        pids = field_at(16, "<i4")
+        tids = field_at(20, "<i4")
+        index = np.full(len(ids), -1, dtype=np.int32)
+        for ident, probe in self._ids.items():
+            index[ids == ident] = probe
+        keep = index >= 0
+        filt = self.options.filter
+        if filt.active:
+            comms = np.array([filt.keeps(int(p), self._comm(int(t))) for p, t in zip(pids, tids, strict=True)],
+                             dtype=bool)
+            keep &= comms
+        else:
+            for t in np.unique(tids).tolist():
+                self._comm(int(t))
+        index, pids, tids = index[keep], pids[keep], tids[keep]
+        triples = np.stack([index.astype(np.int64), pids.astype(np.int64), tids.astype(np.int64)], axis=1)
+        if len(triples):
+            uniq, counts = np.unique(triples, axis=0, return_counts=True)
+            for (probe, pid, tid), n in zip(uniq.tolist(), counts.tolist(), strict=True):
+                self.result.probes[probe].per_thread[(pid, tid)] += n
+        if self.options.mode == Mode.LATENCY:
+            times = field_at(24, "<u8")[keep]
+            self.result.times = np.concatenate([self.result.times, times])
+            self.result.tids = np.concatenate([self.result.tids, tids])
+            self.result.probe_index = np.concatenate([self.result.probe_index, index])
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _explain(opened: _Opened, exc: syscall.PerfOpenError, pid: int) -> HwprofError:
+    """Probe-specific advice on top of the generic perf_event_open message."""
+    probe = opened.probe
+    err = exc.errno
+    message = str(exc)
+    if exc.permission and opened.mechanism == "pmu":
+        message = (f"no permission to open {probe.label}: uprobes and kprobes need root or CAP_PERFMON "
+                   "(kernel.perf_event_paranoid does not lower this)")
+    elif err == errno.ESRCH:
+        message = f"no such process: {pid}"
+    elif probe.kind.is_kernel_function and err in (errno.EINVAL, errno.ENOENT, errno.EOPNOTSUPP):
+        why = "it is on the kprobe blacklist" if _blacklisted(probe.symbol) else \
+            "not a probe-able function entry (notrace, inlined, or in a non-probe-able section)"
+        message = f"kernel function {probe.symbol!r} cannot be probed: {why}"
+    elif probe.kind.is_user and err == errno.EINVAL:
+        message = (f"the kernel refused {probe.label}: offset {probe.file_offset:#x} is not at an instruction "
+                   "in an executable segment")
+    out = HwprofError(message)
+    out.errno = err  # type: ignore[attr-defined]
+    return out
+
+
+def _blacklisted(symbol: str) -> bool:
+    for path in ("/sys/kernel/debug/kprobes/blacklist", "/sys/kernel/tracing/../debug/kprobes/blacklist"):
+        try:
+            with open(path) as f:
+                return any(line.split()[-1] == symbol for line in f if line.strip())
+        except OSError:
+            continue
+    return False
+
+
+def collect(probes: list[Probe], target: Target, options: SessionOptions) -> SessionResult:
+    """Open, run, close: the whole life of a probe session."""
+    with ProbeSession(probes, target, options) as session:
+        session.open()
+        return session.run()
+
+
+def iter_latency_groups(result: SessionResult) -> Iterator[tuple[int, int]]:
+    """(entry probe index, return probe index) pairs in a latency result: probes come as entry, return, ..."""
+    for i in range(0, len(result.probes) - 1, 2):
+        yield i, i + 1
