@@ -463,7 +463,7 @@ class CountingSession:
         attr.inherit = 1 if task and not (self.per_thread and loc.key != _TASK_LEVEL) else 0
         if loc.key == _TASK_LEVEL:
             attr.enable_on_exec = 1 if is_leader else 0
-        if self._fallback_user_only and task:
+        if self._fallback_user_only and task and attr.type != PerfType.TRACEPOINT:
             attr.exclude_kernel = 1
             attr.exclude_hv = 1
         return attr
@@ -478,8 +478,9 @@ class CountingSession:
                     and attr.type != PerfType.TRACEPOINT:
                 # perf's fallback under perf_event_paranoid >= 2: count user space only, and say so in the name.
                 self._fallback_user_only = True
+                # Not for tracepoints: most fire in kernel context and would silently count 0 without it.
                 for i, s in enumerate(self.slots):
-                    if not s.attr.exclude_kernel and not s.name.endswith(":u"):
+                    if not s.attr.exclude_kernel and s.attr.type != PerfType.TRACEPOINT and not s.tool:
                         self.slots[i] = _replace(s, name=_with_user_modifier(s.name))
                 return self._open_one(self.slots[slot.index], loc, group_fd, is_leader)
             if exc.unsupported or (exc.errno == errno.EINVAL and group_fd >= 0):

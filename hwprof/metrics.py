@@ -91,6 +91,8 @@ def metric_key(event_type: int, config: int, name: str) -> str:
         if cache in _CACHE_NAMES.keys() and op in _CACHE_OPS.keys() and result in (0, 1):
             suffix = "s" if result == HwCacheResult.ACCESS else "-misses"
             return f"{_CACHE_NAMES[HwCacheId(cache)]}-{_CACHE_OPS[HwCacheOp(op)]}{suffix}"
+    if event_type == PerfType.TRACEPOINT:  # 'sys:event' with maybe ':mods' after it
+        return ":".join(name.split(":")[:2])
     bare = name.split(":", 1)[0]
     if "/" in bare:  # cpu/topdown-retiring/ -> topdown-retiring
         bare = bare.strip("/").split("/")[-1]

@@ -195,7 +195,7 @@ def _event_lines(events: Sequence[EventResult], metrics: Sequence[Metric], prefi
         if rel is not None:
             tail += f"  ( +- {100 * rel:5.2f}% )"
         if not attached:
-            lines.append((head + tail).rstrip())
+            lines.append((f"{head} {'':<40}{tail}" if tail else head).rstrip())
             continue
         for i, metric in enumerate(attached):
             number, unit = format_metric(metric)
