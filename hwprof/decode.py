@@ -1,0 +1,664 @@
+"""perf.data -> Profile: one decoder for hwprof's captures and `perf record`'s files.
+
+How it stays fast and bounded: the data section is read in chunks of whole records; the only per-record Python
+work is a walk over the 8-byte headers. Samples are then decoded with numpy from their fixed offsets (one attr
+layout at a time), callchains are cut out as byte strings and deduplicated in a dict, and only the unique stacks
+are resolved (address -> mapping -> file offset) and symbolized, module by module, in batches. Memory grows with
+the number of samples (a few numbers each) and unique stacks, never with the file size.
+
+Mappings change while a capture runs (exec, dlopen): every sample is resolved against the address space of its
+process as it was when the sample was taken, tracked as a generation number per process.
+
+Core never imports hwprof.symbolize: the caller passes a symbolizer (hwprof.symbolize.Symbolizer in the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from hwprof.errors import HwprofError
+from hwprof.perf.abi import MISC_CPUMODE_MASK, CallchainContext, CpuMode, ReadFormat, RecordType, SampleType
+from hwprof.perf.attr import PerfEventAttr
+from hwprof.perf.readformat import read_size
+from hwprof.perf.records import Comm, Lost, Mmap, RecordError, SampleLayout, TaskEvent, parse_record
+from hwprof.perfdata.reader import PerfDataFile
+from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, StackEnd
+
+KERNEL_MODULE = "[kernel.kallsyms]"
+JIT_MODULE = "[jit]"
+_MARKER_MIN = int(CallchainContext.MAX)
+_KERNEL_SPACE = 0xFFFF800000000000  # x86_64 and arm64 48-bit: kernel addresses live above this
+_HEADER_TYPE = struct.Struct("<IxxH")
+
+
+class Symbolizer(Protocol):
+    def symbolize_offsets(self, path: str, file_offsets: np.ndarray, build_id: bytes | None = None) -> list: ...
+
+    def symbolize_kernel(self, addrs: np.ndarray) -> list: ...
+
+    def symbolize_jit(self, pid: int, addrs: np.ndarray, perf_map_path: str | None = None) -> list: ...
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """One event of the file as the decoder sees it."""
+
+    index: int
+    name: str
+    attr: PerfEventAttr
+    layout: SampleLayout
+    samples: int = 0
+
+
+# --- address spaces ---------------------------------------------------------------------------------------
+
+@dataclass
+class _Space:
+    """A process's code mappings at one generation, sorted by start, overlaps resolved newest-wins."""
+
+    starts: list[int] = field(default_factory=list)
+    maps: list[Mmap] = field(default_factory=list)
+
+    def copy(self) -> _Space:
+        return _Space(list(self.starts), list(self.maps))
+
+    def insert(self, mmap: Mmap) -> None:
+        keep = [(s, m) for s, m in zip(self.starts, self.maps, strict=True) if m.end <= mmap.start or s >= mmap.end]
+        keep.append((mmap.start, mmap))
+        keep.sort(key=lambda pair: pair[0])
+        self.starts = [s for s, _ in keep]
+        self.maps = [m for _, m in keep]
+
+    def lookup(self, addrs: np.ndarray) -> np.ndarray:
+        """Index into self.maps for each address, -1 where none covers it."""
+        if not self.maps:
+            return np.full(len(addrs), -1, dtype=np.int64)
+        starts = np.array(self.starts, dtype=np.uint64)
+        ends = np.array([m.end for m in self.maps], dtype=np.uint64)
+        idx = np.searchsorted(starts, addrs, side="right").astype(np.int64) - 1
+        ok = idx >= 0
+        ok[ok] = addrs[ok] < ends[idx[ok]]
+        return np.where(ok, idx, -1)
+
+
+class _Processes:
+    """Side records in stream order: per-process mapping changes, names, forks; replayed per generation."""
+
+    def __init__(self) -> None:
+        self.changes: dict[int, list[tuple[int, str, object]]] = defaultdict(list)  # pid -> (seq, kind, data)
+        self.comms: dict[int, str] = {}
+        self.pid_of_tid: dict[int, int] = {}
+        self._states: dict[int, list[_Space]] = {}
+        self._sorted: set[int] = set()
+
+    def mmap(self, seq: int, rec: Mmap) -> None:
+        if rec.pid == -1 or rec.filename.startswith("[kernel.kallsyms]") or rec.filename.startswith("[guest"):
+            return  # the kernel image: resolved from kallsyms, not from a mapping
+        if rec.prot and not rec.prot & 4:
+            return  # data mapping (perf record -d): never code
+        self.changes[rec.pid].append((seq, "mmap", rec))
+
+    def comm(self, seq: int, rec: Comm) -> None:
+        self.comms[rec.tid] = rec.comm
+        self.pid_of_tid[rec.tid] = rec.pid
+        if rec.exec and rec.pid == rec.tid:
+            self.changes[rec.pid].append((seq, "exec", None))
+
+    def task(self, seq: int, rec: TaskEvent) -> None:
+        self.pid_of_tid[rec.tid] = rec.pid
+        if rec.kind == RecordType.FORK:
+            if rec.pid != rec.ppid and rec.pid not in self.changes:
+                self.changes[rec.pid].append((seq, "fork", rec.ppid))
+            parent_comm = self.comms.get(rec.ptid) or self.comms.get(rec.ppid)
+            if parent_comm and rec.tid not in self.comms:
+                self.comms[rec.tid] = parent_comm
+
+    def generations(self, pid: int, seqs: np.ndarray) -> np.ndarray:
+        """For samples of `pid` taken at `seqs` (time, or side-record count): how many of pid's changes precede
+        each."""
+        changes = self.changes.get(pid, [])
+        if pid not in self._sorted:
+            changes.sort(key=lambda c: c[0])  # stable: records of equal time keep their stream order
+            self._sorted.add(pid)
+        change_seqs = np.array([c[0] for c in changes], dtype=np.int64)
+        return np.searchsorted(change_seqs, seqs, side="right")
+
+    def space(self, pid: int, gen: int) -> _Space:
+        states = self._states.get(pid)
+        if states is None:
+            states = self._states[pid] = [_Space()]
+        changes = self.changes.get(pid, [])
+        if pid not in self._sorted:
+            self.generations(pid, np.zeros(0, dtype=np.int64))
+        while len(states) <= gen and len(states) <= len(changes):
+            seq, kind, data = changes[len(states) - 1]
+            if kind == "mmap":
+                state = states[-1].copy()
+                state.insert(data)
+            elif kind == "exec":
+                state = _Space()
+            else:  # fork: the parent's space as it was when it forked
+                parent = int(data)
+                parent_gen = int(self.generations(parent, np.array([seq]))[0])
+                state = self.space(parent, parent_gen).copy() if parent != pid else _Space()
+            states.append(state)
+        return states[min(gen, len(states) - 1)]
+
+
+# --- sample columns decoded from a chunk ---------------------------------------------------------------
+
+@dataclass
+class _Columns:
+    time: list[np.ndarray] = field(default_factory=list)
+    pid: list[np.ndarray] = field(default_factory=list)
+    tid: list[np.ndarray] = field(default_factory=list)
+    cpu: list[np.ndarray] = field(default_factory=list)
+    period: list[np.ndarray] = field(default_factory=list)
+    seq: list[np.ndarray] = field(default_factory=list)
+    chain: list[np.ndarray] = field(default_factory=list)    # int64 unique-chain index
+    reads: list[np.ndarray] = field(default_factory=list)    # (n, members) raw values
+    read_times: list[np.ndarray] = field(default_factory=list)  # (n, 2) enabled, running
+    stream: list[np.ndarray] = field(default_factory=list)
+
+    def cat(self, name: str, dtype: str, width: int | None = None) -> np.ndarray:
+        parts = getattr(self, name)
+        if not parts:
+            return np.zeros((0, width) if width else 0, dtype=dtype)
+        return np.concatenate(parts).astype(dtype, copy=False)
+
+
+class PerfDataDecoder:
+    """Decode one event's samples from a perf.data file into a Profile."""
+
+    def __init__(self, path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
+                 jit_dir: str | None = None) -> None:
+        self.path = os.fspath(path)
+        self.symbolizer = symbolizer
+        self.wanted_event = event
+        self.jit_dir = jit_dir if jit_dir is not None else f"{self.path}.jit"
+        self._bids: dict[str, bytes] = {}
+        self._timed = False
+
+    def decode(self) -> Profile:
+        with PerfDataFile(self.path) as f:
+            self._bids = {b.filename: b.build_id for b in f.build_ids}
+            return self._decode(f)
+
+    # --- pass over the data -------------------------------------------------------------------------
+    def _decode(self, f: PerfDataFile) -> Profile:
+        names = f.event_names
+        events = [EventInfo(i, names[i], fa.attr, SampleLayout.from_attr(fa.attr)) for i, fa in enumerate(f.attrs)]
+        id_to_event: dict[int, int] = {}
+        for i, fa in enumerate(f.attrs):
+            for ident in fa.ids:
+                id_to_event[ident] = i
+        id_offset = events[0].layout.id_offset if len(events) > 1 else None
+        ids_sorted = np.array(sorted(id_to_event), dtype=np.uint64)
+        ids_event = np.array([id_to_event[int(i)] for i in ids_sorted], dtype=np.int64)
+
+        procs = _Processes()
+        chains: dict[bytes, int] = {}
+        per_event: dict[int, _Columns] = defaultdict(_Columns)
+        counts = np.zeros(len(events), dtype=np.int64)
+        lost = 0
+        throttled = 0
+        compressed = 0
+        side_seq = 0
+        first_layout = events[0].layout
+        timed = all(e.layout.sample_id_all and e.layout.has(SampleType.TIME) for e in events)
+        self._timed = timed
+
+        def layout_for_side(offset_in_chunk: int, chunk: bytes, size: int) -> SampleLayout:
+            if len(events) == 1:
+                return first_layout
+            back = first_layout.trailer_id_from_end
+            if back is None or size < 8 + back:
+                return first_layout
+            (ident,) = struct.unpack_from("<Q", chunk, offset_in_chunk + size - back)
+            index = id_to_event.get(ident)
+            return events[index].layout if index is not None else first_layout
+
+        for chunk in f.chunks():
+            sample_offsets: list[int] = []
+            sample_seqs: list[int] = []
+            pos, end = 0, len(chunk)
+            unpack = _HEADER_TYPE.unpack_from
+            append = sample_offsets.append
+            append_seq = sample_seqs.append
+            while pos < end:
+                rtype, size = unpack(chunk, pos)
+                if rtype == RecordType.SAMPLE:
+                    append(pos)
+                    append_seq(side_seq)
+                elif rtype < RecordType.HEADER_ATTR:
+                    side_seq += 1
+                    try:
+                        rec = parse_record(chunk, pos, layout_for_side(pos, chunk, size))
+                    except RecordError:
+                        rec = None
+                    # Rings of different CPUs interleave by round, not by time: order side records by their
+                    # timestamp when the file has one (sample_id_all + TIME), as perf's ordered-events queue does.
+                    when = rec.sample_id.time if timed and hasattr(rec, "sample_id") else side_seq
+                    if isinstance(rec, Mmap):
+                        procs.mmap(when, rec)
+                    elif isinstance(rec, Comm):
+                        procs.comm(when, rec)
+                    elif isinstance(rec, TaskEvent):
+                        procs.task(when, rec)
+                    elif isinstance(rec, Lost):
+                        lost += rec.lost
+                    elif rtype == RecordType.THROTTLE:
+                        throttled += 1
+                elif rtype == RecordType.COMPRESSED:
+                    compressed += 1
+                pos += size
+            if sample_offsets:
+                self._samples(chunk, np.array(sample_offsets, dtype=np.int64), np.array(sample_seqs, np.int64),
+                              events, id_offset, ids_sorted, ids_event, chains, per_event, counts)
+
+        for i, n in enumerate(counts):
+            events[i] = replace(events[i], samples=int(n))
+        notes = list(f.warnings)
+        if compressed:
+            notes.append(f"{compressed} compressed records (perf record -z) were skipped: not supported")
+        if throttled:
+            notes.append(f"the kernel throttled sampling {throttled} times (kernel.perf_event_max_sample_rate)")
+        chosen = self._choose_event(events)
+        meta = ProfileMeta(
+            target=" ".join(f.cmdline[f.cmdline.index("--") + 1:]) if "--" in f.cmdline else "",
+            command=f.cmdline,
+            events=[chosen.name] + [e.name for e in events if e.index != chosen.index and e.samples],
+            hostname=f.hostname,
+            os_release=f.os_release,
+            lost=int(lost),
+            source="hwprof record" if f.perf_version.startswith("hwprof") else "perf record",
+            notes=notes,
+        )
+        return self._build(meta, events, chosen, per_event.get(chosen.index, _Columns()), chains, procs)
+
+    def _choose_event(self, events: list[EventInfo]) -> EventInfo:
+        if self.wanted_event is not None:
+            for e in events:
+                if e.name == self.wanted_event or e.name.split(":")[0] == self.wanted_event:
+                    return e
+            raise HwprofError(f"no event {self.wanted_event!r} in {self.path} "
+                              f"(it has: {', '.join(e.name for e in events)})")
+        with_samples = [e for e in events if e.samples]
+        return with_samples[0] if with_samples else events[0]
+
+    def _samples(self, chunk: bytes, offsets: np.ndarray, seqs: np.ndarray, events: list[EventInfo],
+                 id_offset: int | None, ids_sorted: np.ndarray, ids_event: np.ndarray, chains: dict[bytes, int],
+                 per_event: dict[int, _Columns], counts: np.ndarray) -> None:
+        words = np.frombuffer(chunk, dtype="<u8")
+        widx = offsets // 8
+        if id_offset is None:
+            event_of = np.zeros(len(offsets), dtype=np.int64)
+        else:
+            idents = words[widx + id_offset // 8]
+            pos = np.searchsorted(ids_sorted, idents)
+            pos = np.minimum(pos, len(ids_sorted) - 1)
+            known = ids_sorted[pos] == idents
+            event_of = np.where(known, ids_event[pos], -1)
+        for ev in np.unique(event_of):
+            if ev < 0:
+                continue
+            mask = event_of == ev
+            counts[ev] += int(mask.sum())
+            self._event_samples(chunk, words, widx[mask], seqs[mask], events[int(ev)], chains,
+                                per_event[int(ev)])
+
+    def _event_samples(self, chunk: bytes, words: np.ndarray, widx: np.ndarray, seqs: np.ndarray, ev: EventInfo,
+                       chains: dict[bytes, int], out: _Columns) -> None:
+        layout = ev.layout
+        fixed = layout.fixed_offsets
+        n = len(widx)
+
+        def field_(name: str) -> np.ndarray | None:
+            return words[widx + fixed[name] // 8] if name in fixed else None
+
+        tidpid = field_("pid")
+        pid = (tidpid & 0xFFFFFFFF).astype(np.int64) if tidpid is not None else np.full(n, -1)
+        tid = (tidpid >> 32).astype(np.int64) if tidpid is not None else np.full(n, -1)
+        pid = np.where(pid >= 1 << 31, pid - (1 << 32), pid)
+        tid = np.where(tid >= 1 << 31, tid - (1 << 32), tid)
+        time = field_("time")
+        cpu = field_("cpu")
+        period = field_("period")
+        stream = field_("stream_id")
+        out.pid.append(pid)
+        out.tid.append(tid)
+        out.time.append(time if time is not None else np.zeros(n, dtype=np.uint64))
+        out.cpu.append((cpu & 0xFFFFFFFF).astype(np.int64) if cpu is not None else np.full(n, -1))
+        default_period = 1 if ev.attr.freq else max(1, int(ev.attr.sample_period))
+        out.period.append(period.astype(np.float64) if period is not None else np.full(n, float(default_period)))
+        out.seq.append(seqs)
+        pos = widx + fixed["_end"] // 8
+        if layout.has(SampleType.READ):
+            rf = layout.read_format
+            times = bool(rf & ReadFormat.TOTAL_TIME_ENABLED) + bool(rf & ReadFormat.TOTAL_TIME_RUNNING)
+            per_value = 1 + bool(rf & ReadFormat.ID) + bool(rf & ReadFormat.LOST)
+            if rf & ReadFormat.GROUP:
+                nr = words[pos]
+                members = int(nr[0]) if n else 0
+                if n and np.any(nr != members):
+                    raise HwprofError(f"{self.path}: group reads of '{ev.name}' change size between samples")
+                base = pos + 1
+                values = np.stack([words[base + times + j * per_value] for j in range(members)], axis=1)
+                enabled = words[base] if rf & ReadFormat.TOTAL_TIME_ENABLED else np.zeros(n, np.uint64)
+                running = (words[base + bool(rf & ReadFormat.TOTAL_TIME_ENABLED)]
+                           if rf & ReadFormat.TOTAL_TIME_RUNNING else enabled)
+                pos = pos + read_size(rf, members) // 8
+            else:
+                values = words[pos][:, None]
+                enabled = words[pos + 1] if rf & ReadFormat.TOTAL_TIME_ENABLED else np.zeros(n, np.uint64)
+                running = (words[pos + 1 + bool(rf & ReadFormat.TOTAL_TIME_ENABLED)]
+                           if rf & ReadFormat.TOTAL_TIME_RUNNING else enabled)
+                pos = pos + read_size(rf) // 8
+            out.reads.append(values)
+            out.read_times.append(np.stack([enabled, running], axis=1))
+            out.stream.append(stream if stream is not None else
+                              (field_("identifier") if "identifier" in fixed else field_("id")))
+        # The stack of each sample as bytes: callchain entries, or the ip tagged with its cpumode.
+        if layout.has(SampleType.CALLCHAIN):
+            nr = words[pos].astype(np.int64)
+            starts = (pos + 1) * 8
+            ends = starts + nr * 8
+            keys = [chunk[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+        else:
+            ips = field_("ip")
+            if ips is None:
+                ips = np.zeros(n, dtype=np.uint64)
+            modes = (words[widx] >> 32) & MISC_CPUMODE_MASK
+            tagged = np.where(modes == CpuMode.KERNEL, np.uint64(CallchainContext.KERNEL),
+                              np.uint64(CallchainContext.USER))
+            pairs = np.stack([tagged, ips], axis=1).astype("<u8")
+            raw = pairs.tobytes()
+            keys = [raw[i * 16:(i + 1) * 16] for i in range(n)]
+        get = chains.get
+        index = np.empty(n, dtype=np.int64)
+        for i, key in enumerate(keys):
+            value = get(key)
+            if value is None:
+                value = chains[key] = len(chains)
+            index[i] = value
+        out.chain.append(index)
+
+    # --- building the profile -----------------------------------------------------------------------
+    def _build(self, meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: _Columns,
+               chains: dict[bytes, int], procs: _Processes) -> Profile:
+        pid = cols.cat("pid", "int64")
+        seq = cols.cat("time", "uint64").astype(np.int64) if self._timed else cols.cat("seq", "int64")
+        chain = cols.cat("chain", "int64")
+        n = len(pid)
+        # Which address space (pid, generation) each sample saw.
+        gen = np.zeros(n, dtype=np.int64)
+        for p in np.unique(pid):
+            mask = pid == p
+            gen[mask] = procs.generations(int(p), seq[mask])
+        # A unique stack is (chain, pid, generation); most samples share a few.
+        combo = np.stack([chain, pid, gen], axis=1) if n else np.zeros((0, 3), dtype=np.int64)
+        uniq, inverse = np.unique(combo, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        chain_bytes = [b""] * len(chains)
+        for key, i in chains.items():
+            chain_bytes[i] = key
+        weight_names, counters = self._counters(events, ev, cols, n)
+        times = cols.cat("time", "uint64")
+        meta = replace(meta, weight_names=weight_names,
+                       start_time_ns=int(times.min()) if n else 0,
+                       duration_ns=int(times.max() - times.min()) if n else 0)
+        builder = ProfileBuilder(meta)
+        max_stack = int(ev.attr.sample_max_stack) or _max_stack_sysctl()
+        stack_of_unique, end_of_unique = self._stacks(builder, uniq, chain_bytes, procs, max_stack,
+                                                      ev.layout.has(SampleType.CALLCHAIN))
+        for tid, comm in procs.comms.items():
+            builder.threads[tid] = comm
+        profile = builder.build()
+        profile.sample_time = times
+        profile.sample_pid = pid.astype(np.int32)
+        profile.sample_tid = cols.cat("tid", "int32")
+        profile.sample_cpu = cols.cat("cpu", "int32")
+        profile.sample_period = cols.cat("period", "float64")
+        profile.sample_stack = stack_of_unique[inverse].astype(np.int32) if n else np.zeros(0, np.int32)
+        profile.sample_end = end_of_unique[inverse].astype(np.uint8) if n else np.zeros(0, np.uint8)
+        profile.counters = counters
+        if n:
+            order = np.argsort(profile.sample_time, kind="stable")
+            if np.any(order != np.arange(n)):
+                for name in ("sample_time", "sample_pid", "sample_tid", "sample_cpu", "sample_period",
+                             "sample_stack", "sample_end", "counters"):
+                    setattr(profile, name, getattr(profile, name)[order])
+        return profile
+
+    def _counters(self, events: list[EventInfo], ev: EventInfo, cols: _Columns, n: int) -> tuple[list[str],
+                                                                                                    np.ndarray]:
+        """Per-sample deltas of every group member (PERF_SAMPLE_READ), keyed by the counter instance."""
+        if not cols.reads:
+            return [], np.zeros((n, 0), dtype=np.float64)
+        values = np.concatenate(cols.reads).astype(np.float64)
+        rtimes = np.concatenate(cols.read_times).astype(np.float64)
+        members = values.shape[1]
+        names = self._member_names(events, ev, members)
+        stream = np.concatenate(cols.stream).astype(np.uint64)
+        cpu = cols.cat("cpu", "int64")
+        tid = cols.cat("tid", "int64")
+        times = cols.cat("time", "uint64")
+        # Counter instance: the stream id when the file has it (hwprof), else (id, cpu, tid) as perf keys it.
+        key = np.stack([stream.astype(np.int64), cpu, tid if not ev.layout.has(SampleType.STREAM_ID) else cpu * 0],
+                       axis=1)
+        _, instance = np.unique(key, axis=0, return_inverse=True)
+        instance = instance.reshape(-1)
+        order = np.lexsort((times, instance))
+        sorted_vals = values[order]
+        sorted_times = rtimes[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = instance[order][1:] != instance[order][:-1]
+        deltas = np.where(first[:, None], sorted_vals, sorted_vals - np.vstack([sorted_vals[:1], sorted_vals[:-1]]))
+        dt = np.where(first[:, None], sorted_times, sorted_times - np.vstack([sorted_times[:1], sorted_times[:-1]]))
+        # Multiplexed groups: scale each delta by how long the group really counted in that interval.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where((dt[:, 1] > 0) & (dt[:, 1] < dt[:, 0]), dt[:, 0] / dt[:, 1], 1.0)
+        deltas = np.maximum(deltas, 0) * scale[:, None]
+        out = np.empty_like(deltas)
+        out[order] = deltas
+        return names, out
+
+    @staticmethod
+    def _member_names(events: list[EventInfo], ev: EventInfo, members: int) -> list[str]:
+        """Group members follow their leader in the attr list (perf and hwprof write them in group order)."""
+        names = [e.name for e in events[ev.index: ev.index + members]]
+        while len(names) < members:
+            names.append(f"member{len(names)}")
+        return names
+
+    def _stacks(self, builder: ProfileBuilder, uniq: np.ndarray, chain_bytes: list[bytes], procs: _Processes,
+                max_stack: int, has_callchain: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Resolve and symbolize every unique (chain, pid, generation); return its stack index and StackEnd."""
+        # 1. Split chains into (kind, address) entries, leaf first.
+        parsed: list[list[tuple[int, int]]] = []
+        truncated: list[bool] = []
+        user_addrs: dict[tuple[int, int], set[int]] = defaultdict(set)
+        kernel_addrs: set[int] = set()
+        for row in uniq.tolist():
+            chain_index, pid, gen = row
+            entries = np.frombuffer(chain_bytes[chain_index], dtype="<u8").tolist()
+            mode = CpuMode.USER
+            frames: list[tuple[int, int]] = []
+            count = 0
+            for value in entries:
+                if value >= _MARKER_MIN:
+                    mode = CpuMode.KERNEL if value == CallchainContext.KERNEL else (
+                        CpuMode.USER if value == CallchainContext.USER else CpuMode.HYPERVISOR)
+                    continue
+                count += 1
+                kind = CpuMode.KERNEL if mode == CpuMode.KERNEL or value >= _KERNEL_SPACE else mode
+                frames.append((kind, value))
+                if kind == CpuMode.KERNEL:
+                    kernel_addrs.add(value)
+                elif value:
+                    user_addrs[(pid, gen)].add(value)
+            parsed.append(frames)
+            truncated.append(has_callchain and count >= max_stack)
+        # 2. Resolve user addresses to (module, offset) per address space; symbolize per module.
+        resolved: dict[tuple[int, int, int], tuple] = {}  # (pid, gen, addr) -> chain of frame descriptions
+        by_module: dict[tuple[str, bytes | None], set[int]] = defaultdict(set)
+        located: dict[tuple[int, int, int], tuple[str, bytes | None, int]] = {}
+        jit: dict[int, set[int]] = defaultdict(set)
+        build_ids = self._build_ids()
+        for (pid, gen), addrs in user_addrs.items():
+            space = procs.space(pid, gen)
+            arr = np.array(sorted(addrs), dtype=np.uint64)
+            idx = space.lookup(arr)
+            for addr, i in zip(arr.tolist(), idx.tolist(), strict=True):
+                if i < 0 or space.maps[i].filename == "//anon" or space.maps[i].filename.startswith("/memfd:"):
+                    jit[pid].add(addr)
+                    continue
+                m = space.maps[i]
+                offset = addr - m.start + m.pgoff
+                bid = m.build_id or build_ids.get(m.filename)
+                located[(pid, gen, addr)] = (m.filename, bid, offset)
+                by_module[(m.filename, bid)].add(offset)
+        symbols: dict[tuple[str, bytes | None, int], tuple] = {}
+        for (path, bid), offsets in by_module.items():
+            offs = np.array(sorted(offsets), dtype=np.uint64)
+            chains = self._symbolize_offsets(path, offs, bid)
+            for off, ch in zip(offs.tolist(), chains, strict=True):
+                symbols[(path, bid, off)] = ch
+        for key, (path, bid, off) in located.items():
+            resolved[key] = (FrameKind.USER, path, off, symbols[(path, bid, off)])
+        jit_symbols: dict[tuple[int, int], tuple] = {}
+        for pid, addrs in jit.items():
+            arr = np.array(sorted(addrs), dtype=np.uint64)
+            chains = self._symbolize_jit(pid, arr)
+            for addr, ch in zip(arr.tolist(), chains, strict=True):
+                jit_symbols[(pid, addr)] = ch
+        kernel_symbols: dict[int, tuple] = {}
+        if kernel_addrs:
+            arr = np.array(sorted(kernel_addrs), dtype=np.uint64)
+            for addr, ch in zip(arr.tolist(), self._symbolize_kernel(arr), strict=True):
+                kernel_symbols[addr] = ch
+        # 3. Intern frames and stacks.
+        stack_index = np.full(len(parsed), -1, dtype=np.int64)
+        ends = np.zeros(len(parsed), dtype=np.uint8)
+        frame_cache: dict[tuple, list[int]] = {}
+        for u, (row, frames) in enumerate(zip(uniq.tolist(), parsed, strict=True)):
+            _, pid, gen = row
+            ids_leaf_first: list[int] = []
+            last_known = True
+            for kind, addr in frames:
+                if kind != CpuMode.KERNEL and addr == 0:
+                    last_known = False  # the unwinder ran into a zero frame pointer or return address
+                    continue
+                if kind == CpuMode.KERNEL:
+                    cache_key = ("k", addr)
+                    desc = (FrameKind.KERNEL, KERNEL_MODULE, addr, kernel_symbols.get(addr, ()))
+                elif (pid, gen, addr) in resolved:
+                    desc = resolved[(pid, gen, addr)]
+                    cache_key = ("u", desc[1], desc[2])
+                else:
+                    chain = jit_symbols.get((pid, addr), ())
+                    cache_key = ("j", pid, addr)
+                    desc = (FrameKind.JIT if chain and chain[-1].function else FrameKind.UNKNOWN,
+                            JIT_MODULE if chain and chain[-1].function else None, addr, chain)
+                ids = frame_cache.get(cache_key)
+                if ids is None:
+                    ids = frame_cache[cache_key] = self._intern(builder, desc)
+                ids_leaf_first.extend(ids)
+                last_known = desc[3] != () and desc[3][-1].function is not None
+            if not ids_leaf_first:
+                stack_index[u] = -1
+                ends[u] = StackEnd.NO_STACK
+                continue
+            stack_index[u] = builder.stack(ids_leaf_first[::-1])
+            if not has_callchain:
+                ends[u] = StackEnd.NO_STACK
+            elif truncated[u]:
+                ends[u] = StackEnd.TRUNCATED
+            elif not last_known:
+                ends[u] = StackEnd.UNKNOWN_FRAME
+            else:
+                ends[u] = StackEnd.COMPLETE
+        return stack_index, ends
+
+    @staticmethod
+    def _intern(builder: ProfileBuilder, desc: tuple) -> list[int]:
+        """Frame ids for one address, innermost (inlined) first, as a stack walked leaf first needs them."""
+        kind, module, address, chain = desc
+        if not chain:
+            return [builder.frame(function=None, module=module, address=address, kind=kind)]
+        return [builder.frame(function=f.function, module=module if f.function is None else f.module or module,
+                              address=address, kind=kind, file=f.file, line=f.line or 0, inlined=f.inlined)
+                for f in chain]
+
+    def _build_ids(self) -> dict[str, bytes]:
+        return self._bids
+
+    # --- symbolizer calls, degrading to "module+offset" ---------------------------------------------
+    def _symbolize_offsets(self, path: str, offsets: np.ndarray, build_id: bytes | None) -> list[tuple]:
+        if self.symbolizer is None:
+            return [()] * len(offsets)
+        return [tuple(c) for c in self.symbolizer.symbolize_offsets(path, offsets, build_id)]
+
+    def _symbolize_kernel(self, addrs: np.ndarray) -> list[tuple]:
+        if self.symbolizer is None:
+            return [()] * len(addrs)
+        return [tuple(c) for c in self.symbolizer.symbolize_kernel(addrs)]
+
+    def _symbolize_jit(self, pid: int, addrs: np.ndarray) -> list[tuple]:
+        if self.symbolizer is None or pid <= 0:
+            return [()] * len(addrs)
+        copied = Path(self.jit_dir) / f"perf-{pid}.map"
+        live = Path(f"/tmp/perf-{pid}.map")
+        path = copied if copied.is_file() else live if live.is_file() else None
+        if path is None:
+            return [()] * len(addrs)
+        return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, str(path))]
+
+
+def _max_stack_sysctl() -> int:
+    try:
+        with open("/proc/sys/kernel/perf_event_max_stack") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 127
+
+
+def decode_file(path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
+                jit_dir: str | None = None) -> Profile:
+    """Decode a perf.data file (hwprof's or perf's) into a Profile of one sampling event."""
+    return PerfDataDecoder(path, symbolizer, event, jit_dir).decode()
+
+
+def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None = None) -> Profile:
+    """The decoded, symbolized Profile of a stored recording, cached next to it in the store."""
+    from hwprof.store import validate_id
+
+    suffix = "npz" if event is None else f"{_safe(event)}.npz"
+    cache = store.cache_path(validate_id(entry.id), suffix)
+    data = store.data_path(entry)
+    if not data.exists():
+        raise HwprofError(f"the capture file of {entry.id} is missing from the store ({data})")
+    if cache.exists() and cache.stat().st_mtime >= data.stat().st_mtime:
+        try:
+            return Profile.load(cache)
+        except HwprofError:
+            pass  # stale or damaged cache: decode again
+    profile = decode_file(data, symbolizer, event)
+    profile = replace(profile, meta=replace(profile.meta, target=entry.target or profile.meta.target))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        profile.save(cache)
+    except OSError:
+        pass  # a read-only store still reports
+    return profile
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:60]
