@@ -84,8 +84,10 @@ def _paranoid_advice(attr: PerfEventAttr, pid: int, cpu: int) -> str:
     wants_kernel = not attr.exclude_kernel
     if pid == -1 or cpu >= 0 and pid == -1:
         need, what = 0, "system-wide or per-CPU counting"
+    elif attr.type == abi.PerfType.TRACEPOINT and attr.sample_type & abi.SampleType.RAW:
+        need, what = -1, "tracepoint samples with raw data"
     elif attr.type == abi.PerfType.TRACEPOINT:
-        need, what = -1, "tracepoints"
+        need, what = 1, "tracepoints (they fire in the kernel, so ':u' would count nothing)"
     elif wants_kernel:
         need, what = 1, "counting kernel code (add the :u modifier to count user space only)"
     else:

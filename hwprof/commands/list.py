@@ -1,0 +1,131 @@
+"""hwprof list: the events this machine knows, like `perf list`, each marked by whether it opens here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from hwprof.errors import HwprofError
+
+EPILOG = """\
+examples:
+  hwprof list                       # everything, each event opened once to show whether it works here
+  hwprof list hw cache              # generic hardware events and the hardware-cache grid
+  hwprof list sw                    # software events (always available)
+  hwprof list tracepoint 'sched:*'  # tracepoints matching a glob (each one opened)
+  hwprof list pmu                   # sysfs PMU events such as msr/tsc/ and power/energy-pkg/
+  hwprof list --openable cache      # only what can be counted here
+  hwprof list --json | jq '.[] | select(.openable)'
+"""
+
+# perf list's spellings of the kinds, and ours.
+KIND_ALIASES = {
+    "hw": "hardware", "hardware": "hardware", "cache": "cache", "hwcache": "cache",
+    "sw": "software", "software": "software", "tool": "tool", "pmu": "pmu", "kernel": "pmu",
+    "tracepoint": "tracepoint", "tp": "tracepoint", "breakpoint": "breakpoint", "bp": "breakpoint", "raw": "raw",
+}
+TITLES = {
+    "hardware": "Hardware events [generic, need a CPU PMU]",
+    "cache": "Hardware cache events [need a CPU PMU]",
+    "software": "Software events [kernel]",
+    "tool": "Tool events [measured by hwprof]",
+    "pmu": "Kernel PMU events [sysfs]",
+    "tracepoint": "Tracepoint events [tracefs]",
+    "breakpoint": "Hardware breakpoints",
+    "raw": "Raw CPU events",
+}
+
+
+class ListCommand:
+    name = "list"
+    help = "list the events this machine has, marking which ones open here"
+    description = ("List hardware, cache, software, tool, sysfs PMU and tracepoint events, as perf list does. "
+                   "Each event is opened (and closed at once) as the calling user to show whether it can be "
+                   "counted here, and why not; a trailing glob filters by name.")
+    epilog = EPILOG
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("filters", nargs="*", metavar="KIND|GLOB",
+                            help="kinds (hw, cache, sw, tool, pmu, tracepoint, breakpoint, raw) and/or a name glob")
+        parser.add_argument("--json", action="store_true", help="print a JSON list of events")
+        parser.add_argument("--no-probe", action="store_true", help="do not try to open the events")
+        parser.add_argument("--openable", action="store_true", help="show only events that open here")
+        parser.add_argument("-v", "--verbose", action="store_true", help="show the encoding of each event")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from hwprof.events.catalog import KINDS, build_catalog
+
+        kinds: list[str] = []
+        patterns: list[str] = []
+        for item in args.filters:
+            if item in KIND_ALIASES:
+                kinds.append(KIND_ALIASES[item])
+            else:
+                patterns.append(item)
+        if len(patterns) > 1:
+            raise HwprofError(f"one name glob at most (got {' '.join(patterns)}); "
+                              f"kinds are: {', '.join(sorted(KIND_ALIASES))}")
+        entries = build_catalog(tuple(kinds) or KINDS, probe=not args.no_probe,
+                                pattern=patterns[0] if patterns else None)
+        if args.openable:
+            entries = [e for e in entries if e.openable is not None and e.openable.ok]
+        if args.json:
+            json.dump([_as_json(e) for e in entries], sys.stdout, indent=1)
+            sys.stdout.write("\n")
+            return 0
+        tracepoint_note = ""
+        if "tracepoint" in (kinds or KINDS) and not any(e.kind == "tracepoint" for e in entries):
+            from hwprof.events.tracefs import tracefs_status
+
+            path, why = tracefs_status()
+            if path is None:
+                tracepoint_note = f"tracepoints are not listed: {why}"
+        if not entries:
+            raise HwprofError(tracepoint_note or "no event matches" + (f" '{patterns[0]}'" if patterns else ""))
+        _print_table(entries, args.verbose, tuple(kinds) or KINDS)
+        if tracepoint_note:
+            sys.stdout.write(f"\n{tracepoint_note}\n")
+        return 0
+
+
+def _as_json(entry) -> dict:
+    out = {"name": entry.name, "kind": entry.kind, "aliases": list(entry.aliases), "pmu": entry.pmu,
+           "description": entry.description, "unit": entry.unit, "encoding": entry.encoding}
+    if entry.openable is not None:
+        out.update(openable=entry.openable.ok, user_space_only=entry.openable.user_only,
+                   reason=entry.openable.reason)
+    return out
+
+
+def _print_table(entries, verbose: bool, kinds: tuple[str, ...]) -> None:
+    out = sys.stdout
+    width = min(48, max(len(_label(e)) for e in entries) + 2)
+    for kind in kinds:
+        section = [e for e in entries if e.kind == kind]
+        if not section:
+            continue
+        out.write(f"\n{TITLES[kind]}\n")
+        reasons = {e.openable.reason for e in section if e.openable is not None and not e.openable.ok}
+        shared_reason = len(reasons) == 1 and all(e.openable is not None and not e.openable.ok for e in section)
+        for entry in section:
+            status = f"[{entry.openable.label}]" if entry.openable is not None else ""
+            line = f"  {_label(entry):<{width}} {status:<26} {entry.description}"
+            if entry.unit:
+                line += f" ({entry.unit})"
+            if verbose and entry.encoding:
+                line += f"  <{entry.encoding}>"
+            out.write(line.rstrip() + "\n")
+            if entry.openable is not None and not entry.openable.ok and not shared_reason:
+                out.write(f"  {'':<{width}}   why: {entry.openable.reason}\n")
+        if shared_reason:
+            out.write(f"  why not: {reasons.pop()}\n")
+        elif kind == "tracepoint" and section[0].openable is not None and "probed with" in section[0].openable.reason:
+            out.write(f"  ({section[0].openable.reason})\n")
+
+
+def _label(entry) -> str:
+    return " OR ".join((entry.name, *entry.aliases)) if entry.kind != "pmu" else entry.name
+
+
+COMMAND = ListCommand()

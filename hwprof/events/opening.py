@@ -1,0 +1,78 @@
+"""Opening a parsed event the way perf does, including perf's "missing feature" retry.
+
+perf asks for exclude_guest=1 on every event, and some PMUs (msr, many uncore PMUs, old kernels) reject the
+guest/host bits with EINVAL; perf then retries without them ("switching off exclude_guest, exclude_host").
+Anyone opening an EventSpec's attr should go through `open_event` to get the same behaviour.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from dataclasses import dataclass
+
+from hwprof.perf import syscall
+from hwprof.perf.abi import FLAG_FD_CLOEXEC, PerfType
+from hwprof.perf.attr import PerfEventAttr
+
+
+def open_event(attr: PerfEventAttr, pid: int = 0, cpu: int = -1, group_fd: int = -1,
+               flags: int = FLAG_FD_CLOEXEC, name: str | None = None) -> tuple[int, PerfEventAttr]:
+    """Open `attr` (not modified); return the fd and the attr the kernel accepted."""
+    try:
+        return syscall.perf_event_open(attr, pid, cpu, group_fd, flags, name=name), attr
+    except syscall.PerfOpenError as exc:
+        if exc.errno != errno.EINVAL or not (attr.exclude_guest or attr.exclude_host):
+            raise
+        retry = attr.copy()
+        retry.exclude_guest = retry.exclude_host = 0
+        try:
+            return syscall.perf_event_open(retry, pid, cpu, group_fd, flags, name=name), retry
+        except syscall.PerfOpenError:
+            raise exc from None
+
+
+@dataclass(frozen=True)
+class Openability:
+    """Can this event be opened here, by this user? `user_only`: only with the kernel excluded (:u)."""
+
+    ok: bool
+    user_only: bool = False
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.ok:
+            return "yes (user space only)" if self.user_only else "yes"
+        return "no"
+
+
+def try_open(attr: PerfEventAttr, name: str, pid: int = 0, cpu: int = -1) -> Openability:
+    """Open and close at once (disabled, counting only), trying perf's user-space-only fallback when denied."""
+    probe = attr.copy()
+    probe.disabled = 1
+    probe.sample_period = 0
+    probe.sample_type = 0
+    try:
+        fd, _ = open_event(probe, pid, cpu, name=name)
+    except syscall.PerfOpenError as exc:
+        # Tracepoints fire in kernel context: a user-space-only tracepoint opens but never counts.
+        if exc.permission and not probe.exclude_kernel and probe.type != PerfType.TRACEPOINT:
+            user = probe.copy()
+            user.exclude_kernel = user.exclude_hv = 1
+            try:
+                fd, _ = open_event(user, pid, cpu, name=name)
+            except syscall.PerfOpenError:
+                return Openability(False, reason=_without_name(str(exc), name))
+            os.close(fd)
+            return Openability(True, user_only=True, reason=_without_name(str(exc), name))
+        return Openability(False, reason=_without_name(str(exc), name))
+    os.close(fd)
+    return Openability(True)
+
+
+def _without_name(message: str, name: str) -> str:
+    """The reason alone, so that a list of events that fail for one reason can say it once."""
+    message = re.sub(rf"^event '{re.escape(name)}' (is )?", "", message)
+    return message.replace(f" '{name}'", "")
