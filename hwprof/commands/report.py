@@ -1,0 +1,161 @@
+"""`hwprof report`: top functions, call graphs, folded stacks and per-function ratios from a recording."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+examples:
+  hwprof report                            # the newest recording in the store: top functions, self and total
+  hwprof report -i perf.data               # any perf.data file, from hwprof or from perf record
+  hwprof report record-20260101-120000-ab12cd --no-children --sort dso,symbol
+  hwprof report --sort comm,pid            # where the samples went, by process
+  hwprof report --pid 1234 --time 1,3      # one process, seconds 1 to 3 of the capture
+  hwprof report --call-graph               # caller-first tree with percentages
+  hwprof report --folded > out.folded      # FlameGraph's 'a;b;c N' lines (flamegraph.pl, speedscope)
+  hwprof report --folded --weight page-faults   # weight stacks by a group member's deltas
+  hwprof report --json | jq .rows[0]
+  hwprof report --html profile.html        # a self-contained flame graph page
+"""
+
+
+class ReportCommand:
+    name = "report"
+    help = "show a recording: top functions, call graph, folded stacks, ratios"
+    description = (
+        "Decode and symbolize a recording (the newest in the store by default, a store id, or -i FILE) and show "
+        "its top functions by self and total share, the event, sample and lost counts, and how many stacks were "
+        "complete. With group reads in the samples, adds per-function ratios (IPC, miss rates, MPKI, or each "
+        "member per leader for software groups)."
+    )
+    epilog = EPILOG
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("id", nargs="?", help="store id of the recording (default: the newest)")
+        parser.add_argument("-i", "--input", metavar="FILE", help="a perf.data file to read instead of the store")
+        parser.add_argument("--event", help="which sampling event to report when the file has several")
+        sel = parser.add_argument_group("selection")
+        sel.add_argument("--sort", default="symbol", metavar="KEYS",
+                         help="comma list of symbol, dso, pid, tid, comm (default: symbol)")
+        sel.add_argument("--pid", metavar="PID[,PID]", help="only these processes")
+        sel.add_argument("--tid", metavar="TID[,TID]", help="only these threads")
+        sel.add_argument("--comm", metavar="NAME[,NAME]", help="only threads with these names")
+        sel.add_argument("--time", metavar="START,END", help="seconds from the first sample, or percentages")
+        sel.add_argument("--weight", default="samples", help="samples, period or a group member (default: samples)")
+        children = sel.add_mutually_exclusive_group()
+        children.add_argument("--children", dest="children", action="store_true", default=None,
+                              help="show total (self + callees) shares, sorted by them (default with stacks)")
+        children.add_argument("--no-children", dest="children", action="store_false",
+                              help="self shares only")
+        out = parser.add_argument_group("output")
+        mode = out.add_mutually_exclusive_group()
+        mode.add_argument("--call-graph", action="store_true", help="caller-first tree with total percentages")
+        mode.add_argument("--folded", action="store_true", help="folded stacks, one line per unique stack")
+        mode.add_argument("--json", action="store_true", help="the report as one JSON document")
+        mode.add_argument("--html", metavar="FILE", help="write a self-contained HTML flame graph page")
+        out.add_argument("--limit", type=int, default=50, metavar="N", help="rows to show (0: all; default 50)")
+        out.add_argument("--percent-limit", type=float, default=0.0, metavar="PCT",
+                         help="hide rows below PCT percent (call graph: default 0.5)")
+        sym = parser.add_argument_group("symbols")
+        sym.add_argument("--debug-dir", action="append", default=[], metavar="DIR", help="extra debug-file dirs")
+        sym.add_argument("--symfs", metavar="DIR", help="look for binaries under DIR (a copy of the target's /)")
+        sym.add_argument("--no-debuginfod", action="store_true", help="never ask debuginfod servers")
+        sym.add_argument("--no-demangle", action="store_true", help="keep C++/Rust names mangled")
+        sym.add_argument("--raw", action="store_true", help="no symbolization (module+offset only)")
+        parser.add_argument("-v", "--verbose", action="store_true", help="show symbolizer warnings")
+
+    def run(self, args: argparse.Namespace) -> int:
+        import json
+        import logging
+        import sys
+        from pathlib import Path
+
+        import numpy as np
+
+        from hwprof.decode import decode_file, load_profile
+        from hwprof.errors import HwprofError
+        from hwprof.report import ReportOptions, build_report, render_call_graph, render_text, sample_mask
+        from hwprof.report import sample_weights as weights_for
+
+        logging.basicConfig(format="hwprof report: warning: %(message)s")
+        logging.getLogger("hwprof.symbolize").setLevel(logging.WARNING if args.verbose else logging.ERROR)
+        symbolizer = None
+        if not args.raw:
+            from hwprof.symbolize import Symbolizer
+
+            symbolizer = Symbolizer(debug_dirs=tuple(args.debug_dir), symfs=args.symfs,
+                                    debuginfod=not args.no_debuginfod, demangle=not args.no_demangle)
+        if args.input and args.id:
+            raise HwprofError("give a store id or -i FILE, not both", exit_code=2)
+        if args.input:
+            path = Path(args.input)
+            if not path.exists():
+                raise HwprofError(f"no such file: {path}")
+            profile = decode_file(path, symbolizer, args.event)
+            source = str(path)
+        else:
+            from hwprof.store import ProfileStore
+
+            store = ProfileStore()
+            entry = store.get(args.id) if args.id else store.latest("record")
+            if entry.kind != "record":
+                raise HwprofError(f"{entry.id} is a {entry.kind} entry, not a recording")
+            if symbolizer is None:
+                profile = decode_file(store.data_path(entry), None, args.event)
+            else:
+                profile = load_profile(store, entry, symbolizer, args.event)
+            source = entry.id
+        sort = tuple(k.strip() for k in args.sort.split(",") if k.strip())
+        has_stacks = bool(profile.n_samples) and bool(np.any(profile.sample_end != 3))
+        children = args.children if args.children is not None else has_stacks
+        opts = ReportOptions(sort=sort or ("symbol",), pids=_ints(args.pid, "--pid"), tids=_ints(args.tid, "--tid"),
+                             comms=tuple(c for c in (args.comm or "").split(",") if c), time=args.time,
+                             children=children, weight=args.weight, limit=max(0, args.limit),
+                             min_percent=args.percent_limit)
+        if args.folded or args.call_graph or args.html:
+            mask = sample_mask(profile, opts)
+            weights = weights_for(profile, opts.weight)
+            if args.folded:
+                from hwprof.folded import profile_folded
+
+                for line in profile_folded(profile, weights, mask):
+                    sys.stdout.write(line + "\n")
+                return 0
+            if args.call_graph:
+                report = build_report(profile, ReportOptions(**{**opts.__dict__, "limit": 0}), source)
+                sys.stdout.write(render_text(report).split("\n#\n", 1)[0] + "\n#\n")
+                sys.stdout.write(render_call_graph(profile, mask, weights, args.percent_limit or 0.5))
+                return 0
+            try:
+                from hwprof.web import render_html
+            except ImportError:
+                raise HwprofError("--html needs the web view (hwprof.web.render_html), which is not installed") \
+                    from None
+            html = render_html(profile, title=source)
+            try:
+                Path(args.html).write_text(html)
+            except OSError as exc:
+                raise HwprofError(f"cannot write {args.html}: {exc.strerror}") from None
+            print(f"wrote {args.html}", file=sys.stderr)
+            return 0
+        report = build_report(profile, opts, source)
+        if args.json:
+            json.dump(report.to_json(), sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(render_text(report))
+        return 0
+
+
+def _ints(text: str | None, option: str) -> tuple[int, ...]:
+    from hwprof.errors import HwprofError
+
+    if not text:
+        return ()
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise HwprofError(f"{option} expects comma-separated numbers, got {text!r}") from None
+
+
+COMMAND = ReportCommand()
