@@ -36,7 +36,8 @@ def _probe_json(result: SessionResult) -> list[dict]:
             "mechanism": counts.mechanism,
             "hits": counts.total,
             "processes": [{"pid": pid, "comm": result.comm(pid), "hits": n} for pid, n in processes],
-            "threads": [{"pid": pid, "tid": tid, "comm": result.comm(tid), "hits": n} for (pid, tid), n in threads],
+            "threads": [{"pid": pid, "tid": tid, "comm": result.comm(tid, pid), "hits": n}
+                        for (pid, tid), n in threads],
         })
     return out
 
@@ -77,7 +78,7 @@ def _print_counts(result: SessionResult, out: TextIO) -> None:
             threads = [(tid, m) for (p, tid), m in counts.per_thread.items() if p == pid]
             if len(threads) > 1 or threads and threads[0][0] != pid:
                 for tid, m in sorted(threads, key=lambda kv: (-kv[1], kv[0])):
-                    out.write(f"  {'':>8} {tid:>8}  {result.comm(tid):<16} {m:>12}\n")
+                    out.write(f"  {'':>8} {tid:>8}  {result.comm(tid, pid):<16} {m:>12}\n")
 
 
 def _print_latency(summaries: list[dict], out: TextIO) -> None:
@@ -134,13 +135,27 @@ def _store_profile(profile, result: SessionResult, name: str) -> str:
 
 
 def emit(result: SessionResult, args: argparse.Namespace, make_symbolizer: Callable[[], object]) -> int:
-    out = sys.stdout
+    """Print the report to stdout, or to -o FILE (the probed command owns stdout too)."""
+    if args.output:
+        try:
+            with open(args.output, "w") as out:
+                return _emit(result, args, make_symbolizer, out)
+        except OSError as exc:
+            from hwprof.errors import HwprofError
+
+            raise HwprofError(f"cannot write {args.output}: {exc.strerror}") from None
+    return _emit(result, args, make_symbolizer, sys.stdout)
+
+
+def _emit(result: SessionResult, args: argparse.Namespace, make_symbolizer: Callable[[], object],
+          out: TextIO) -> int:
     doc: dict = {
         "mode": result.mode.value,
         "target": result.target.describe(),
         "duration_ns": result.duration_ns,
         "lost": result.lost,
         "exit_status": result.exit_status,
+        "notes": result.notes,
         "probes": _probe_json(result),
     }
     if result.mode == Mode.LATENCY:
@@ -157,10 +172,7 @@ def emit(result: SessionResult, args: argparse.Namespace, make_symbolizer: Calla
         folded = list(profile_folded(profile))
         profile_id = None if args.no_store or not profile.n_samples else _store_profile(profile, result, args.name)
         doc["stacks"] = {"folded": folded, "profile_id": profile_id}
-        if args.output:
-            with open(args.output, "w") as f:
-                f.writelines(line + "\n" for line in folded)
-        elif not args.json:
+        if not args.json:
             out.writelines(line + "\n" for line in folded)
         if profile_id:
             print(f"stored as {profile_id} (hwprof serve to view, hwprof report {profile_id})", file=sys.stderr)
@@ -175,6 +187,8 @@ def emit(result: SessionResult, args: argparse.Namespace, make_symbolizer: Calla
     if args.json:
         json.dump(doc, out, indent=2, default=_json_default)
         out.write("\n")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     if result.lost:
         print(f"warning: {result.lost} hits were not recorded (ring buffer full; totals are still exact): "
               "use a larger -m", file=sys.stderr)

@@ -32,7 +32,7 @@ from hwprof.collectors.tracefs import DynamicEvent, DynamicEvents, TraceFormat, 
 
 from hwprof.errors import HwprofError
 from hwprof.perf import syscall
-from hwprof.perf.abi import RecordType, SampleType
+from hwprof.perf.abi import ReadFormat, RecordType, SampleType
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.records import Comm, Lost, Mmap, SampleLayout, TaskEvent, iter_records, parse_record, parse_sample
 from hwprof.perf.ring import RingBuffer
@@ -193,10 +193,12 @@ class SessionResult:
     maps: list[Mmap] = field(default_factory=list)
     proc_maps: dict[Pid, list[tuple[int, int, int, str]]] = field(default_factory=dict)  # snapshots, stacks mode
     exit_status: int | None = None
+    notes: list[str] = field(default_factory=list)
     formats: dict[int, TraceFormat] = field(default_factory=dict)  # probe index -> RAW format
 
-    def comm(self, tid: Tid) -> str:
-        return self.comms.get(tid, "")
+    def comm(self, tid: Tid, pid: Pid | None = None) -> str:
+        """A thread's name; a thread that never exec'd nor renamed itself carries its process's name."""
+        return self.comms.get(tid) or (self.comms.get(pid, "") if pid is not None else "")
 
 
 # --- the session ------------------------------------------------------------------------------------------
@@ -231,6 +233,10 @@ class ProbeSession:
         self._child: int | None = None
         self._go_fd: int | None = None
         self._stop = False
+        self._fd_task: dict[int, tuple[Pid, Tid]] = {}  # fd -> the (pid, tid) it was opened on
+        self._exited: set[Tid] = set()          # tids the kernel reported as exited (EXIT records)
+        self._reported: set[Tid] = set()        # tids whose own count arrived (READ records)
+        self._child_counts: Counter = Counter()  # event id -> hits of exited inherited threads (READ records)
         self._keep: list[object] = []           # C strings the kernel reads during perf_event_open
         self.result = SessionResult(options.mode, target, [])
 
@@ -289,11 +295,21 @@ class ProbeSession:
             return "tracefs"
         if wanted == Mechanism.TRACEFS:
             return "tracefs"
+        if wanted == Mechanism.AUTO and not self.target.system_wide and _has_control(f"{pmu}_events"):
+            # The kernel does not inherit uprobe/kprobe PMU events into new threads and children (a thread
+            # calling the function goes uncounted; tests/integration/probes prove it), while a tracefs probe
+            # opened as a tracepoint is inherited like any tracepoint. Tasks get tracefs; system-wide gets the PMU.
+            return "tracefs"
         if pmu_type(pmu) is not None:
             return "pmu"
         if wanted == Mechanism.PMU:
             raise HwprofError(f"this kernel has no '{pmu}' perf PMU ({PMU_ROOT}/{pmu} is missing)")
         return "tracefs"
+
+    @property
+    def _sampling(self) -> bool:
+        """Count mode on tasks needs no samples; system-wide counts sample for their per-thread breakdown."""
+        return self.options.mode != Mode.COUNT or self.target.system_wide
 
     def _base_attr(self, opened: _Opened) -> PerfEventAttr:
         probe = opened.probe
@@ -314,8 +330,14 @@ class ProbeSession:
 
             groups = parse_events(probe.symbol)
             attr = groups[0].events[0].attr.copy()
-        attr.sample_period = 1
         attr.sample_type = self._sample_type(opened)
+        if self._sampling:
+            attr.sample_period = 1
+        else:
+            # Pure counting: no sample per hit, so a probe costs what the kernel's uprobe costs. Each exiting
+            # thread reports its own count (inherit_stat -> PERF_RECORD_READ) for the per-thread breakdown.
+            attr.read_format = ReadFormat.ID
+            attr.inherit_stat = 1
         attr.disabled = 1
         attr.inherit = 0 if self.target.system_wide else 1
         if self.target.command:
@@ -390,7 +412,9 @@ class ProbeSession:
                         break  # a thread exited while we were opening: nothing to probe there
                     raise
                 opened.fds.append(fd)
-                self._ids[syscall.event_id(fd)] = opened.index
+                ident = syscall.event_id(fd)
+                self._ids[ident] = opened.index
+                self._fd_task[fd] = (self._pid_of(pid), pid)
                 self._layouts[opened.index] = SampleLayout.from_attr(attr)
                 if leader < 0:
                     leaders[cpu] = fd
@@ -502,17 +526,53 @@ class ProbeSession:
             pass
         self._child = None
 
+    def _pid_of(self, tid: int) -> Pid:
+        if self.target.command:
+            return self._child if self._child is not None else tid
+        for pid in self.target.pids:
+            if os.path.exists(f"/proc/{pid}/task/{tid}"):
+                return pid
+        return tid
+
     def _read_totals(self) -> None:
         counts = self.result.probes
+        sampling = self._sampling
         for opened in self._opened:
             total = 0
             for fd in opened.fds:
-                total += struct.unpack("<Q", os.read(fd, 8))[0]
+                if sampling:
+                    total += struct.unpack("<Q", os.read(fd, 8))[0]
+                    continue
+                value, ident = struct.unpack("<QQ", os.read(fd, 16))
+                total += value
+                own = value - self._child_counts[ident]
+                if own > 0:
+                    pid, tid = self._fd_task[fd]
+                    comm = self._comm(tid)
+                    if self.options.filter.keeps(pid, comm):
+                        counts[opened.index].per_thread[(pid, tid)] += own
             counts[opened.index].total = total
+        opened_tids = {tid for _, tid in self._fd_task.values()}
+        silent = self._exited - self._reported - opened_tids
+        if not sampling and silent:
+            self.result.notes.append(
+                f"{len(silent)} exited thread(s) did not report their own count (PERF_RECORD_READ); their hits "
+                "are shown under the thread they were created from (totals are exact)")
         if self.options.filter.active:
             # The kernel counted every hit in scope; the user asked only about some processes.
             for c in counts:
                 c.total = sum(c.per_thread.values())
+
+    def _read_record(self, data: bytes, offset: int) -> None:
+        """PERF_RECORD_READ: an inherited thread exited; its own count, under its parent event's id."""
+        pid, tid, value, ident = struct.unpack_from("<iiQQ", data, offset + 8)
+        index = self._ids.get(ident)
+        if index is None:
+            return
+        self._child_counts[ident] += value
+        self._reported.add(tid)
+        if value and self.options.filter.keeps(pid, self._comm(tid)):
+            self.result.probes[index].per_thread[(pid, tid)] += value
 
     # --- decoding ------------------------------------------------------------------------------------
     def _drain(self) -> None:
@@ -551,6 +611,9 @@ class ProbeSession:
                 self._side_record(data, offset, rtype)
 
     def _side_record(self, data: bytes, offset: int, rtype: int) -> None:
+        if rtype == RecordType.READ:
+            self._read_record(data, offset)
+            return
         if rtype not in (RecordType.COMM, RecordType.MMAP, RecordType.MMAP2, RecordType.LOST, RecordType.EXIT):
             return
         record = parse_record(data, offset, next(iter(self._layouts.values())))
@@ -560,8 +623,9 @@ class ProbeSession:
             self.result.maps.append(record)
         elif isinstance(record, Lost):
             self.result.lost += record.lost
-        elif isinstance(record, TaskEvent) and record.tid not in self.result.comms:
-            self.result.comms[record.tid] = comm_of(record.tid)
+        elif isinstance(record, TaskEvent):
+            if record.kind == RecordType.EXIT:
+                self._exited.add(record.tid)
 
     def _snapshot_maps(self, pid: Pid) -> None:
         """Mappings of a process that was running before the probes went in (no MMAP2 records for those)."""
@@ -635,6 +699,13 @@ class ProbeSession:
             self.result.times = np.concatenate([self.result.times, times])
             self.result.tids = np.concatenate([self.result.tids, tids])
             self.result.probe_index = np.concatenate([self.result.probe_index, index])
+
+
+def _has_control(name: str) -> bool:
+    try:
+        return (tracefs_root() / name).exists()
+    except HwprofError:
+        return False
 
 
 def _main_thread() -> bool:

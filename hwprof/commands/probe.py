@@ -69,7 +69,7 @@ class ProbeCommand:
         out = parser.add_argument_group("output")
         out.add_argument("--json", action="store_true", help="machine-readable output on stdout")
         out.add_argument("--unit", choices=("ns", "us", "ms"), default="us", help="latency histogram unit")
-        out.add_argument("-o", "--output", metavar="FILE", help="--stacks: write folded stacks here, not stdout")
+        out.add_argument("-o", "--output", metavar="FILE", help="write the report (table, JSON, folded) here")
         out.add_argument("--no-store", action="store_true", help="--stacks: do not keep the profile in the store")
         out.add_argument("--name", default="", help="--stacks: name of the stored profile")
         tune = parser.add_argument_group("tuning")
