@@ -1,0 +1,138 @@
+"""The page payload: merged call tree, time cells, ratios, stack quality, HTML-safe JSON."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+from hwprof.web.payload import (
+    NO_STACK_LABEL,
+    base_event,
+    build_payload,
+    decode_column,
+    dumps_payload,
+    ratio_specs,
+    stack_depths,
+)
+from hwprof.web.synthetic import JIT_NAME, SCRIPT_NAME, TEMPLATE_NAME, small_profile
+
+from hwprof.profile import FrameKind, ProfileBuilder, ProfileMeta, StackEnd
+
+
+def tree_of(payload: dict) -> tuple[list[str], np.ndarray, dict[int, float]]:
+    names = decode_column(payload["funcs"]["name"])
+    func = decode_column(payload["nodes"]["func"])
+    parent = decode_column(payload["nodes"]["parent"])
+    labels = [payload["strings"][names[f]] for f in func]
+    self_ = Counter()
+    node = decode_column(payload["cells"]["node"])
+    counts = decode_column(payload["cells"]["weights"][0])
+    for n, c in zip(node, counts, strict=True):
+        self_[int(n)] += float(c)
+    return labels, parent, self_
+
+
+def path(labels, parent, node) -> tuple[str, ...]:
+    out = []
+    while node >= 0:
+        out.append(labels[node])
+        node = parent[node]
+    return tuple(reversed(out))
+
+
+def test_merged_tree_matches_brute_force_per_function_paths(profile):
+    payload = build_payload(profile)
+    labels, parent, self_ = tree_of(payload)
+    assert all(parent[i] < i for i in range(len(parent))), "parents must precede children"
+    expected = Counter()
+    for stack in profile.sample_stack:
+        frames = profile.stack_frames(int(stack)) if stack >= 0 else []
+        expected[tuple(profile.frame_label(f) for f in frames) or (NO_STACK_LABEL,)] += 1
+    got = Counter()
+    for node, count in self_.items():
+        got[path(labels, parent, node)] += count
+    assert got == expected
+    # compute at two addresses (lines 8 and 9) is one node: 300 samples
+    assert expected[("_start", "main", "work", "compute")] == 300
+    assert len({path(labels, parent, n) for n in range(len(labels))}) == len(labels), "no duplicate call paths"
+
+
+def test_cells_add_up_per_weight_and_bins_are_ordered(profile):
+    payload = build_payload(profile, max_bins=16)
+    offsets = decode_column(payload["cells"]["bin_offsets"])
+    assert payload["time"]["n_bins"] == 16 and len(offsets) == 17
+    assert offsets[0] == 0 and np.all(np.diff(offsets) >= 0)
+    weights = [decode_column(w) for w in payload["cells"]["weights"]]
+    assert payload["weights"] == ["samples", "cpu-clock", "cycles", "instructions"]
+    assert weights[0].sum() == profile.n_samples
+    assert weights[1].sum() == profile.sample_period.sum()
+    assert np.isclose(weights[3].sum(), profile.counters[:, 1].sum())
+    # bins cover the capture: the samples in bin b are those with start + b*w <= t < start + (b+1)*w
+    start, width = payload["time"]["start_ns"], payload["time"]["bin_ns"]
+    bins = (profile.sample_time.astype(np.int64) - start) // width
+    per_bin = np.bincount(bins, minlength=16)
+    got = [weights[0][offsets[b]:offsets[b + 1]].sum() for b in range(16)]
+    assert got == list(per_bin)
+
+
+def test_stack_quality_counts_and_reasons(profile):
+    q = build_payload(profile)["quality"]
+    assert q["samples"] == 520
+    assert q["truncated"] == 20 and q["no_stack"] == 10 and q["unsymbolized_leaf"] == 20
+    assert abs(q["score"] - 490 / 520) < 1e-9
+    assert any("maximum depth" in r for r in q["reasons"]) and any("callchain" in r for r in q["reasons"])
+
+
+def test_ratios_named_pairs_and_generic_software_pairs():
+    names = ["samples", "cycles:u", "cycles:u", "instructions:u", "cache-misses", "cache-references"]
+    specs = {s["name"]: s for s in ratio_specs(names)}
+    assert specs["IPC"]["num"] == 3 and specs["IPC"]["den"] == 1  # the sampling event's period column counts too
+    assert specs["cache miss rate"]["scale"] == 100.0
+    assert specs["cache MPKI"]["den"] == 3
+    soft = {s["name"] for s in ratio_specs(["samples", "cpu-clock", "page-faults", "context-switches"])}
+    assert "page-faults / cpu-clock" in soft and "page-faults / context-switches" in soft
+    assert ratio_specs(["samples", "cpu-clock"]) == []
+    assert base_event("cpu/instructions/u") == "instructions" and base_event("cycles:ppp") == "cycles"
+
+
+def test_json_is_html_safe_and_names_survive(profile):
+    text = dumps_payload(build_payload(profile))
+    for raw in ("<", ">", "&", "\u2028"):
+        assert raw not in text
+    strings = json.loads(text)["strings"]
+    assert TEMPLATE_NAME in strings and JIT_NAME in strings and SCRIPT_NAME in strings
+
+
+def test_empty_and_stackless_profiles():
+    empty = ProfileBuilder(ProfileMeta(events=["cpu-clock"])).build()
+    payload = build_payload(empty)
+    assert payload["quality"]["samples"] == 0 and payload["quality"]["score"] is None
+    b = ProfileBuilder(ProfileMeta(events=["page-faults"]))
+    for i in range(5):
+        b.sample(time=i, pid=1, tid=1, cpu=0, stack=-1, period=1.0, end=StackEnd.NO_STACK)
+    labels, parent, self_ = tree_of(build_payload(b.build()))
+    assert labels == [NO_STACK_LABEL] and self_[0] == 5
+
+
+def test_unknown_frames_keep_module_offset_labels_and_do_not_merge():
+    b = ProfileBuilder(ProfileMeta(events=["cpu-clock"]))
+    f1 = b.frame(function=None, module="/lib/libx.so", address=0x10, kind=FrameKind.USER)
+    f2 = b.frame(function=None, module="/lib/libx.so", address=0x20, kind=FrameKind.USER)
+    for f in (f1, f2):
+        b.sample(time=0, pid=1, tid=1, cpu=0, stack=b.stack([f]), period=1.0)
+    labels, _, _ = tree_of(build_payload(b.build()))
+    assert sorted(labels[:2]) == ["libx.so+0x10", "libx.so+0x20"]
+
+
+def test_stack_depths_vectorised():
+    parent = np.array([-1, 0, 1, 0, 3, 4, -1])
+    assert list(stack_depths(parent)) == [0, 1, 2, 1, 2, 3, 0]
+
+
+def test_payload_size_is_bounded_by_bins_times_paths_not_samples():
+    mid = build_payload(small_profile(scale=20), max_bins=50)
+    big = build_payload(small_profile(scale=60), max_bins=50)
+    n_nodes = len(decode_column(big["nodes"]["func"]))
+    assert len(decode_column(big["cells"]["node"])) <= 50 * n_nodes
+    assert len(dumps_payload(big)) < 1.1 * len(dumps_payload(mid))

@@ -1,0 +1,195 @@
+"""The Flask app over a profile store: pages, the JSON API, exports, and the security rules around them.
+
+Security model (each rule has a test in tests/integration/web/test_security.py):
+- The server only reads the store and renames/deletes entries; no route starts a capture or a probe, and this
+  package never imports hwprof.collectors.
+- A token, when set (it must be for any non-loopback bind), is required on every request: `X-Hwprof-Token`
+  header, `?token=` (which also sets an HttpOnly SameSite=Strict cookie so the page's own requests carry it), or
+  that cookie. Compared in constant time.
+- Without a token the server is loopback-only and refuses foreign Host headers (DNS rebinding).
+- State changes need a JSON body (a cross-site form cannot send one) and a same-origin Origin when present.
+- Ids go through ProfileStore.validate_id; no path is built from request text.
+- Bodies are bounded (MAX_CONTENT_LENGTH); every name reaches the page as data and is rendered as text
+  (Jinja autoescape, textContent / canvas fillText in the scripts) under a CSP that forbids inline script.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, jsonify, render_template, request
+from hwprof.web.sources import EntrySource, default_symbolizer, entry_summary
+
+from hwprof.errors import HwprofError
+from hwprof.store import ProfileStore, validate_id
+
+MAX_BODY_BYTES = 16 * 1024
+TOKEN_COOKIE = "hwprof_token"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+STATIC_DIR = Path(__file__).parent / "static"
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def host_name(host: str) -> str:
+    """'127.0.0.1:8080' -> '127.0.0.1', '[::1]:80' -> '[::1]', 'localhost' -> 'localhost'."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def create_app(store: ProfileStore, token: str | None = None, *,
+               symbolizer_factory: Callable[[], object] = default_symbolizer,
+               allowed_hosts: frozenset[str] | None = None, max_body: int = MAX_BODY_BYTES) -> Flask:
+    """A WSGI app serving `store`. With token=None only loopback Host headers are accepted."""
+    app = Flask("hwprof.web", static_folder=str(STATIC_DIR), template_folder=str(TEMPLATE_DIR))
+    app.config["MAX_CONTENT_LENGTH"] = max_body
+    app.config["JSON_SORT_KEYS"] = False
+    source = EntrySource(store, symbolizer_factory)
+    app.extensions["hwprof_source"] = source
+    hosts = allowed_hosts if allowed_hosts is not None else LOOPBACK_HOSTS
+
+    def error(status: int, message: str) -> Response:
+        response = jsonify({"error": message})
+        response.status_code = status
+        return response
+
+    @app.before_request
+    def guard():
+        if token:
+            given = (request.headers.get("X-Hwprof-Token") or request.args.get("token")
+                     or request.cookies.get(TOKEN_COOKIE) or "")
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return error(403, "a valid token is required (open the URL printed by hwprof serve)")
+        else:
+            host = host_name(request.host or "")
+            if host not in hosts:
+                return error(403, f"host {host[:60]!r} is not served (loopback only without a token)")
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            origin = request.headers.get("Origin")
+            if origin and urlsplit(origin).netloc != request.host:
+                return error(403, "cross-origin request refused")
+            if request.mimetype != "application/json":
+                return error(415, "state changes need a JSON body")
+        return None
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("Cache-Control", "no-store")
+        if token and request.args.get("token") and response.mimetype == "text/html":
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
+        return response
+
+    @app.errorhandler(HwprofError)
+    def hwprof_error(exc: HwprofError):
+        message = str(exc)
+        status = 404 if message.startswith("no profile") else 400
+        if request.path.startswith("/api/"):
+            return error(status, message)
+        return render_template("error.html", message=message), status
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        return error(413, f"request body larger than {max_body} bytes")
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        return error(404, "not found")
+
+    def entry_or_404(entry_id: str):
+        validate_id(entry_id)
+        return source.entry(entry_id)
+
+    # --- pages --------------------------------------------------------------------------------------
+    @app.get("/")
+    def store_page():
+        return render_template("store.html", store_root=str(store.root))
+
+    @app.get("/profile/<entry_id>")
+    def profile_page(entry_id: str):
+        entry = entry_or_404(entry_id)
+        if entry.kind == "stat":
+            return stat_page(entry_id)
+        return render_template("profile.html", entry=entry, inline=None)
+
+    @app.get("/stat/<entry_id>")
+    def stat_page(entry_id: str):
+        entry = entry_or_404(entry_id)
+        return render_template("stat.html", entry=entry)
+
+    @app.get("/diff")
+    def diff_page():
+        a, b = request.args.get("a", ""), request.args.get("b", "")
+        entries = [entry_or_404(a), entry_or_404(b)]
+        return render_template("diff.html", before=entries[0], after=entries[1], inline=None)
+
+    # --- API ----------------------------------------------------------------------------------------
+    @app.get("/api/entries")
+    def api_entries():
+        return jsonify({"root": str(store.root), "entries": [entry_summary(e) for e in store.list()]})
+
+    @app.get("/api/entries/<entry_id>")
+    def api_entry(entry_id: str):
+        return jsonify(entry_summary(entry_or_404(entry_id)))
+
+    @app.post("/api/entries/<entry_id>/rename")
+    def api_rename(entry_id: str):
+        entry_or_404(entry_id)
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            return error(400, "expected a JSON body {\"name\": \"...\"}")
+        renamed = store.rename(entry_id, body["name"])
+        source.forget(entry_id)
+        return jsonify(entry_summary(renamed))
+
+    @app.post("/api/entries/<entry_id>/delete")
+    @app.delete("/api/entries/<entry_id>")
+    def api_delete(entry_id: str):
+        entry_or_404(entry_id)
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or body.get("confirm") != entry_id:
+            return error(400, "expected a JSON body {\"confirm\": \"<id>\"}")
+        source.forget(entry_id)
+        store.delete(entry_id)
+        return jsonify({"deleted": entry_id})
+
+    @app.get("/api/profile/<entry_id>")
+    def api_profile(entry_id: str):
+        entry = entry_or_404(entry_id)
+        text = source.payload_json(entry)
+        return Response(text, mimetype="application/json")
+
+    @app.get("/api/stat/<entry_id>")
+    def api_stat(entry_id: str):
+        entry = entry_or_404(entry_id)
+        if entry.kind != "stat":
+            raise HwprofError(f"{entry_id} is a {entry.kind} entry, not a stat run")
+        return jsonify(source.stat_run(entry))
+
+    @app.get("/api/profile/<entry_id>/export/<fmt>")
+    def api_export(entry_id: str, fmt: str):
+        from hwprof.web.export import FORMATS, Selection, export
+
+        entry = entry_or_404(entry_id)
+        if fmt not in FORMATS:
+            raise HwprofError(f"unknown export format {fmt!r} (choose from: {', '.join(FORMATS)})")
+        selection = Selection.from_query(request.args)
+        data = export(source.profile(entry), fmt, selection, name=entry.name or entry.target)
+        mimetype, suffix = FORMATS[fmt]
+        response = Response(data, mimetype=mimetype)
+        response.headers["Content-Disposition"] = f'attachment; filename="{entry.id}.{suffix}"'
+        return response
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(status=204)
+
+    return app

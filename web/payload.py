@@ -1,0 +1,321 @@
+"""The JSON payload the browser draws from: a Profile re-shaped into columns the page can aggregate fast.
+
+Why this shape (it is the whole speed story of the web view):
+- Frames of one function differ by address/line, but a flame graph merges them. The server merges the stack
+  prefix tree by *function* once (numpy, level by level), so the page receives a call tree (`nodes`) whose size
+  is the number of distinct call paths, not samples.
+- Samples are binned by time on the server. Each (time bin, leaf node) pair becomes one `cell` carrying the
+  summed weights (sample count, period of the sampling event, each counter delta). Selecting a time range on the
+  page sums the cells of those bins; nothing per-sample ever crosses the wire, so 1M samples cost what their
+  distinct (bin, path) pairs cost.
+- Every string lives once in `strings`; numeric columns are little-endian typed arrays in base64
+  (`{"dtype": "i4", "data": "..."}`), which `JSON.parse` + `atob` turn into typed arrays without a per-number parse.
+Samples without any frame keep their weight under a pseudo-frame "[no stack]" so totals never shrink.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from hwprof.profile import FrameKind, Profile, StackEnd
+
+PAYLOAD_VERSION = 1
+MAX_TIME_BINS = 400
+NO_STACK_LABEL = "[no stack]"
+
+# Ratios the page offers when both counters are present, as (label, numerator, denominator, scale, unit hint).
+# Names are matched after stripping modifiers (":u", ":k", ...) so "cycles:u" counts as cycles.
+KNOWN_RATIOS = (
+    ("IPC", "instructions", "cycles", 1.0, "insn/cycle"),
+    ("CPI", "cycles", "instructions", 1.0, "cycle/insn"),
+    ("cache miss rate", "cache-misses", "cache-references", 100.0, "%"),
+    ("cache MPKI", "cache-misses", "instructions", 1000.0, "per kinsn"),
+    ("branch miss rate", "branch-misses", "branches", 100.0, "%"),
+    ("branch MPKI", "branch-misses", "instructions", 1000.0, "per kinsn"),
+    ("L1d miss rate", "L1-dcache-load-misses", "L1-dcache-loads", 100.0, "%"),
+    ("LLC miss rate", "LLC-load-misses", "LLC-loads", 100.0, "%"),
+    ("dTLB MPKI", "dTLB-load-misses", "instructions", 1000.0, "per kinsn"),
+    ("stalled frontend", "stalled-cycles-frontend", "cycles", 100.0, "%"),
+    ("stalled backend", "stalled-cycles-backend", "cycles", 100.0, "%"),
+)
+
+
+def column(values: np.ndarray, dtype: str) -> dict:
+    """A numeric column as base64 of its little-endian bytes; dtype is numpy's short code ('i4', 'f8', 'u1')."""
+    array = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<"))
+    return {"dtype": dtype, "data": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def decode_column(col: dict) -> np.ndarray:
+    """The inverse of column(), for tests and Python consumers of the API."""
+    return np.frombuffer(base64.b64decode(col["data"]), dtype=np.dtype(col["dtype"]).newbyteorder("<"))
+
+
+def base_event(name: str) -> str:
+    """'cycles:u' -> 'cycles', 'cpu/instructions/' -> 'instructions'; used only to match ratio names."""
+    name = name.strip()
+    if "/" in name:
+        parts = [p for p in name.split("/") if p]
+        name = parts[1] if len(parts) > 1 else parts[0]
+    return name.split(":")[0].split("=")[0]
+
+
+def ratio_specs(weight_names: list[str]) -> list[dict]:
+    """The per-frame ratios the page can colour by: known pairs first, then a generic a/b for the first two."""
+    index = {}
+    for i, name in enumerate(weight_names):
+        index.setdefault(base_event(name), i)
+    specs = []
+    for label, num, den, scale, unit in KNOWN_RATIOS:
+        if num in index and den in index:
+            specs.append({"name": label, "num": index[num], "den": index[den], "scale": scale, "unit": unit})
+    counters = [i for i in range(len(weight_names)) if i >= 2]
+    # Generic ratios between counter columns (software groups like cpu-clock + page-faults have no named ratio).
+    seen = {(s["num"], s["den"]) for s in specs}
+    for a in counters:
+        for b in [1, *counters]:
+            if a != b and (a, b) not in seen and len(specs) < 12:
+                specs.append({"name": f"{weight_names[a]} / {weight_names[b]}", "num": a, "den": b,
+                              "scale": 1.0, "unit": ""})
+                seen.add((a, b))
+    return specs
+
+
+def function_keys(profile: Profile) -> tuple[np.ndarray, list[str], dict]:
+    """Map every frame to a function id; return (frame->func, the extra strings needed, func columns).
+
+    A function is (name, module): two frames of memcpy at different addresses merge, memcpy of two libraries
+    does not. Frames without a symbol keep their module+offset label, like `perf report` keeps the address.
+    """
+    strings = profile.strings
+    extra: list[str] = []
+    extra_index: dict[str, int] = {}
+
+    def intern(text: str) -> int:
+        idx = extra_index.get(text)
+        if idx is None:
+            idx = extra_index[text] = len(strings) + len(extra)
+            extra.append(text)
+        return idx
+
+    n_frames = len(profile.frame_function)
+    name_idx = profile.frame_function.astype(np.int64).copy()
+    for frame in np.nonzero(name_idx < 0)[0]:
+        name_idx[frame] = intern(profile.frame_label(int(frame)))
+    keys = name_idx * (len(strings) + len(extra) + 2) + (profile.frame_module.astype(np.int64) + 1)
+    _, first, frame_func = np.unique(keys, return_index=True, return_inverse=True)
+    funcs = {
+        "name": name_idx[first],
+        "module": profile.frame_module[first].astype(np.int64),
+        "file": profile.frame_file[first].astype(np.int64),
+        "kind": profile.frame_kind[first].astype(np.int64),
+        "unknown": profile.frame_function[first] < 0,
+    }
+    # The "[no stack]" pseudo-function is appended last so sample totals keep stackless samples.
+    nostack = intern(NO_STACK_LABEL)
+    funcs = {
+        "name": np.append(funcs["name"], nostack),
+        "module": np.append(funcs["module"], -1),
+        "file": np.append(funcs["file"], -1),
+        "kind": np.append(funcs["kind"], int(FrameKind.UNKNOWN)),
+        "unknown": np.append(funcs["unknown"], False),
+    }
+    assert len(frame_func) == n_frames
+    return frame_func.astype(np.int64), extra, funcs
+
+
+def stack_depths(parent: np.ndarray) -> np.ndarray:
+    """Depth of every stack node (root = 0) by pointer chasing, one vectorised step per level."""
+    depth = np.zeros(len(parent), dtype=np.int64)
+    cursor = parent.astype(np.int64).copy()
+    alive = cursor >= 0
+    while alive.any():
+        depth[alive] += 1
+        cursor[alive] = parent[cursor[alive]]
+        alive = cursor >= 0
+    return depth
+
+
+def merge_call_tree(profile: Profile, frame_func: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge the stack prefix tree by function: returns (node_func, node_parent, stack->node).
+
+    Nodes come out ordered by depth, so every parent precedes its children (the page relies on it).
+    """
+    parent = profile.stack_parent.astype(np.int64)
+    n_stacks = len(parent)
+    stack_node = np.full(n_stacks, -1, dtype=np.int64)
+    if n_stacks == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), stack_node
+    depth = stack_depths(parent)
+    func_of_stack = frame_func[profile.stack_frame.astype(np.int64)]
+    n_funcs = int(frame_func.max(initial=0)) + 2
+    node_func_parts, node_parent_parts = [], []
+    next_node = 0
+    order = np.argsort(depth, kind="stable")
+    bounds = np.searchsorted(depth[order], np.arange(int(depth.max()) + 2))
+    for level in range(len(bounds) - 1):
+        members = order[bounds[level]:bounds[level + 1]]
+        if len(members) == 0:
+            continue
+        parent_node = np.where(parent[members] >= 0, stack_node[np.maximum(parent[members], 0)], -1)
+        key = (parent_node + 1) * n_funcs + func_of_stack[members]
+        unique_keys, inverse = np.unique(key, return_inverse=True)
+        stack_node[members] = next_node + inverse
+        node_parent_parts.append(unique_keys // n_funcs - 1)
+        node_func_parts.append(unique_keys % n_funcs)
+        next_node += len(unique_keys)
+    return np.concatenate(node_func_parts), np.concatenate(node_parent_parts), stack_node
+
+
+def weight_matrix(profile: Profile) -> tuple[list[str], np.ndarray]:
+    """Columns the page can weigh by: samples, the sampling event's period, then each counter delta."""
+    event = profile.meta.events[0] if profile.meta.events else "period"
+    names = ["samples", event]
+    cols = [np.ones(profile.n_samples), profile.sample_period.astype(np.float64)]
+    counters = profile.counters.reshape(profile.n_samples, -1) if profile.n_samples else profile.counters
+    for i, name in enumerate(profile.meta.weight_names):
+        names.append(name)
+        cols.append(counters[:, i].astype(np.float64) if profile.n_samples else np.zeros(0))
+    return names, np.vstack(cols) if cols else np.zeros((0, profile.n_samples))
+
+
+def stack_quality(profile: Profile, frame_func: np.ndarray, unknown_funcs: np.ndarray) -> dict:
+    """Counts behind the stack-quality meter, with the reasons a user can act on."""
+    ends = np.bincount(profile.sample_end.astype(np.int64), minlength=len(StackEnd))
+    has_stack = profile.sample_stack >= 0
+    # Samples whose leaf frame has no symbol: the common "unknown frame" case even when the unwinder finished.
+    leaf_unknown = np.zeros(profile.n_samples, dtype=bool)
+    if has_stack.any():
+        leaf_frames = profile.stack_frame[profile.sample_stack[has_stack]]
+        leaf_unknown[has_stack] = unknown_funcs[frame_func[leaf_frames]]
+    out = {
+        "samples": profile.n_samples,
+        "complete": int(ends[StackEnd.COMPLETE]),
+        "truncated": int(ends[StackEnd.TRUNCATED]),
+        "unknown_frame": int(ends[StackEnd.UNKNOWN_FRAME]),
+        "no_stack": int(ends[StackEnd.NO_STACK] + np.count_nonzero(~has_stack & (profile.sample_end == 0))),
+        "unsymbolized_leaf": int(np.count_nonzero(leaf_unknown)),
+        "lost": int(profile.meta.lost),
+    }
+    reasons = []
+    if out["truncated"]:
+        reasons.append("stacks hit the maximum depth (raise --max-stack / kernel.perf_event_max_stack)")
+    if out["unknown_frame"]:
+        reasons.append("the unwinder stopped at a frame it could not map (code without frame pointers: "
+                       "try --call-graph dwarf, or build with -fno-omit-frame-pointer)")
+    if out["no_stack"]:
+        reasons.append("samples without a callchain (recorded without -g, or taken in a context without one)")
+    if out["unsymbolized_leaf"]:
+        reasons.append("leaf frames without a symbol (stripped binary: install debug info or enable debuginfod)")
+    if out["lost"]:
+        reasons.append(f"{out['lost']} records were lost (ring buffer overflow: raise --mmap-pages or lower -F)")
+    out["reasons"] = reasons
+    good = out["samples"] - out["truncated"] - out["unknown_frame"] - out["no_stack"]
+    good -= int(np.count_nonzero(leaf_unknown & (profile.sample_end == StackEnd.COMPLETE)))
+    out["score"] = (good / out["samples"]) if out["samples"] else None
+    return out
+
+
+def time_bins(times: np.ndarray, max_bins: int = MAX_TIME_BINS) -> tuple[int, int, int, np.ndarray]:
+    """(start, bin width, bin count, bin per sample): equal-width bins over the capture, at most max_bins."""
+    if len(times) == 0:
+        return 0, 1, 1, np.zeros(0, dtype=np.int64)
+    start = int(times.min())
+    span = int(times.max()) - start + 1
+    n_bins = int(min(max_bins, max(1, span // 1000)))  # never below 1 us per bin
+    width = -(-span // n_bins)
+    bins = ((times.astype(np.int64) - start) // width).astype(np.int64)
+    return start, width, n_bins, np.minimum(bins, n_bins - 1)
+
+
+def build_payload(profile: Profile, *, title: str = "", entry: dict | None = None,
+                  max_bins: int = MAX_TIME_BINS) -> dict:
+    """The page's view of one profile, as a JSON-ready dict."""
+    frame_func, extra_strings, funcs = function_keys(profile)
+    strings = list(profile.strings) + extra_strings
+    n_funcs = len(funcs["name"])
+    nostack_func = n_funcs - 1
+    node_func, node_parent, stack_node = merge_call_tree(profile, frame_func)
+    # The "[no stack]" root node, always last so it never disturbs parent-before-child order.
+    nostack_node = len(node_func)
+    node_func = np.append(node_func, nostack_func)
+    node_parent = np.append(node_parent, -1)
+
+    sample_stack = profile.sample_stack.astype(np.int64)
+    if len(stack_node):
+        sample_node = np.where(sample_stack >= 0, stack_node[np.maximum(sample_stack, 0)], nostack_node)
+    else:
+        sample_node = np.full(profile.n_samples, nostack_node, dtype=np.int64)
+    weight_names, weights = weight_matrix(profile)
+
+    start, width, n_bins, sample_bin = time_bins(profile.sample_time, max_bins)
+    n_nodes = len(node_func)
+    cell_key = sample_bin * n_nodes + sample_node
+    cell_keys, cell_of_sample = np.unique(cell_key, return_inverse=True)
+    cell_bin = cell_keys // n_nodes
+    cell_node = cell_keys % n_nodes
+    cell_weights = [np.bincount(cell_of_sample, weights=w, minlength=len(cell_keys)) for w in weights]
+    bin_offsets = np.searchsorted(cell_bin, np.arange(n_bins + 1))
+
+    # Source lines: self weight of each (function, file, line) at the leaf, for the "where in the source" table.
+    lines = {"func": [], "file": [], "line": [], "samples": []}
+    has_stack = sample_stack >= 0
+    if has_stack.any():
+        leaf_frame = profile.stack_frame[sample_stack[has_stack]].astype(np.int64)
+        with_line = profile.frame_file[leaf_frame] >= 0
+        if with_line.any():
+            lf = leaf_frame[with_line]
+            key = np.stack([frame_func[lf], profile.frame_file[lf].astype(np.int64),
+                            profile.frame_line[lf].astype(np.int64)], axis=1)
+            uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+            counts = np.bincount(inverse.reshape(-1), minlength=len(uniq))
+            lines = {"func": column(uniq[:, 0], "i4"), "file": column(uniq[:, 1], "i4"),
+                     "line": column(uniq[:, 2], "i4"), "samples": column(counts, "f8")}
+    if isinstance(lines["func"], list):
+        lines = {k: column(np.zeros(0), "i4" if k != "samples" else "f8") for k in lines}
+
+    meta = asdict(profile.meta)
+    meta["n_samples"] = profile.n_samples
+    threads = {str(k): v for k, v in sorted(profile.threads.items())}
+    return {
+        "version": PAYLOAD_VERSION,
+        "title": title or profile.meta.target or "profile",
+        "entry": entry or {},
+        "meta": meta,
+        "threads": threads,
+        "strings": strings,
+        "funcs": {
+            "name": column(funcs["name"], "i4"),
+            "module": column(funcs["module"], "i4"),
+            "file": column(funcs["file"], "i4"),
+            "kind": column(funcs["kind"], "u1"),
+        },
+        "kinds": [k.name.lower() for k in FrameKind],
+        "nodes": {"func": column(node_func, "i4"), "parent": column(node_parent, "i4")},
+        "weights": weight_names,
+        "ratios": ratio_specs(weight_names),
+        "time": {"start_ns": start, "bin_ns": width, "n_bins": n_bins},
+        "cells": {
+            "bin_offsets": column(bin_offsets, "i4"),
+            "node": column(cell_node, "i4"),
+            "weights": [column(w, "f8" if i else "f4") for i, w in enumerate(cell_weights)],
+        },
+        "lines": lines,
+        "quality": stack_quality(profile, frame_func, funcs["unknown"]),
+    }
+
+
+def dumps_payload(payload: dict) -> str:
+    """JSON text safe to embed in HTML: '<', '>' and '&' are escaped so no name can close a <script> element."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def load_payload_file(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,202 @@
+"""Turn store entries into what the pages draw: Profiles (and their payloads) and stat runs.
+
+Decoding a perf.data and symbolizing it is the slow part of opening a recording, so the decoded Profile is cached
+by hwprof.decode in the store's cache/ and the page payload next to it (`<id>.web.json`), both keyed by the data
+file's mtime: a second visit, or a restarted server, answers from disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+from hwprof.web.payload import build_payload, dumps_payload
+
+from hwprof.errors import HwprofError
+from hwprof.profile import Profile
+from hwprof.store import ProfileStore, StoreEntry
+
+MAX_STAT_FILE = 64 * 1024 * 1024
+
+
+def default_symbolizer():
+    from hwprof.symbolize import Symbolizer
+
+    return Symbolizer()
+
+
+class EntrySource:
+    """Loads profiles and payloads for entries of one store, with a small in-memory LRU on top of the disk cache."""
+
+    def __init__(self, store: ProfileStore, symbolizer_factory: Callable[[], object] = default_symbolizer,
+                 memory_entries: int = 4) -> None:
+        self.store = store
+        self.symbolizer_factory = symbolizer_factory
+        self._memory: OrderedDict[tuple[str, float], str] = OrderedDict()
+        self._memory_entries = memory_entries
+        self._lock = threading.Lock()
+
+    def entry(self, entry_id: str) -> StoreEntry:
+        return self.store.get(entry_id)
+
+    def profile(self, entry: StoreEntry) -> Profile:
+        path = self.store.data_path(entry)
+        if not path.exists():
+            raise HwprofError(f"the data file of {entry.id} is missing from the store")
+        if path.suffix == ".npz":
+            return Profile.load(path)
+        if entry.kind == "stat":
+            raise HwprofError(f"{entry.id} is a stat run (counts, no samples): open it as a stat page")
+        if path.suffix == ".json":
+            raise HwprofError(f"{entry.id} holds counts, not samples: there is no flame graph to draw")
+        try:
+            from hwprof.decode import load_profile
+        except ImportError:
+            raise HwprofError("this hwprof cannot decode perf.data recordings (hwprof.decode is missing)") from None
+        return load_profile(self.store, entry, self.symbolizer_factory())
+
+    def payload_json(self, entry: StoreEntry) -> str:
+        """The payload as JSON text (HTML-safe), from memory, the disk cache, or built now."""
+        data = self.store.data_path(entry)
+        stamp = data.stat().st_mtime if data.exists() else 0.0
+        key = (entry.id, stamp)
+        with self._lock:
+            cached = self._memory.get(key)
+            if cached is not None:
+                self._memory.move_to_end(key)
+                return cached
+        cache = self.store.cache_path(entry.id, "web.json")
+        text = None
+        if cache.exists() and cache.stat().st_mtime >= stamp:
+            text = cache.read_text()
+        if text is None:
+            payload = build_payload(self.profile(entry), title=entry.name or entry.target, entry=entry_summary(entry))
+            text = dumps_payload(payload)
+            tmp = cache.with_name(cache.name + ".tmp")
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(text)
+                tmp.replace(cache)
+            except OSError:
+                pass  # a read-only store still serves, it just rebuilds next time
+        with self._lock:
+            self._memory[key] = text
+            while len(self._memory) > self._memory_entries:
+                self._memory.popitem(last=False)
+        return text
+
+    def forget(self, entry_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._memory if k[0] == entry_id]:
+                del self._memory[key]
+        self.store.cache_path(entry_id, "web.json").unlink(missing_ok=True)
+
+    def stat_run(self, entry: StoreEntry) -> dict:
+        path = self.store.data_path(entry)
+        try:
+            if path.stat().st_size > MAX_STAT_FILE:
+                raise HwprofError(f"{entry.id}: stat file is larger than {MAX_STAT_FILE >> 20} MiB")
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise HwprofError(f"cannot read stat run {entry.id}: {exc}") from None
+        run = normalize_stat(raw)
+        run["entry"] = entry_summary(entry)
+        return run
+
+
+def entry_summary(entry: StoreEntry) -> dict:
+    data = entry.to_json()
+    data.pop("file", None)
+    return data
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _text(value, limit: int = 500) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _event(raw) -> dict | None:
+    if not isinstance(raw, dict):
+        return None
+    enabled, running = _number(raw.get("enabled_ns")), _number(raw.get("running_ns"))
+    out = {
+        "name": _text(raw.get("name")) or "?",
+        "value": _number(raw.get("value")),
+        "unit": _text(raw.get("unit")),
+        "enabled_ns": enabled,
+        "running_ns": running,
+        "supported": raw.get("supported") is not False,
+        "running_pct": (100.0 * running / enabled) if enabled and running is not None else None,
+    }
+    for key in ("stddev", "variance_pct", "time_ns", "interval_ns"):
+        if _number(raw.get(key)) is not None:
+            out[key] = _number(raw.get(key))
+    return out
+
+
+def _metric(raw) -> dict | None:
+    if not isinstance(raw, dict):
+        return None
+    out = {"name": _text(raw.get("name")) or "?", "value": _number(raw.get("value")), "unit": _text(raw.get("unit"))}
+    for key in ("error", "stddev", "low", "high"):
+        if _number(raw.get(key)) is not None:
+            out[key] = _number(raw.get(key))
+    if _number(raw.get("uncertainty")) is not None:  # relative, as hwprof.metrics computes it
+        out["uncertainty_pct"] = 100.0 * _number(raw["uncertainty"])
+    if isinstance(raw.get("description"), str):
+        out["description"] = _text(raw["description"])
+    return out
+
+
+def normalize_stat(raw) -> dict:
+    """Read a `hwprof stat --json` document defensively: keep the fields the page uses, typed, bounded.
+
+    Interval series may come as `intervals` (a list of {time_ns, events: [...]}) or as per-event lists; both end up
+    as one list of points per event name, with time in ns since the start.
+    """
+    if not isinstance(raw, dict):
+        raise HwprofError("a stat run must be a JSON object")
+    events = [e for e in map(_event, raw.get("events") or []) if e]
+    metrics = [m for m in map(_metric, raw.get("metrics") or []) if m]
+    series: dict[str, list[tuple[float, float]]] = {}
+    intervals = raw.get("intervals") or raw.get("interval") or raw.get("series") or []
+    if isinstance(intervals, list):
+        for i, point in enumerate(intervals[:100_000]):
+            if not isinstance(point, dict):
+                continue
+            t = _number(point.get("time_ns")) or _number(point.get("t_ns")) or _number(point.get("time"))
+            if t is None:
+                t = float(i)
+            for ev in point.get("events") or []:
+                ev = _event(ev)
+                if ev and ev["value"] is not None:
+                    series.setdefault(ev["name"], []).append((t, ev["value"]))
+            for m in point.get("metrics") or []:
+                m = _metric(m)
+                if m and m["value"] is not None:
+                    series.setdefault(m["name"], []).append((t, m["value"]))
+            if "name" in point and _number(point.get("value")) is not None:
+                series.setdefault(_text(point["name"]), []).append((t, _number(point["value"])))
+    return {
+        "target": _text(raw.get("target")) or _text(" ".join(map(str, raw.get("command") or []))),
+        "duration_ns": _number(raw.get("duration_ns")),
+        "events": events,
+        "metrics": metrics,
+        "series": [{"name": name, "t": [p[0] for p in points], "v": [p[1] for p in points]}
+                   for name, points in series.items()],
+        "notes": [_text(n) for n in raw.get("notes") or [] if isinstance(n, str)][:50],
+    }
+
+
+def read_profile_file(path: str | Path) -> Profile:
+    return Profile.load(path)
