@@ -1,0 +1,38 @@
+"""Helpers shared by the stat integration tests (a module of its own: conftest is not importable by name)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "unit" / "stat" / "stat.schema.json"
+
+
+def hwprof_stat(*argv: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hwprof", "stat", *argv], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+def event(doc: dict, name: str) -> dict:
+    matches = [e for e in doc["events"] if e["name"] == name]
+    assert matches, f"{name} not in {[e['name'] for e in doc['events']]}"
+    return matches[0]
+
+
+def perf_stat_values(argv: list[str], events: str) -> dict[str, float]:
+    """perf stat -x, on the same work: event name -> value (perf is the oracle)."""
+    perf = shutil.which("perf")
+    if perf is None:
+        pytest.skip("perf is not installed (make test installs linux-perf)")
+    proc = subprocess.run([perf, "stat", "-x", ",", "-e", events, "--", *argv], capture_output=True, text=True,
+                          timeout=60)
+    values = {}
+    for line in proc.stderr.splitlines():
+        fields = line.split(",")
+        if len(fields) >= 3 and fields[0] and fields[0][0].isdigit():
+            values[fields[2]] = float(fields[0])
+    return values

@@ -1,0 +1,135 @@
+"""`hwprof stat` on real processes, checked against exact counts and against `perf stat` on the same work."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import statistics
+
+import jsonschema
+import pytest
+from stat_helpers import event, hwprof_stat, perf_stat_values
+
+from hwprof.perf.syscall import has_cpu_pmu
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="tracepoints and -a need root at perf_event_paranoid 2")
+
+
+@needs_root
+def test_exact_write_count(programs, stat_json, schema):
+    doc, proc = stat_json("-e", "syscalls:sys_enter_write,task-clock", "--", programs["writer"], "1234")
+    assert proc.returncode == 0, proc.stderr
+    jsonschema.validate(doc, schema)
+    assert event(doc, "syscalls:sys_enter_write")["value"] == 1234
+
+
+def test_page_faults_within_1_percent_of_perf(programs, stat_json):
+    work = [programs["faults"], "5000"]
+    ours = [event(stat_json("-e", "page-faults", "--", *work)[0], "page-faults")["value"] for _ in range(3)]
+    theirs = [perf_stat_values(work, "page-faults")["page-faults"] for _ in range(3)]
+    assert min(ours) > 5000
+    assert statistics.median(ours) == pytest.approx(statistics.median(theirs), rel=0.01)
+
+
+def test_task_clock_within_10_percent_of_perf(programs, stat_json):
+    work = [programs["spin"], "300"]
+    ours = event(stat_json("-e", "task-clock", "--", *work)[0], "task-clock")
+    theirs = perf_stat_values(work, "task-clock")["task-clock"]
+    assert ours["unit"] == "msec"
+    assert ours["value"] == pytest.approx(theirs, rel=0.10)
+    assert ours["value"] == pytest.approx(300, rel=0.10)  # it burned 300 ms of its own CPU time
+
+
+def test_default_events_and_exit_code(programs):
+    proc = hwprof_stat("--", programs["spin"], "20", "7")
+    assert proc.returncode == 7, proc.stderr
+    text = proc.stderr
+    for name in ("task-clock", "context-switches", "cpu-migrations", "page-faults", "cycles", "instructions"):
+        assert name in text
+    assert "Performance counter stats for" in text and "seconds time elapsed" in text
+
+
+@pytest.mark.skipif(has_cpu_pmu(), reason="this machine has a CPU PMU: hardware events are supported")
+def test_hardware_event_not_supported_but_others_counted(programs, stat_json):
+    doc, proc = stat_json("-e", "cycles,task-clock,{instructions,branches}", "--", programs["spin"], "20")
+    assert proc.returncode == 0, proc.stderr
+    cycles = event(doc, "cycles")
+    assert cycles["supported"] is False and "no CPU PMU" in cycles["error"]
+    assert event(doc, "instructions")["supported"] is False and event(doc, "branches")["supported"] is False
+    assert event(doc, "task-clock")["value"] > 5
+    text = hwprof_stat("-e", "cycles,task-clock", "--", programs["spin"], "20").stderr
+    assert "<not supported>      cycles" in text
+
+
+def test_repeats_aggregate(programs, stat_json, schema):
+    doc, proc = stat_json("-r", "3", "-e", "page-faults,task-clock", "--", programs["faults"], "1000")
+    assert proc.returncode == 0, proc.stderr
+    jsonschema.validate(doc, schema)
+    faults = event(doc, "page-faults")
+    assert doc["runs"] == 3 and faults["stddev"] is not None and faults["value"] > 1000
+    text = hwprof_stat("-r", "3", "-e", "page-faults", "--", programs["faults"], "1000").stderr
+    assert "(3 runs)" in text and "( +-" in text
+
+
+def test_interval_rows(programs, stat_json, schema):
+    # 450 ms of work, a row every 100 ms: 4 full intervals and the final 50 ms one.
+    doc, proc = stat_json("-I", "100", "-e", "task-clock", "--", programs["spin"], "450", "0", "wall")
+    assert proc.returncode == 0, proc.stderr
+    jsonschema.validate(doc, schema)
+    assert len(doc["intervals"]) == 5
+    stamps = [s["time_ns"] for s in doc["intervals"]]
+    assert stamps == sorted(stamps)
+    total = sum(s["events"][0]["value"] for s in doc["intervals"])
+    assert total == pytest.approx(event(doc, "task-clock")["value"], rel=0.02)
+    text = hwprof_stat("-I", "100", "--interval-count", "3", "-e", "task-clock", "--", programs["spin"], "2000", "0",
+                       "wall")
+    rows = [line for line in text.stderr.splitlines() if "task-clock" in line]
+    assert len(rows) == 3 and text.returncode == 128 + 15  # stopped with SIGTERM after 3 rows, as perf
+
+
+def test_csv_output(programs):
+    proc = hwprof_stat("-x", ";", "-e", "task-clock,page-faults", "--", programs["spin"], "10")
+    rows = [r.split(";") for r in proc.stderr.splitlines() if r]
+    assert [r[2] for r in rows] == ["task-clock", "page-faults"]
+    assert all(len(r) == 7 for r in rows) and rows[0][1] == "msec"
+
+
+def test_output_file_leaves_stderr_to_the_command(programs, tmp_path):
+    out = tmp_path / "stat.txt"
+    proc = hwprof_stat("-o", str(out), "-e", "task-clock", "--", "sh", "-c", "echo to-err >&2")
+    assert proc.stderr == "to-err\n"
+    assert "task-clock" in out.read_text()
+
+
+@needs_root
+def test_system_wide_per_cpu(stat_json, schema):
+    doc, proc = stat_json("-a", "-A", "-e", "cpu-clock", "--", "sleep", "0.2")
+    assert proc.returncode == 0, proc.stderr
+    jsonschema.validate(doc, schema)
+    cpus = os.sched_getaffinity(0)
+    assert len(doc["per_cpu"]) == len(cpus)
+    for s in doc["per_cpu"]:  # every CPU's clock ran the whole 0.2 s, busy or idle
+        assert s["events"][0]["value"] == pytest.approx(200, rel=0.25)
+
+
+def test_python_api_counts_this_process():
+    import hwprof
+
+    size = 64 << 20
+    block = mmap.mmap(-1, size)
+    block.madvise(mmap.MADV_NOHUGEPAGE)  # 4 KiB pages: one fault per page touched below
+    with hwprof.count(["page-faults", "task-clock"]) as c:
+        for i in range(0, size, 4096):
+            block[i] = 1
+    assert c.values["page-faults"] >= 16384 * 0.9
+    assert c.values["task-clock"] > 0 and "CPUs utilized" in c.metrics
+
+    @hwprof.count("page-faults")
+    def touch(pages):
+        region = mmap.mmap(-1, pages * 4096)
+        region.madvise(mmap.MADV_NOHUGEPAGE)
+        for i in range(pages):
+            region[i * 4096] = 1
+
+    touch(2000)
+    assert touch.counts.values["page-faults"] >= 2000
