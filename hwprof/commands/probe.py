@@ -84,7 +84,7 @@ class ProbeCommand:
     def run(self, args: argparse.Namespace) -> int:
         from hwprof.collectors import probe_report
         from hwprof.collectors.probe_spec import ProbeKind, parse_spec, resolve
-        from hwprof.collectors.probes import Mechanism, Mode, SessionOptions, Target, collect
+        from hwprof.collectors.probes import Mechanism, Mode, ProbeSession, SessionOptions, Target
         from hwprof.errors import HwprofError
 
         command = list(args.cmd)
@@ -109,9 +109,14 @@ class ProbeCommand:
         options = SessionOptions(mode=mode, duration_s=args.duration, filter=_parse_filters(args.filter),
                                  mechanism=Mechanism(args.mechanism), ring_pages=args.mmap_pages,
                                  max_stack=args.max_stack)
-        if not target.command and not target.pids and args.duration is None and sys.stderr.isatty():
-            print("Probing system-wide... Hit Ctrl-C to end.", file=sys.stderr)
-        result = collect(probes, target, options)
+        with ProbeSession(probes, target, options) as session:
+            session.open()
+            if not target.command:
+                # Scripts wait for this line before they start the workload (bpftrace's "Attaching N probes").
+                until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
+                print(f"hwprof probe: {len(probes)} probe(s) attached to {target.describe()} {until}",
+                      file=sys.stderr, flush=True)
+            result = session.run()
         return probe_report.emit(result, args, _symbolizer)
 
 

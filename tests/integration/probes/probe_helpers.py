@@ -1,0 +1,38 @@
+"""Helpers of the probe tests: run `hwprof probe`, read its JSON, look for leftovers in tracefs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def tracefs_events(name: str) -> str:
+    for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        path = Path(root, name)
+        if path.exists():
+            return path.read_text()
+    return ""
+
+
+def hwprof_entries() -> list[str]:
+    """Definitions a hwprof left in uprobe_events/kprobe_events (should always be none)."""
+    text = tracefs_events("uprobe_events") + tracefs_events("kprobe_events")
+    return [line for line in text.splitlines() if ":hwprof_" in line]
+
+
+def probe_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hwprof", "probe", *args]
+
+
+def run_probe(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(probe_argv(*args), capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def probe_json(tmp_path: Path, *args: str, timeout: float = 120) -> dict:
+    out = tmp_path / "probe.json"
+    proc = run_probe("--json", "-o", str(out), *args, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return json.loads(out.read_text())
