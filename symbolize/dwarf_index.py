@@ -14,7 +14,7 @@ the library's own per-address lookup, slower but with the same results.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,8 +31,7 @@ class DwarfIndexError(Exception):
     """The DWARF could not be turned into an index; callers fall back to ELF symbols."""
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     """One level of an inline chain as DWARF describes it (names are raw, not demangled)."""
 
     function: str | None
@@ -112,25 +111,67 @@ class DwarfIndex:
         return self._data
 
     def lookup(self, rel_addrs: np.ndarray) -> list[tuple[Location, ...]]:
-        """Inline chain (innermost first) for each relative address; () where DWARF has nothing."""
+        """Inline chain (innermost first) for each relative address; () where DWARF has nothing.
+
+        The inline walk runs level by level over all distinct leaf locations at once; Python only
+        assembles the tuples, with names and paths decoded once per index.
+        """
         rel_addrs = np.asarray(rel_addrs, dtype=np.uint64)
         if self._fallback is not None:
             return [self._fallback_lookup(int(a)) for a in rel_addrs]
         leaf, gap_leaf = self.leaf_locations(rel_addrs)
+        wanted = np.concatenate([leaf[leaf >= 0], gap_leaf[gap_leaf >= 0]])
+        chains = self._chains_for(np.unique(wanted))
         out: list[tuple[Location, ...]] = []
-        memo = self._chain_memo
         for loc, gap in zip(leaf.tolist(), gap_leaf.tolist(), strict=True):
             if loc >= 0:
-                chain = memo.get(loc)
-                if chain is None:
-                    chain = memo[loc] = self._chain(loc)
-                out.append(chain)
+                out.append(chains[loc])
             elif gap >= 0:
-                inner = self._chain(gap)[0]
+                inner = chains[gap][0]
                 out.append((Location(None, inner.file, inner.line, None, inner.has_source),))
             else:
                 out.append(())
         return out
+
+    def _chains_for(self, locs: np.ndarray) -> dict[int, tuple[Location, ...]]:
+        memo = self._chain_memo
+        todo = np.array([loc for loc in locs.tolist() if loc not in memo], dtype=np.int64)
+        if len(todo):
+            levels = []
+            cur = todo
+            alive = np.ones(len(todo), dtype=bool)
+            for _depth in range(256):
+                if not alive.any():
+                    break
+                func = self._loc_func[cur]
+                parent = self._loc_parent[cur]
+                levels.append(
+                    (alive.tolist(), func.tolist(), self._loc_file[cur].tolist(), self._loc_line[cur].tolist())
+                )
+                alive = alive & (parent != _NONE) & (parent < len(self._loc_func))
+                cur = np.where(alive, parent, 0).astype(np.int64)
+            func_memo: dict[int, tuple[str | None, int | None]] = {}
+            path = self._path
+            for j, loc in enumerate(todo.tolist()):
+                chain = []
+                for alive_l, func_l, file_l, line_l in levels:
+                    if not alive_l[j]:
+                        break
+                    func = func_l[j]
+                    named = func_memo.get(func)
+                    if named is None:
+                        named = func_memo[func] = self._function(func)
+                    file_idx = file_l[j]
+                    chain.append(Location(named[0], path(file_idx), line_l[j], named[1], file_idx != _NONE))
+                memo[loc] = tuple(chain)
+        return memo
+
+    def _function(self, func: int) -> tuple[str | None, int | None]:
+        if func == _NONE or func >= len(self._funcs):
+            return None, None
+        name = self._string(int(self._funcs[func, 0]))
+        entry_pc = int(self._funcs[func, 2])
+        return name, (None if entry_pc == _NONE else entry_pc)
 
     def leaf_locations(self, rel_addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised core: the innermost source-location index per address (-1 none), and for
@@ -149,22 +190,6 @@ class DwarfIndex:
         near = addr32.astype(np.int64) - ranges[np.maximum(idx, 0)].astype(np.int64) < _GAP_SLACK
         gap_leaf = np.where(prev_ok & near, prev, -1)
         return leaf, gap_leaf
-
-    def _chain(self, loc: int) -> tuple[Location, ...]:
-        chain = []
-        depth = 0
-        while loc != _NONE and depth < 256:
-            func = int(self._loc_func[loc])
-            file_idx = int(self._loc_file[loc])
-            name = entry = None
-            if func != _NONE and func < len(self._funcs):
-                name = self._string(int(self._funcs[func, 0]))
-                entry_pc = int(self._funcs[func, 2])
-                entry = None if entry_pc == _NONE else entry_pc
-            chain.append(Location(name, self._path(file_idx), int(self._loc_line[loc]), entry, file_idx != _NONE))
-            loc = int(self._loc_parent[loc])
-            depth += 1
-        return tuple(chain)
 
     def _string(self, offset: int) -> str | None:
         if offset == _NONE:

@@ -1,7 +1,7 @@
 """ELF facts the symbolizer and the probe code need: load segments, build-id, debuglink, symbols, PLT.
 
-pyelftools parses the headers; the symbol tables are read straight into numpy arrays because a
-large library has tens of thousands of symbols and per-symbol Python objects cost seconds.
+The symbol tables are read straight into numpy arrays because a large library has tens of
+thousands of symbols and per-symbol Python objects cost seconds.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,13 +21,14 @@ from hwprof.units import Address, FileOffset
 _SYM_DTYPE = np.dtype(
     [("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"), ("value", "<u8"), ("size", "<u8")]
 )
-_STT_NOTYPE, _STT_FUNC, _STT_GNU_IFUNC = 0, 2, 10
-_STB_LOCAL, _STB_GLOBAL, _STB_WEAK = 0, 1, 2
+_STT_NOTYPE, _STT_FUNC, _STT_FILE, _STT_GNU_IFUNC = 0, 2, 4, 10
+_STB_GLOBAL, _STB_WEAK = 1, 2
 _SHF_EXECINSTR = 0x4
 _SHN_UNDEF, _SHN_LORESERVE = 0, 0xFF00
 # gcc aligns functions to at most 64 bytes: an address this close past a symbol's end is its padding,
 # and addr2line names such addresses after the symbol before them too.
 _PADDING_SLACK = 64
+_CXX_COMPLETE_OBJECT = re.compile(r"[CD]1(?=[EI])")
 
 
 class ElfError(Exception):
@@ -53,48 +55,87 @@ class SectionInfo:
     type: str
 
 
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_PHDR = struct.Struct("<IIQQQQQQ")
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+_PT_LOAD = 1
+_SECTION_TYPES = {1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 7: "SHT_NOTE", 8: "SHT_NOBITS",
+                  11: "SHT_DYNSYM"}
+_NT_GNU_BUILD_ID = 3
+
+
 class ElfImage:
-    """The parts of one ELF file that symbolization needs, read once."""
+    """The parts of one ELF file that symbolization needs, read once.
+
+    Headers are decoded with ``struct`` rather than pyelftools: only the ELF64 header, program and
+    section headers and two notes are needed, and skipping pyelftools' import and object model
+    saves a third of a warm ``hwprof addr2line`` run. Every read is bounds-checked, so a truncated
+    or corrupt file raises ElfError instead of returning garbage.
+    """
 
     def __init__(self, path: str) -> None:
-        from elftools.common.exceptions import ELFError
-        from elftools.elf.elffile import ELFFile
-
         self.path = path
         try:
             with open(path, "rb") as stream:
-                elf = ELFFile(stream)
-                if elf.elfclass != 64 or not elf.little_endian:
-                    raise ElfError(f"{path}: only 64-bit little-endian ELF is supported")
-                self.elf_type = elf["e_type"]
-                self.machine = elf["e_machine"]
-                self.segments = tuple(
-                    LoadSegment(
-                        seg["p_offset"], seg["p_vaddr"], seg["p_filesz"], seg["p_memsz"], bool(seg["p_flags"] & 1)
-                    )
-                    for seg in elf.iter_segments()
-                    if seg["p_type"] == "PT_LOAD"
-                )
-                self.sections: dict[str, SectionInfo] = {}
-                self._section_list: list[SectionInfo] = []
-                for sec in elf.iter_sections():
-                    info = SectionInfo(
-                        sec.name,
-                        sec["sh_addr"],
-                        sec["sh_offset"],
-                        sec["sh_size"],
-                        sec["sh_flags"],
-                        sec["sh_entsize"],
-                        sec["sh_type"],
-                    )
-                    self.sections.setdefault(sec.name, info)
-                    self._section_list.append(info)
-                self.build_id = _build_id_of(elf)
-                self.debuglink = _debuglink_of(elf)
-        except (ELFError, OSError, ValueError, struct.error, KeyError, AttributeError, IndexError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise ElfError(f"{path}: no such file") from exc
+                self._parse(stream, os.fstat(stream.fileno()).st_size)
+        except FileNotFoundError as exc:
+            raise ElfError(f"{path}: no such file") from exc
+        except IsADirectoryError as exc:
+            raise ElfError(f"{path}: is a directory") from exc
+        except OSError as exc:
+            raise ElfError(f"{path}: {exc.strerror or exc}") from exc
+        except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise ElfError(f"{path}: not a readable ELF file ({exc})") from exc
+
+    def _parse(self, stream, file_size: int) -> None:
+        def read_at(offset: int, size: int) -> bytes:
+            if offset < 0 or size < 0 or offset + size > file_size:
+                raise ElfError(f"{self.path}: truncated ELF file (needs bytes {offset:#x}+{size:#x})")
+            stream.seek(offset)
+            return stream.read(size)
+
+        ident = read_at(0, 16) if file_size >= 16 else b""
+        if ident[:4] != b"\x7fELF":
+            raise ElfError(f"{self.path}: not an ELF file")
+        if ident[4] != 2 or ident[5] != 1:
+            raise ElfError(f"{self.path}: only 64-bit little-endian ELF is supported")
+        (_, e_type, e_machine, _, _, e_phoff, e_shoff, _, _, e_phentsize, e_phnum, e_shentsize, e_shnum,
+         e_shstrndx) = _EHDR.unpack(read_at(0, _EHDR.size))
+        self.elf_type = e_type
+        self.machine = e_machine
+        segments = []
+        if e_phnum and e_phentsize >= _PHDR.size:
+            table = read_at(e_phoff, e_phnum * e_phentsize)
+            for i in range(e_phnum):
+                p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = _PHDR.unpack_from(table, i * e_phentsize)
+                if p_type == _PT_LOAD:
+                    segments.append(LoadSegment(p_offset, p_vaddr, p_filesz, p_memsz, bool(p_flags & 1)))
+        self.segments = tuple(segments)
+        self.sections: dict[str, SectionInfo] = {}
+        self._section_list: list[SectionInfo] = []
+        raw_sections = []
+        if e_shnum and e_shentsize >= _SHDR.size:
+            table = read_at(e_shoff, e_shnum * e_shentsize)
+            raw_sections = [_SHDR.unpack_from(table, i * e_shentsize) for i in range(e_shnum)]
+        names = b""
+        if raw_sections and e_shstrndx < len(raw_sections):
+            strtab = raw_sections[e_shstrndx]
+            names = read_at(strtab[4], strtab[5]) if strtab[1] != 8 else b""
+        for sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, _, _, _, sh_entsize in raw_sections:
+            end = names.find(b"\0", sh_name)
+            name = names[sh_name : end if end >= 0 else len(names)].decode("utf-8", "replace")
+            info = SectionInfo(name, sh_addr, sh_offset, sh_size, sh_flags, sh_entsize,
+                               _SECTION_TYPES.get(sh_type, f"SHT_{sh_type:#x}"))
+            self.sections.setdefault(name, info)
+            self._section_list.append(info)
+        self.build_id = None
+        for sec in self._section_list:
+            if sec.type == "SHT_NOTE" and self.build_id is None and sec.size < (1 << 20):
+                self.build_id = _build_id_in_notes(read_at(sec.offset, sec.size))
+        self.debuglink = None
+        link = self.sections.get(".gnu_debuglink")
+        if link is not None and link.type != "SHT_NOBITS" and link.size < 4096:
+            self.debuglink = _parse_debuglink(read_at(link.offset, link.size))
 
     @property
     def has_dwarf(self) -> bool:
@@ -158,21 +199,21 @@ class ElfImage:
         return SymbolTable.from_image(self)
 
 
-def _build_id_of(elf) -> bytes | None:
-    for sec in elf.iter_sections():
-        if sec["sh_type"] != "SHT_NOTE":
-            continue
-        for note in sec.iter_notes():
-            if note["n_type"] == "NT_GNU_BUILD_ID" and note["n_name"] == "GNU":
-                return bytes.fromhex(note["n_desc"])
+def _build_id_in_notes(data: bytes) -> bytes | None:
+    pos = 0
+    while pos + 12 <= len(data):
+        namesz, descsz, kind = struct.unpack_from("<III", data, pos)
+        name_at = pos + 12
+        desc_at = name_at + ((namesz + 3) & ~3)
+        if desc_at + descsz > len(data):
+            return None
+        if kind == _NT_GNU_BUILD_ID and data[name_at : name_at + namesz].rstrip(b"\0") == b"GNU":
+            return data[desc_at : desc_at + descsz] or None
+        pos = desc_at + ((descsz + 3) & ~3)
     return None
 
 
-def _debuglink_of(elf) -> tuple[str, int] | None:
-    sec = elf.get_section_by_name(".gnu_debuglink")
-    if sec is None:
-        return None
-    data = sec.data()
+def _parse_debuglink(data: bytes) -> tuple[str, int] | None:
     end = data.find(b"\0")
     if end <= 0:
         return None
@@ -190,14 +231,22 @@ class SymbolTable:
     starts: np.ndarray  # uint64 vaddr
     ends: np.ndarray  # uint64, exclusive; zero-size symbols extend to the next symbol
     names: tuple[str, ...]
+    # Source file from the STT_FILE symbol before a local symbol, as binutils reports it when
+    # there is no DWARF ("crtstuff.c:?"); None when unknown.
+    files: tuple[str | None, ...] = ()
+    # Every name of an address that has several (C++ D1/D2 destructors, ICF-folded functions).
+    aliases: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> SymbolTable:
-        return cls(np.zeros(0, np.uint64), np.zeros(0, np.uint64), ())
+        return cls(np.zeros(0, np.uint64), np.zeros(0, np.uint64), (), ())
+
+    def file_of(self, index: int) -> str | None:
+        return self.files[index] if index < len(self.files) else None
 
     @classmethod
     def from_image(cls, image: ElfImage) -> SymbolTable:
-        rows: list[tuple[int, int, int, str]] = []  # (addr, size, preference, name)
+        rows: list[tuple[int, int, int, str, str | None]] = []  # (addr, size, preference, name, file)
         exec_sections = {i for i, sec in enumerate(image._section_list) if sec.flags & _SHF_EXECINSTR}
         for table, strtab in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
             raw = image.read_section(table)
@@ -211,34 +260,46 @@ class SymbolTable:
             in_exec = np.isin(shndx, np.fromiter(exec_sections, dtype=np.int64, count=len(exec_sections)))
             keep = (is_code | ((kind == _STT_NOTYPE) & in_exec)) & (shndx != _SHN_UNDEF)
             keep &= (shndx < _SHN_LORESERVE) & (syms["value"] != 0) & (syms["name"] != 0)
-            for rec in syms[keep]:
-                start = int(rec["name"])
-                end = strings.find(b"\0", start)
-                name = strings[start : end if end >= 0 else len(strings)].decode("utf-8", "surrogateescape")
-                if not name or name.startswith("$"):
+            sel = syms[keep]
+            sym_files = _file_symbols(syms, kind, np.flatnonzero(keep), strings)
+            for name_off, info, value, size, file in zip(
+                sel["name"].tolist(), sel["info"].tolist(), sel["value"].tolist(), sel["size"].tolist(), sym_files,
+                strict=True,
+            ):
+                end = strings.find(b"\0", name_off)
+                name = strings[name_off : end if end >= 0 else len(strings)].decode("utf-8", "surrogateescape")
+                if not name or name[0] == "$":
                     continue
-                k, b = int(rec["info"]) & 0xF, int(rec["info"]) >> 4
-                pref = (2 if k in (_STT_FUNC, _STT_GNU_IFUNC) else 0) + {_STB_GLOBAL: 2, _STB_WEAK: 1}.get(b, 0)
-                rows.append((int(rec["value"]), int(rec["size"]), pref, name))
+                k, b = info & 0xF, info >> 4
+                pref = (2 if k == _STT_FUNC or k == _STT_GNU_IFUNC else 0) + (2 if b == _STB_GLOBAL else b == _STB_WEAK)
+                rows.append((value, size, pref, name, file))
         rows.extend(_plt_symbols(image))
         if not rows:
             return cls.empty()
-        # Aliases at one address: keep the one perf would choose (function, global, sized, fewest underscores).
-        rows.sort(key=lambda r: (r[0], -r[2], r[1] == 0, _underscores(r[3]), -len(r[3])))
-        starts, sizes, names = [], [], []
+        # Aliases at one address: prefer a function, global over weak over local, sized, fewest leading
+        # underscores (as perf does), then the first in table order (as binutils does).
+        # A C++ complete-object ctor/dtor (C1/D1) aliases the base-object one (C2/D2) that DWARF describes.
+        rows.sort(key=lambda r: (r[0], -r[2], r[1] == 0, _underscores(r[3]), bool(_CXX_COMPLETE_OBJECT.search(r[3]))))
+        starts, sizes, names, files = [], [], [], []
+        aliases: dict[int, list[str]] = {}
         last = None
-        for addr, size, _pref, name in rows:
+        for addr, size, _pref, name, file in rows:
             if addr == last:
+                group = aliases.setdefault(addr, [names[-1]])
+                if name not in group:
+                    group.append(name)
                 continue
             last = addr
             starts.append(addr)
             sizes.append(size)
             names.append(name)
+            files.append(file)
         start_arr = np.array(starts, dtype=np.uint64)
         size_arr = np.array(sizes, dtype=np.uint64)
         nxt = np.append(start_arr[1:], np.uint64(2**64 - 1))
         ends = np.where(size_arr > 0, start_arr + size_arr, nxt)
-        return cls(start_arr, ends, tuple(names))
+        return cls(start_arr, ends, tuple(names), tuple(files),
+                   {addr: tuple(group) for addr, group in aliases.items() if len(group) > 1})
 
     def lookup(self, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index of the symbol covering each address (or -1), and the offset into it."""
@@ -255,11 +316,36 @@ class SymbolTable:
         return idx, np.where(ok, vaddrs - self.starts[safe], 0)
 
 
+def _file_symbols(syms: np.ndarray, kind: np.ndarray, kept: np.ndarray, strings: bytes) -> list[str | None]:
+    """binutils' rule: a symbol's file is the last STT_FILE before it; for a global symbol only
+    while no STT_FILE has followed another symbol (then the globals section has begun)."""
+    file_pos = np.flatnonzero(kind == _STT_FILE)
+    if len(file_pos) == 0:
+        return [None] * len(kept)
+    file_names = []
+    for off in syms["name"][file_pos].tolist():
+        end = strings.find(b"\0", off)
+        file_names.append(strings[off : end if end >= 0 else len(strings)].decode("utf-8", "surrogateescape"))
+    non_file = np.flatnonzero((kind != _STT_FILE) & (np.arange(len(kind)) > 0))
+    first_symbol = int(non_file[0]) if len(non_file) else len(kind)
+    later_files = file_pos[file_pos > first_symbol]
+    first_file_after_symbol = int(later_files[0]) if len(later_files) else len(kind)
+    which = np.searchsorted(file_pos, kept, side="right") - 1
+    local = (syms["info"][kept] >> 4) == 0
+    out: list[str | None] = []
+    for w, is_local, pos in zip(which.tolist(), local.tolist(), kept.tolist(), strict=True):
+        if w < 0 or (not is_local and pos > first_file_after_symbol):
+            out.append(None)
+        else:
+            out.append(file_names[w])
+    return out
+
+
 def _underscores(name: str) -> int:
     return len(name) - len(name.lstrip("_"))
 
 
-def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str]]:
+def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str, str | None]]:
     """Name PLT stubs ``sym@plt`` by decoding each stub's ``jmp *GOT(%rip)`` as objdump does."""
     got_names: dict[int, str] = {}
     dynsym = image.read_section(".dynsym")
@@ -272,16 +358,16 @@ def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str]]:
         raw = image.read_section(rela_name)
         if raw is None:
             continue
-        for rel in np.frombuffer(raw, dtype=rela_dtype, count=len(raw) // rela_dtype.itemsize):
-            sym_index = int(rel["info"]) >> 32
-            if sym_index == 0 or sym_index >= len(syms):
-                continue
-            start = int(syms[sym_index]["name"])
-            end = dynstr.find(b"\0", start)
-            name = dynstr[start:end].decode("utf-8", "surrogateescape")
+        relas = np.frombuffer(raw, dtype=rela_dtype, count=len(raw) // rela_dtype.itemsize)
+        sym_index = (relas["info"] >> np.uint64(32)).astype(np.int64)
+        useful = (sym_index > 0) & (sym_index < len(syms))
+        name_offsets = syms["name"][sym_index[useful]].tolist()
+        for got, name_off in zip(relas["offset"][useful].tolist(), name_offsets, strict=True):
+            end = dynstr.find(b"\0", name_off)
+            name = dynstr[name_off:end].decode("utf-8", "surrogateescape")
             if name:
-                got_names[int(rel["offset"])] = name
-    out: list[tuple[int, int, int, str]] = []
+                got_names[got] = name
+    out: list[tuple[int, int, int, str, str | None]] = []
     for sec_name in (".plt", ".plt.sec", ".plt.got"):
         sec = image.sections.get(sec_name)
         code = image.read_section(sec_name)
@@ -297,7 +383,7 @@ def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str]]:
             got = sec.addr + entry + at + 6 + disp
             name = got_names.get(got)
             if name:
-                out.append((sec.addr + entry, step, 1, f"{name}@plt"))
+                out.append((sec.addr + entry, step, 1, f"{name}@plt", None))
     return out
 
 

@@ -13,11 +13,13 @@ import logging
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 
 import numpy as np
 from hwprof.symbolize.dwarf_index import DwarfIndex, DwarfIndexError, Location, build_symcache
-from hwprof.symbolize.elf import ElfImage, SymbolTable
+from hwprof.symbolize.elf import _CXX_COMPLETE_OBJECT, ElfImage, SymbolTable
+from hwprof.symbolize.frame import SymbolizedFrame
+
+Chain = tuple[SymbolizedFrame, ...]
 
 log = logging.getLogger("hwprof.symbolize")
 
@@ -28,15 +30,6 @@ _CACHE_VERSION = "1"
 
 def strip_clone_suffix(name: str) -> str:
     return _CLONE_SUFFIX.sub("", name)
-
-
-@dataclass(frozen=True, slots=True)
-class RawFrame:
-    function: str | None  # raw (mangled) name
-    file: str | None
-    line: int
-    inlined: bool
-    symbol_offset: int | None
 
 
 def default_cache_dir() -> str:
@@ -110,44 +103,73 @@ class ModuleIndex:
         bias = bias_source.segments[0].vaddr if bias_source is not None and bias_source.segments else 0
         return cls(symbols, dwarf, bias)
 
-    def lookup(self, vaddrs: np.ndarray) -> list[tuple[RawFrame, ...]]:
-        """One chain per address, innermost first; a chain of one frame with function None when
-        nothing is known."""
+    def frames(self, vaddrs: np.ndarray, offsets: list[int], module: str, rename=None) -> list[Chain]:
+        """One chain of SymbolizedFrames per address, innermost first; ``offsets`` are the file
+        offsets reported as module_offset; ``rename`` (a demangler) is applied to every name."""
         vaddrs = np.asarray(vaddrs, dtype=np.uint64)
         sym_idx, sym_off = self.symbols.lookup(vaddrs)
         if self.dwarf is not None:
-            rel = vaddrs - np.uint64(self._bias)
-            rel = np.where(vaddrs >= np.uint64(self._bias), rel, np.uint64(2**64 - 1))
+            rel = np.where(vaddrs >= np.uint64(self._bias), vaddrs - np.uint64(self._bias), np.uint64(2**64 - 1))
             chains = self.dwarf.lookup(rel)
         else:
             chains = [()] * len(vaddrs)
         names = self.symbols.names
-        out: list[tuple[RawFrame, ...]] = []
-        for i, (chain, sidx, soff) in enumerate(zip(chains, sym_idx.tolist(), sym_off.tolist(), strict=True)):
+        outer_memo: dict[tuple[str | None, int | None, bool, str | None], str | None] = {}
+
+        def fix(name: str | None) -> str | None:
+            if rename is None or name is None or name[:2] not in ("_Z", "_R"):
+                return name
+            return rename(name)
+
+        out: list[Chain] = []
+        for chain, sidx, soff, off, vaddr in zip(
+            chains, sym_idx.tolist(), sym_off.tolist(), offsets, vaddrs.tolist(), strict=True
+        ):
             elf_name = names[sidx] if sidx >= 0 else None
             if not chain:
-                out.append((RawFrame(elf_name, None, 0, False, soff if sidx >= 0 else None),))
+                file = self.symbols.file_of(sidx) if sidx >= 0 else None
+                out.append((SymbolizedFrame(fix(elf_name), file, None, False, module, off,
+                                            soff if sidx >= 0 else None),))
                 continue
-            frames = [RawFrame(loc.function, loc.file, loc.line, True, None) for loc in chain[:-1]]
+            frames = [SymbolizedFrame(fix(loc.function), loc.file, loc.line, True, module, off, None)
+                      for loc in chain[:-1]]
             outer = chain[-1]
-            name = self._outer_name(outer, elf_name)
+            key = (outer.function, outer.entry, outer.has_source, elf_name, sidx)
+            name = outer_memo.get(key, False)
+            if name is False:
+                name = outer_memo[key] = fix(self._outer_name(outer, elf_name, sidx))
             offset = soff if sidx >= 0 else None
-            if offset is None and outer.entry is not None:
-                rel_addr = int(vaddrs[i]) - self._bias
-                offset = rel_addr - outer.entry if rel_addr >= outer.entry else None
-            frames.append(RawFrame(name, outer.file, outer.line, False, offset))
+            if offset is None and outer.entry is not None and vaddr - self._bias >= outer.entry:
+                offset = vaddr - self._bias - outer.entry
+            file = outer.file
+            if file is None and sidx >= 0:
+                file = self.symbols.file_of(sidx)
+            frames.append(SymbolizedFrame(name, file, outer.line, False, module, off, offset))
             out.append(tuple(frames))
         return out
 
-    def _outer_name(self, outer: Location, elf_name: str | None) -> str | None:
+    def _outer_name(self, outer: Location, elf_name: str | None, sidx: int) -> str | None:
+        """The real function's name: the ELF symbol covering the address when there is one.
+
+        That is what perf and llvm-symbolizer print for the outermost frame (addr2line too, for
+        the first address it sees in a function): split-off parts (``main.cold``) and clones
+        (``.constprop.0``) are named as the code actually is. It also sidesteps SymCache sometimes
+        labelling a hot/cold-split function with a neighbouring symbol's name. Code without a
+        symbol gets DWARF's name, clone suffixes undone the same way.
+        """
+        if elf_name is not None:
+            aliases = self.symbols.aliases.get(int(self.symbols.starts[sidx])) if self.symbols.aliases else None
+            if aliases and outer.function is not None:
+                dwarf_name = strip_clone_suffix(outer.function)
+                # GCC's DWARF describes the base-object C2/D2 variant; a C1/D1 there is SymCache's relabelling.
+                if dwarf_name in aliases and not _CXX_COMPLETE_OBJECT.search(dwarf_name):
+                    return dwarf_name  # of several names for this code, the one DWARF uses
+            return elf_name
         name = outer.function
         if name is None or not outer.has_source:
-            # SymCache filled this range from the symbol table (or not at all): ours is as good.
-            return elf_name or name
+            return name
         base = strip_clone_suffix(name)
         if base != name and outer.entry is not None:
-            # SymCache sometimes labels a function split into hot and cold parts with a neighbouring
-            # symbol's name; the symbol at the function's entry is the real one.
             entry_name = self._name_at(outer.entry + self._bias)
             if entry_name is not None and strip_clone_suffix(entry_name) != base:
                 return strip_clone_suffix(entry_name)
@@ -180,7 +202,9 @@ def _merge_symbols(image: ElfImage | None, debug_image: ElfImage | None) -> Symb
         return tables[0]
     starts = np.concatenate([t.starts for t in tables])
     ends = np.concatenate([t.ends for t in tables])
+    aliases = {addr: group for t in tables for addr, group in t.aliases.items()}
     names = tuple(n for t in tables for n in t.names)
+    files = tuple(f for t in tables for f in (t.files or (None,) * len(t.names)))
     order = np.argsort(starts, kind="stable")
     starts, ends = starts[order], ends[order]
     names = tuple(names[i] for i in order.tolist())
@@ -188,4 +212,6 @@ def _merge_symbols(image: ElfImage | None, debug_image: ElfImage | None) -> Symb
     keep_last = np.ones(len(starts), dtype=bool)
     keep_last[:-1] = starts[:-1] != starts[1:]
     idx = np.flatnonzero(keep_last)
-    return SymbolTable(starts[idx], ends[idx], tuple(names[i] for i in idx.tolist()))
+    files = tuple(files[i] for i in order.tolist())
+    return SymbolTable(starts[idx], ends[idx], tuple(names[i] for i in idx.tolist()),
+                       tuple(files[i] for i in idx.tolist()), aliases)

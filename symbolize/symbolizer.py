@@ -82,30 +82,12 @@ class Symbolizer:
         return [chains[i] for i in inverse.tolist()]
 
     def _chains(self, module: _Module, offsets: np.ndarray, vaddrs: np.ndarray, found: np.ndarray) -> list[Chain]:
-        raw = module.index.lookup(vaddrs[found])
-        name = module.name
-        fix = demangle_name if self.demangle else None
-        out: list[Chain] = []
-        it = iter(raw)
-        for off, ok in zip(offsets.tolist(), found.tolist(), strict=True):
-            if not ok:
-                out.append((unknown_frame(name, off),))
-                continue
-            out.append(
-                tuple(
-                    SymbolizedFrame(
-                        (fix(f.function) if fix and f.function else f.function),
-                        f.file,
-                        f.line,
-                        f.inlined,
-                        name,
-                        off,
-                        f.symbol_offset,
-                    )
-                    for f in next(it)
-                )
-            )
-        return out
+        rename = demangle_name if self.demangle else None
+        if found.all():
+            return module.index.frames(vaddrs, offsets.tolist(), module.name, rename)
+        resolved = iter(module.index.frames(vaddrs[found], offsets[found].tolist(), module.name, rename))
+        return [next(resolved) if ok else (unknown_frame(module.name, off),)
+                for off, ok in zip(offsets.tolist(), found.tolist(), strict=True)]
 
     def _warn(self, module: str, reasons: list[str]) -> None:
         if reasons and module not in self._warned:

@@ -191,7 +191,7 @@ class _Formatter:
                 file = frame.file
                 if file and self.basenames:
                     file = file.rsplit("/", 1)[-1]
-                add(f"{file or '??'}:{frame.line or '?'}\n")
+                add(f"{file if file is not None else '??'}:{frame.line or '?'}\n")
         return "".join(parts)
 
 
