@@ -63,8 +63,11 @@ def try_open(attr: PerfEventAttr, name: str, pid: int = 0, cpu: int = -1) -> Ope
             user.exclude_kernel = user.exclude_hv = 1
             try:
                 fd, _ = open_event(user, pid, cpu, name=name)
-            except syscall.PerfOpenError:
-                return Openability(False, reason=_without_name(str(exc), name))
+            except syscall.PerfOpenError as user_exc:
+                # Denied with the kernel, and still failing without it: the second reason is the real one
+                # (e.g. no CPU PMU), unless that too is a permission problem.
+                reason = user_exc if not user_exc.permission else exc
+                return Openability(False, reason=_without_name(str(reason), name))
             os.close(fd)
             return Openability(True, user_only=True, reason=_without_name(str(exc), name))
         return Openability(False, reason=_without_name(str(exc), name))

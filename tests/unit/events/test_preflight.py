@@ -1,0 +1,43 @@
+"""Pure parsing behind `hwprof check`."""
+
+from __future__ import annotations
+
+from hwprof.preflight import capabilities, check_cpu, cpu_identity
+
+AMD = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
+model name\t: AMD EPYC 7713 64-Core Processor
+stepping\t: 1
+flags\t\t: fpu vme de pse hypervisor lahf_lm
+
+processor\t: 1
+vendor_id\t: SomethingElse
+"""
+
+INTEL = """processor\t: 0
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 143
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+stepping\t: 8
+flags\t\t: fpu vme arch_perfmon
+"""
+
+
+def test_cpu_identity_reads_the_first_cpu():
+    amd = cpu_identity(AMD)
+    assert (amd["vendor"], amd["family"], amd["model"], amd["stepping"], amd["hypervisor"]) == (
+        "AuthenticAMD", 25, 1, 1, True)
+    intel = cpu_identity(INTEL)
+    assert (intel["vendor"], intel["family"], intel["model"], intel["hypervisor"]) == ("GenuineIntel", 6, 143, False)
+    assert "model 143 (0x8f)" in check_cpu(INTEL).value
+
+
+def test_capabilities_from_capeff():
+    root = capabilities("Name:\tx\nCapEff:\t000001ffffffffff\n")
+    assert all(root.values())
+    perfmon_only = capabilities(f"CapEff:\t{1 << 38:016x}\n")
+    assert perfmon_only["CAP_PERFMON"] and not perfmon_only["CAP_SYS_ADMIN"] and not perfmon_only["CAP_BPF"]
+    assert not any(capabilities("CapEff:\t0000000000000000\n").values())
