@@ -57,6 +57,8 @@ class StatOptions:
     no_scale: bool = False
     timeout_ms: int | None = None
     topdown: bool = False
+    save: bool = False
+    name: str = ""
 
 
 def _parse_ids(text: str, what: str) -> tuple[int, ...]:
@@ -113,6 +115,7 @@ def options_from_args(args: argparse.Namespace) -> StatOptions:
         event_text=tuple(args.event), interval_ms=args.interval_print, interval_count=args.interval_count,
         repeat=args.repeat, per_thread=args.per_thread, per_cpu=args.per_cpu, separator=separator,
         json=args.json, output=args.output, no_scale=args.no_scale, timeout_ms=args.timeout, topdown=args.topdown,
+        save=args.save, name=args.name,
     )
 
 
@@ -503,6 +506,23 @@ def combine_runs(outcomes: Sequence[RunOutcome]) -> tuple[tuple[EventResult, ...
 
 # --- the command ------------------------------------------------------------------------------------------
 
+def save_run(result: StatResult, name: str = "") -> str:
+    """Keep the run's JSON document in the profile store as a 'stat' entry; return its id."""
+    from hwprof.store import ProfileStore, StoreEntry
+
+    store = ProfileStore()
+    try:
+        entry_id, path = store.reserve("stat", "json")
+        path.write_text(render_json(result))
+    except OSError as exc:
+        raise HwprofError(f"cannot write to the profile store at {store.root}: {exc.strerror}") from None
+    store.add(StoreEntry(
+        id=entry_id, kind="stat", file=path.name, created=time.time(), name=name, target=result.target,
+        command=list(result.command), events=[e.name for e in result.events], duration_ns=result.duration_ns,
+        extra={"exit_code": result.exit_code, "runs": result.runs}))
+    return entry_id
+
+
 def run_stat(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
     groups = parse_groups(opts.event_text, opts.topdown)
@@ -572,6 +592,9 @@ def _run(opts: StatOptions, groups: Sequence, sink) -> int:
     elif not live:
         sink.write(render_text(result))
     sink.flush()
+    if opts.save:
+        entry_id = save_run(result, opts.name)
+        print(f"[ hwprof stat: saved {entry_id} ]", file=sys.stderr)
     if last.exit_code is not None:
         return last.exit_code
     return 0

@@ -16,6 +16,7 @@ examples:
   hwprof stat -r 5 -- ./bench              # 5 runs: mean and +- spread
   hwprof stat --json -o out.json -- ./bench  # machine-readable (schema in README)
   hwprof stat -x, -- ./bench               # CSV like perf stat -x,
+  hwprof stat --save -I 500 -- ./bench     # keep the run in the store; 'hwprof serve' charts its intervals
 """
 
 class StatCommand:
@@ -51,6 +52,9 @@ class StatCommand:
         out.add_argument("-j", "--json", action="store_true", help="one JSON document (schema in README)")
         out.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of stderr")
         out.add_argument("--no-scale", action="store_true", help="print raw counts, not scaled for multiplexing")
+        out.add_argument("--save", action="store_true",
+                         help="also keep the run (its JSON document) in the profile store, for hwprof ls/serve")
+        out.add_argument("--name", default="", help="a name for the saved run (with --save)")
         parser.add_argument("--timeout", type=int, metavar="MS",
                             help="stop after MS milliseconds (a command gets SIGTERM) and print the counts")
         parser.add_argument("--topdown", action="store_true",

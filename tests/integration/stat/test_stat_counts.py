@@ -133,3 +133,21 @@ def test_python_api_counts_this_process():
 
     touch(2000)
     assert touch.counts.values["page-faults"] >= 2000
+
+
+def test_save_keeps_the_run_in_the_store(programs, tmp_path, schema):
+    import json
+
+    from hwprof.store import ProfileStore
+
+    env = {**os.environ, "HWPROF_HOME": str(tmp_path / "store")}
+    proc = hwprof_stat("--save", "--name", "spin", "-I", "50", "-e", "task-clock", "--", programs["spin"], "120",
+                       "0", "wall", env=env)
+    assert proc.returncode == 0, proc.stderr
+    entry_id = proc.stderr.strip().splitlines()[-1].split()[-2]
+    store = ProfileStore(tmp_path / "store")
+    entry = store.get(entry_id)
+    assert entry.kind == "stat" and entry.name == "spin" and entry.events == ["task-clock"]
+    doc = json.loads(store.data_path(entry).read_text())
+    jsonschema.validate(doc, schema)
+    assert len(doc["intervals"]) >= 2

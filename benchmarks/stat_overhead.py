@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""hwprof stat vs perf stat: the same workload, the same events, in one run; prints ratios, not times.
+
+1. Workload overhead: a C program that mixes CPU work, page faults and write(2) calls measures its own wall
+   time; it runs under `hwprof stat -e EVENTS` and `perf stat -e EVENTS` alternately (perf first, then hwprof,
+   --reps times) and the ratio of the medians is printed (goal: within 2%, i.e. 0.98-1.02).
+2. Start-up: `hwprof stat -e task-clock -- true` against `perf stat -e task-clock -- true`, wall time of the
+   whole invocation, median of --startup-reps runs each.
+
+    .venv/bin/python benchmarks/stat_overhead.py [--reps 9] [--startup-reps 21] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORKLOAD_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    int rounds = argc > 1 ? atoi(argv[1]) : 40;
+    int fd = open("/dev/null", O_WRONLY);
+    volatile unsigned long x = 0;
+    long long start = now_ns();
+    for (int r = 0; r < rounds; r++) {
+        for (long i = 0; i < 3000000; i++) x += i * i;               /* CPU */
+        char *p = mmap(0, 512 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        madvise(p, 512 * 4096, MADV_NOHUGEPAGE);
+        for (int i = 0; i < 512; i++) p[i * 4096] = 1;              /* page faults */
+        munmap(p, 512 * 4096);
+        for (int i = 0; i < 2000; i++) if (write(fd, "x", 1) < 0) return 2;  /* syscalls */
+    }
+    printf("%lld\n", now_ns() - start);
+    return 0;
+}
+"""
+
+
+def build_workload(directory: Path) -> str:
+    source = directory / "workload.c"
+    source.write_text(WORKLOAD_C)
+    binary = directory / "workload"
+    subprocess.run(["cc", "-O1", "-o", str(binary), str(source)], check=True)
+    return str(binary)
+
+
+def workload_ns(tool: list[str], workload: list[str]) -> int:
+    """The workload's own wall time under `tool` (it prints it), so the tool's start-up is not in it."""
+    proc = subprocess.run([*tool, "--", *workload], capture_output=True, text=True, check=True)
+    return int(proc.stdout.strip().splitlines()[-1])
+
+
+def invocation_s(argv: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, capture_output=True, check=True)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--startup-reps", type=int, default=21)
+    parser.add_argument("--rounds", type=int, default=40, help="workload size (about 12 ms per round)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    perf = shutil.which("perf")
+    if perf is None:
+        print("perf is not installed (apt-get install linux-perf)", file=sys.stderr)
+        return 1
+    events = "task-clock,context-switches,cpu-migrations,page-faults"
+    if os.geteuid() == 0:
+        events += ",syscalls:sys_enter_write"  # a tracepoint firing 2000 times a round: per-event cost shows
+    hwprof = [sys.executable, "-m", "hwprof", "stat", "-e", events]
+    perf_stat = [perf, "stat", "-e", events]
+    with tempfile.TemporaryDirectory() as tmp:
+        workload = [build_workload(Path(tmp)), str(args.rounds)]
+        workload_ns(perf_stat, workload)  # warm caches for both
+        workload_ns(hwprof, workload)
+        bare, under_perf, under_hwprof = [], [], []
+        for _ in range(args.reps):
+            bare.append(int(subprocess.run(workload, capture_output=True, text=True, check=True).stdout))
+            under_perf.append(workload_ns(perf_stat, workload))
+            under_hwprof.append(workload_ns(hwprof, workload))
+    startup_perf, startup_hwprof = [], []
+    for _ in range(args.startup_reps):
+        startup_perf.append(invocation_s([perf, "stat", "-e", "task-clock", "--", "true"]))
+        startup_hwprof.append(invocation_s([sys.executable, "-m", "hwprof", "stat", "-e", "task-clock", "--", "true"]))
+    result = {
+        "events": events,
+        "workload_ratio_hwprof_over_perf": statistics.median(under_hwprof) / statistics.median(under_perf),
+        "workload_ratio_perf_over_bare": statistics.median(under_perf) / statistics.median(bare),
+        "workload_ratio_hwprof_over_bare": statistics.median(under_hwprof) / statistics.median(bare),
+        "startup_ratio_hwprof_over_perf": statistics.median(startup_hwprof) / statistics.median(startup_perf),
+        "reps": args.reps,
+        "startup_reps": args.startup_reps,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"events: {events}")
+    print(f"workload wall time, hwprof stat / perf stat: {result['workload_ratio_hwprof_over_perf']:.3f}  "
+          f"(goal 0.98-1.02; median of {args.reps} alternating runs)")
+    print(f"workload wall time, perf stat / no tool:     {result['workload_ratio_perf_over_bare']:.3f}")
+    print(f"workload wall time, hwprof stat / no tool:   {result['workload_ratio_hwprof_over_bare']:.3f}")
+    print(f"start-up (stat -- true), hwprof / perf:      {result['startup_ratio_hwprof_over_perf']:.1f}x  "
+          f"(median of {args.startup_reps})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
