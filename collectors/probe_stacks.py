@@ -47,7 +47,7 @@ class AddressSpaces:
 
 
 def _split_callchain(chain: tuple[int, ...], default_user: bool) -> list[tuple[bool, int]]:
-    """(is_kernel, address) leaf first, context markers removed."""
+    """(is_kernel, address) leaf first, context markers removed, callers as call sites."""
     out = []
     kernel = not default_user
     for value in chain:
@@ -57,7 +57,9 @@ def _split_callchain(chain: tuple[int, ...], default_user: bool) -> list[tuple[b
             elif value == CallchainContext.USER:
                 kernel = False
             continue
-        out.append((kernel, value))
+        # Every frame but the leaf is a return address: the call is the instruction before it (else an inlined
+        # function that follows the call, or the next line, gets the blame), as perf and pprof look it up.
+        out.append((kernel, value - 1 if out else value))
     return out
 
 
