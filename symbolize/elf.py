@@ -236,6 +236,9 @@ class SymbolTable:
     files: tuple[str | None, ...] = ()
     # Every name of an address that has several (C++ D1/D2 destructors, ICF-folded functions).
     aliases: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # How far each symbol claims addresses: its end, stretched over alignment padding up to the next
+    # symbol but never past its own section (addr2line names padding after the symbol before it).
+    reach: np.ndarray | None = None
 
     @classmethod
     def empty(cls) -> SymbolTable:
@@ -246,8 +249,9 @@ class SymbolTable:
 
     @classmethod
     def from_image(cls, image: ElfImage) -> SymbolTable:
-        rows: list[tuple[int, int, int, str, str | None]] = []  # (addr, size, preference, name, file)
+        rows: list[tuple[int, int, int, str, str | None, int]] = []  # (addr, size, preference, name, file)
         exec_sections = {i for i, sec in enumerate(image._section_list) if sec.flags & _SHF_EXECINSTR}
+        section_ends = {i: sec.addr + sec.size for i, sec in enumerate(image._section_list)}
         for table, strtab in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
             raw = image.read_section(table)
             strings = image.read_section(strtab)
@@ -262,9 +266,9 @@ class SymbolTable:
             keep &= (shndx < _SHN_LORESERVE) & (syms["value"] != 0) & (syms["name"] != 0)
             sel = syms[keep]
             sym_files = _file_symbols(syms, kind, np.flatnonzero(keep), strings)
-            for name_off, info, value, size, file in zip(
+            for name_off, info, value, size, file, shndx_i in zip(
                 sel["name"].tolist(), sel["info"].tolist(), sel["value"].tolist(), sel["size"].tolist(), sym_files,
-                strict=True,
+                sel["shndx"].tolist(), strict=True,
             ):
                 end = strings.find(b"\0", name_off)
                 name = strings[name_off : end if end >= 0 else len(strings)].decode("utf-8", "surrogateescape")
@@ -272,7 +276,7 @@ class SymbolTable:
                     continue
                 k, b = info & 0xF, info >> 4
                 pref = (2 if k == _STT_FUNC or k == _STT_GNU_IFUNC else 0) + (2 if b == _STB_GLOBAL else b == _STB_WEAK)
-                rows.append((value, size, pref, name, file))
+                rows.append((value, size, pref, name, file, section_ends.get(shndx_i, value + size)))
         rows.extend(_plt_symbols(image))
         if not rows:
             return cls.empty()
@@ -283,7 +287,8 @@ class SymbolTable:
         starts, sizes, names, files = [], [], [], []
         aliases: dict[int, list[str]] = {}
         last = None
-        for addr, size, _pref, name, file in rows:
+        limits = []
+        for addr, size, _pref, name, file, limit in rows:
             if addr == last:
                 group = aliases.setdefault(addr, [names[-1]])
                 if name not in group:
@@ -294,12 +299,16 @@ class SymbolTable:
             sizes.append(size)
             names.append(name)
             files.append(file)
+            limits.append(limit)
         start_arr = np.array(starts, dtype=np.uint64)
         size_arr = np.array(sizes, dtype=np.uint64)
         nxt = np.append(start_arr[1:], np.uint64(2**64 - 1))
         ends = np.where(size_arr > 0, start_arr + size_arr, nxt)
+        limit_arr = np.array(limits, dtype=np.uint64)
+        padded = np.minimum(np.minimum(nxt, ends + np.uint64(_PADDING_SLACK)), np.maximum(limit_arr, start_arr + 1))
+        reach = np.maximum(ends, padded)
         return cls(start_arr, ends, tuple(names), tuple(files),
-                   {addr: tuple(group) for addr, group in aliases.items() if len(group) > 1})
+                   {addr: tuple(group) for addr, group in aliases.items() if len(group) > 1}, reach)
 
     def lookup(self, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index of the symbol covering each address (or -1), and the offset into it."""
@@ -308,10 +317,8 @@ class SymbolTable:
             return np.full(vaddrs.shape, -1, np.int64), np.zeros(vaddrs.shape, np.uint64)
         idx = np.searchsorted(self.starts, vaddrs, side="right").astype(np.int64) - 1
         safe = np.maximum(idx, 0)
-        nxt = np.append(self.starts[1:], np.uint64(2**64 - 1))[safe]
-        end = self.ends[safe]
-        slack_end = np.minimum(nxt, end + np.uint64(_PADDING_SLACK))
-        ok = (idx >= 0) & ((vaddrs < end) | (vaddrs < slack_end))
+        reach = self.reach if self.reach is not None else self.ends
+        ok = (idx >= 0) & (vaddrs < reach[safe])
         idx = np.where(ok, idx, -1)
         return idx, np.where(ok, vaddrs - self.starts[safe], 0)
 
@@ -345,7 +352,7 @@ def _underscores(name: str) -> int:
     return len(name) - len(name.lstrip("_"))
 
 
-def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str, str | None]]:
+def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str, str | None, int]]:
     """Name PLT stubs ``sym@plt`` by decoding each stub's ``jmp *GOT(%rip)`` as objdump does."""
     got_names: dict[int, str] = {}
     dynsym = image.read_section(".dynsym")
@@ -367,7 +374,7 @@ def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str, str | None]]
             name = dynstr[name_off:end].decode("utf-8", "surrogateescape")
             if name:
                 got_names[got] = name
-    out: list[tuple[int, int, int, str, str | None]] = []
+    out: list[tuple[int, int, int, str, str | None, int]] = []
     for sec_name in (".plt", ".plt.sec", ".plt.got"):
         sec = image.sections.get(sec_name)
         code = image.read_section(sec_name)
@@ -383,7 +390,7 @@ def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str, str | None]]
             got = sec.addr + entry + at + 6 + disp
             name = got_names.get(got)
             if name:
-                out.append((sec.addr + entry, step, 1, f"{name}@plt", None))
+                out.append((sec.addr + entry, step, 1, f"{name}@plt", None, sec.addr + sec.size))
     return out
 
 

@@ -202,11 +202,12 @@ def _merge_symbols(image: ElfImage | None, debug_image: ElfImage | None) -> Symb
         return tables[0]
     starts = np.concatenate([t.starts for t in tables])
     ends = np.concatenate([t.ends for t in tables])
+    reach = np.concatenate([t.reach if t.reach is not None else t.ends for t in tables])
     aliases = {addr: group for t in tables for addr, group in t.aliases.items()}
     names = tuple(n for t in tables for n in t.names)
     files = tuple(f for t in tables for f in (t.files or (None,) * len(t.names)))
     order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], ends[order]
+    starts, ends, reach = starts[order], ends[order], reach[order]
     names = tuple(names[i] for i in order.tolist())
     # The debug file's .symtab is the richer one; it comes second, so keep the last of duplicates.
     keep_last = np.ones(len(starts), dtype=bool)
@@ -214,4 +215,4 @@ def _merge_symbols(image: ElfImage | None, debug_image: ElfImage | None) -> Symb
     idx = np.flatnonzero(keep_last)
     files = tuple(files[i] for i in order.tolist())
     return SymbolTable(starts[idx], ends[idx], tuple(names[i] for i in idx.tolist()),
-                       tuple(files[i] for i in idx.tolist()), aliases)
+                       tuple(files[i] for i in idx.tolist()), aliases, reach[idx])
