@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import resource
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ SYSFS_PMUS = "/sys/bus/event_source/devices"
 
 
 def _syscall_number() -> int:
-    machine = platform.machine()
+    machine = os.uname().machine  # not platform.machine(): importing platform costs start-up time
     try:
         return _SYSCALL_NUMBERS[machine]
     except KeyError:
