@@ -1,0 +1,81 @@
+"""Leave no trace: tracefs probe definitions are gone after normal exit, Ctrl-C and SIGTERM, and a SIGKILLed
+hwprof's leftovers are removed by the next start; the probed process keeps running with correct output."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from probe_helpers import hwprof_entries, probe_argv, run_probe
+
+pytestmark = pytest.mark.usefixtures("root_only")
+
+ROUND_SUM = sum(i * 3 + 1 for i in range(100))
+
+
+@pytest.fixture
+def target(programs):
+    proc = subprocess.Popen([programs["forever"]], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("round 0 ")
+    yield proc
+    proc.kill()
+    out, _ = proc.communicate()
+    # every round the target printed while probes came and went has the right checksum
+    for line in out.splitlines():
+        assert line.endswith(f" sum {ROUND_SUM}"), line
+
+
+def _start(programs, target, *extra):
+    proc = subprocess.Popen(probe_argv("--mechanism", "tracefs", "-p", str(target.pid), "-u",
+                                       f"{programs['forever']}:work", *extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()
+    assert "attached" in line, line + proc.stderr.read()
+    assert hwprof_entries(), "the tracefs mechanism should have defined a probe while running"
+    return proc
+
+
+def test_normal_exit(programs, target):
+    proc = run_probe("--mechanism", "tracefs", "-d", "0.5", "-p", str(target.pid), "-u",
+                     f"{programs['forever']}:work")
+    assert proc.returncode == 0, proc.stderr
+    assert hwprof_entries() == []
+    assert target.poll() is None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted(programs, target, signum):
+    proc = _start(programs, target)
+    time.sleep(0.5)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    hits = int(out.split("\n")[1].split()[1])
+    assert hits > 0 and hits % 100 == 0  # whole rounds: 100 calls each
+    assert hwprof_entries() == []
+    assert target.poll() is None
+
+
+def test_sigkill_then_next_start_cleans_up(programs, target):
+    proc = _start(programs, target)
+    proc.kill()
+    proc.wait(timeout=30)
+    leftovers = hwprof_entries()
+    assert leftovers and f"hwprof_{proc.pid}/" in leftovers[0]
+    assert target.poll() is None
+    # the next hwprof (any probe run using tracefs) removes the dead one's group at its start
+    again = run_probe("--mechanism", "tracefs", "-u", f"{programs['calls']}:work", "--", programs["calls"], "3")
+    assert again.returncode == 0, again.stderr
+    assert hwprof_entries() == []
+    assert target.poll() is None
+
+
+def test_target_output_unchanged_under_probe(programs, target):
+    proc = run_probe("-d", "0.5", "-p", str(target.pid), "-u", f"{programs['forever']}:work", "--latency")
+    assert proc.returncode == 0, proc.stderr
+    assert "calls" in proc.stdout
+    assert sys.platform.startswith("linux")
