@@ -248,7 +248,9 @@ class PreparedCommand:
         path = shutil.which(self.argv[0]) if "/" not in self.argv[0] else self.argv[0]
         if path is None or not os.path.exists(path):
             raise HwprofError(f"command not found: {self.argv[0]}", exit_code=127)
-        if os.path.isdir(path) or not os.access(path, os.X_OK):
+        if os.path.isdir(path):
+            raise HwprofError(f"cannot execute {self.argv[0]}: it is a directory", exit_code=126)
+        if not os.access(path, os.X_OK):
             raise HwprofError(f"cannot execute {self.argv[0]}: permission denied", exit_code=126)
         self.path = path
         go_r, self._go_w = os.pipe()

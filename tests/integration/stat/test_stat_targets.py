@@ -115,6 +115,19 @@ def test_bad_input_is_one_line(argv, message, code):
     assert len(lines) == 1 and lines[0].startswith("hwprof stat: error: ") and message in lines[0], proc.stderr
 
 
+def test_exec_failures_exit_126_like_a_shell(tmp_path):
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\x00\x01 not a program")
+    garbage.chmod(0o755)
+    plain = tmp_path / "plain.sh"
+    plain.write_text("echo hi\n")
+    for path, message in ((garbage, "Exec format error"), (plain, "permission denied"), (tmp_path, "directory")):
+        proc = hwprof_stat("-e", "task-clock", "--", str(path))
+        assert proc.returncode == 126
+        assert proc.stderr.startswith(f"hwprof stat: error: cannot execute {path}: ")
+        assert message in proc.stderr and "\n" not in proc.stderr.strip()
+
+
 def test_unprivileged_system_wide_gets_paranoid_advice(run_unprivileged, hwprof_cmd):
     paranoid = int(open("/proc/sys/kernel/perf_event_paranoid").read())
     if paranoid < 1:
