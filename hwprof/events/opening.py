@@ -1,13 +1,12 @@
-"""Opening a parsed event the way perf does, including perf's "missing feature" retry.
+"""Opening a parsed event the way perf does, and probing whether an event opens here for this user.
 
 perf asks for exclude_guest=1 on every event, and some PMUs (msr, many uncore PMUs, old kernels) reject the
 guest/host bits with EINVAL; perf then retries without them ("switching off exclude_guest, exclude_host").
-Anyone opening an EventSpec's attr should go through `open_event` to get the same behaviour.
+hwprof.perf.syscall.perf_event_open does the same retry; `open_event` keeps the parsed attr untouched.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 from dataclasses import dataclass
@@ -19,18 +18,12 @@ from hwprof.perf.attr import PerfEventAttr
 
 def open_event(attr: PerfEventAttr, pid: int = 0, cpu: int = -1, group_fd: int = -1,
                flags: int = FLAG_FD_CLOEXEC, name: str | None = None) -> tuple[int, PerfEventAttr]:
-    """Open `attr` (not modified); return the fd and the attr the kernel accepted."""
-    try:
-        return syscall.perf_event_open(attr, pid, cpu, group_fd, flags, name=name), attr
-    except syscall.PerfOpenError as exc:
-        if exc.errno != errno.EINVAL or not (attr.exclude_guest or attr.exclude_host):
-            raise
-        retry = attr.copy()
-        retry.exclude_guest = retry.exclude_host = 0
-        try:
-            return syscall.perf_event_open(retry, pid, cpu, group_fd, flags, name=name), retry
-        except syscall.PerfOpenError:
-            raise exc from None
+    """Open a copy of `attr` (the caller's stays as parsed); return the fd and the attr the kernel accepted.
+
+    The guest/host retry itself lives in hwprof.perf.syscall.perf_event_open, so every opener gets it.
+    """
+    used = attr.copy()
+    return syscall.perf_event_open(used, pid, cpu, group_fd, flags, name=name), used
 
 
 @dataclass(frozen=True)

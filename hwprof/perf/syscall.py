@@ -175,6 +175,16 @@ def perf_event_open(attr: PerfEventAttr, pid: int = 0, cpu: int = -1, group_fd: 
             # Some kernels only report after a first attempt; shrink to the newest size they might know.
             continue
         break
+    if err == errno.EINVAL and (attr.exclude_guest or attr.exclude_host):
+        # perf's "switching off exclude_guest, exclude_host": perf sets exclude_guest on every event, and PMUs
+        # without virtualization support (msr, most uncore PMUs, older kernels) refuse the bit. The attr is
+        # changed in place, as perf does, so whoever records it records what the kernel accepted.
+        saved = (attr.exclude_guest, attr.exclude_host)
+        attr.exclude_guest = attr.exclude_host = 0
+        fd = _libc.syscall(_NR_PERF_EVENT_OPEN, ctypes.byref(attr), pid, cpu, group_fd, flags)
+        if fd >= 0:
+            return fd
+        attr.exclude_guest, attr.exclude_host = saved
     raise PerfOpenError(explain_open_error(err, label, attr, pid, cpu, group_fd), err)
 
 
