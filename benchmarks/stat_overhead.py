@@ -2,8 +2,8 @@
 """hwprof stat vs perf stat: the same workload, the same events, in one run; prints ratios, not times.
 
 1. Workload overhead: a C program that mixes CPU work, page faults and write(2) calls measures its own wall
-   time; it runs under `hwprof stat -e EVENTS` and `perf stat -e EVENTS` alternately (perf first, then hwprof,
-   --reps times) and the ratio of the medians is printed (goal: within 2%, i.e. 0.98-1.02).
+   time; it runs under `hwprof stat -e EVENTS` and `perf stat -e EVENTS` alternately (--reps times, who goes
+   first alternating) and the ratio of the medians is printed (goal: within 2%, i.e. 0.98-1.02).
 2. Start-up: `hwprof stat -e task-clock -- true` against `perf stat -e task-clock -- true`, wall time of the
    whole invocation, median of --startup-reps runs each.
 
@@ -31,9 +31,9 @@ WORKLOAD_C = r"""
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ns(void) {
+static long long now_ns(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 40;
     int fd = open("/dev/null", O_WRONLY);
     volatile unsigned long x = 0;
-    long long start = now_ns();
+    long long start = now_ns(CLOCK_MONOTONIC), cpu_start = now_ns(CLOCK_PROCESS_CPUTIME_ID);
     for (int r = 0; r < rounds; r++) {
         for (long i = 0; i < 3000000; i++) x += i * i;               /* CPU */
         char *p = mmap(0, 512 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
         munmap(p, 512 * 4096);
         for (int i = 0; i < 2000; i++) if (write(fd, "x", 1) < 0) return 2;  /* syscalls */
     }
-    printf("%lld\n", now_ns() - start);
+    printf("%lld %lld\n", now_ns(CLOCK_MONOTONIC) - start, now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu_start);
     return 0;
 }
 """
@@ -64,10 +64,12 @@ def build_workload(directory: Path) -> str:
     return str(binary)
 
 
-def workload_ns(tool: list[str], workload: list[str]) -> int:
-    """The workload's own wall time under `tool` (it prints it), so the tool's start-up is not in it."""
-    proc = subprocess.run([*tool, "--", *workload], capture_output=True, text=True, check=True)
-    return int(proc.stdout.strip().splitlines()[-1])
+def workload_ns(tool: list[str], workload: list[str]) -> tuple[int, int]:
+    """The workload's own (wall, CPU) time under `tool` (it prints them), so the tool's start-up is not in it."""
+    argv = [*tool, "--", *workload] if tool else workload
+    proc = subprocess.run(argv, capture_output=True, text=True, check=True)
+    wall, cpu = proc.stdout.strip().splitlines()[-1].split()
+    return int(wall), int(cpu)
 
 
 def invocation_s(argv: list[str]) -> float:
@@ -97,33 +99,46 @@ def main() -> int:
         workload_ns(perf_stat, workload)  # warm caches for both
         workload_ns(hwprof, workload)
         bare, under_perf, under_hwprof = [], [], []
-        for _ in range(args.reps):
-            bare.append(int(subprocess.run(workload, capture_output=True, text=True, check=True).stdout))
-            under_perf.append(workload_ns(perf_stat, workload))
-            under_hwprof.append(workload_ns(hwprof, workload))
-    startup_perf, startup_hwprof = [], []
+        for rep in range(args.reps):
+            # Alternate who goes first so a drift in machine load does not favour either tool.
+            order = [(perf_stat, under_perf), (hwprof, under_hwprof)]
+            for tool, into in order if rep % 2 == 0 else order[::-1]:
+                into.append(workload_ns(tool, workload))
+            bare.append(workload_ns([], workload))
+    startup_perf, startup_hwprof, startup_python = [], [], []
     for _ in range(args.startup_reps):
         startup_perf.append(invocation_s([perf, "stat", "-e", "task-clock", "--", "true"]))
         startup_hwprof.append(invocation_s([sys.executable, "-m", "hwprof", "stat", "-e", "task-clock", "--", "true"]))
+        startup_python.append(invocation_s([sys.executable, "-c", "pass"]))  # the floor any Python tool pays
+    def ratio(a: list[tuple[int, int]], b: list[tuple[int, int]], which: int) -> float:
+        return statistics.median(x[which] for x in a) / statistics.median(x[which] for x in b)
+
     result = {
         "events": events,
-        "workload_ratio_hwprof_over_perf": statistics.median(under_hwprof) / statistics.median(under_perf),
-        "workload_ratio_perf_over_bare": statistics.median(under_perf) / statistics.median(bare),
-        "workload_ratio_hwprof_over_bare": statistics.median(under_hwprof) / statistics.median(bare),
+        "workload_ratio_hwprof_over_perf": ratio(under_hwprof, under_perf, 0),
+        "workload_ratio_perf_over_bare": ratio(under_perf, bare, 0),
+        "workload_ratio_hwprof_over_bare": ratio(under_hwprof, bare, 0),
+        "workload_cpu_ratio_hwprof_over_perf": ratio(under_hwprof, under_perf, 1),
+        "load_average": os.getloadavg()[0],
         "startup_ratio_hwprof_over_perf": statistics.median(startup_hwprof) / statistics.median(startup_perf),
+        "startup_ratio_bare_python_over_perf": statistics.median(startup_python) / statistics.median(startup_perf),
         "reps": args.reps,
         "startup_reps": args.startup_reps,
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"events: {events}")
+    print(f"events: {events}   (1-minute load average at the end: {result['load_average']:.2f})")
     print(f"workload wall time, hwprof stat / perf stat: {result['workload_ratio_hwprof_over_perf']:.3f}  "
           f"(goal 0.98-1.02; median of {args.reps} alternating runs)")
+    print(f"workload CPU time,  hwprof stat / perf stat: {result['workload_cpu_ratio_hwprof_over_perf']:.3f}  "
+          "(less sensitive to other load on the machine)")
     print(f"workload wall time, perf stat / no tool:     {result['workload_ratio_perf_over_bare']:.3f}")
     print(f"workload wall time, hwprof stat / no tool:   {result['workload_ratio_hwprof_over_bare']:.3f}")
     print(f"start-up (stat -- true), hwprof / perf:      {result['startup_ratio_hwprof_over_perf']:.1f}x  "
           f"(median of {args.startup_reps})")
+    print(f"start-up, bare 'python -c pass' / perf:      {result['startup_ratio_bare_python_over_perf']:.1f}x  "
+          "(the interpreter's own floor)")
     return 0
 
 
