@@ -36,6 +36,8 @@ JIT_MODULE = "[jit]"
 _MARKER_MIN = int(CallchainContext.MAX)
 _KERNEL_SPACE = 0xFFFF800000000000  # x86_64 and arm64 48-bit: kernel addresses live above this
 _HEADER_TYPE = struct.Struct("<IxxH")
+_SAMPLE = int(RecordType.SAMPLE)  # plain ints: enum comparisons cost in the per-record loop
+_USER_TYPES = int(RecordType.HEADER_ATTR)
 
 
 class Symbolizer(Protocol):
@@ -234,10 +236,10 @@ class PerfDataDecoder:
             append_seq = sample_seqs.append
             while pos < end:
                 rtype, size = unpack(chunk, pos)
-                if rtype == RecordType.SAMPLE:
+                if rtype == _SAMPLE:
                     append(pos)
                     append_seq(side_seq)
-                elif rtype < RecordType.HEADER_ATTR:
+                elif rtype < _USER_TYPES:
                     side_seq += 1
                     try:
                         rec = parse_record(chunk, pos, layout_for_side(pos, chunk, size))
