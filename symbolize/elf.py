@@ -458,10 +458,14 @@ def symbol_file_offset(path: str, symbol: str) -> FileOffset:
     if not matches:
         matches = [i for i, name in enumerate(demangled) if name.split("(", 1)[0] == symbol]
     if len(matches) > 1:
+        # foo.cold / foo.part.0 are pieces of foo, not candidates of their own.
+        whole = [i for i in matches if "." not in table.names[i]]
+        matches = whole or matches
+    if len(matches) > 1:
         alternatives = ", ".join(sorted({table.names[i] for i in matches})[:5])
         raise HwprofError(f"{path}: {symbol!r} is ambiguous; give the mangled name, one of: {alternatives}")
     if not matches:
-        pool = sorted(set(table.names) | set(demangled))
+        pool = sorted(set(table.names) | set(demangled) | {name.split("(", 1)[0] for name in demangled})
         close = difflib.get_close_matches(symbol, pool, n=5, cutoff=0.6)
         hint = f"; close matches: {', '.join(close)}" if close else ""
         raise HwprofError(f"{path}: no function symbol {symbol!r}{hint}")
