@@ -34,6 +34,7 @@ _RAW_RE = re.compile(r"^r([0-9a-fA-F]+)$")
 _CONFIG_TERMS = ("config", "config1", "config2", "config3")
 _BP_TYPES = {"r": 1, "w": 2, "x": 4}
 _BP_LENGTHS = (1, 2, 4, 8)
+PERF_PMU_TYPE_SHIFT = 32
 
 
 @dataclass
@@ -57,7 +58,8 @@ class _Draft:
         return EventSpec(name=self.name, attr=self.attr, pmu=self.pmu, scale=self.scale, unit=self.unit,
                          is_hardware=self.is_hardware, is_tracepoint=self.is_tracepoint, cpus=self.cpus,
                          sample_period=self.sample_period, sample_freq=self.sample_freq,
-                         sample_read=self.state.sample_read, weak_group=self.state.weak)
+                         sample_read=self.state.sample_read, weak_group=self.state.weak,
+                         precise_max=self.state.precise_max)
 
 
 def _new_attr(type_: int, config: int = 0) -> PerfEventAttr:
@@ -237,21 +239,37 @@ class EventParser:
                 pmu = "cpu"
             else:
                 pmu = "software"
-            return [_Draft(name, _new_attr(symbolic.type, symbolic.config), pmu, unit=symbolic.unit,
-                           is_hardware=symbolic.type == PerfType.HARDWARE)]
+            if symbolic.type == PerfType.HARDWARE:
+                return self._hardware(name, PerfType.HARDWARE, symbolic.config)
+            return [_Draft(name, _new_attr(symbolic.type, symbolic.config), pmu, unit=symbolic.unit)]
         raw = _RAW_RE.match(name)
         if raw:
-            return [_Draft(name, _new_attr(PerfType.RAW, int(raw.group(1), 16)), "cpu", is_hardware=True)]
+            return self._hardware(name, PerfType.RAW, int(raw.group(1), 16))
         try:
             cache = generic.parse_cache_event(name)
         except generic.CacheNameError as exc:
             raise EventParseError(str(exc)) from None
         if cache is not None:
-            return [_Draft(name, _new_attr(PerfType.HW_CACHE, cache), "cpu", is_hardware=True)]
+            return self._hardware(name, PerfType.HW_CACHE, cache)
         owners = self.pmus.alias_owners(name)
         if owners:
             return [self._pmu_draft(pmu, [name], name) for pmu, _ in owners]
         raise EventParseError(self._unknown_message(name))
+
+    def _hardware(self, name: str, type_: int, config: int) -> list[_Draft]:
+        """A CPU event; on a hybrid CPU (cpu_core + cpu_atom) one per core type, as perf does: generic and cache
+        events carry the PMU's type in config bits 32-63 (PERF_PMU_TYPE_SHIFT), raw events take the PMU's type."""
+        hybrid = self.pmus.hybrid_core_pmus()
+        if not hybrid:
+            return [_Draft(name, _new_attr(type_, config), "cpu", is_hardware=True)]
+        drafts = []
+        for pmu in hybrid:
+            if type_ == PerfType.RAW:
+                attr = _new_attr(pmu.type, config)
+            else:
+                attr = _new_attr(type_, config | pmu.type << PERF_PMU_TYPE_SHIFT)
+            drafts.append(_Draft(f"{pmu.name}/{name}/", attr, pmu.name, is_hardware=True))
+        return drafts
 
     def _unknown_message(self, name: str) -> str:
         candidates = set(generic.SYMBOLIC_EVENTS)

@@ -198,6 +198,11 @@ class PmuRegistry:
         pattern = re.compile(re.escape(name) + r"_[0-9]+$")
         return [pmu for pmu_name, pmu in self.pmus.items() if pattern.match(pmu_name)]
 
+    def hybrid_core_pmus(self) -> list[Pmu]:
+        """The core PMUs of a hybrid CPU (Intel cpu_core and cpu_atom), empty on an ordinary one."""
+        hybrid = [self.pmus[n] for n in ("cpu_core", "cpu_atom") if n in self.pmus]
+        return hybrid if len(hybrid) > 1 else []
+
     def has_core_pmu(self) -> bool:
         return any(pmu.is_core for pmu in self.pmus.values())
 

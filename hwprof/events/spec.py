@@ -30,9 +30,11 @@ class EventSpec:
     sample_period: int | None = None
     sample_freq: int | None = None
     # Modifier letters that are instructions to the tool rather than attr bits: S (sample the group by reading
-    # it), W (weak group: split it when it cannot be scheduled).
+    # it), W (weak group: split it when it cannot be scheduled), P (below).
     sample_read: bool = False
     weak_group: bool = False
+    # `:P`: use the highest precise_ip the PMU accepts (the opener tries 3, 2, 1, 0).
+    precise_max: bool = False
 
     @property
     def is_tool(self) -> bool:

@@ -153,3 +153,21 @@ def test_every_canonical_cache_name_parses_to_its_config():
 def test_raw_events(sysfs, fake_tracefs):
     spec = one("r01c0:k", sysfs, fake_tracefs)
     assert (spec.attr.type, spec.attr.config, spec.is_hardware) == (PerfType.RAW, 0x1C0, True)
+
+
+def test_hybrid_cpu_expands_hardware_events_per_core_type(tmp_path, fake_tracefs):
+    from hwprof.events.pmu import PmuRegistry
+
+    for name, type_ in (("cpu_core", 4), ("cpu_atom", 10)):
+        (tmp_path / name / "format").mkdir(parents=True)
+        (tmp_path / name / "type").write_text(f"{type_}\n")
+        (tmp_path / name / "format" / "event").write_text("config:0-7\n")
+    pmus = PmuRegistry(str(tmp_path))
+    cycles = [g.leader for g in parse_events("cycles:u", pmus=pmus, tracefs_path=fake_tracefs)]
+    assert [(s.name, s.attr.type, s.attr.config) for s in cycles] == [
+        ("cpu_core/cycles/u", 0, 4 << 32), ("cpu_atom/cycles/u", 0, 10 << 32)]
+    assert all(s.attr.exclude_kernel for s in cycles)
+    cache = [g.leader.attr for g in parse_events("LLC-load-misses", pmus=pmus, tracefs_path=fake_tracefs)]
+    assert [(a.type, a.config) for a in cache] == [(3, 0x10002 | 4 << 32), (3, 0x10002 | 10 << 32)]
+    raw = [g.leader.attr for g in parse_events("r1a8", pmus=pmus, tracefs_path=fake_tracefs)]
+    assert [(a.type, a.config) for a in raw] == [(4, 0x1A8), (10, 0x1A8)]
