@@ -148,7 +148,7 @@ def format_count(event: EventResult, big_num: bool = True) -> str:
     if event.value is None:
         return NOT_COUNTED
     value = event.value
-    if event.unit:
+    if event.unit and event.unit != "ns":
         return f"{value:,.2f}" if big_num else f"{value:.2f}"
     # Counts print whole, as perf's: a scaled or averaged count has no meaningful fraction.
     return f"{round(value):,}" if big_num else str(round(value))

@@ -445,7 +445,8 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
     final = session.read()
     end = end_ns or time.monotonic_ns()
     duration = end - t0
-    if interval_ns and previous is not None and final.time_ns - previous_time > interval_ns // 10:
+    rows_done = bool(opts.interval_count and len(intervals) >= opts.interval_count)
+    if interval_ns and previous is not None and not rows_done and final.time_ns - previous_time > interval_ns // 10:
         last = _interval_slice(session, final, previous, previous_time, t0, opts)
         if any(e.value for e in last.events):
             intervals.append(last)
