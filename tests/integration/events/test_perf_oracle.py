@@ -45,6 +45,7 @@ ORACLE_STRINGS = [
     # modifiers
     "cycles:u", "cycles:k", "cycles:h", "cycles:uk", "cycles:p", "cycles:pp", "cycles:ppp", "cycles:G",
     "cycles:H", "cycles:GH", "cycles:up", "cycles:kp", "cycles:I", "cycles:D", "instructions:uppp",
+    "cycles:P", "cycles:S", "cycles:W", "cycles:e", "cycles:b", "cpu-clock:P",
     "task-clock:u", "page-faults:k", "cpu-clock:ppp", "L1-dcache-load-misses:Hp",
     # lists and groups
     "cpu-clock,page-faults:u", "{cpu-clock,task-clock}", "{cpu-clock:u,task-clock}:k", "{cpu-clock,page-faults}:I",
