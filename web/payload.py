@@ -25,7 +25,8 @@ import numpy as np
 from hwprof.profile import FrameKind, Profile, StackEnd
 
 PAYLOAD_VERSION = 1
-MAX_TIME_BINS = 400
+MAX_TIME_BINS = 200
+MAX_LINES = 20_000
 NO_STACK_LABEL = "[no stack]"
 
 # Ratios the page offers when both counters are present, as (label, numerator, denominator, scale, unit hint).
@@ -49,6 +50,18 @@ def column(values: np.ndarray, dtype: str) -> dict:
     """A numeric column as base64 of its little-endian bytes; dtype is numpy's short code ('i4', 'f8', 'u1')."""
     array = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<"))
     return {"dtype": dtype, "data": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def int_column(values: np.ndarray) -> dict:
+    """An integer column in the narrowest little-endian type that holds its range (most ids fit 1 or 2 bytes)."""
+    values = np.asarray(values)
+    lo = int(values.min()) if values.size else 0
+    hi = int(values.max()) if values.size else 0
+    for dtype in ("u1", "i1", "u2", "i2", "u4", "i4"):
+        info = np.iinfo(np.dtype(dtype))
+        if info.min <= lo and hi <= info.max:
+            return column(values, dtype)
+    raise ValueError(f"integer column out of 32-bit range: {lo}..{hi}")
 
 
 def decode_column(col: dict) -> np.ndarray:
@@ -130,14 +143,19 @@ def function_keys(profile: Profile) -> tuple[np.ndarray, list[str], dict]:
 
 
 def stack_depths(parent: np.ndarray) -> np.ndarray:
-    """Depth of every stack node (root = 0) by pointer chasing, one vectorised step per level."""
+    """Depth of every stack node (root = 0) by pointer chasing, one vectorised step per level.
+
+    Only nodes still below a root stay in the working set, so the cost is the sum of depths, not nodes x depth.
+    """
+    parent = parent.astype(np.int64)
     depth = np.zeros(len(parent), dtype=np.int64)
-    cursor = parent.astype(np.int64).copy()
-    alive = cursor >= 0
-    while alive.any():
-        depth[alive] += 1
-        cursor[alive] = parent[cursor[alive]]
+    idx = np.nonzero(parent >= 0)[0]
+    cursor = parent[idx]
+    while idx.size:
+        depth[idx] += 1
+        cursor = parent[cursor]
         alive = cursor >= 0
+        idx, cursor = idx[alive], cursor[alive]
     return depth
 
 
@@ -241,16 +259,20 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
     n_funcs = len(funcs["name"])
     nostack_func = n_funcs - 1
     node_func, node_parent, stack_node = merge_call_tree(profile, frame_func)
-    # The "[no stack]" root node, always last so it never disturbs parent-before-child order.
-    nostack_node = len(node_func)
-    node_func = np.append(node_func, nostack_func)
-    node_parent = np.append(node_parent, -1)
-
+    # The "[no stack]" root is node 0, so parents stay sorted (the page rebuilds them from child counts).
+    nostack_node = 0
+    node_func = np.concatenate([[nostack_func], node_func]).astype(np.int64)
+    node_parent = np.concatenate([[-1], np.where(node_parent >= 0, node_parent + 1, -1)]).astype(np.int64)
+    stack_node = stack_node + 1
     sample_stack = profile.sample_stack.astype(np.int64)
     if len(stack_node):
         sample_node = np.where(sample_stack >= 0, stack_node[np.maximum(sample_stack, 0)], nostack_node)
     else:
         sample_node = np.full(profile.n_samples, nostack_node, dtype=np.int64)
+    n_roots = int(np.count_nonzero(node_parent < 0))
+    if np.any(node_parent[n_roots:] < 0) or np.any(np.diff(node_parent[n_roots:]) < 0):
+        raise AssertionError("merged call tree is not in breadth-first, parent-grouped order")
+    child_count = np.bincount(node_parent[node_parent >= 0], minlength=len(node_func))
     weight_names, weights = weight_matrix(profile)
 
     start, width, n_bins, sample_bin = time_bins(profile.sample_time, max_bins)
@@ -270,14 +292,20 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
         with_line = profile.frame_file[leaf_frame] >= 0
         if with_line.any():
             lf = leaf_frame[with_line]
-            key = np.stack([frame_func[lf], profile.frame_file[lf].astype(np.int64),
-                            profile.frame_line[lf].astype(np.int64)], axis=1)
-            uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-            counts = np.bincount(inverse.reshape(-1), minlength=len(uniq))
-            lines = {"func": column(uniq[:, 0], "i4"), "file": column(uniq[:, 1], "i4"),
-                     "line": column(uniq[:, 2], "i4"), "samples": column(counts, "f8")}
+            func = frame_func[lf]
+            file = profile.frame_file[lf].astype(np.int64)
+            line = np.maximum(profile.frame_line[lf].astype(np.int64), 0)
+            # One int64 key per (function, file, line): a flat sort is an order of magnitude faster than axis=0.
+            n_file, n_line = int(file.max()) + 1, int(line.max()) + 1
+            key = (func * n_file + file) * n_line + line
+            uniq, counts = np.unique(key, return_counts=True)
+            if len(uniq) > MAX_LINES:  # the hottest lines; a function's own file stays in `funcs`
+                keep = np.sort(np.argsort(counts, kind="stable")[-MAX_LINES:])
+                uniq, counts = uniq[keep], counts[keep]
+            lines = {"func": int_column(uniq // (n_file * n_line)), "file": int_column(uniq // n_line % n_file),
+                     "line": int_column(uniq % n_line), "samples": int_column(counts)}
     if isinstance(lines["func"], list):
-        lines = {k: column(np.zeros(0), "i4" if k != "samples" else "f8") for k in lines}
+        lines = {k: column(np.zeros(0), "i4") for k in lines}
 
     meta = asdict(profile.meta)
     meta["n_samples"] = profile.n_samples
@@ -290,24 +318,36 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
         "threads": threads,
         "strings": strings,
         "funcs": {
-            "name": column(funcs["name"], "i4"),
-            "module": column(funcs["module"], "i4"),
-            "file": column(funcs["file"], "i4"),
-            "kind": column(funcs["kind"], "u1"),
+            "name": int_column(funcs["name"]),
+            "module": int_column(funcs["module"]),
+            "file": int_column(funcs["file"]),
+            "kind": int_column(funcs["kind"]),
         },
         "kinds": [k.name.lower() for k in FrameKind],
-        "nodes": {"func": column(node_func, "i4"), "parent": column(node_parent, "i4")},
+        # Nodes are in breadth-first order grouped by parent: roots first (parent -1), then each node's children
+        # contiguous and in parent order, so the child counts alone rebuild every parent (see node_parents()).
+        "nodes": {"func": int_column(node_func), "roots": n_roots,
+                  "children": int_column(child_count)},
         "weights": weight_names,
         "ratios": ratio_specs(weight_names),
         "time": {"start_ns": start, "bin_ns": width, "n_bins": n_bins},
         "cells": {
             "bin_offsets": column(bin_offsets, "i4"),
-            "node": column(cell_node, "i4"),
-            "weights": [column(w, "f8" if i else "f4") for i, w in enumerate(cell_weights)],
+            "node": int_column(cell_node),
+            # float32: 7 significant digits per cell, the page shows 3-4; sums are taken in float64 in the page.
+            "weights": [int_column(cell_weights[0])] + [column(w, "f4") for w in cell_weights[1:]],
         },
         "lines": lines,
         "quality": stack_quality(profile, frame_func, funcs["unknown"]),
     }
+
+
+def node_parents(nodes: dict) -> np.ndarray:
+    """Rebuild the parent of every node from a payload's `nodes` (the page does the same in model.js)."""
+    children = decode_column(nodes["children"]).astype(np.int64)
+    parent = np.full(len(children), -1, dtype=np.int64)
+    parent[nodes["roots"]:] = np.repeat(np.arange(len(children)), children)
+    return parent
 
 
 def dumps_payload(payload: dict) -> str:

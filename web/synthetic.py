@@ -69,15 +69,16 @@ def small_profile(*, counters: bool = True, seed: int = 1, scale: int = 1, slow_
     return b.build()
 
 
-def big_profile(n_samples: int = 1_000_000, n_frames: int = 100_000, n_stacks: int = 150_000,
-                seed: int = 7) -> Profile:
+def big_profile(n_samples: int = 1_000_000, n_frames: int = 100_000, n_stacks: int = 120_000,
+                zipf: float = 1.1, seed: int = 7) -> Profile:
     """The benchmark shape: n_samples samples over n_stacks distinct stacks that use n_frames distinct frames.
 
     Stacks are random walks through a fixed call graph (each function has a few usual callees), leaves cover every
     frame, and sample counts per stack follow a Zipf law, like real profiles where a few paths dominate.
     """
     rng = np.random.default_rng(seed)
-    modules = [f"/usr/lib/lib{m}.so.{m % 3 + 1}" for m in ("app", "c", "m", "ssl", "z", "xml2", "stdc++", "gtk")]
+    libs = ("app", "c", "m", "ssl", "z", "xml2", "stdc++", "gtk")
+    modules = [f"/usr/lib/lib{m}.so.{i % 3 + 1}" for i, m in enumerate(libs)]
     meta = ProfileMeta(target="synthetic-1M", command=["synthetic"], events=["cpu-clock"],
                        weight_names=["cycles", "instructions"], start_time_ns=10**12,
                        duration_ns=10 * 10**9, source="synthetic")
@@ -89,19 +90,23 @@ def big_profile(n_samples: int = 1_000_000, n_frames: int = 100_000, n_stacks: i
         name = f"ns{i % 97}::Class{i % 1009}<T{i % 7}>::method_{i}"
         frames.append(b.frame(function=name, module="[kernel.kallsyms]" if kind == FrameKind.KERNEL else module,
                               address=0x1000 + 16 * i, kind=kind, file=f"/src/mod{i % 300}.cc", line=1 + i % 900))
+    # A call graph where each function has a usual callee, a less usual one and a rare one; walks mostly take
+    # the usual edge, so stacks share long prefixes as in real programs, and a few random hops spread them out.
     callees = rng.integers(0, n_frames, size=(n_frames, 3))
+    edge_p = np.array([0.80, 0.14, 0.04, 0.02])
     depth = rng.integers(4, 28, size=n_stacks)
     stacks = []
     root = frames[0]
     for s in range(n_stacks):
-        f = int(rng.integers(1, 64))
+        f = int(rng.integers(1, 16))
         path = [root, frames[f]]
-        for _ in range(int(depth[s]) - 3):
-            f = int(callees[f, int(rng.integers(0, 3))]) if rng.random() < 0.85 else int(rng.integers(0, n_frames))
+        choices = rng.choice(4, size=int(depth[s]), p=edge_p)
+        for c in choices[:-3]:
+            f = int(callees[f, c]) if c < 3 else int(rng.integers(0, n_frames))
             path.append(frames[f])
         path.append(frames[s % n_frames])
         stacks.append(b.stack(path))
-    weights = 1.0 / np.arange(1, n_stacks + 1) ** 0.9
+    weights = 1.0 / np.arange(1, n_stacks + 1) ** zipf
     weights /= weights.sum()
     chosen = rng.choice(n_stacks, size=n_samples, p=weights)
     times = np.sort(rng.integers(0, meta.duration_ns, size=n_samples)) + meta.start_time_ns

@@ -49,6 +49,18 @@ var HW = window.HW || (window.HW = {});
     return "rgb(" + Math.round(245 - 200 * t) + "," + Math.round(248 - 140 * t) + ",255)";
   }
 
+  // True for colours where black text would be hard to read (the dark ends of the ratio ramps).
+  const darkCache = new Map();
+  function darkColor(css) {
+    let dark = darkCache.get(css);
+    if (dark === undefined) {
+      const m = /^rgb\((\d+),(\d+),(\d+)\)$/.exec(css);
+      dark = !!m && (0.299 * m[1] + 0.587 * m[2] + 0.114 * m[3]) < 110;
+      if (darkCache.size < 4096) darkCache.set(css, dark);
+    }
+    return dark;
+  }
+
   class FlameGraph {
     constructor(canvas, options) {
       this.canvas = canvas;
@@ -184,7 +196,7 @@ var HW = window.HW || (window.HW = {});
           if (w > charW * 3) {
             const label = tree.label(node);
             const fit = Math.floor((w - 6) / charW);
-            ctx.fillStyle = "#111";
+            ctx.fillStyle = matched || !darkColor(color) ? "#111" : "#fff";
             ctx.fillText(label.length > fit ? label.slice(0, Math.max(1, fit - 1)) + "…" : label, x + 3, y + ROW / 2);
           }
         }

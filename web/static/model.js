@@ -4,7 +4,8 @@
 var HW = window.HW || (window.HW = {});
 
 (function (HW) {
-  const DTYPES = { i4: Int32Array, u1: Uint8Array, f4: Float32Array, f8: Float64Array, u4: Uint32Array };
+  const DTYPES = { i1: Int8Array, u1: Uint8Array, i2: Int16Array, u2: Uint16Array, i4: Int32Array, u4: Uint32Array,
+    f4: Float32Array, f8: Float64Array };
 
   function decodeColumn(col) {
     let bytes;
@@ -19,6 +20,14 @@ var HW = window.HW || (window.HW = {});
     if (!T) throw new Error("unknown column type " + col.dtype);
     if (bytes.byteOffset % T.BYTES_PER_ELEMENT) bytes = bytes.slice();
     return new T(bytes.buffer, bytes.byteOffset, bytes.byteLength / T.BYTES_PER_ELEMENT);
+  }
+
+  // Nodes arrive breadth-first and grouped by parent: roots, then each node's children in parent order.
+  function parentsFromCounts(nRoots, counts) {
+    const parent = new Int32Array(counts.length).fill(-1);
+    let c = nRoots;
+    for (let n = 0; n < counts.length; n++) for (let k = counts[n]; k > 0; k--) parent[c++] = n;
+    return parent;
   }
 
   // Children of every node as CSR arrays (start offsets + flat list), parents precede children.
@@ -87,8 +96,8 @@ var HW = window.HW || (window.HW = {});
       this.funcKind = decodeColumn(payload.funcs.kind);
       this.kinds = payload.kinds;
       this.nFuncs = this.funcName.length;
-      this.nodeFunc = decodeColumn(payload.nodes.func);
-      this.nodeParent = decodeColumn(payload.nodes.parent);
+      this.nodeFunc = Int32Array.from(decodeColumn(payload.nodes.func));
+      this.nodeParent = parentsFromCounts(payload.nodes.roots, decodeColumn(payload.nodes.children));
       this.nNodes = this.nodeFunc.length;
       this.children = buildChildren(this.nodeParent);
       this.weights = payload.weights;

@@ -224,7 +224,10 @@ var HW = window.HW || (window.HW = {});
         const minSamples = Math.max(1, t.rootTotal[0] * 0.001);
         for (let n = 0; n < t.n; n++) if (tot[0][n] >= minSamples && tot[spec.den][n] > 0) vals.push(HW.ratioValue(spec, tot, n));
         vals.sort((a, b) => a - b);
-        const lo = vals.length ? vals[Math.floor(vals.length * 0.02)] : 0, hi = vals.length ? vals[Math.floor((vals.length - 1) * 0.98)] : 1;
+        // Many frames: clip the 2% tails so one outlier does not flatten the scale; few frames: the full range.
+        const clip = vals.length > 50 ? 0.02 : 0;
+        const lo = vals.length ? vals[Math.floor((vals.length - 1) * clip)] : 0;
+        const hi = vals.length ? vals[Math.floor((vals.length - 1) * (1 - clip))] : 1;
         const span = hi > lo ? hi - lo : 1;
         fn = (tree, node) => {
           const v = HW.ratioValue(spec, tree.total, node);

@@ -12,6 +12,8 @@ from hwprof.web.payload import (
     build_payload,
     decode_column,
     dumps_payload,
+    int_column,
+    node_parents,
     ratio_specs,
     stack_depths,
 )
@@ -23,7 +25,7 @@ from hwprof.profile import FrameKind, ProfileBuilder, ProfileMeta, StackEnd
 def tree_of(payload: dict) -> tuple[list[str], np.ndarray, dict[int, float]]:
     names = decode_column(payload["funcs"]["name"])
     func = decode_column(payload["nodes"]["func"])
-    parent = decode_column(payload["nodes"]["parent"])
+    parent = node_parents(payload["nodes"])
     labels = [payload["strings"][names[f]] for f in func]
     self_ = Counter()
     node = decode_column(payload["cells"]["node"])
@@ -122,7 +124,15 @@ def test_unknown_frames_keep_module_offset_labels_and_do_not_merge():
     for f in (f1, f2):
         b.sample(time=0, pid=1, tid=1, cpu=0, stack=b.stack([f]), period=1.0)
     labels, _, _ = tree_of(build_payload(b.build()))
-    assert sorted(labels[:2]) == ["libx.so+0x10", "libx.so+0x20"]
+    assert sorted(labels) == [NO_STACK_LABEL, "libx.so+0x10", "libx.so+0x20"]
+
+
+def test_int_columns_pick_the_narrowest_type():
+    assert int_column(np.array([0, 255]))["dtype"] == "u1"
+    assert int_column(np.array([-1, 100]))["dtype"] == "i1"
+    assert int_column(np.array([-1, 40000]))["dtype"] == "i4"
+    assert int_column(np.array([0, 40000]))["dtype"] == "u2"
+    assert list(decode_column(int_column(np.array([-1, 7, 300])))) == [-1, 7, 300]
 
 
 def test_stack_depths_vectorised():
