@@ -229,7 +229,9 @@ class _Child:
     """A command forked now and exec'ed only once the events are open on it (perf's workload start)."""
 
     def __init__(self, argv: tuple[str, ...]) -> None:
-        if shutil.which(argv[0]) is None:
+        # A path is left to execvp (its error comes back through err_r): access(2), which shutil.which uses,
+        # ignores capabilities such as CAP_DAC_READ_SEARCH that exec honours.
+        if "/" not in argv[0] and shutil.which(argv[0]) is None:
             raise HwprofError(f"cannot run {argv[0]!r}: command not found")
         go_r, go_w = os.pipe()
         err_r, err_w = os.pipe2(os.O_CLOEXEC)

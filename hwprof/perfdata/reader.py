@@ -84,12 +84,19 @@ class PerfDataFile:
         self.data_offset = data_off
         available = self.file_size - data_off
         complete = data_size and data_off + data_size <= self.file_size
+        unfinished = not any(bitmap) and data_size and data_off + data_size < self.file_size
+        if unfinished:
+            # hwprof writes data.size at every flush and the features only at the end: records written after
+            # the last flush of a killed capture are still in the file.
+            complete = False
         if complete:
             self.data_size = data_size
             self._read_features(bitmap)
         else:
             self.truncated = True
             why = ("the header says the data section is empty" if not data_size else
+                   f"no feature sections, and {available - data_size} bytes past the {data_size} data bytes "
+                   "the header counts" if unfinished else
                    f"the header says {data_size} data bytes but only {available} are there")
             # Whole records only: the tail of a killed capture may end inside a record.
             self.data_size = self._whole_length(data_off, available)

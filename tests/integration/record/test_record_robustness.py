@@ -1,0 +1,135 @@
+"""Captures that end badly, files that are not what they claim, and users without privileges."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from record_helpers import run_hwprof
+
+from hwprof.perfdata.reader import PerfDataFile
+
+
+def _report(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run_hwprof("report", *args, check=check)
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hwprof report: error:") and fragment in lines[0], proc.stderr
+
+
+@pytest.fixture(scope="module")
+def good_capture(workloads, tmp_path_factory):
+    path = tmp_path_factory.mktemp("good") / "good.data"
+    run_hwprof("record", "-g", "-e", "cpu-clock", "-o", str(path), "--", str(workloads["split"]), "100")
+    return path
+
+
+def test_empty_foreign_corrupt_and_missing_files(tmp_path, good_capture):
+    empty = tmp_path / "empty.data"
+    empty.write_bytes(b"")
+    _assert_one_line_error(_report("-i", str(empty), check=False), "is empty")
+    _assert_one_line_error(_report("-i", "/bin/true", check=False), "not a perf.data file")
+    corrupt = tmp_path / "corrupt.data"
+    raw = bytearray(good_capture.read_bytes())
+    raw[24:40] = (2**62).to_bytes(8, "little") * 2  # attr section far outside the file
+    corrupt.write_bytes(bytes(raw))
+    _assert_one_line_error(_report("-i", str(corrupt), check=False), "corrupt attr section")
+    headless = tmp_path / "short.data"
+    headless.write_bytes(good_capture.read_bytes()[:60])
+    _assert_one_line_error(_report("-i", str(headless), check=False), "cut short inside its header")
+    _assert_one_line_error(_report("-i", str(tmp_path / "nope.data"), check=False), "no such file")
+    _assert_one_line_error(_report("-i", str(tmp_path), check=False), "directory")
+
+
+def test_truncated_file_reads_up_to_the_last_whole_record(tmp_path, good_capture):
+    with PerfDataFile(good_capture) as f:
+        full_end = f.data_offset + f.data_size
+    cut = tmp_path / "cut.data"
+    raw = good_capture.read_bytes()
+    cut.write_bytes(raw[: (full_end + 200) // 2 + 3])  # somewhere in the middle of a record
+    proc = _report("-i", str(cut), "--json")
+    report = json.loads(proc.stdout)
+    whole = json.loads(_report("-i", str(good_capture), "--json").stdout)
+    assert 0 < report["samples"] < whole["samples"]
+    assert any("was not finalised" in note for note in report["notes"])
+
+
+def test_sigkilled_capture_is_still_readable(workloads, tmp_path):
+    path = tmp_path / "killed.data"
+    proc = subprocess.Popen([sys.executable, "-m", "hwprof", "record", "-g", "-e", "cpu-clock", "-o", str(path),
+                             "--", str(workloads["threads"]), "4"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(2.5)  # the header's data size is rewritten every 0.5 s
+    proc.kill()
+    proc.wait()
+    report = json.loads(_report("-i", str(path), "--json").stdout)
+    assert report["samples"] > 500
+    assert any("was not finalised" in note for note in report["notes"])
+    assert "spin_worker" in {row["keys"][0] for row in report["rows"]}
+    subprocess.run(["pkill", "-KILL", "-f", f"{workloads['threads']} 4"], check=False)
+
+
+def test_sigint_stops_a_system_wide_capture_cleanly(tmp_path):
+    path = tmp_path / "int.data"
+    proc = subprocess.Popen([sys.executable, "-m", "hwprof", "record", "-a", "-e", "cpu-clock", "-o", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopping on SIGINT" in err and "samples" in err
+    with PerfDataFile(path) as f:
+        assert not f.truncated and f.hostname
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    for args, fragment in ((["-F", "0", "--", "true"], "-F must be positive"),
+                           (["-m", "3", "--", "true"], "power of two"),
+                           (["-p", "abc"], "-p expects"),
+                           (["-p", "999999999"], "no such process"),
+                           (["-C", "7-2"], "invalid CPU list"),
+                           ([], "nothing to sample"),
+                           (["-e", "cyles", "--", "true"], "unknown event"),
+                           (["--", "/no/such/binary"], "cannot run"),
+                           (["--call-graph", "dwarf", "--", "true"], "not supported yet")):
+        proc = run_hwprof("record", "-o", str(tmp_path / "x.data"), *args, check=False)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert fragment in proc.stderr, (args, proc.stderr)
+
+
+def test_empty_store_and_unknown_id(tmp_path):
+    env = {**os.environ, "HWPROF_HOME": str(tmp_path / "store")}
+    proc = run_hwprof("report", env=env, check=False)
+    assert proc.returncode == 1 and "holds no record" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_hwprof("report", "record-nope", env=env, check=False)
+    assert proc.returncode == 1 and "no profile 'record-nope'" in proc.stderr
+
+
+def test_unprivileged_user_samples_user_space(workloads, run_unprivileged, tmp_path):
+    outdir = tmp_path / "nobody"
+    outdir.mkdir()
+    shutil.chown(outdir, 65534, 65534)
+    data = outdir / "u.data"
+    paranoid = int(open("/proc/sys/kernel/perf_event_paranoid").read())
+    proc = run_unprivileged([sys.executable, "-m", "hwprof", "record", "-g", "-e", "cpu-clock", "-o", str(data),
+                             "--", str(workloads["split"]), "100"])
+    assert proc.returncode == 0, proc.stderr
+    if paranoid >= 2:
+        assert "sampling user space only" in proc.stderr
+    proc = run_unprivileged([sys.executable, "-m", "hwprof", "report", "-i", str(data), "--json", "--sort", "dso"])
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["samples"] > 100
+    if paranoid >= 2:
+        assert all(row["keys"][0] != "[kernel.kallsyms]" for row in report["rows"])
+    proc = run_unprivileged([sys.executable, "-m", "hwprof", "record", "-a", "-d", "0.2", "-o", str(data)])
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "perf_event_paranoid" in proc.stderr
