@@ -406,7 +406,14 @@ class EventParser:
     def _tracepoints(self, system: str, name: str) -> list[_Draft]:
         if not system or not name:
             raise EventParseError(f"cannot parse '{system}:{name}' (tracepoints are SYSTEM:NAME)")
-        root = self.tracefs
+        try:
+            root = self.tracefs
+        except EventParseError:
+            # Without tracefs, 'cyles:u' is far likelier a typo of an event than a tracepoint.
+            names = difflib.get_close_matches(system, sorted(generic.SYMBOLIC_EVENTS), n=1, cutoff=0.75)
+            if names:
+                raise EventParseError(f"unknown event '{system}' (did you mean: {names[0]}?)") from None
+            raise
         drafts = []
         for sys_name, event in tracefs.expand(root, system, name):
             ident = tracefs.tracepoint_id(root, sys_name, event)

@@ -171,3 +171,16 @@ def test_hybrid_cpu_expands_hardware_events_per_core_type(tmp_path, fake_tracefs
     assert [(a.type, a.config) for a in cache] == [(3, 0x10002 | 4 << 32), (3, 0x10002 | 10 << 32)]
     raw = [g.leader.attr for g in parse_events("r1a8", pmus=pmus, tracefs_path=fake_tracefs)]
     assert [(a.type, a.config) for a in raw] == [(4, 0x1A8), (10, 0x1A8)]
+
+
+def test_typo_with_modifier_without_tracefs(sysfs, monkeypatch):
+    import hwprof.events.tracefs as tf
+
+    def unreadable():
+        raise tf.TracefsError("tracepoints need tracefs: not readable")
+
+    monkeypatch.setattr(tf, "require_tracefs", unreadable)
+    with pytest.raises(EventParseError, match=r"unknown event 'cyles' \(did you mean: cycles\?\)"):
+        parse_events("cyles:u", pmus=sysfs)
+    with pytest.raises(EventParseError, match="tracepoints need tracefs"):
+        parse_events("sched:sched_switch", pmus=sysfs)
