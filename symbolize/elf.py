@@ -303,8 +303,9 @@ class SymbolTable:
         start_arr = np.array(starts, dtype=np.uint64)
         size_arr = np.array(sizes, dtype=np.uint64)
         nxt = np.append(start_arr[1:], np.uint64(2**64 - 1))
-        ends = np.where(size_arr > 0, start_arr + size_arr, nxt)
         limit_arr = np.array(limits, dtype=np.uint64)
+        # A zero-size symbol runs to the next symbol, but not out of its section.
+        ends = np.where(size_arr > 0, start_arr + size_arr, np.minimum(nxt, np.maximum(limit_arr, start_arr + 1)))
         padded = np.minimum(np.minimum(nxt, ends + np.uint64(_PADDING_SLACK)), np.maximum(limit_arr, start_arr + 1))
         reach = np.maximum(ends, padded)
         return cls(start_arr, ends, tuple(names), tuple(files),

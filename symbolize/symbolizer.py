@@ -77,8 +77,8 @@ class Symbolizer:
         if image is None or module.index is None:
             chains = [(unknown_frame(path, a),) for a in unique.tolist()]
         else:
-            offsets, _ = image.vaddr_to_offset(unique)
-            chains = self._chains(module, offsets, unique, np.ones(len(unique), dtype=bool))
+            offsets, found = image.vaddr_to_offset(unique)
+            chains = self._chains(module, offsets, unique, found)
         return [chains[i] for i in inverse.tolist()]
 
     def _chains(self, module: _Module, offsets: np.ndarray, vaddrs: np.ndarray, found: np.ndarray) -> list[Chain]:
