@@ -12,11 +12,11 @@ import sys
 import numpy as np
 import pytest
 from conftest import need, text_instruction_addresses
-
-from hwprof.errors import HwprofError
 from hwprof.symbolize import SymbolizedFrame, Symbolizer
 from hwprof.symbolize.elf import file_offset_to_vaddr, read_build_id, symbol_file_offset, vaddr_to_file_offset
 from hwprof.symbolize.kernel import KernelSymbols
+
+from hwprof.errors import HwprofError
 
 
 def _nm(binary) -> dict[str, int]:
@@ -141,7 +141,7 @@ def test_jit_map_names_are_data(tmp_path, caplog):
     addrs = np.array([0x1000 + i * 0x100 + 0x10 for i in range(len(weird))] + [0x5000], dtype=np.uint64)
     chains = Symbolizer().symbolize_jit(4242, addrs, perf_map_path=str(path))
     assert [c[0].function for c in chains] == [*weird, None]
-    assert all(c[0].module == "[jit]" and c[0].module_offset == a for c, a in zip(chains, addrs.tolist()))
+    assert all(c[0].module == "[jit]" and c[0].module_offset == a for c, a in zip(chains, addrs.tolist(), strict=True))
     assert chains[0][0].symbol_offset == 0x10
     with caplog.at_level(logging.WARNING, logger="hwprof.symbolize"):
         missing = Symbolizer().symbolize_jit(999999, addrs[:1])

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 from conftest import need
-
 from hwprof.symbolize import Symbolizer
 from hwprof.symbolize.elf import vaddr_to_file_offset
 
