@@ -184,3 +184,24 @@ def test_typo_with_modifier_without_tracefs(sysfs, monkeypatch):
         parse_events("cyles:u", pmus=sysfs)
     with pytest.raises(EventParseError, match="tracepoints need tracefs"):
         parse_events("sched:sched_switch", pmus=sysfs)
+
+
+def test_random_strings_never_escape_as_tracebacks(sysfs, fake_tracefs):
+    """Whatever the user types, the parser answers with an event list or one HwprofError line."""
+    import random
+
+    from hwprof.errors import HwprofError
+
+    rng = random.Random(7)
+    pieces = [*"{},:/=rukhGHIpPSDWeb0x1a9-_*?. ", "cycles", "cpu", "power", "energy-pkg", "sched", "sched_switch",
+              "event", "umask", "L1-dcache", "load", "misses", "config1", "period", "name", "mem:", "0x10",
+              "uncore_imc"]
+    parsed = 0
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        try:
+            parse_events(text, pmus=sysfs, tracefs_path=fake_tracefs)
+            parsed += 1
+        except HwprofError as exc:
+            assert str(exc) and "\n" not in str(exc), text
+    assert parsed > 0
