@@ -92,6 +92,9 @@ class PerfDataFile:
         if complete:
             self.data_size = data_size
             self._read_features(bitmap)
+            if not any(bitmap):
+                self.warnings.append(f"{name} was not finalised (no feature sections): the capture was killed, "
+                                     "so there are no build-ids or host details")
         else:
             self.truncated = True
             why = ("the header says the data section is empty" if not data_size else
