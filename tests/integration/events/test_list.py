@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -57,3 +58,30 @@ def test_unprivileged_user_sees_user_space_only(hwprof_cmd, run_unprivileged):
     clock = next(e for e in json.loads(out.stdout) if e["name"] == "task-clock")
     assert clock["openable"] is True and clock["user_space_only"] is True
     assert "perf_event_paranoid is 2" in clock["reason"]
+
+
+PERF = shutil.which("perf")
+
+
+@pytest.mark.skipif(PERF is None, reason="perf (Debian package linux-perf) is not installed")
+@pytest.mark.skipif(os.geteuid() != 0, reason="perf lists tracepoints only where tracefs is readable (root)")
+@pytest.mark.parametrize("perf_kind, kinds, openable_only", [
+    ("sw", ("software", "tool"), False),
+    ("pmu", ("pmu",), False),
+    ("tracepoint", ("tracepoint",), False),
+    # perf lists the hardware and cache events that open here (is_event_supported): so must we mark them.
+    ("hw", ("hardware",), True),
+    ("cache", ("cache",), True),
+])
+def test_same_events_as_perf_list(perf_kind, kinds, openable_only):
+    from hwprof.events.catalog import build_catalog
+
+    dump = subprocess.run([PERF, "list", "--raw-dump", perf_kind], capture_output=True, text=True, timeout=120)
+    theirs = set(dump.stdout.split())
+    entries = build_catalog(kinds, probe=openable_only)
+    if openable_only:
+        entries = [e for e in entries if e.openable is not None and e.openable.ok]
+    ours = {e.name for e in entries}
+    if perf_kind == "hw":
+        ours |= {alias for e in entries for alias in e.aliases}  # perf lists "cpu-cycles OR cycles" as two names
+    assert ours == theirs, (sorted(theirs - ours)[:10], sorted(ours - theirs)[:10])
