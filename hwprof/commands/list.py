@@ -84,6 +84,8 @@ class ListCommand:
         if not entries:
             raise HwprofError(tracepoint_note or "no event matches" + (f" '{patterns[0]}'" if patterns else ""))
         _print_table(entries, args.verbose, tuple(kinds) or KINDS)
+        if "pmu" in kinds or args.verbose and not kinds:
+            _print_pmu_terms()
         if tracepoint_note:
             sys.stdout.write(f"\n{tracepoint_note}\n")
         return 0
@@ -122,6 +124,21 @@ def _print_table(entries, verbose: bool, kinds: tuple[str, ...]) -> None:
             out.write(f"  why not: {reasons.pop()}\n")
         elif kind == "tracepoint" and section[0].openable is not None and "probed with" in section[0].openable.reason:
             out.write(f"  ({section[0].openable.reason})\n")
+
+
+def _print_pmu_terms() -> None:
+    """What `pmu/term=value,.../` may say for each PMU here: its sysfs format/ files."""
+    from hwprof.events.pmu import PmuRegistry
+
+    pmus = [p for p in PmuRegistry().pmus.values() if p.formats]
+    if not pmus:
+        return
+    sys.stdout.write("\nPMU terms [sysfs format/: pmu/term=value,.../]\n")
+    for pmu in pmus:
+        terms = ", ".join(f"{name}={fmt.target}:" + ",".join(f"{lo}-{hi}" if hi != lo else str(lo)
+                                                           for lo, hi in fmt.bits)
+                          for name, fmt in pmu.formats.items())
+        sys.stdout.write(f"  {pmu.name} (type {pmu.type}): {terms}\n")
 
 
 def _label(entry) -> str:
