@@ -375,6 +375,24 @@ class EventParser:
             setattr(draft.attr, fmt.target, (current & ~fmt.mask()) | encoded)
         return draft
 
+    def _apply_legacy_term(self, pmu: Pmu, key: str, draft: _Draft) -> bool:
+        """`cpu_core/cycles/`, `cpu/L1-dcache-load-misses/`: a generic event on a named core PMU where sysfs has
+        no alias of that name. On a hybrid CPU the PMU's type goes to config bits 32-63, as perf encodes it."""
+        symbolic = generic.SYMBOLIC_EVENTS.get(key)
+        if symbolic is not None and symbolic.type == PerfType.HARDWARE:
+            type_, config = PerfType.HARDWARE, symbolic.config
+        else:
+            try:
+                config = generic.parse_cache_event(key)
+            except generic.CacheNameError as exc:
+                raise EventParseError(str(exc)) from None
+            if config is None:
+                return False
+            type_ = PerfType.HW_CACHE
+        extended = pmu.type << PERF_PMU_TYPE_SHIFT if pmu in self.pmus.hybrid_core_pmus() else 0
+        draft.attr.type, draft.attr.config = type_, config | extended
+        return True
+
     def _collect_terms(self, pmu: Pmu, terms: list[str], draft: _Draft,
                        format_terms: list[tuple[str, int, str]], depth: int) -> None:
         if depth > 4:
@@ -394,6 +412,8 @@ class EventParser:
                 self._collect_terms(pmu, alias_terms, draft, format_terms, depth + 1)
                 continue
             if self._apply_config_term(draft, key, value, term, f"{pmu.name}/"):
+                continue
+            if not eq and pmu.is_core and depth == 0 and self._apply_legacy_term(pmu, key, draft):
                 continue
             valid = sorted({*pmu.formats, *pmu.aliases, *_CONFIG_TERMS, "name", "period", "freq"})
             close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)

@@ -171,6 +171,8 @@ def test_hybrid_cpu_expands_hardware_events_per_core_type(tmp_path, fake_tracefs
     assert [(a.type, a.config) for a in cache] == [(3, 0x10002 | 4 << 32), (3, 0x10002 | 10 << 32)]
     raw = [g.leader.attr for g in parse_events("r1a8", pmus=pmus, tracefs_path=fake_tracefs)]
     assert [(a.type, a.config) for a in raw] == [(4, 0x1A8), (10, 0x1A8)]
+    atom = parse_event("cpu_atom/cycles/", pmus=pmus, tracefs_path=fake_tracefs).attr
+    assert (atom.type, atom.config) == (0, 10 << 32)
 
 
 def test_typo_with_modifier_without_tracefs(sysfs, monkeypatch):
@@ -205,3 +207,13 @@ def test_random_strings_never_escape_as_tracebacks(sysfs, fake_tracefs):
         except HwprofError as exc:
             assert str(exc) and "\n" not in str(exc), text
     assert parsed > 0
+
+
+def test_generic_event_named_on_a_core_pmu(sysfs, fake_tracefs):
+    # sysfs aliases win (cpu/instructions/ is event=0xc0 here); names sysfs lacks fall back to the generic encoding
+    assert one("cpu/instructions/", sysfs, fake_tracefs).attr.config == 0xC0
+    spec = one("cpu/branch-misses/u", sysfs, fake_tracefs)
+    assert (spec.attr.type, spec.attr.config, spec.attr.exclude_kernel) == (PerfType.HARDWARE, 5, 1)
+    assert one("cpu/LLC-load-misses/", sysfs, fake_tracefs).attr.config == 0x10002
+    with pytest.raises(EventParseError, match="unknown term 'branch-misses' for PMU 'power'"):
+        one("power/branch-misses/", sysfs, fake_tracefs)
