@@ -573,7 +573,10 @@ class PerfDataDecoder:
                 if ids is None:
                     ids = frame_cache[cache_key] = self._intern(builder, desc)
                 ids_leaf_first.extend(ids)
-                last_known = desc[3] != () and desc[3][-1].function is not None
+                if self.symbolizer is None:  # no names asked for: a frame is known when it has a mapping
+                    last_known = desc[1] is not None
+                else:
+                    last_known = desc[3] != () and desc[3][-1].function is not None
             if not ids_leaf_first:
                 stack_index[u] = -1
                 ends[u] = StackEnd.NO_STACK
