@@ -36,3 +36,47 @@ def perf_stat_values(argv: list[str], events: str) -> dict[str, float]:
         if len(fields) >= 3 and fields[0] and fields[0][0].isdigit():
             values[fields[2]] = float(fields[0])
     return values
+
+
+def perf_fds(pid: int) -> int:
+    """How many perf_event fds process `pid` holds (0 once it is gone)."""
+    import os
+
+    count = 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[perf_event]":
+                    count += 1
+            except OSError:
+                continue
+    except OSError:
+        return 0
+    return count
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll: a loaded CI machine can take seconds to start an interpreter, so tests wait for facts, not time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""

@@ -72,13 +72,16 @@ def test_repeats_aggregate(programs, stat_json, schema):
 
 
 def test_interval_rows(programs, stat_json, schema):
-    # 450 ms of work, a row every 100 ms: 4 full intervals and the final 50 ms one.
+    # ~450 ms of work, a row every 100 ms: one row per full interval, plus the last partial one when it is
+    # longer than a tenth of an interval (how long exec takes on a loaded machine decides which).
     doc, proc = stat_json("-I", "100", "-e", "task-clock", "--", programs["spin"], "450", "0", "wall")
     assert proc.returncode == 0, proc.stderr
     jsonschema.validate(doc, schema)
-    assert len(doc["intervals"]) == 5
     stamps = [s["time_ns"] for s in doc["intervals"]]
-    assert stamps == sorted(stamps)
+    full = doc["duration_ns"] // 100_000_000
+    assert len(stamps) in (full, full + 1) and len(stamps) >= 5
+    for k, stamp in enumerate(stamps[:full], start=1):   # full rows land on the 100 ms ticks
+        assert stamp == pytest.approx(k * 100_000_000, abs=40_000_000)
     total = sum(s["events"][0]["value"] for s in doc["intervals"])
     assert total == pytest.approx(event(doc, "task-clock")["value"], rel=0.02)
     text = hwprof_stat("-I", "100", "--interval-count", "3", "-e", "task-clock", "--", programs["spin"], "2000", "0",
@@ -108,8 +111,8 @@ def test_system_wide_per_cpu(stat_json, schema):
     jsonschema.validate(doc, schema)
     cpus = os.sched_getaffinity(0)
     assert len(doc["per_cpu"]) == len(cpus)
-    for s in doc["per_cpu"]:  # every CPU's clock ran the whole 0.2 s, busy or idle
-        assert s["events"][0]["value"] == pytest.approx(200, rel=0.25)
+    for s in doc["per_cpu"]:  # every CPU's clock ran the whole time, busy or idle
+        assert s["events"][0]["value"] == pytest.approx(doc["duration_ns"] / 1e6, rel=0.1)
 
 
 def test_python_api_counts_this_process():
