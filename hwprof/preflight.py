@@ -385,6 +385,40 @@ def check_mlock() -> Check:
     return Check("mlock", "Ring-buffer memory", OK, value, data=data)
 
 
+def check_sampling() -> Check:
+    """Open a sampling cpu-clock on this process and map perf's default ring buffer (512 KiB + 1 page): the
+    mlock accounting, the paranoid level and the sample rate all have their say in whether this works."""
+    import mmap
+
+    from hwprof.perf import syscall
+    from hwprof.perf.abi import PerfType, SampleType, SwEvent
+    from hwprof.perf.attr import PerfEventAttr
+
+    attr = PerfEventAttr(type=PerfType.SOFTWARE, config=SwEvent.CPU_CLOCK, sample_freq=99, freq=1, disabled=1,
+                         sample_type=SampleType.IP | SampleType.TID | SampleType.TIME | SampleType.CALLCHAIN)
+    if not _privileged() and (read_sysctl("perf_event_paranoid") or 0) >= 2:
+        attr.exclude_kernel = attr.exclude_hv = 1
+    pages = 1 + (512 * 1024) // mmap.PAGESIZE
+    try:
+        fd = syscall.perf_event_open(attr, 0, -1, name="cpu-clock sampling")
+    except syscall.PerfOpenError as exc:
+        return Check("sampling", "Sampling", NO, "cannot open a sampling event", str(exc))
+    try:
+        ring = mmap.mmap(fd, pages * mmap.PAGESIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        ring.close()
+    except OSError as exc:
+        return Check("sampling", "Sampling", WARN,
+                     f"sampling opens, but a {pages - 1}-page ring buffer cannot be mapped ({exc.strerror})",
+                     "the locked-memory budget is used up or too small: raise kernel.perf_event_mlock_kb or "
+                     "'ulimit -l', close other profilers, or record with fewer pages (-m)",
+                     {"pages": pages - 1, "errno": exc.errno})
+    finally:
+        os.close(fd)
+    scope = "user space only" if attr.exclude_kernel else "user and kernel"
+    return Check("sampling", "Sampling", OK, f"cpu-clock sampling with call chains and a {pages - 1}-page ring "
+                 f"buffer works ({scope})", data={"pages": pages - 1, "kernel": not attr.exclude_kernel})
+
+
 def check_fd_limit() -> Check:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     value = f"{soft} (hard {hard}); hwprof raises its own soft limit to the hard one"
@@ -411,7 +445,7 @@ def check_lockdown() -> Check:
 SYSTEM_CHECKS: tuple[Callable[[], Check], ...] = (
     check_kernel, check_cpu, check_cpu_pmu, check_hardware_events, check_software_events, check_privileges,
     check_paranoid, check_kptr_restrict, check_tracefs, check_uprobes, check_kprobes, check_bpf,
-    check_sample_rate, check_mlock, check_fd_limit, check_lockdown,
+    check_sample_rate, check_mlock, check_sampling, check_fd_limit, check_lockdown,
 )
 
 

@@ -57,7 +57,8 @@ def check_json(hwprof_cmd, *args, runner=None) -> dict:
 def test_system_report_matches_the_machine(hwprof_cmd):
     checks = check_json(hwprof_cmd)
     for key in ("kernel", "cpu", "cpu_pmu", "hardware_events", "software_events", "privileges",
-                "perf_event_paranoid", "kptr_restrict", "tracefs", "uprobe", "kprobe", "bpf", "sample_rate", "mlock"):
+                "perf_event_paranoid", "kptr_restrict", "tracefs", "uprobe", "kprobe", "bpf", "sample_rate", "mlock",
+                "sampling"):
         assert key in checks, key
         check = checks[key]
         assert check["status"] in ("ok", "no", "warn", "info")
@@ -126,6 +127,8 @@ def test_unprivileged_report(hwprof_cmd, run_unprivileged, builds):
         assert checks["perf_event_paranoid"]["status"] == "warn"
         assert "perf_event_paranoid=1" in checks["perf_event_paranoid"]["fix"]
         assert checks["software_events"]["data"]["user_space_only"]
+    assert checks["sampling"]["status"] == "ok" and checks["sampling"]["data"]["kernel"] is (level is not None
+                                                                                         and level < 2)
     if not has_cpu_pmu():
         # The paranoid refusal must not hide the deeper cause.
         assert "no CPU PMU" in checks["hardware_events"]["fix"]
