@@ -421,6 +421,8 @@ class CountingSession:
         try:
             for g, members in enumerate(self._group_members):
                 leader_fd = -1
+                if loc.cpu < 0:
+                    self._refuse_package_events(members)
                 members = [i for i in members if not self.slots[i].tool
                            and (self.slots[i].cpus is None or loc.cpu < 0 or loc.cpu in self.slots[i].cpus)]
                 for position, index in enumerate(members):
@@ -444,6 +446,14 @@ class CountingSession:
             loc.fds.clear()
             raise
         self._locations.append(loc)
+
+    def _refuse_package_events(self, members: list[int]) -> None:
+        """Package-scope PMUs (power, uncore) count a whole socket: they cannot be attached to a task."""
+        for index in members:
+            slot = self.slots[index]
+            if slot.cpus is not None and slot.supported:
+                self.slots[index] = _replace(slot, supported=False, error=(
+                    f"event '{slot.name}' counts a whole CPU package, not a task: count it system-wide (-a)"))
 
     def _mark_group_unsupported(self, g: int) -> None:
         members = [i for i in self._group_members[g] if not self.slots[i].tool]
