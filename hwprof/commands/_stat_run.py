@@ -59,6 +59,7 @@ class StatOptions:
     topdown: bool = False
     save: bool = False
     name: str = ""
+    detailed: int = 0
 
 
 def _parse_ids(text: str, what: str) -> tuple[int, ...]:
@@ -115,14 +116,15 @@ def options_from_args(args: argparse.Namespace) -> StatOptions:
         event_text=tuple(args.event), interval_ms=args.interval_print, interval_count=args.interval_count,
         repeat=args.repeat, per_thread=args.per_thread, per_cpu=args.per_cpu, separator=separator,
         json=args.json, output=args.output, no_scale=args.no_scale, timeout_ms=args.timeout, topdown=args.topdown,
-        save=args.save, name=args.name,
+        save=args.save, name=args.name, detailed=args.detailed,
     )
 
 
 # --- events ---------------------------------------------------------------------------------------------
 
-def parse_groups(event_text: Sequence[str], topdown: bool = False) -> list:
-    """Groups to count: the user's -e lists, or perf's default set for this machine; plus --topdown's."""
+def parse_groups(event_text: Sequence[str], topdown: bool = False, detailed: int = 0) -> list:
+    """Groups to count: the user's -e lists, or perf's default set for this machine (-d adds cache events, as
+    perf's); plus --topdown's."""
     from hwprof.events import default_stat_events, parse_events
 
     groups = []
@@ -131,7 +133,7 @@ def parse_groups(event_text: Sequence[str], topdown: bool = False) -> list:
             groups.extend(parse_events(text))
     else:
         # duration_time is in perf's list for its metric code only; perf 6.1 does not print it, nor do we.
-        groups.extend(parse_events(",".join(e for e in default_stat_events() if e != "duration_time")))
+        groups.extend(parse_events(",".join(e for e in default_stat_events(detailed) if e != "duration_time")))
     if topdown:
         groups.append(topdown_group())
     return groups
@@ -526,7 +528,7 @@ def save_run(result: StatResult, name: str = "") -> str:
 
 def run_stat(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
-    groups = parse_groups(opts.event_text, opts.topdown)
+    groups = parse_groups(opts.event_text, opts.topdown, opts.detailed)
     sink = _open_sink(opts.output)
     try:
         return _run(opts, groups, sink)

@@ -34,6 +34,8 @@ class StatCommand:
         parser.add_argument("-e", "--event", action="append", default=[], metavar="EVENTS",
                             help="events to count: comma list, {groups}, modifiers (repeatable); "
                                  "default: perf's default set")
+        parser.add_argument("-d", "--detailed", action="count", default=0,
+                            help="add cache events to the default set, like perf -d (repeat: -dd, -ddd)")
         target = parser.add_argument_group("target")
         target.add_argument("-p", "--pid", metavar="PID[,PID]", help="count every thread of these processes")
         target.add_argument("-t", "--tid", metavar="TID[,TID]", help="count these threads only")
