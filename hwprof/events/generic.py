@@ -153,6 +153,8 @@ def parse_cache_event(name: str) -> int | None:
     """
     for cache, aliases in CACHE_NAMES.items():
         for alias in sorted(aliases, key=len, reverse=True):
+            if alias in _SHADOWED_CACHE_ALIASES:
+                continue
             if name == alias:
                 rest: list[str] = []
             elif name.startswith(alias + "-"):
@@ -164,6 +166,10 @@ def parse_cache_event(name: str) -> int | None:
             return _decode_cache(cache, rest, name)
     return None
 
+
+# perf's lexer reads `branches` as the hardware event before it can start a cache name: `branches-load-misses`
+# is a syntax error in perf (measured with perf 6.1), so it is not a cache name here either.
+_SHADOWED_CACHE_ALIASES = frozenset({"branches"})
 
 _OP_RESULT_WORDS = sorted({w for table in (CACHE_OP_NAMES, CACHE_RESULT_NAMES) for ws in table.values() for w in ws},
                           key=len, reverse=True)

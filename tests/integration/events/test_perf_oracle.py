@@ -57,7 +57,7 @@ ORACLE_STRINGS = [
 # Strings perf rejects while parsing; hwprof must reject them too (with its own one-line message).
 REJECTED_STRINGS = ["cycles:uu", "cycles:pppp", "rXYZ", "L1-icache-stores", "CYCLES", "cycles:u:k",
                     "msr/nosuchterm=1/", "nosuchpmu/event=1/", "sched:no_such_tracepoint", "cycles,,instructions",
-                    "msr/tsc/:k"]
+                    "msr/tsc/:k", "branches-load-misses", "branches-refs"]
 
 _FIELD_RE = re.compile(r"^\s+(\{[^}]*\}|\S+)\s+(\S+)")
 
