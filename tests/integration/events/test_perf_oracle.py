@@ -139,3 +139,51 @@ def test_rejected_like_perf(event):
         parse_events(event)
     message = str(info.value)
     assert "\n" not in message and message
+
+
+def _random_strings(count: int, seed: int) -> list[str]:
+    """Cache names spelled every way perf's alias tables allow, events and groups under random modifiers."""
+    import random
+
+    from hwprof.events import generic
+
+    rng = random.Random(seed)
+    caches = [alias for aliases in generic.CACHE_NAMES.values() for alias in aliases]
+    words = [w for table in (generic.CACHE_OP_NAMES, generic.CACHE_RESULT_NAMES) for ws in table.values() for w in ws]
+    mods = ["", "u", "k", "h", "uk", "kh", "G", "H", "Gu", "Hk", "pu", "ppk", "I", "uI", "GHp", "hG", "D", "e", "W"]
+    software = ["task-clock", "cpu-clock", "page-faults", "cs", "minor-faults", "dummy"]
+    out: set[str] = set()
+    while len(out) < count:
+        mod = rng.choice(mods)
+        kind = rng.random()
+        if kind < 0.6:
+            text = "-".join([rng.choice(caches)] + [rng.choice(words) for _ in range(rng.randint(0, 2))])
+        elif kind < 0.8:
+            text = rng.choice(["cycles", "instructions", "r1a8", "sched:sched_switch", "syscalls:sys_enter_read"])
+        else:
+            members = [s + (":" + rng.choice(mods[1:]) if rng.random() < 0.4 else "") for s in rng.sample(software, 2)]
+            text = "{" + ",".join(members) + "}"
+        out.add(text + (":" + mod if mod else ""))
+    return sorted(out)
+
+
+def test_random_strings_match_perf():
+    strings = _random_strings(150, seed=20261128)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        oracle = dict(zip(strings, pool.map(perf_attrs, strings), strict=True))
+    mismatches = []
+    for event in strings:
+        perf_blocks = oracle[event]
+        try:
+            ours = hwprof_attrs(event)
+        except HwprofError as exc:
+            if perf_blocks:
+                mismatches.append(f"{event}: hwprof rejects ({exc}), perf accepts")
+            continue
+        if not perf_blocks:
+            mismatches.append(f"{event}: hwprof accepts, perf rejects")
+            continue
+        expected = [{name: block.get(name, 0) for name in COMPARED} for block in perf_blocks]
+        if ours[: len(expected)] != expected:
+            mismatches.append(f"{event}: hwprof {ours} != perf {expected}")
+    assert not mismatches, "\n".join(mismatches[:10])
