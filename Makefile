@@ -10,10 +10,10 @@ STAMP  := $(VENV)/.installed
 # Debian packages: the oracles the tests compare against, compilers for test programs,
 # Chromium for browser tests, qemu for the kprobe VM tier.
 APT_TEST_PACKAGES := linux-perf bpftrace binutils llvm elfutils debuginfod gcc g++ make \
-	chromium chromium-driver qemu-system-x86 busybox-static cpio python3-venv procps util-linux
+	chromium chromium-driver qemu-system-x86 busybox-static cpio python3-venv procps util-linux kmod
 APT_DEMO_PACKAGES := gcc make python3-venv procps
 
-.PHONY: demo test apt-test apt-demo venv lint unit integration clean
+.PHONY: demo test apt-test apt-demo venv lint unit integration clean vm-kernel vm-test
 
 venv: $(STAMP)
 
@@ -43,8 +43,25 @@ unit: venv
 integration: apt-test venv
 	$(PY) -m pytest -q tests/integration
 
-test: apt-test venv lint
+test: apt-test venv lint vm-kernel
 	$(PY) -m pytest -q -rs tests
+	$(MAKE) vm-test
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The VM tier (kprobes): Debian's stock kernel, downloaded and unpacked into the repo's cache, never installed.
+# tests/vm/run_vm_tests.py boots it with virtme-ng under qemu TCG and runs the probe tests inside.
+VM_KERNEL_DIR := .cache/vm-kernel
+
+vm-kernel: $(VM_KERNEL_DIR)/.extracted
+
+$(VM_KERNEL_DIR)/.extracted:
+	mkdir -p $(VM_KERNEL_DIR)
+	cd $(VM_KERNEL_DIR) && rm -rf root *.deb && \
+		pkg=$$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $$2; exit}') && \
+		test -n "$$pkg" && apt-get download "$$pkg" && dpkg-deb -x "$$pkg"_*.deb root && rm -f ./*.deb
+	touch $@
+
+vm-test: apt-test venv vm-kernel
+	$(PY) tests/vm/run_vm_tests.py
