@@ -39,6 +39,8 @@ def builds(tmp_path_factory) -> dict[str, Path]:
         "nofp": ["-O2", "-fomit-frame-pointer"],
         "fp_stripped": ["-O2", "-fno-omit-frame-pointer", "-s"],
         "nofp_stripped": ["-O2", "-fomit-frame-pointer", "-s"],
+        "fp_cet": ["-O2", "-fno-omit-frame-pointer", "-fcf-protection=full"],  # endbr64 before the prologue
+        "nofp_cet": ["-O2", "-fomit-frame-pointer", "-fcf-protection=full"],
     }
     out = {}
     for name, extra in flags.items():
@@ -87,6 +89,8 @@ def test_frame_pointers_and_debug_info(hwprof_cmd, builds):
     stripped_nofp = check_json(hwprof_cmd, str(builds["nofp_stripped"]))["frame_pointers"]["data"]
     assert stripped_fp["functions"] > 0 and stripped_fp["share"] >= 0.5
     assert stripped_nofp["share"] < 0.2
+    assert check_json(hwprof_cmd, str(builds["fp_cet"]))["frame_pointers"]["status"] == "ok"
+    assert check_json(hwprof_cmd, str(builds["nofp_cet"]))["frame_pointers"]["status"] == "no"
 
 
 def test_process_target(hwprof_cmd, builds):
