@@ -94,6 +94,7 @@ class EventSlot:
     supported: bool = True
     error: str | None = None  # why it is not supported
     tool: bool = False        # duration_time & co: measured by the caller, never opened
+    requested: str = ""       # the name as asked for, before any ':u' fallback renamed it
     cpus: tuple[Cpu, ...] | None = None  # package-scope PMUs: only these CPUs
 
 
@@ -361,7 +362,7 @@ class CountingSession:
             for event in group.events:
                 self.slots.append(EventSlot(index, event.name, g, event.attr, float(event.scale or 1.0),
                                             event.unit or "", tool=getattr(event, "pmu", "") == "tool",
-                                            cpus=getattr(event, "cpus", None)))
+                                            cpus=getattr(event, "cpus", None), requested=event.name))
                 index += 1
         self._group_members: list[list[int]] = []
         start = 0

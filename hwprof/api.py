@@ -23,8 +23,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Counts:
-    """One counting scope. After it closes: `values` (name -> value in its unit, None when not counted or not
-    supported here), `metrics` (name -> value), `results` and `metric_results` (full records with enabled/running
+    """One counting scope. After it closes: `values` (name as requested -> value in its unit, None when not counted
+    or not supported here), `metrics` (name -> value), `results` and `metric_results` (full records with enabled/running
     times and uncertainty), `duration_ns`. Re-entering it (e.g. as a decorator) starts a fresh count."""
 
     def __init__(self, events: Sequence[str] | str | None = None, pid: Pid | None = None,
@@ -83,7 +83,8 @@ class Counts:
         totals = totals_slice(session, snap, self.duration_ns, self.no_scale)
         self.results = totals.events
         self.metric_results = totals.metrics
-        self.values = {e.name: e.value for e in totals.events}
+        # Keyed by the names asked for: an unprivileged run's 'page-faults:u' is still values["page-faults"].
+        self.values = {slot.requested or e.name: e.value for slot, e in zip(session.slots, totals.events, strict=True)}
         self.metrics = {m.name: m.value for m in totals.metrics}
 
     def __call__(self, func: F) -> F:

@@ -18,7 +18,8 @@ def hwprof_stat(*argv: str, timeout: float = 60, **kwargs) -> subprocess.Complet
 
 
 def event(doc: dict, name: str) -> dict:
-    matches = [e for e in doc["events"] if e["name"] == name]
+    # Unprivileged at perf_event_paranoid 2, events fall back to user space only and are named 'NAME:u'.
+    matches = [e for e in doc["events"] if e["name"] in (name, name + ":u")]
     assert matches, f"{name} not in {[e['name'] for e in doc['events']]}"
     return matches[0]
 
@@ -34,7 +35,7 @@ def perf_stat_values(argv: list[str], events: str) -> dict[str, float]:
     for line in proc.stderr.splitlines():
         fields = line.split(",")
         if len(fields) >= 3 and fields[0] and fields[0][0].isdigit():
-            values[fields[2]] = float(fields[0])
+            values[fields[2].removesuffix(":u")] = float(fields[0])
     return values
 
 
