@@ -116,7 +116,7 @@ def options_from_args(args: argparse.Namespace) -> StatOptions:
         event_text=tuple(args.event), interval_ms=args.interval_print, interval_count=args.interval_count,
         repeat=args.repeat, per_thread=args.per_thread, per_cpu=args.per_cpu, separator=separator,
         json=args.json, output=args.output, no_scale=args.no_scale, timeout_ms=args.timeout, topdown=args.topdown,
-        save=args.save, name=args.name, detailed=args.detailed,
+        save=args.save or bool(args.name), name=args.name, detailed=args.detailed,
     )
 
 

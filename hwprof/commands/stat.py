@@ -56,7 +56,7 @@ class StatCommand:
         out.add_argument("--no-scale", action="store_true", help="print raw counts, not scaled for multiplexing")
         out.add_argument("--save", action="store_true",
                          help="also keep the run (its JSON document) in the profile store, for hwprof ls/serve")
-        out.add_argument("--name", default="", help="a name for the saved run (with --save)")
+        out.add_argument("--name", default="", help="a name for the saved run (implies --save)")
         parser.add_argument("--timeout", type=int, metavar="MS",
                             help="stop after MS milliseconds (a command gets SIGTERM) and print the counts")
         parser.add_argument("--topdown", action="store_true",
