@@ -13,10 +13,14 @@ the library's own per-address lookup, slower but with the same results.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import struct
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 _NONE = 0xFFFFFFFF
 _HEADER = struct.Struct("<4sI32sI5I16x")  # magic, version, debug id, arch, 5 counts, reserved
@@ -78,104 +82,158 @@ class DwarfIndex:
             self._fallback = symbolic.SymCache.from_bytes(data)
             return
         off = _HEADER.size
+        view = memoryview(data)
 
-        def take(count: int, width: int) -> np.ndarray:
+        def take(count: int, width: int) -> memoryview:
             nonlocal off
             off = (off + 7) & ~7
-            arr = np.frombuffer(data, dtype="<u4", count=count * width, offset=off)
-            off += count * width * 4
-            return arr.reshape(count, width) if width > 1 else arr
+            size = count * width * 4
+            if off + size > len(data):
+                raise DwarfIndexError("truncated index")
+            part = view[off : off + size].cast("I")
+            off += size
+            return part
 
-        try:
-            self._files = take(nfiles, _FILE_FIELDS)
-            self._funcs = take(nfuncs, 4)
-            locs = take(nlocs, 4)
-            self._ranges = take(nranges, 1)
-            off = (off + 7) & ~7
-            self._strings = data[off : off + nstrings]
-        except ValueError as exc:
-            raise DwarfIndexError(f"truncated index ({exc})") from exc
+        self._files_mv = take(nfiles, _FILE_FIELDS)
+        self._funcs_mv = take(nfuncs, 4)
+        self._locs_mv = take(nlocs, 4)
+        self._ranges_mv = take(nranges, 1)
+        off = (off + 7) & ~7
+        self._strings = data[off : off + nstrings]
         if len(self._strings) != nstrings or nranges > nlocs:
             raise DwarfIndexError("truncated index")
-        self._loc_file = locs[:, 0]
-        self._loc_line = locs[:, 1]
-        self._loc_func = locs[:, 2]
-        self._loc_parent = locs[:, 3]
+        self._nlocs = nlocs
         self._range_base = nlocs - nranges
         self._string_memo: dict[int, str | None] = {}
         self._path_memo: dict[int, str | None] = {}
         self._chain_memo: dict[int, tuple[Location, ...]] = {}
+        self._function_memo: dict[int, tuple[str | None, int | None]] = {}
+
+    # numpy views for bulk lookups, made on first use so scalar users never import numpy.
+    @functools.cached_property
+    def _locs(self):
+        import numpy as np
+
+        return np.frombuffer(self._locs_mv, dtype=np.uint32).reshape(-1, 4)
+
+    @functools.cached_property
+    def _ranges(self):
+        import numpy as np
+
+        return np.frombuffer(self._ranges_mv, dtype=np.uint32)
 
     @property
+    def _loc_file(self):
+        return self._locs[:, 0]
+
+    @property
+    def _loc_line(self):
+        return self._locs[:, 1]
+
+    @property
+    def _loc_func(self):
+        return self._locs[:, 2]
+
+    @property
+    def _loc_parent(self):
+        return self._locs[:, 3]
+
+    def lookup_scalar(self, rel_addrs: list[int]) -> list[tuple[Location, ...]]:
+        """Same answers as ``lookup`` for a plain list, by bisection: for callers with few
+        addresses (or a command line that should start fast) and no numpy to import."""
+        if self._fallback is not None:
+            return [self._fallback_lookup(a) for a in rel_addrs]
+        ranges, locs, base = self._ranges_mv, self._locs_mv, self._range_base
+        out: list[tuple[Location, ...]] = []
+        for addr in rel_addrs:
+            if not 0 <= addr < _NONE:
+                out.append(())
+                continue
+            idx = bisect.bisect_right(ranges, addr) - 1
+            if idx < 0:
+                out.append(())
+                continue
+            loc = idx + base
+            if locs[4 * loc + 2] != _NONE:
+                chain = self._chain_memo.get(loc)
+                out.append(chain if chain is not None else self._chain_scalar(loc))
+            elif idx >= 1 and locs[4 * (loc - 1) + 2] != _NONE and addr - ranges[idx] < _GAP_SLACK:
+                inner = self._chain_scalar(loc - 1)[0]
+                out.append((Location(None, inner.file, inner.line, None, inner.has_source),))
+            else:
+                out.append(())
+        return out
+
+    def _chain_scalar(self, loc: int) -> tuple[Location, ...]:
+        """Chain of one location; every location's chain is its own Location followed by its
+        caller's chain, so each is built once and shared by all the addresses inlined below it."""
+        memo = self._chain_memo
+        found = memo.get(loc)
+        if found is not None:
+            return found
+        locs, nlocs = self._locs_mv, self._nlocs
+        path = []
+        cur = loc
+        while cur != _NONE and cur < nlocs and cur not in memo and len(path) < 256:
+            path.append(cur)
+            cur = locs[4 * cur + 3]
+        tail = memo.get(cur, ())
+        function, file_path = self._function, self._path
+        for at in reversed(path):
+            base = 4 * at
+            file_idx = locs[base]
+            line = locs[base + 1]
+            name, entry = function(locs[base + 2])
+            tail = (Location(name, file_path(file_idx), line, entry, file_idx != _NONE), *tail)
+            memo[at] = tail
+        return memo[loc]
+
     def data(self) -> bytes:
         return self._data
 
     def lookup(self, rel_addrs: np.ndarray) -> list[tuple[Location, ...]]:
         """Inline chain (innermost first) for each relative address; () where DWARF has nothing.
 
-        The inline walk runs level by level over all distinct leaf locations at once; Python only
-        assembles the tuples, with names and paths decoded once per index.
+        The range search is one vectorised searchsorted; each location's chain is then built once
+        (sharing its callers' chains) and memoised, so repeated and nearby addresses cost a lookup.
         """
+        import numpy as np
+
         rel_addrs = np.asarray(rel_addrs, dtype=np.uint64)
         if self._fallback is not None:
             return [self._fallback_lookup(int(a)) for a in rel_addrs]
         leaf, gap_leaf = self.leaf_locations(rel_addrs)
-        wanted = np.concatenate([leaf[leaf >= 0], gap_leaf[gap_leaf >= 0]])
-        chains = self._chains_for(np.unique(wanted))
+        chain_of = self._chain_scalar
         out: list[tuple[Location, ...]] = []
         for loc, gap in zip(leaf.tolist(), gap_leaf.tolist(), strict=True):
             if loc >= 0:
-                out.append(chains[loc])
+                out.append(chain_of(loc))
             elif gap >= 0:
-                inner = chains[gap][0]
+                inner = chain_of(gap)[0]
                 out.append((Location(None, inner.file, inner.line, None, inner.has_source),))
             else:
                 out.append(())
         return out
 
-    def _chains_for(self, locs: np.ndarray) -> dict[int, tuple[Location, ...]]:
-        memo = self._chain_memo
-        todo = np.array([loc for loc in locs.tolist() if loc not in memo], dtype=np.int64)
-        if len(todo):
-            levels = []
-            cur = todo
-            alive = np.ones(len(todo), dtype=bool)
-            for _depth in range(256):
-                if not alive.any():
-                    break
-                func = self._loc_func[cur]
-                parent = self._loc_parent[cur]
-                levels.append(
-                    (alive.tolist(), func.tolist(), self._loc_file[cur].tolist(), self._loc_line[cur].tolist())
-                )
-                alive = alive & (parent != _NONE) & (parent < len(self._loc_func))
-                cur = np.where(alive, parent, 0).astype(np.int64)
-            func_memo: dict[int, tuple[str | None, int | None]] = {}
-            path = self._path
-            for j, loc in enumerate(todo.tolist()):
-                chain = []
-                for alive_l, func_l, file_l, line_l in levels:
-                    if not alive_l[j]:
-                        break
-                    func = func_l[j]
-                    named = func_memo.get(func)
-                    if named is None:
-                        named = func_memo[func] = self._function(func)
-                    file_idx = file_l[j]
-                    chain.append(Location(named[0], path(file_idx), line_l[j], named[1], file_idx != _NONE))
-                memo[loc] = tuple(chain)
-        return memo
-
     def _function(self, func: int) -> tuple[str | None, int | None]:
-        if func == _NONE or func >= len(self._funcs):
+        known = self._function_memo.get(func)
+        if known is not None:
+            return known
+        known = self._function_memo[func] = self._read_function(func)
+        return known
+
+    def _read_function(self, func: int) -> tuple[str | None, int | None]:
+        if func == _NONE or 4 * func >= len(self._funcs_mv):
             return None, None
-        name = self._string(int(self._funcs[func, 0]))
-        entry_pc = int(self._funcs[func, 2])
+        name = self._string(self._funcs_mv[4 * func])
+        entry_pc = self._funcs_mv[4 * func + 2]
         return name, (None if entry_pc == _NONE else entry_pc)
 
     def leaf_locations(self, rel_addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised core: the innermost source-location index per address (-1 none), and for
         addresses in padding gaps the location of the range just before (-1 none)."""
+        import numpy as np
+
         ranges = self._ranges
         in_u32 = rel_addrs < np.uint64(_NONE)
         addr32 = np.where(in_u32, rel_addrs, 0).astype(np.uint32)
@@ -213,12 +271,13 @@ class DwarfIndex:
 
     def _path(self, file_idx: int) -> str | None:
         """The file name as binutils builds it: comp_dir/dir/name joined, never normalised."""
-        if file_idx == _NONE or file_idx >= len(self._files):
+        if file_idx == _NONE or _FILE_FIELDS * file_idx >= len(self._files_mv):
             return None
         memo = self._path_memo
         if file_idx in memo:
             return memo[file_idx]
-        comp_dir, directory, name = (self._string(int(x)) for x in self._files[file_idx, :3])
+        at = _FILE_FIELDS * file_idx
+        comp_dir, directory, name = (self._string(x) for x in self._files_mv[at : at + 3])
         path = name
         if name is not None and not name.startswith("/"):
             if directory:

@@ -6,21 +6,31 @@ thousands of symbols and per-symbol Python objects cost seconds.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
 import os
 import re
 import struct
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hwprof.errors import HwprofError
 from hwprof.units import Address, FileOffset
 
-_SYM_DTYPE = np.dtype(
-    [("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"), ("value", "<u8"), ("size", "<u8")]
-)
+if TYPE_CHECKING:
+    import numpy as np
+
+
+
+@functools.cache
+def _sym_dtype():
+    import numpy as np
+
+    return np.dtype(
+        [("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"), ("value", "<u8"), ("size", "<u8")]
+    )
+
 _STT_NOTYPE, _STT_FUNC, _STT_FILE, _STT_GNU_IFUNC = 0, 2, 4, 10
 _STB_GLOBAL, _STB_WEAK = 1, 2
 _SHF_EXECINSTR = 0x4
@@ -164,6 +174,8 @@ class ElfImage:
 
     def offset_to_vaddr(self, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised PT_LOAD rule; returns (vaddrs, mask of offsets that lie in a loaded segment)."""
+        import numpy as np
+
         offsets = np.asarray(offsets, dtype=np.uint64)
         vaddrs = np.zeros_like(offsets)
         found = np.zeros(offsets.shape, dtype=bool)
@@ -174,6 +186,8 @@ class ElfImage:
         return vaddrs, found
 
     def vaddr_to_offset(self, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
         vaddrs = np.asarray(vaddrs, dtype=np.uint64)
         offsets = np.zeros_like(vaddrs)
         found = np.zeros(vaddrs.shape, dtype=bool)
@@ -182,6 +196,22 @@ class ElfImage:
             offsets[inside] = vaddrs[inside] - np.uint64(seg.vaddr) + np.uint64(seg.offset)
             found |= inside
         return offsets, found
+
+    def offset_to_vaddr_one(self, offset: FileOffset) -> Address | None:
+        for seg in self.segments:
+            if seg.offset <= offset < seg.offset + max(seg.filesz, 1):
+                return offset - seg.offset + seg.vaddr
+        return None
+
+    def vaddr_to_offset_one(self, vaddr: Address) -> FileOffset | None:
+        for low, high, delta in self._vaddr_spans:
+            if low <= vaddr < high:
+                return vaddr + delta
+        return None
+
+    @functools.cached_property
+    def _vaddr_spans(self) -> tuple[tuple[int, int, int], ...]:
+        return tuple((s.vaddr, s.vaddr + max(s.memsz, 1), s.offset - s.vaddr) for s in self.segments)
 
     def read_section(self, name: str) -> bytes | None:
         sec = self.sections.get(name)
@@ -242,6 +272,8 @@ class SymbolTable:
 
     @classmethod
     def empty(cls) -> SymbolTable:
+        import numpy as np
+
         return cls(np.zeros(0, np.uint64), np.zeros(0, np.uint64), (), ())
 
     def file_of(self, index: int) -> str | None:
@@ -249,6 +281,8 @@ class SymbolTable:
 
     @classmethod
     def from_image(cls, image: ElfImage) -> SymbolTable:
+        import numpy as np
+
         rows: list[tuple[int, int, int, str, str | None, int]] = []  # (addr, size, preference, name, file)
         exec_sections = {i for i, sec in enumerate(image._section_list) if sec.flags & _SHF_EXECINSTR}
         section_ends = {i: sec.addr + sec.size for i, sec in enumerate(image._section_list)}
@@ -257,7 +291,7 @@ class SymbolTable:
             strings = image.read_section(strtab)
             if raw is None or strings is None:
                 continue
-            syms = np.frombuffer(raw, dtype=_SYM_DTYPE, count=len(raw) // _SYM_DTYPE.itemsize)
+            syms = np.frombuffer(raw, dtype=_sym_dtype(), count=len(raw) // _sym_dtype().itemsize)
             kind = syms["info"] & 0xF
             shndx = syms["shndx"].astype(np.int64)
             is_code = (kind == _STT_FUNC) | (kind == _STT_GNU_IFUNC)
@@ -311,22 +345,37 @@ class SymbolTable:
         return cls(start_arr, ends, tuple(names), tuple(files),
                    {addr: tuple(group) for addr, group in aliases.items() if len(group) > 1}, reach)
 
+    def lookup_one(self, vaddr: int) -> tuple[int, int]:
+        """Scalar lookup for small batches that should not pay for importing numpy."""
+        idx = bisect.bisect_right(self.starts, vaddr) - 1
+        if idx < 0:
+            return -1, 0
+        reach = self.reach if self.reach is not None else self.ends
+        if vaddr < reach[idx]:
+            return idx, vaddr - int(self.starts[idx])
+        return -1, 0
+
     def lookup(self, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index of the symbol covering each address (or -1), and the offset into it."""
+        import numpy as np
+
         vaddrs = np.asarray(vaddrs, dtype=np.uint64)
         if len(self.starts) == 0:
             return np.full(vaddrs.shape, -1, np.int64), np.zeros(vaddrs.shape, np.uint64)
-        idx = np.searchsorted(self.starts, vaddrs, side="right").astype(np.int64) - 1
+        starts = np.asarray(self.starts, dtype=np.uint64)
+        idx = np.searchsorted(starts, vaddrs, side="right").astype(np.int64) - 1
         safe = np.maximum(idx, 0)
-        reach = self.reach if self.reach is not None else self.ends
+        reach = np.asarray(self.reach if self.reach is not None else self.ends, dtype=np.uint64)
         ok = (idx >= 0) & (vaddrs < reach[safe])
         idx = np.where(ok, idx, -1)
-        return idx, np.where(ok, vaddrs - self.starts[safe], 0)
+        return idx, np.where(ok, vaddrs - starts[safe], 0)
 
 
 def _file_symbols(syms: np.ndarray, kind: np.ndarray, kept: np.ndarray, strings: bytes) -> list[str | None]:
     """binutils' rule: a symbol's file is the last STT_FILE before it; for a global symbol only
     while no STT_FILE has followed another symbol (then the globals section has begun)."""
+    import numpy as np
+
     file_pos = np.flatnonzero(kind == _STT_FILE)
     if len(file_pos) == 0:
         return [None] * len(kept)
@@ -355,12 +404,14 @@ def _underscores(name: str) -> int:
 
 def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str, str | None, int]]:
     """Name PLT stubs ``sym@plt`` by decoding each stub's ``jmp *GOT(%rip)`` as objdump does."""
+    import numpy as np
+
     got_names: dict[int, str] = {}
     dynsym = image.read_section(".dynsym")
     dynstr = image.read_section(".dynstr")
     if dynsym is None or dynstr is None:
         return []
-    syms = np.frombuffer(dynsym, dtype=_SYM_DTYPE, count=len(dynsym) // _SYM_DTYPE.itemsize)
+    syms = np.frombuffer(dynsym, dtype=_sym_dtype(), count=len(dynsym) // _sym_dtype().itemsize)
     rela_dtype = np.dtype([("offset", "<u8"), ("info", "<u8"), ("addend", "<i8")])
     for rela_name in (".rela.plt", ".rela.dyn"):
         raw = image.read_section(rela_name)
@@ -425,19 +476,19 @@ def read_build_id(path: str) -> bytes | None:
 
 
 def file_offset_to_vaddr(path: str, off: FileOffset) -> Address:
-    image = _image_or_error(path)
-    vaddrs, found = image.offset_to_vaddr(np.array([off], dtype=np.uint64))
-    if not found[0]:
+
+    vaddr = _image_or_error(path).offset_to_vaddr_one(off)
+    if vaddr is None:
         raise HwprofError(f"{path}: file offset {off:#x} is not inside any loadable segment")
-    return int(vaddrs[0])
+    return vaddr
 
 
 def vaddr_to_file_offset(path: str, vaddr: Address) -> FileOffset:
-    image = _image_or_error(path)
-    offsets, found = image.vaddr_to_offset(np.array([vaddr], dtype=np.uint64))
-    if not found[0]:
+
+    offset = _image_or_error(path).vaddr_to_offset_one(vaddr)
+    if offset is None:
         raise HwprofError(f"{path}: address {vaddr:#x} is not inside any loadable segment")
-    return int(offsets[0])
+    return offset
 
 
 def symbol_file_offset(path: str, symbol: str) -> FileOffset:

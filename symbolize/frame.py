@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hwprof.units import Address, FileOffset
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SymbolizedFrame:
     """One frame of an inline chain.
 
@@ -32,6 +33,31 @@ class SymbolizedFrame:
         return self.function
 
 
+_new = object.__new__
+
+
+def make_frame(function, file, line, inlined, module, module_offset, symbol_offset=None) -> SymbolizedFrame:
+    """SymbolizedFrame(...) without the frozen dataclass's per-field __setattr__ calls: bulk
+    symbolization builds one per frame, and this is about twice as fast. Same object, same fields."""
+    frame = _new(SymbolizedFrame)
+    frame.__dict__.update(function=function, file=file, line=line, inlined=inlined, module=module,
+                          module_offset=module_offset, symbol_offset=symbol_offset)
+    return frame
+
+
 def unknown_frame(module: str, offset: int) -> SymbolizedFrame:
     """The frame a caller prints as module+0xoffset: nothing is known but where it was."""
     return SymbolizedFrame(None, None, None, False, module, offset, None)
+
+
+class TextFrame(NamedTuple):
+    """SymbolizedFrame's fields in a plain tuple: what text output needs, several times cheaper to
+    build than the frozen dataclass when a command prints tens of thousands of frames."""
+
+    function: str | None
+    file: str | None
+    line: int | None
+    inlined: bool
+    module: str
+    module_offset: int
+    symbol_offset: int | None = None

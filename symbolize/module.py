@@ -8,16 +8,22 @@ both the binary and the debug file, so any change to either rebuilds it.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import logging
 import os
 import re
 import tempfile
+from array import array
+from typing import TYPE_CHECKING
 
-import numpy as np
 from hwprof.symbolize.dwarf_index import DwarfIndex, DwarfIndexError, Location, build_symcache
 from hwprof.symbolize.elf import _CXX_COMPLETE_OBJECT, ElfImage, SymbolTable
-from hwprof.symbolize.frame import SymbolizedFrame
+from hwprof.symbolize.frame import SymbolizedFrame, make_frame
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Chain = tuple[SymbolizedFrame, ...]
 
@@ -25,7 +31,22 @@ log = logging.getLogger("hwprof.symbolize")
 
 # GCC's names for the parts and clones of a function: DWARF names the function without them.
 _CLONE_SUFFIX = re.compile(r"(\.(cold|part|isra|constprop|lto_priv|localalias|llvm|clone|str)(\.\d+)?)+$")
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
+_SYMBOLS_MAGIC = b"HWSYMS01"
+
+
+def _same(name: str | None) -> str | None:
+    return name
+
+
+@functools.cache
+def _demangling(rename):
+    def fix(name: str | None) -> str | None:
+        if name is None or name[:2] not in ("_Z", "_R"):
+            return name
+        return rename(name)
+
+    return fix
 
 
 def strip_clone_suffix(name: str) -> str:
@@ -45,12 +66,72 @@ def _identity(path: str) -> str:
     return f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def cache_path(cache_dir: str, build_id: bytes | None, binary: str, debug_file: str) -> str:
-    digest = hashlib.sha1(
-        f"{_CACHE_VERSION}|{_identity(binary) if os.path.exists(binary) else binary}|{_identity(debug_file)}".encode()
-    ).hexdigest()[:16]
+def cache_path(cache_dir: str, build_id: bytes | None, binary: str, debug_file: str | None,
+               suffix: str = ".symc") -> str:
+    binary_id = _identity(binary) if os.path.exists(binary) else binary
+    debug_id = _identity(debug_file) if debug_file else "-"
+    digest = hashlib.sha1(f"{_CACHE_VERSION}|{binary_id}|{debug_id}".encode()).hexdigest()[:16]
     stem = build_id.hex() if build_id else "nobuildid"
-    return os.path.join(cache_dir, "symbolize", f"{stem}-{digest}.symc")
+    return os.path.join(cache_dir, "symbolize", f"{stem}-{digest}{suffix}")
+
+
+def load_or_build_symbols(binary: str, image: ElfImage | None, debug_file: str | None,
+                          debug_image: ElfImage | None, build_id: bytes | None,
+                          cache_dir: str | None) -> SymbolTable:
+    """The merged ELF symbol table, from the cache when present (no numpy needed to load it)."""
+    path = cache_path(cache_dir, build_id, binary, debug_file, ".syms") if cache_dir else None
+    if path is not None:
+        try:
+            with open(path, "rb") as stream:
+                return _decode_symbols(stream.read())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError) as exc:
+            log.debug("ignoring unreadable symbol cache %s: %s", path, exc)
+    table = _merge_symbols(image, debug_image)
+    if path is not None:
+        _write_atomically(path, _encode_symbols(table))
+    return table
+
+
+def _encode_symbols(table: SymbolTable) -> bytes:
+    import json
+
+    import numpy as np
+
+    count = len(table.starts)
+    reach = table.reach if table.reach is not None else table.ends
+    meta = json.dumps({"names": list(table.names), "files": list(table.files),
+                       "aliases": [[addr, list(group)] for addr, group in table.aliases.items()]},
+                      ensure_ascii=False).encode("utf-8", "surrogateescape")
+    parts = [_SYMBOLS_MAGIC, count.to_bytes(8, "little")]
+    for column in (table.starts, table.ends, reach):
+        parts.append(np.asarray(column, dtype="<u8").tobytes())
+    parts.append(meta)
+    return b"".join(parts)
+
+
+def _decode_symbols(data: bytes) -> SymbolTable:
+    import json
+
+    if data[:8] != _SYMBOLS_MAGIC:
+        raise ValueError("not a symbol cache")
+    count = int.from_bytes(data[8:16], "little")
+    columns = []
+    at = 16
+    for _ in range(3):
+        column = array("Q")
+        column.frombytes(data[at : at + 8 * count])
+        if len(column) != count:
+            raise ValueError("truncated symbol cache")
+        columns.append(column)
+        at += 8 * count
+    meta = json.loads(data[at:].decode("utf-8", "surrogateescape"))
+    names, files = tuple(meta["names"]), tuple(meta["files"])
+    if len(names) != count or len(files) != count:
+        raise ValueError("inconsistent symbol cache")
+    aliases = {addr: tuple(group) for addr, group in meta["aliases"]}
+    return SymbolTable(columns[0], columns[1], names, files, aliases, columns[2])
 
 
 def load_or_build_dwarf(binary: str, debug_file: str, build_id: bytes | None, cache_dir: str | None,
@@ -106,6 +187,8 @@ class ModuleIndex:
     def frames(self, vaddrs: np.ndarray, offsets: list[int], module: str, rename=None) -> list[Chain]:
         """One chain of SymbolizedFrames per address, innermost first; ``offsets`` are the file
         offsets reported as module_offset; ``rename`` (a demangler) is applied to every name."""
+        import numpy as np
+
         vaddrs = np.asarray(vaddrs, dtype=np.uint64)
         sym_idx, sym_off = self.symbols.lookup(vaddrs)
         if self.dwarf is not None:
@@ -114,39 +197,56 @@ class ModuleIndex:
         else:
             chains = [()] * len(vaddrs)
         names = self.symbols.names
-        outer_memo: dict[tuple[str | None, int | None, bool, str | None], str | None] = {}
+        outer_memo: dict = {}
+        assemble = self._assemble
+        return [
+            assemble(chain, sidx, soff, names[sidx] if sidx >= 0 else None, off, vaddr, module, rename, outer_memo)
+            for chain, sidx, soff, off, vaddr in zip(
+                chains, sym_idx.tolist(), sym_off.tolist(), offsets, vaddrs.tolist(), strict=True
+            )
+        ]
 
-        def fix(name: str | None) -> str | None:
-            if rename is None or name is None or name[:2] not in ("_Z", "_R"):
-                return name
-            return rename(name)
-
+    def frames_scalar(self, vaddrs: list[int], offsets: list[int], module: str, rename=None,
+                      make=make_frame) -> list[Chain]:
+        """``frames`` for a plain list without numpy: bisection per address, same answers."""
+        symbols = self.symbols
+        names = symbols.names
+        bias = self._bias
+        dwarf = self.dwarf
+        chains = (dwarf.lookup_scalar([v - bias if v >= bias else -1 for v in vaddrs]) if dwarf is not None
+                  else [()] * len(vaddrs))
         out: list[Chain] = []
-        for chain, sidx, soff, off, vaddr in zip(
-            chains, sym_idx.tolist(), sym_off.tolist(), offsets, vaddrs.tolist(), strict=True
-        ):
-            elf_name = names[sidx] if sidx >= 0 else None
-            if not chain:
-                file = self.symbols.file_of(sidx) if sidx >= 0 else None
-                out.append((SymbolizedFrame(fix(elf_name), file, None, False, module, off,
-                                            soff if sidx >= 0 else None),))
-                continue
-            frames = [SymbolizedFrame(fix(loc.function), loc.file, loc.line, True, module, off, None)
-                      for loc in chain[:-1]]
-            outer = chain[-1]
-            key = (outer.function, outer.entry, outer.has_source, elf_name, sidx)
-            name = outer_memo.get(key, False)
-            if name is False:
-                name = outer_memo[key] = fix(self._outer_name(outer, elf_name, sidx))
-            offset = soff if sidx >= 0 else None
-            if offset is None and outer.entry is not None and vaddr - self._bias >= outer.entry:
-                offset = vaddr - self._bias - outer.entry
-            file = outer.file
-            if file is None and sidx >= 0:
-                file = self.symbols.file_of(sidx)
-            frames.append(SymbolizedFrame(name, file, outer.line, False, module, off, offset))
-            out.append(tuple(frames))
+        outer_memo: dict = {}
+        for chain, off, vaddr in zip(chains, offsets, vaddrs, strict=True):
+            sidx, soff = symbols.lookup_one(vaddr)
+            out.append(self._assemble(chain, sidx, soff, names[sidx] if sidx >= 0 else None, off, vaddr,
+                                      module, rename, outer_memo, make))
         return out
+
+    def _assemble(self, chain, sidx: int, soff: int, elf_name: str | None, off: int, vaddr: int, module: str,
+                  rename, outer_memo: dict, make=make_frame) -> Chain:
+        if rename is not None:
+            fix = _demangling(rename)
+        else:
+            fix = _same
+        if not chain:
+            file = self.symbols.file_of(sidx) if sidx >= 0 else None
+            return (make(fix(elf_name), file, None, False, module, off, soff if sidx >= 0 else None),)
+        outer = chain[-1]
+        key = (outer.function, outer.entry, outer.has_source, elf_name, sidx)
+        name = outer_memo.get(key, False)
+        if name is False:
+            name = outer_memo[key] = fix(self._outer_name(outer, elf_name, sidx))
+        offset = soff if sidx >= 0 else None
+        if offset is None and outer.entry is not None and vaddr - self._bias >= outer.entry:
+            offset = vaddr - self._bias - outer.entry
+        file = outer.file
+        if file is None and sidx >= 0:
+            file = self.symbols.file_of(sidx)
+        last = make(name, file, outer.line, False, module, off, offset)
+        if len(chain) == 1:
+            return (last,)
+        return (*[make(fix(loc[0]), loc[1], loc[2], True, module, off, None) for loc in chain[:-1]], last)
 
     def _outer_name(self, outer: Location, elf_name: str | None, sidx: int) -> str | None:
         """The real function's name: the ELF symbol covering the address when there is one.
@@ -177,7 +277,7 @@ class ModuleIndex:
 
     def _name_at(self, vaddr: int) -> str | None:
         starts = self.symbols.starts
-        i = int(np.searchsorted(starts, np.uint64(vaddr)))
+        i = bisect.bisect_left(starts, vaddr)
         if i < len(starts) and int(starts[i]) == vaddr:
             return self.symbols.names[i]
         return None
@@ -185,6 +285,7 @@ class ModuleIndex:
 
 def _merge_symbols(image: ElfImage | None, debug_image: ElfImage | None) -> SymbolTable:
     """The binary's symbols, or the debug file's when the binary was stripped (plus its PLT/dynsym)."""
+    import numpy as np
     from hwprof.symbolize.elf import ElfError
 
     tables = []

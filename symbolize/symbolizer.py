@@ -10,12 +10,15 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from hwprof.symbolize.demangle import demangle as demangle_name
-from hwprof.symbolize.frame import SymbolizedFrame, unknown_frame
+from hwprof.symbolize.frame import SymbolizedFrame, make_frame, unknown_frame
 
 from hwprof.units import Pid
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("hwprof.symbolize")
 
@@ -53,6 +56,8 @@ class Symbolizer:
     # ---- user code -------------------------------------------------------------------------
     def symbolize_offsets(self, path: str, file_offsets: np.ndarray, build_id: bytes | None = None) -> list[Chain]:
         """Inline chain per file offset of ``path`` (what MMAP2 records and /proc/PID/maps give)."""
+        import numpy as np
+
         offsets = np.asarray(file_offsets, dtype=np.uint64).ravel()
         if len(offsets) == 0:
             return []
@@ -66,8 +71,17 @@ class Symbolizer:
             chains = self._chains(module, unique, vaddrs, found)
         return [chains[i] for i in inverse.tolist()]
 
-    def symbolize_vaddrs(self, path: str, vaddrs: np.ndarray, build_id: bytes | None = None) -> list[Chain]:
-        """Inline chain per link-time address of ``path`` (what addr2line takes)."""
+    def symbolize_vaddrs(self, path: str, vaddrs: np.ndarray | list[int],
+                         build_id: bytes | None = None) -> list[Chain]:
+        """Inline chain per link-time address of ``path`` (what addr2line takes).
+
+        A plain list takes a numpy-free path (bisection per address): a short command-line run
+        then never pays numpy's import, which costs more than symbolizing ten thousand addresses.
+        """
+        if isinstance(vaddrs, list):
+            return self._symbolize_vaddr_list(path, vaddrs, build_id)
+        import numpy as np
+
         addrs = np.asarray(vaddrs, dtype=np.uint64).ravel()
         if len(addrs) == 0:
             return []
@@ -80,6 +94,31 @@ class Symbolizer:
             offsets, found = image.vaddr_to_offset(unique)
             chains = self._chains(module, offsets, unique, found)
         return [chains[i] for i in inverse.tolist()]
+
+    def text_frames(self, path: str, vaddrs: list[int], build_id: bytes | None = None) -> list[tuple]:
+        """``symbolize_vaddrs`` for text output: the same chains as TextFrame tuples, cheaper to build."""
+        from hwprof.symbolize.frame import TextFrame
+
+        return self._symbolize_vaddr_list(path, vaddrs, build_id, TextFrame)
+
+    def _symbolize_vaddr_list(self, path: str, vaddrs: list[int], build_id: bytes | None,
+                              make=make_frame) -> list[Chain]:
+        unique = sorted(set(vaddrs))
+        module = self._module(path, build_id)
+        image = module.segments_image
+        by_addr: dict[int, Chain] = {}
+        if image is None or module.index is None:
+            by_addr = {a: (unknown_frame(path, a),) for a in unique}
+        else:
+            rename = demangle_name if self.demangle else None
+            known = [(a, off) for a in unique if (off := image.vaddr_to_offset_one(a)) is not None]
+            chains = module.index.frames_scalar([a for a, _ in known], [off for _, off in known], module.name, rename,
+                                                make)
+            by_addr = dict(zip((a for a, _ in known), chains, strict=True))
+            for a in unique:
+                if a not in by_addr:
+                    by_addr[a] = (unknown_frame(module.name, a),)
+        return [by_addr[a] for a in vaddrs]
 
     def _chains(self, module: _Module, offsets: np.ndarray, vaddrs: np.ndarray, found: np.ndarray) -> list[Chain]:
         rename = demangle_name if self.demangle else None
@@ -108,7 +147,7 @@ class Symbolizer:
         from hwprof.symbolize.debugfile import find_debug_file
         from hwprof.symbolize.dwarf_index import DwarfIndexError
         from hwprof.symbolize.elf import ElfError, open_image
-        from hwprof.symbolize.module import ModuleIndex, load_or_build_dwarf
+        from hwprof.symbolize.module import ModuleIndex, load_or_build_dwarf, load_or_build_symbols
 
         real = path
         if path == "[vdso]":
@@ -163,7 +202,10 @@ class Symbolizer:
                 return _Module(path, None, None)
             reasons.append("no loadable segments")
             return _Module(path, None, None)
-        index = ModuleIndex.for_images(image, debug_image if debug_image is not image else None, dwarf)
+        symbols = load_or_build_symbols(real, image, debug_file, debug_image if debug_image is not image else None,
+                                        wanted_id, self.cache_dir)
+        bias_source = debug_image if debug_image is not None and debug_image.segments else segments_image
+        index = ModuleIndex(symbols, dwarf, bias_source.segments[0].vaddr if bias_source.segments else 0)
         if dwarf is None and len(index.symbols.starts) == 0:
             reasons.append("no symbols at all")
         return _Module(path, segments_image, index)
@@ -183,6 +225,7 @@ class Symbolizer:
         return self._kernel
 
     def symbolize_kernel(self, addrs: np.ndarray) -> list[Chain]:
+        import numpy as np
         from hwprof.symbolize.kernel import KERNEL_MODULE
 
         addrs = np.asarray(addrs, dtype=np.uint64).ravel()
@@ -205,6 +248,7 @@ class Symbolizer:
 
     def _vmlinux_chains(self, addrs: np.ndarray, looked) -> list[Chain | None]:
         """File and line for core-kernel addresses from a vmlinux with DWARF, undoing KASLR's shift."""
+        import numpy as np
         from hwprof.symbolize.elf import ElfError, open_image
         from hwprof.symbolize.kernel import KERNEL_MODULE
 
@@ -244,6 +288,7 @@ class Symbolizer:
 
     # ---- JIT -------------------------------------------------------------------------------
     def symbolize_jit(self, pid: Pid, addrs: np.ndarray, perf_map_path: str | None = None) -> list[Chain]:
+        import numpy as np
         from hwprof.symbolize.jit import PerfMap
 
         addrs = np.asarray(addrs, dtype=np.uint64).ravel()

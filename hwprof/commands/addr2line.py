@@ -108,12 +108,12 @@ class Addr2lineCommand:
 
     @staticmethod
     def _lookup(symbolizer, args: argparse.Namespace, exe: str, addrs: list[int]):
-        import numpy as np
-
         if not addrs:
             return []
         if args.pid is None:
-            return symbolizer.symbolize_vaddrs(exe, np.array(addrs, dtype=np.uint64))
+            return symbolizer.text_frames(exe, addrs)
+        import numpy as np
+
         from hwprof.symbolize.frame import unknown_frame
         from hwprof.symbolize.procmaps import find_mapping, read_maps
 
