@@ -56,7 +56,8 @@ def _run(argv: list[str], stdin: bytes) -> tuple[float, float, bytes]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--binary", default=os.path.join(sysconfig.get_config_var("LIBDIR") or "", "libpython3.11.so.1.0"))
+    default_binary = os.path.join(sysconfig.get_config_var("LIBDIR") or "", "libpython3.11.so.1.0")
+    parser.add_argument("--binary", default=default_binary)
     parser.add_argument("--count", type=int, default=10_000)
     args = parser.parse_args()
 
@@ -109,7 +110,6 @@ def main() -> int:
     # Bulk lookups inside one process, warm index.
     sys.path.insert(0, str(REPO))
     import numpy as np
-
     from hwprof.symbolize import Symbolizer
     from hwprof.symbolize.elf import open_image
 
