@@ -224,9 +224,13 @@ def target_checks(target: str) -> list[Check]:
     label = os.path.basename(shown) + (f", pid {pid}" if pid is not None else "")
     checks = [Check("target", "Target", INFO, shown + (f" (process {pid})" if pid is not None else ""),
                     data={"path": shown, "pid": pid})]
-    with open(path, "rb") as f:
-        if f.read(4) != b"\x7fELF":
-            raise HwprofError(f"{shown}: not an ELF binary (scripts: check their interpreter instead)")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise HwprofError(f"cannot read {shown}: {exc.strerror}") from None
+    if magic != b"\x7fELF":
+        raise HwprofError(f"{shown}: not an ELF binary (scripts: check their interpreter instead)")
     checks.append(check_frame_pointers(path, label))
     checks.append(check_debug_info(path, label))
     if pid is not None:

@@ -41,3 +41,25 @@ def test_capabilities_from_capeff():
     perfmon_only = capabilities(f"CapEff:\t{1 << 38:016x}\n")
     assert perfmon_only["CAP_PERFMON"] and not perfmon_only["CAP_SYS_ADMIN"] and not perfmon_only["CAP_BPF"]
     assert not any(capabilities("CapEff:\t0000000000000000\n").values())
+
+
+def test_unreadable_target_is_one_line(tmp_path, monkeypatch):
+    import builtins
+
+    import pytest
+
+    from hwprof.commands._check_target import target_checks
+    from hwprof.errors import HwprofError
+
+    binary = tmp_path / "app"
+    binary.write_bytes(b"\x7fELF")
+    real_open = builtins.open
+
+    def denied(path, *args, **kwargs):
+        if str(path) == str(binary):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", denied)
+    with pytest.raises(HwprofError, match=r"cannot read .*/app: Permission denied"):
+        target_checks(str(binary))
