@@ -9,8 +9,6 @@ import zlib
 
 import numpy as np
 import pytest
-
-from hwprof.errors import HwprofError
 from hwprof.symbolize.demangle import demangle
 from hwprof.symbolize.dwarf_index import DwarfIndex, DwarfIndexError
 from hwprof.symbolize.elf import SymbolTable, _build_id_in_notes, _parse_debuglink
@@ -19,6 +17,8 @@ from hwprof.symbolize.jit import PerfMap
 from hwprof.symbolize.kernel import KernelSymbols
 from hwprof.symbolize.module import _decode_symbols, _encode_symbols, strip_clone_suffix
 from hwprof.symbolize.procmaps import find_mapping, parse_maps
+
+from hwprof.errors import HwprofError
 
 
 def test_perf_map_names_are_arbitrary_text():
