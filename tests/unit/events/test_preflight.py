@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
+
+import pytest
+
+from hwprof.commands._check_target import target_checks
+from hwprof.errors import HwprofError
 from hwprof.preflight import capabilities, check_cpu, cpu_identity
 
 AMD = """processor\t: 0
@@ -44,13 +50,6 @@ def test_capabilities_from_capeff():
 
 
 def test_unreadable_target_is_one_line(tmp_path, monkeypatch):
-    import builtins
-
-    import pytest
-
-    from hwprof.commands._check_target import target_checks
-    from hwprof.errors import HwprofError
-
     binary = tmp_path / "app"
     binary.write_bytes(b"\x7fELF")
     real_open = builtins.open
