@@ -20,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,23 +62,40 @@ def main() -> int:
         sys.exit("run_vm_tests: virtme-ng is not installed (pip install -e '.[test]')")
     if shutil.which("qemu-system-x86_64") is None:
         sys.exit("run_vm_tests: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
+    # Target programs are compiled here: gcc under TCG would cost minutes. The guest sees the repo read-only.
+    programs = REPO / ".cache" / "vm-programs"
+    shutil.rmtree(programs, ignore_errors=True)
+    programs.mkdir(parents=True)
+    sys.path.insert(0, str(REPO / "tests" / "integration" / "probes"))
+    from probe_helpers import build_programs
+
+    build_programs(programs)
     pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *args.tests]
     guest = (f"cd {shlex.quote(str(REPO))} && echo \"guest kernel: $(uname -r)\" && "
-             f"{shlex.join(pytest_cmd)}; echo {MARKER}$?")
+             f"HWPROF_PROBE_PROGRAMS={shlex.quote(str(programs))} {shlex.join(pytest_cmd)}; echo {MARKER}$?")
     env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
     # KVM does not work on the CI machines: TCG, 2 vCPUs.
     argv = [vng, "--run", kernel, "--disable-kvm", "--cpus", "2", "--memory", args.memory, "--exec", guest]
     print("run_vm_tests:", shlex.join(argv), flush=True)
     start = time.monotonic()
+    # Stream the guest's output as it comes (a CI log that stays silent for minutes helps nobody).
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timer = threading.Timer(args.timeout, proc.kill)
+    timer.start()
+    lines = []
     try:
-        proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=args.timeout)
-    except subprocess.TimeoutExpired as exc:
-        sys.stdout.write(exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or "")
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            lines.append(line)
+        proc.wait()
+    finally:
+        timer.cancel()
+    output = "".join(lines)
+    if time.monotonic() - start >= args.timeout:
         print(f"run_vm_tests: the VM did not finish within {args.timeout:.0f} s")
         return 1
-    sys.stdout.write(proc.stdout)
-    match = re.search(rf"{MARKER}(\d+)", proc.stdout)
+    match = re.search(rf"{MARKER}(\d+)", output)
     print(f"run_vm_tests: VM tier took {time.monotonic() - start:.0f} s (vng exit {proc.returncode})")
     if match is None:
         print("run_vm_tests: the guest never reported pytest's exit status (boot failure?)")

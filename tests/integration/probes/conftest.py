@@ -8,31 +8,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-
-PROGRAMS = Path(__file__).parent / "programs"
+from probe_helpers import build_programs
 
 
 @pytest.fixture(scope="session")
 def programs(tmp_path_factory) -> dict[str, str]:
+    prebuilt = os.environ.get("HWPROF_PROBE_PROGRAMS")
+    if prebuilt:
+        # The VM tier compiles on the host (gcc under TCG is slow) and shares the directory with the guest.
+        return {p.name: str(p) for p in Path(prebuilt).iterdir() if p.is_file()}
     if not shutil.which("gcc"):
         pytest.skip("gcc is not installed")
     out = tmp_path_factory.mktemp("probe-programs")
-    built = {}
-    for source in sorted(PROGRAMS.iterdir()):
-        compiler = "g++" if source.suffix == ".cpp" else "gcc"
-        binary = out / source.stem
-        subprocess.run([compiler, "-O1", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", str(binary),
-                        str(source)], check=True)
-        built[source.stem] = str(binary)
-    stripped = out / "calls-stripped"
-    shutil.copy(built["calls"], stripped)
-    subprocess.run(["strip", "-s", str(stripped)], check=True)
-    built["calls-stripped"] = str(stripped)
-    return built
+    return build_programs(out)
 
 
 @pytest.fixture

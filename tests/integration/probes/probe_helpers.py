@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+PROGRAMS = Path(__file__).parent / "programs"
 
 
 def tracefs_events(name: str) -> str:
@@ -36,3 +39,19 @@ def probe_json(tmp_path: Path, *args: str, timeout: float = 120) -> dict:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     return json.loads(out.read_text())
+
+
+def build_programs(out: Path) -> dict[str, str]:
+    """Compile every programs/*.c[pp] into `out` (frame pointers on: stacks are walked that way)."""
+    built = {}
+    for source in sorted(PROGRAMS.iterdir()):
+        compiler = "g++" if source.suffix == ".cpp" else "gcc"
+        binary = out / source.stem
+        subprocess.run([compiler, "-O1", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", str(binary),
+                        str(source)], check=True)
+        built[source.stem] = str(binary)
+    stripped = out / "calls-stripped"
+    shutil.copy(built["calls"], stripped)
+    subprocess.run(["strip", "-s", str(stripped)], check=True)
+    built["calls-stripped"] = str(stripped)
+    return built
