@@ -70,3 +70,24 @@ class PerfMap:
             (self.names[i], off) if good else (None, None)
             for good, i, off in zip(ok.tolist(), safe.tolist(), offsets.tolist(), strict=True)
         ]
+
+
+def snapshot_perf_map(pid: int, dest_dir: str, source_dir: str = "/tmp") -> str | None:
+    """Copy /tmp/perf-PID.map into a capture at capture end (runtimes delete it at exit).
+
+    Returns the copy's path, or None when the process wrote no map. The copy is what
+    ``Symbolizer.symbolize_jit(pid, addrs, perf_map_path=...)`` should read later.
+    """
+    import os
+    import shutil
+
+    source = os.path.join(source_dir, f"perf-{pid}.map")
+    if not os.path.isfile(source):
+        return None
+    os.makedirs(dest_dir, exist_ok=True)
+    target = os.path.join(dest_dir, f"perf-{pid}.map")
+    try:
+        shutil.copyfile(source, target)
+    except OSError as exc:
+        raise HwprofError(f"cannot keep JIT map {source}: {exc.strerror or exc}") from exc
+    return target

@@ -92,3 +92,46 @@ def test_large_library_with_dwarf(tmp_path):
     lib = _libpython()
     addrs = text_instruction_addresses(lib, limit=2000)
     _check(lib, lib, ["-f", "-i"], tmp_path, "libpython3.11", addrs=addrs)
+
+
+@pytest.mark.parametrize(
+    ("variant", "build"),
+    [
+        ("dwarf4", ["gcc", "-O2", "-gdwarf-4"]),
+        ("zlib-compressed", ["objcopy", "--compress-debug-sections=zlib"]),
+        ("zdebug-gnu", ["objcopy", "--compress-debug-sections=zlib-gnu"]),
+    ],
+)
+def test_dwarf_variants(programs, tmp_path, variant, build):
+    """DWARF 4 and compressed debug sections (SHF_COMPRESSED and the old .zdebug_*) read the same;
+    the oracle reads the plain -O2 -g build (addr2line itself fails on .zdebug + DWARF 5)."""
+    import subprocess
+
+    from conftest import PROGS
+
+    binary = tmp_path / variant
+    if build[0] == "gcc":
+        subprocess.run([*build, "-o", str(binary), str(PROGS / "inline.c")], check=True)
+        oracle = binary
+    else:
+        subprocess.run([*build, str(programs.inline), str(binary)], check=True)
+        oracle = programs.inline
+    _check(binary, oracle, ["-f", "-i"], tmp_path, f"inline.c {variant}")
+
+
+def test_symfs_root(programs, tmp_path):
+    """--symfs: the binary and its /usr/lib/debug live under a container-style root."""
+    import shutil
+
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    shutil.copy(programs.stripped_buildid, root / "usr/bin/app")
+    debug = next(programs.debug_dir.rglob("*.debug"))
+    target = root / "usr/lib/debug" / debug.relative_to(programs.debug_dir)
+    target.parent.mkdir(parents=True)
+    shutil.copy(debug, target)
+    addrs = text_instruction_addresses(programs.inline)
+    ours = hwprof_addr2line(Path("/usr/bin/app"), addrs, ["-f", "-i"], tmp_path / "cache", ["--symfs", str(root)])
+    theirs = oracle_addr2line(programs.inline, addrs, ["-f", "-i"])
+    same = sum(ours.get(a) == v for a, v in theirs.items())
+    assert same >= BAR * len(theirs), [(hex(a), ours.get(a), v) for a, v in theirs.items() if ours.get(a) != v][:20]

@@ -209,3 +209,49 @@ def test_address_parsing():
     assert _parse_address("0x1139") == _parse_address("1139") == 0x1139
     with pytest.raises(HwprofError, match="not a hexadecimal address"):
         _parse_address("main")
+
+
+def test_perf_map_snapshot(tmp_path):
+    from hwprof.symbolize.jit import snapshot_perf_map
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "perf-77.map").write_text("1000 10 jitted\n")
+    kept = snapshot_perf_map(77, str(tmp_path / "capture"), source_dir=str(src))
+    (src / "perf-77.map").unlink()  # the runtime exits and removes it
+    assert PerfMap.load(kept).names == ("jitted",)
+    assert snapshot_perf_map(78, str(tmp_path / "capture"), source_dir=str(src)) is None
+
+
+class _Tty:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_only_for_slow_work_on_a_terminal():
+    import io
+    import time
+
+    from hwprof.symbolize.progress import Progress
+
+    quick = _Tty()
+    with Progress("lib.so", quick):
+        pass
+    assert quick.text == ""
+    slow = _Tty()
+    with Progress("libbig.so", slow):
+        time.sleep(1.5)
+    assert "indexing libbig.so" in slow.text and "indexed libbig.so" in slow.text
+    pipe = io.StringIO()
+    with Progress("libbig.so", pipe):
+        time.sleep(1.2)
+    assert pipe.getvalue() == ""
