@@ -518,12 +518,23 @@ class ProbeSession:
             return not any(os.path.exists(f"/proc/{p}") for p in self.target.pids)
         return False
 
-    def _reap_child(self) -> None:
-        try:
-            _, status = os.waitpid(self._child, 0)
-            self.result.exit_status = os.waitstatus_to_exitcode(status)
-        except ChildProcessError:
-            pass
+    def _reap_child(self, grace_s: float = 0.5) -> None:
+        """Collect the command's exit status if it ends soon; a command still running when -d expired (or that
+        ignored Ctrl-C) is left running, as perf stat --timeout does not kill its workload either."""
+        end = time.monotonic() + grace_s
+        while True:
+            try:
+                pid, status = os.waitpid(self._child, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid:
+                self.result.exit_status = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() >= end:
+                self.result.notes.append(f"the command (pid {self._child}) is still running; it was probed "
+                                         "until now and keeps running unprobed")
+                break
+            time.sleep(0.02)
         self._child = None
 
     def _pid_of(self, tid: int) -> Pid:
