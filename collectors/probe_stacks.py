@@ -8,7 +8,6 @@ debug-info policy (debuginfod, symfs) for its caller.
 
 from __future__ import annotations
 
-import os
 import platform
 import socket
 from collections import defaultdict
@@ -105,8 +104,7 @@ def build_profile(result: SessionResult, symbolizer: StackSymbolizer, max_stack:
     user_frames: dict[tuple[str, int], list[int]] = {}
     for path, offsets in user_offsets.items():
         ordered = sorted(offsets)
-        symbolized = symbolizer.symbolize_offsets(path, np.array(ordered, dtype=np.uint64)) \
-            if os.path.exists(path) else [()] * len(ordered)
+        symbolized = symbolizer.symbolize_offsets(path, np.array(ordered, dtype=np.uint64))
         for offset, chain in zip(ordered, symbolized, strict=True):
             user_frames[(path, offset)] = _frames_root_first(builder, chain, path, offset, FrameKind.USER)
     kernel_frames: dict[int, list[int]] = {}
