@@ -229,6 +229,7 @@ class ProbeSession:
         self._rings: list[RingBuffer] = []
         self._ids: dict[int, int] = {}          # perf event id -> probe index
         self._layouts: dict[int, SampleLayout] = {}  # probe index -> its sample layout
+        self._side_layout: SampleLayout | None = None  # layout of the ring owners (side-record trailers)
         self._dynamic: DynamicEvents | None = None
         self._child: int | None = None
         self._go_fd: int | None = None
@@ -418,6 +419,7 @@ class ProbeSession:
                 self._layouts[opened.index] = SampleLayout.from_attr(attr)
                 if leader < 0:
                     leaders[cpu] = fd
+                    self._side_layout = SampleLayout.from_attr(attr)  # ring owners carry the sample_id trailer
                     self._rings.append(RingBuffer(fd, self.options.ring_pages))
                 else:
                     syscall.set_output(fd, leader)
@@ -627,7 +629,7 @@ class ProbeSession:
             return
         if rtype not in (RecordType.COMM, RecordType.MMAP, RecordType.MMAP2, RecordType.LOST, RecordType.EXIT):
             return
-        record = parse_record(data, offset, next(iter(self._layouts.values())))
+        record = parse_record(data, offset, self._side_layout)
         if isinstance(record, Comm):
             self.result.comms[record.tid] = record.comm
         elif isinstance(record, Mmap):
