@@ -340,6 +340,8 @@ def run_once(groups: Sequence, opts: StatOptions, emit: Callable[[Slice], None] 
             reasons = {s.error for s in session.slots if s.error}
             raise HwprofError(next(iter(reasons)) if len(reasons) == 1 else "none of the events can be counted here")
         with _SignalWatch() as signals:
+            # The interval baseline is read before anything counts, so the first row misses nothing.
+            baseline = session.read() if opts.interval_ms else None
             t0 = time.monotonic_ns()
             if command:
                 if target.system_wide:
@@ -354,7 +356,7 @@ def run_once(groups: Sequence, opts: StatOptions, emit: Callable[[Slice], None] 
                     fd = _pidfd(pid)
                     if fd is not None:
                         pidfds[pid] = fd
-            outcome = _wait_loop(session, opts, command, pidfds, signals, t0, emit)
+            outcome = _wait_loop(session, opts, command, pidfds, signals, t0, baseline, emit)
         return outcome
     finally:
         for fd in pidfds.values():
@@ -363,12 +365,13 @@ def run_once(groups: Sequence, opts: StatOptions, emit: Callable[[Slice], None] 
 
 
 def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCommand | None, pidfds: dict[int, int],
-               signals: _SignalWatch, t0: int, emit: Callable[[Slice], None] | None) -> RunOutcome:
+               signals: _SignalWatch, t0: int, baseline: Snapshot | None,
+               emit: Callable[[Slice], None] | None) -> RunOutcome:
     target = opts.target
     interval_ns = opts.interval_ms * 1_000_000 if opts.interval_ms else None
     deadline = t0 + opts.timeout_ms * 1_000_000 if opts.timeout_ms else None
     next_tick = t0 + interval_ns if interval_ns else None
-    previous = session.read() if interval_ns else None
+    previous = baseline
     previous_time = t0
     intervals: list[Slice] = []
     interrupted = False
@@ -448,12 +451,11 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
     end = end_ns or time.monotonic_ns()
     duration = end - t0
     rows_done = bool(opts.interval_count and len(intervals) >= opts.interval_count)
-    if interval_ns and previous is not None and not rows_done and final.time_ns - previous_time > interval_ns // 10:
-        last = _interval_slice(session, final, previous, previous_time, t0, opts)
-        if any(e.value for e in last.events):
-            intervals.append(last)
-            if emit:
-                emit(last)
+    if interval_ns and previous is not None and not rows_done and final.time_ns > previous_time:
+        # The last, partial interval is printed too (as perf does), so the rows add up to the totals.
+        intervals.append(_interval_slice(session, final, previous, previous_time, t0, opts))
+        if emit:
+            emit(intervals[-1])
     rusage = command.rusage if command else None
     totals = totals_slice(session, final, duration, opts.no_scale, rusage)
     per_thread, per_cpu = breakdown(session, final, duration, opts.no_scale, opts.per_cpu, opts.per_thread)

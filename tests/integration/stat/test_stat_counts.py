@@ -72,18 +72,21 @@ def test_repeats_aggregate(programs, stat_json, schema):
 
 
 def test_interval_rows(programs, stat_json, schema):
-    # ~450 ms of work, a row every 100 ms: one row per full interval, plus the last partial one when it is
-    # longer than a tenth of an interval (how long exec takes on a loaded machine decides which).
+    # ~450 ms of work, a row every 100 ms: one row per full interval, plus the last partial one (none when the
+    # command happens to end right on a tick).
     doc, proc = stat_json("-I", "100", "-e", "task-clock", "--", programs["spin"], "450", "0", "wall")
     assert proc.returncode == 0, proc.stderr
     jsonschema.validate(doc, schema)
     stamps = [s["time_ns"] for s in doc["intervals"]]
-    full = doc["duration_ns"] // 100_000_000
-    assert len(stamps) in (full, full + 1) and len(stamps) >= 5
-    for k, stamp in enumerate(stamps[:full], start=1):   # full rows land on the 100 ms ticks
-        assert stamp == pytest.approx(k * 100_000_000, abs=40_000_000)
+    # One row per 100 ms tick that passed, plus the final partial one. A starved machine (CI neighbours) can wake
+    # hwprof later than a whole interval: then one row covers the ticks it slept through (its stamp and counts
+    # stay true), so the count is checked per tick window rather than against the duration; --interval-count
+    # below pins the exact number of rows.
+    ticks = [stamp // 100_000_000 for stamp in stamps[:-1]]
+    assert len(stamps) >= 3 and all(t >= 1 for t in ticks) and ticks == sorted(set(ticks))
+    assert stamps[-1] >= stamps[-2] and stamps[-1] == pytest.approx(doc["duration_ns"], abs=200_000_000)
     total = sum(s["events"][0]["value"] for s in doc["intervals"])
-    assert total == pytest.approx(event(doc, "task-clock")["value"], rel=0.02)
+    assert total == pytest.approx(event(doc, "task-clock")["value"], rel=1e-9)  # the rows add up to the total
     text = hwprof_stat("-I", "100", "--interval-count", "3", "-e", "task-clock", "--", programs["spin"], "2000", "0",
                        "wall")
     rows = [line for line in text.stderr.splitlines() if "task-clock" in line]
@@ -153,4 +156,5 @@ def test_save_keeps_the_run_in_the_store(programs, tmp_path, schema):
     assert entry.kind == "stat" and entry.name == "spin" and entry.events[0].removesuffix(":u") == "task-clock"
     doc = json.loads(store.data_path(entry).read_text())
     jsonschema.validate(doc, schema)
-    assert len(doc["intervals"]) >= 2
+    assert doc["intervals"] and sum(s["events"][0]["value"] for s in doc["intervals"]) == pytest.approx(
+        doc["events"][0]["value"], rel=1e-9)
