@@ -297,9 +297,9 @@ class ProbeSession:
         if wanted == Mechanism.TRACEFS:
             return "tracefs"
         if wanted == Mechanism.AUTO and not self.target.system_wide and _has_control(f"{pmu}_events"):
-            # The kernel does not inherit uprobe/kprobe PMU events into new threads and children (a thread
-            # calling the function goes uncounted; tests/integration/probes prove it), while a tracefs probe
-            # opened as a tracepoint is inherited like any tracepoint. Tasks get tracefs; system-wide gets the PMU.
+            # A PMU probe cannot follow new threads and children (see _base_attr: inheriting it breaks the
+            # target's fork), while a tracefs probe opened as a tracepoint is inherited like any tracepoint.
+            # Tasks get tracefs; system-wide gets the PMU.
             return "tracefs"
         if pmu_type(pmu) is not None:
             return "pmu"
@@ -340,7 +340,10 @@ class ProbeSession:
             attr.read_format = ReadFormat.ID
             attr.inherit_stat = 1
         attr.disabled = 1
-        attr.inherit = 0 if self.target.system_wide else 1
+        # Never inherit a PMU probe: copying it into a new thread or child makes the kernel re-read config1 (the
+        # path or symbol pointer, valid only in hwprof) in the target's address space, and the target's
+        # fork/clone fails with EFAULT (pthread_create: "Bad address"; test_pmu_probes_never_break_forks).
+        attr.inherit = 0 if self.target.system_wide or opened.mechanism == "pmu" else 1
         if self.target.command:
             attr.enable_on_exec = 1
         if self.options.mode == Mode.STACKS:
@@ -430,6 +433,9 @@ class ProbeSession:
                         syscall.set_filter(fd, expr)
                     except OSError:
                         pass  # filtering then happens in user space only
+        if self.target.command and any(o.mechanism == "pmu" for o in self._opened):
+            self.result.notes.append("perf PMU probes on a command follow its first thread only (they cannot be "
+                                     "inherited): threads and children it creates are not probed")
         if not opened_any:
             raise HwprofError(f"no thread of {self.target.describe()} could be probed (did it exit?)")
 

@@ -26,10 +26,20 @@ def test_count_is_exact(programs, tmp_path, mechanism):
 def test_threads_and_children_are_followed(programs, tmp_path):
     doc = probe_json(tmp_path, "-u", f"{programs['threads']}:work", "--", programs["threads"])
     (probe,) = doc["probes"]
+    assert doc["exit_status"] == 0
     assert probe["hits"] == 100 + 200 + 300 + 50
     assert [p["hits"] for p in probe["processes"]] == [650]
     assert sum(t["hits"] for t in probe["threads"]) == 650
     assert len(probe["threads"]) >= 3  # the per-thread split (READ records) names the threads
+
+
+def test_pmu_probes_never_break_forks(programs, tmp_path):
+    """An inherited PMU probe makes the target's clone() fail (EFAULT): hwprof must not inherit PMU probes.
+    With --mechanism pmu the command's first thread is probed, its threads run normally and are not probed."""
+    doc = probe_json(tmp_path, "--mechanism", "pmu", "-u", f"{programs['threads']}:work", "--", programs["threads"])
+    assert doc["exit_status"] == 0
+    assert doc["probes"][0]["hits"] == 50
+    assert any("first thread only" in note for note in doc["notes"])
 
 
 def test_several_probes_and_return_probe(programs, tmp_path):

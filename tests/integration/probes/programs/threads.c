@@ -6,7 +6,11 @@ static void *run(void *arg) { long n = (long)arg; long s = 0; for (long i = 0; i
 int main(void) {
     pthread_t t[3];
     long n[3] = {100, 200, 300};
-    for (int i = 0; i < 3; i++) pthread_create(&t[i], 0, run, (void *)n[i]);
+    for (int i = 0; i < 3; i++)
+        if (pthread_create(&t[i], 0, run, (void *)n[i]) != 0) {
+            perror("pthread_create");
+            return 3;
+        }
     for (int i = 0; i < 3; i++) pthread_join(t[i], 0);
     run((void *)50);
     puts("ok");
