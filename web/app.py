@@ -164,8 +164,12 @@ def create_app(store: ProfileStore, token: str | None = None, *,
     @app.get("/api/profile/<entry_id>")
     def api_profile(entry_id: str):
         entry = entry_or_404(entry_id)
-        text = source.payload_json(entry)
-        return Response(text, mimetype="application/json")
+        if "gzip" in request.accept_encodings:
+            response = Response(source.payload_gzip(entry), mimetype="application/json")
+            response.headers["Content-Encoding"] = "gzip"
+            response.headers["Vary"] = "Accept-Encoding"
+            return response
+        return Response(source.payload_json(entry), mimetype="application/json")
 
     @app.get("/api/stat/<entry_id>")
     def api_stat(entry_id: str):

@@ -1,12 +1,13 @@
 """Turn store entries into what the pages draw: Profiles (and their payloads) and stat runs.
 
 Decoding a perf.data and symbolizing it is the slow part of opening a recording, so the decoded Profile is cached
-by hwprof.decode in the store's cache/ and the page payload next to it (`<id>.web.json`), both keyed by the data
+by hwprof.decode in the store's cache/ and the page payload next to it (`<id>.web.json.gz`), both keyed by the data
 file's mtime: a second visit, or a restarted server, answers from disk.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import threading
@@ -36,7 +37,7 @@ class EntrySource:
                  memory_entries: int = 4) -> None:
         self.store = store
         self.symbolizer_factory = symbolizer_factory
-        self._memory: OrderedDict[tuple[str, float], str] = OrderedDict()
+        self._memory: OrderedDict[tuple[str, float], bytes] = OrderedDict()
         self._memory_entries = memory_entries
         self._lock = threading.Lock()
 
@@ -59,8 +60,11 @@ class EntrySource:
             raise HwprofError("this hwprof cannot decode perf.data recordings (hwprof.decode is missing)") from None
         return load_profile(self.store, entry, self.symbolizer_factory())
 
-    def payload_json(self, entry: StoreEntry) -> str:
-        """The payload as JSON text (HTML-safe), from memory, the disk cache, or built now."""
+    def payload_gzip(self, entry: StoreEntry) -> bytes:
+        """The payload as gzip-compressed JSON (HTML-safe), from memory, the disk cache, or built now.
+
+        Stored compressed: the big profiles compress about 3:1 and most browsers take gzip as is.
+        """
         data = self.store.data_path(entry)
         stamp = data.stat().st_mtime if data.exists() else 0.0
         key = (entry.id, stamp)
@@ -69,31 +73,34 @@ class EntrySource:
             if cached is not None:
                 self._memory.move_to_end(key)
                 return cached
-        cache = self.store.cache_path(entry.id, "web.json")
-        text = None
+        cache = self.store.cache_path(entry.id, "web.json.gz")
+        blob = None
         if cache.exists() and cache.stat().st_mtime >= stamp:
-            text = cache.read_text()
-        if text is None:
+            blob = cache.read_bytes()
+        if blob is None:
             payload = build_payload(self.profile(entry), title=entry.name or entry.target, entry=entry_summary(entry))
-            text = dumps_payload(payload)
+            blob = gzip.compress(dumps_payload(payload).encode(), compresslevel=5)
             tmp = cache.with_name(cache.name + ".tmp")
             try:
                 cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(text)
+                tmp.write_bytes(blob)
                 tmp.replace(cache)
             except OSError:
                 pass  # a read-only store still serves, it just rebuilds next time
         with self._lock:
-            self._memory[key] = text
+            self._memory[key] = blob
             while len(self._memory) > self._memory_entries:
                 self._memory.popitem(last=False)
-        return text
+        return blob
+
+    def payload_json(self, entry: StoreEntry) -> str:
+        return gzip.decompress(self.payload_gzip(entry)).decode()
 
     def forget(self, entry_id: str) -> None:
         with self._lock:
             for key in [k for k in self._memory if k[0] == entry_id]:
                 del self._memory[key]
-        self.store.cache_path(entry_id, "web.json").unlink(missing_ok=True)
+        self.store.cache_path(entry_id, "web.json.gz").unlink(missing_ok=True)
 
     def stat_run(self, entry: StoreEntry) -> dict:
         path = self.store.data_path(entry)

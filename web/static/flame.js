@@ -113,32 +113,30 @@ var HW = window.HW || (window.HW = {});
         tops = [this.zoomNode];
       } else {
         scale = tree.rootTotal[w] > 0 ? width / tree.rootTotal[w] : 0;
-        tops = Array.from(tree.roots).sort((a, b) => tot[b] - tot[a]);
+        tops = tree.roots;
       }
-      const stack = [];  // [node, depth, x0]
-      let x = x0;
-      const place = (nodes, depth, xStart) => {
-        let cx = xStart, mergedN = 0, mergedW = 0, mergedX = xStart;
-        for (const n of nodes) {
-          const wpx = tot[n] * scale;
-          if (wpx <= 0) continue;
-          if (wpx < MIN_PX) {
-            if (!mergedN) mergedX = cx;
-            mergedN++; mergedW += tot[n];
-          } else {
-            if (mergedN) { push(depth, [mergedX, cx, MERGED, mergedN, mergedW]); mergedN = 0; mergedW = 0; }
-            stack.push([n, depth, cx, wpx]);
-          }
-          cx += wpx;
+      const stack = [];  // [node, depth, x0, width]
+      const cs = tree.childStart, cl = tree.childList, byWeight = (a, b) => tot[b] - tot[a];
+      // Children at least a pixel wide are sorted heaviest first and drawn; the rest are only summed into one
+      // merged block at the end (they would sort last anyway), so a node with 10k tiny children costs one pass.
+      const place = (list, from, to, depth, xStart) => {
+        const big = [];
+        let smallN = 0, smallW = 0;
+        for (let i = from; i < to; i++) {
+          const k = list[i], wpx = tot[k] * scale;
+          if (wpx >= MIN_PX) big.push(k);
+          else if (wpx > 0) { smallN++; smallW += tot[k]; }
         }
-        if (mergedN) push(depth, [mergedX, cx, MERGED, mergedN, mergedW]);
+        big.sort(byWeight);
+        let cx = xStart;
+        for (const k of big) { const wpx = tot[k] * scale; stack.push([k, depth, cx, wpx]); cx += wpx; }
+        if (smallN) push(depth, [cx, cx + smallW * scale, MERGED, smallN, smallW]);
       };
-      place(tops, base, x);
+      place(tops, 0, tops.length, base, x0);
       while (stack.length) {
         const [n, d, nx, wpx] = stack.pop();
         push(d, [nx, nx + wpx, n, 0, 0]);
-        const ch = Array.from(tree.children(n)).sort((a, b) => tot[b] - tot[a]);
-        if (ch.length) place(ch, d + 1, nx);
+        if (cs[n + 1] > cs[n]) place(cl, cs[n], cs[n + 1], d + 1, nx);
       }
       for (const r of rows) if (r) r.sort((a, b) => a[0] - b[0]);
       this.rows = rows;
@@ -172,6 +170,11 @@ var HW = window.HW || (window.HW = {});
       ctx.textBaseline = "middle";
       const charW = this.charW || (this.charW = ctx.measureText("mmmmmmmmmm").width / 10);
       const tree = this.tree, match = this.match;
+      // colours depend on (tree, weight, colour function) only: keep them across redraws (search, focus, hover)
+      if (!this.colors || this.colorsFor !== this.colorFn || this.colorsTree !== tree || this.colorsWeight !== this.weight) {
+        this.colors = new Map(); this.colorsFor = this.colorFn; this.colorsTree = tree; this.colorsWeight = this.weight;
+      }
+      const colors = this.colors;
       for (let d = 0; d < this.rows.length; d++) {
         const row = this.rows[d];
         if (!row) continue;
@@ -183,7 +186,8 @@ var HW = window.HW || (window.HW = {});
             ctx.fillRect(x, y, Math.max(w, 0.5), ROW - 1);
             continue;
           }
-          let color = this.colorFn(tree, node);
+          let color = colors.get(node);
+          if (color === undefined) { color = this.colorFn(tree, node); colors.set(node, color); }
           const matched = match && match[tree.func[node]];
           if (match && !matched) ctx.globalAlpha = 0.35;
           ctx.fillStyle = matched ? "#e040c8" : color;

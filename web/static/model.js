@@ -62,12 +62,18 @@ var HW = window.HW || (window.HW = {});
     }
     static totals(parent, self) {
       return self.map((s) => {
-        const t = Float64Array.from(s);
+        const t = new Float64Array(s);
         for (let i = t.length - 1; i >= 0; i--) { const p = parent[i]; if (p >= 0) t[p] += t[i]; }
         return t;
       });
     }
     children(node) { return this.childList.subarray(this.childStart[node], this.childStart[node + 1]); }
+    // recursion flags depend on the shape only, so they are shared through `structure` by every time range
+    outer() {
+      if (this._outer) return this._outer;
+      const cache = this.structure || (this.structure = {});
+      return (this._outer = cache.outer || (cache.outer = outerFlags(this)));
+    }
     label(node) { return this.data.funcLabel(this.func[node]); }
     depthOf(node) { let d = 0; for (let p = this.parent[node]; p >= 0; p = this.parent[p]) d++; return d; }
     path(node) { const out = []; for (let p = node; p >= 0; p = this.parent[p]) out.push(p); return out.reverse(); }
@@ -90,13 +96,16 @@ var HW = window.HW || (window.HW = {});
       this.payload = payload;
       this.meta = payload.meta || {};
       this.strings = payload.strings;
-      this.funcName = decodeColumn(payload.funcs.name);
-      this.funcModule = decodeColumn(payload.funcs.module);
-      this.funcFile = decodeColumn(payload.funcs.file);
-      this.funcKind = decodeColumn(payload.funcs.kind);
+      // Widen every column to one type per role: the hot loops then see one array kind and stay monomorphic.
+      const ints = (col) => new Int32Array(decodeColumn(col));
+      const floats = (col) => new Float64Array(decodeColumn(col));
+      this.funcName = ints(payload.funcs.name);
+      this.funcModule = ints(payload.funcs.module);
+      this.funcFile = ints(payload.funcs.file);
+      this.funcKind = ints(payload.funcs.kind);
       this.kinds = payload.kinds;
       this.nFuncs = this.funcName.length;
-      this.nodeFunc = Int32Array.from(decodeColumn(payload.nodes.func));
+      this.nodeFunc = new Int32Array(decodeColumn(payload.nodes.func));
       this.nodeParent = parentsFromCounts(payload.nodes.roots, decodeColumn(payload.nodes.children));
       this.nNodes = this.nodeFunc.length;
       this.children = buildChildren(this.nodeParent);
@@ -105,13 +114,14 @@ var HW = window.HW || (window.HW = {});
       this.ratios = payload.ratios || [];
       this.time = payload.time;
       this.nBins = payload.time.n_bins;
-      this.binOffsets = decodeColumn(payload.cells.bin_offsets);
-      this.cellNode = decodeColumn(payload.cells.node);
-      this.cellW = payload.cells.weights.map(decodeColumn);
+      this.binOffsets = ints(payload.cells.bin_offsets);
+      this.cellNode = ints(payload.cells.node);
+      this.cellW = payload.cells.weights.map(floats);
       this.lines = {
-        func: decodeColumn(payload.lines.func), file: decodeColumn(payload.lines.file),
-        line: decodeColumn(payload.lines.line), samples: decodeColumn(payload.lines.samples),
+        func: ints(payload.lines.func), file: ints(payload.lines.file),
+        line: ints(payload.lines.line), samples: floats(payload.lines.samples),
       };
+      this.structure = {};  // per-structure caches shared by every time range (e.g. recursion flags)
       this.binTotals = this.cellW.map((w) => {
         const out = new Float64Array(this.nBins);
         for (let b = 0; b < this.nBins; b++) {
@@ -142,56 +152,108 @@ var HW = window.HW || (window.HW = {});
         for (let c = c0; c < c1; c++) s[node[c]] += w[c];
         return s;
       });
-      return new Tree(this, this.nodeFunc, this.nodeParent, self, null, this.children);
+      const tree = new Tree(this, this.nodeFunc, this.nodeParent, self, null, this.children);
+      tree.structure = this.structure;
+      return tree;
     }
   }
 
-  // Grow a tree keyed by (parent node, function) with Map lookups; used by the inverted and sandwich views.
+  // Grow a tree keyed by (parent node, function): an open-addressing hash table over typed arrays (a Map keyed
+  // by large numbers is an order of magnitude slower at a million entries). Used by inverted and sandwich views.
   class TreeBuilder {
-    constructor(data, nW) { this.data = data; this.nW = nW; this.func = []; this.parent = []; this.map = new Map();
-      this.self = []; for (let w = 0; w < nW; w++) this.self.push([]); this.total = []; for (let w = 0; w < nW; w++) this.total.push([]); }
-    node(parent, func) {
-      const key = (parent + 1) * this.data.nFuncs + func;
-      let n = this.map.get(key);
-      if (n === undefined) {
-        n = this.func.length; this.map.set(key, n); this.func.push(func); this.parent.push(parent);
-        for (let w = 0; w < this.nW; w++) { this.self[w].push(0); this.total[w].push(0); }
+    constructor(data, nW) {
+      this.data = data; this.nW = nW; this.n = 0;
+      this.alloc(1024);
+      this.rehash(4096);
+    }
+    alloc(cap) {  // nW = 0 builds a bare shape (func, parent) without weights
+      const grow = (old, T) => { const a = new T(cap); if (old) a.set(old.subarray(0, this.n)); return a; };
+      this.cap = cap;
+      this.func = grow(this.func, Int32Array);
+      this.parent = grow(this.parent, Int32Array);
+      this.self = Array.from({ length: this.nW }, (_, w) => grow(this.self && this.self[w], Float64Array));
+      this.total = Array.from({ length: this.nW }, (_, w) => grow(this.total && this.total[w], Float64Array));
+    }
+    rehash(hcap) {
+      this.hcap = hcap; this.mask = hcap - 1;
+      this.slots = new Int32Array(hcap).fill(-1);
+      for (let n = 0; n < this.n; n++) {
+        let h = this.hash(this.parent[n], this.func[n]);
+        while (this.slots[h] >= 0) h = (h + 1) & this.mask;
+        this.slots[h] = n;
       }
+    }
+    // murmur3's finaliser over (parent, func): the low bits the mask keeps must depend on every input bit
+    hash(parent, func) {
+      let h = (Math.imul(parent + 1, 0x9E3779B1) + func) | 0;
+      h ^= h >>> 15; h = Math.imul(h, 0x85EBCA77); h ^= h >>> 13; h = Math.imul(h, 0xC2B2AE35); h ^= h >>> 16;
+      return h & this.mask;
+    }
+    node(parent, func) {
+      const slots = this.slots, fa = this.func, pa = this.parent, mask = this.mask;
+      let h = (Math.imul(parent + 1, 0x9E3779B1) + func) | 0;
+      h ^= h >>> 15; h = Math.imul(h, 0x85EBCA77); h ^= h >>> 13; h = Math.imul(h, 0xC2B2AE35); h ^= h >>> 16;
+      h &= mask;
+      let n = slots[h];
+      while (n >= 0) {
+        if (fa[n] === func && pa[n] === parent) return n;
+        h = (h + 1) & mask;
+        n = slots[h];
+      }
+      n = this.n++;
+      if (n >= this.cap) this.alloc(this.cap * 2);
+      this.func[n] = func; this.parent[n] = parent;
+      slots[h] = n;
+      if (this.n * 2 > this.hcap) this.rehash(this.hcap * 2);
       return n;
     }
     build() {
-      const func = Int32Array.from(this.func), parent = Int32Array.from(this.parent);
-      return new Tree(this.data, func, parent, this.self.map((a) => Float64Array.from(a)),
-        this.total.map((a) => Float64Array.from(a)));
+      const n = this.n;
+      return new Tree(this.data, this.func.slice(0, n), this.parent.slice(0, n),
+        this.self.map((a) => a.slice(0, n)), this.total.map((a) => a.slice(0, n)));
     }
   }
 
   // Bottom-up view: roots are the functions where samples landed, children their callers.
-  function invertTree(tree) {
-    const nW = tree.self.length, b = new TreeBuilder(tree.data, nW);
+  // The shape of the inverted tree does not depend on the time range, so it is built once per profile: every
+  // node that ever holds samples maps to the inverted node of its full reversed path (`end`); a range then only
+  // scatters self weights onto those ends and sums them up the inverted tree, which is linear and fast.
+  function invertedShape(tree) {
+    const data = tree.data, parent = tree.parent, func = tree.func;
+    const holds = new Uint8Array(tree.n);
+    if (data.cellNode && tree.structure === data.structure) { for (const n of data.cellNode) holds[n] = 1; }
+    else for (let n = 0; n < tree.n; n++) for (let w = 0; w < tree.self.length; w++) if (tree.self[w][n]) holds[n] = 1;
+    const b = new TreeBuilder(data, 0), end = new Int32Array(tree.n).fill(-1);
     for (let n = 0; n < tree.n; n++) {
-      let any = false;
-      for (let w = 0; w < nW; w++) if (tree.self[w][n]) { any = true; break; }
-      if (!any) continue;
-      let inv = b.node(-1, tree.func[n]);
-      for (let w = 0; w < nW; w++) { b.total[w][inv] += tree.self[w][n]; b.self[w][inv] += tree.self[w][n]; }
-      for (let p = tree.parent[n]; p >= 0; p = tree.parent[p]) {
-        inv = b.node(inv, tree.func[p]);
-        for (let w = 0; w < nW; w++) b.total[w][inv] += tree.self[w][n];
-      }
+      if (!holds[n]) continue;
+      let inv = b.node(-1, func[n]);
+      for (let p = parent[n]; p >= 0; p = parent[p]) inv = b.node(inv, func[p]);
+      end[n] = inv;
     }
-    return b.build();
+    const f = b.func.slice(0, b.n), par = b.parent.slice(0, b.n);
+    return { func: f, parent: par, end: end, children: buildChildren(par), structure: {} };
+  }
+
+  function invertTree(tree) {
+    const cache = tree.structure || {};
+    const shape = cache.inverted || (cache.inverted = invertedShape(tree));
+    const nW = tree.self.length, m = shape.func.length, end = shape.end, parent = shape.parent;
+    const self = [], total = [];
+    for (let w = 0; w < nW; w++) {
+      const t = new Float64Array(m), s = new Float64Array(m), ts = tree.self[w];
+      for (let n = 0; n < tree.n; n++) { const e = end[n]; if (e >= 0) t[e] += ts[n]; }
+      for (let v = m - 1; v >= 0; v--) { const p = parent[v]; if (p >= 0) t[p] += t[v]; else s[v] = t[v]; }
+      self.push(s); total.push(t);
+    }
+    const inv = new Tree(tree.data, shape.func, parent, self, total, shape.children);
+    inv.structure = shape.structure;
+    return inv;
   }
 
   // Nodes of function f that have no ancestor of f (so recursion is counted once).
   function outermost(tree, f) {
-    const out = [];
-    for (let n = 0; n < tree.n; n++) {
-      if (tree.func[n] !== f) continue;
-      let inner = false;
-      for (let p = tree.parent[n]; p >= 0; p = tree.parent[p]) if (tree.func[p] === f) { inner = true; break; }
-      if (!inner) out.push(n);
-    }
+    const out = [], outer = tree.outer();
+    for (let n = 0; n < tree.n; n++) if (tree.func[n] === f && outer[n]) out.push(n);
     return out;
   }
 
@@ -211,38 +273,45 @@ var HW = window.HW || (window.HW = {});
 
   function calleesOf(tree, f) {
     const nW = tree.self.length, b = new TreeBuilder(tree.data, nW);
-    const stack = [];
-    for (const n of outermost(tree, f)) stack.push([n, -1]);
-    while (stack.length) {
-      const [n, bp] = stack.pop();
+    const cs = tree.childStart, cl = tree.childList;
+    const stackN = [], stackP = [];
+    for (const n of outermost(tree, f)) { stackN.push(n); stackP.push(-1); }
+    while (stackN.length) {
+      const n = stackN.pop(), bp = stackP.pop();
       const m = b.node(bp, tree.func[n]);
       for (let w = 0; w < nW; w++) { b.self[w][m] += tree.self[w][n]; b.total[w][m] += tree.total[w][n]; }
-      const ch = tree.children(n);
-      for (let i = 0; i < ch.length; i++) stack.push([ch[i], m]);
+      for (let c = cs[n]; c < cs[n + 1]; c++) { stackN.push(cl[c]); stackP.push(m); }
     }
     return b.build();
   }
 
+  // outer[n] = 1 when no ancestor of n is the same function: a depth-first walk with a per-function counter.
+  function outerFlags(tree) {
+    const n = tree.n, func = tree.func, cs = tree.childStart, cl = tree.childList;
+    const outer = new Uint8Array(n), active = new Int32Array(tree.data.nFuncs);
+    const stack = new Int32Array(2 * n + tree.roots.length + 1);
+    let sp = 0;
+    for (let i = tree.roots.length - 1; i >= 0; i--) stack[sp++] = tree.roots[i];
+    while (sp) {
+      const item = stack[--sp];
+      if (item < 0) { active[func[~item]]--; continue; }
+      const f = func[item];
+      outer[item] = active[f] === 0 ? 1 : 0;
+      active[f]++;
+      stack[sp++] = ~item;
+      for (let c = cs[item + 1] - 1; c >= cs[item]; c--) stack[sp++] = cl[c];
+    }
+    return outer;
+  }
+
   // Self and total per function; total counts a function once per stack even when it recurses.
   function functionTotals(tree) {
-    const nW = tree.self.length, nF = tree.data.nFuncs;
+    const nW = tree.self.length, nF = tree.data.nFuncs, outer = tree.outer(), func = tree.func;
     const self = [], total = [];
-    for (let w = 0; w < nW; w++) { self.push(new Float64Array(nF)); total.push(new Float64Array(nF)); }
-    const active = new Int32Array(nF);
-    const stack = [];
-    for (let i = tree.roots.length - 1; i >= 0; i--) stack.push(tree.roots[i]);
-    while (stack.length) {
-      const item = stack.pop();
-      if (item < 0) { active[tree.func[~item]]--; continue; }
-      const f = tree.func[item];
-      for (let w = 0; w < nW; w++) {
-        self[w][f] += tree.self[w][item];
-        if (active[f] === 0) total[w][f] += tree.total[w][item];
-      }
-      active[f]++;
-      stack.push(~item);
-      const ch = tree.children(item);
-      for (let i = 0; i < ch.length; i++) stack.push(ch[i]);
+    for (let w = 0; w < nW; w++) {
+      const s = new Float64Array(nF), t = new Float64Array(nF), ts = tree.self[w], tt = tree.total[w];
+      for (let n = 0; n < tree.n; n++) { const f = func[n]; s[f] += ts[n]; if (outer[n]) t[f] += tt[n]; }
+      self.push(s); total.push(t);
     }
     return { self: self, total: total };
   }
@@ -299,6 +368,6 @@ var HW = window.HW || (window.HW = {});
 
   Object.assign(HW, {
     decodeColumn, buildChildren, Tree, TreeBuilder, ProfileData, invertTree, callersOf, calleesOf, outermost,
-    functionTotals, matchedShare, compileSearch, matchFunctions, fmtCount, fmtPct, fmtNs, ratioValue,
+    functionTotals, outerFlags, matchedShare, compileSearch, matchFunctions, fmtCount, fmtPct, fmtNs, ratioValue,
   });
 })(HW);

@@ -40,6 +40,8 @@ var HW = window.HW || (window.HW = {});
     const a = el("a", { href: URL.createObjectURL(new Blob([text], { type: type })), download: name });
     document.body.append(a); a.click(); a.remove();
   }
+  // Run fn once the browser has painted the current frame: secondary panels never delay the flame graph.
+  function afterPaint(fn) { requestAnimationFrame(() => setTimeout(fn, 0)); }
   function basename(p) { const i = p.lastIndexOf("/"); return i >= 0 ? p.slice(i + 1) : p; }
 
   // --- tooltip ----------------------------------------------------------------------------------------
@@ -90,7 +92,8 @@ var HW = window.HW || (window.HW = {});
       this.flame.on("hover", (h, e) => this.onHover(h, e));
       this.flame.on("zoom", () => this.updateBreadcrumb());
       this.flame.on("focus", (n) => this.onFocus(n));
-      this.flame.on("select", (n) => this.showSandwich(this.current.func[n]));
+      // the sandwich panel follows a click in a later task, so the zoom paints first
+      this.flame.on("select", (n) => { const f = this.current.func[n]; afterPaint(() => this.showSandwich(f)); });
       this.callers = new HW.FlameGraph($("callers"), { orientation: "flame", minRows: 2, maxHeight: 240 });
       this.callees = new HW.FlameGraph($("callees"), { orientation: "icicle", minRows: 2, maxHeight: 240 });
       for (const g of [this.callers, this.callees]) g.on("hover", (h, e) => this.onHover(h, e, g));
@@ -100,8 +103,6 @@ var HW = window.HW || (window.HW = {});
       this.renderQuality();
       this.rebuild();
       this.renderLines();
-      const first = $("top").querySelector("tbody tr");
-      if (first) this.showSandwich(+first.dataset.func);
     }
 
     setupControls() {
@@ -173,21 +174,30 @@ var HW = window.HW || (window.HW = {});
     }
 
     // Rebuild the tree for the current range and view, keeping the zoomed path where it still exists.
+    // The flame graph and the time strip paint first; tables and the sandwich panel follow in a later task,
+    // so a range change or a first load shows the graph without waiting for them.
     rebuild() {
       const t0 = performance.now();
       const zoomPath = this.current && this.flame.zoomNode >= 0 ? this.current.path(this.flame.zoomNode).map((n) => this.current.label(n)) : null;
       this.base = this.data.aggregate(this.range[0], this.range[1]);
       this.current = this.view === "inverted" ? HW.invertTree(this.base) : this.base;
-      this.flame.setOrientation(this.view === "flame" ? "flame" : "icicle");
+      this.applyColor(true);
+      this.flame.options.orientation = this.view === "flame" ? "flame" : "icicle";
       this.flame.setTree(this.current, this.weight);
       if (zoomPath) { const z = this.current.findPath(zoomPath); if (z >= 0) this.flame.zoom(z); }
-      this.applyColor(true);
       this.applySearch();
       this.updateBreadcrumb();
-      this.renderTop();
       this.drawStrip();
       this.lastBuildMs = performance.now() - t0;
-      document.body.dataset.ready = "1";
+      const token = this.buildToken = (this.buildToken || 0) + 1;
+      afterPaint(() => {
+        if (token !== this.buildToken) return;  // a newer rebuild supersedes this one
+        this.renderTop();
+        const first = $("top").querySelector("tbody tr");
+        if (this.sandwichFunc !== undefined) this.showSandwich(this.sandwichFunc);
+        else if (first) this.showSandwich(+first.dataset.func);
+        document.body.dataset.ready = "1";
+      });
     }
     refresh() {
       this.flame.setWeight(this.weight);
@@ -361,21 +371,20 @@ var HW = window.HW || (window.HW = {});
       const cols = [{ label: "function", num: false, sort: false }, { label: "self %", num: true }, { label: "total %", num: true },
         { label: "self " + d.weights[w], num: true }, { label: "module", num: false, sort: false }];
       if (ratio) cols.push({ label: ratio.name, num: true });
-      const funcs = [];
-      for (let f = 0; f < d.nFuncs; f++) if (ft.total[w][f] > 0) funcs.push(f);
-      const key = (f) => {
-        switch (this.topState.col) {
-          case 1: case 3: return ft.self[w][f];
-          case 2: return ft.total[w][f];
-          case 5: { const den = ft.total[ratio.den][f]; return den ? ft.total[ratio.num][f] / den : -Infinity; }
-          default: return ft.total[w][f];
-        }
-      };
-      funcs.sort((a, b) => this.topState.desc ? key(b) - key(a) : key(a) - key(b));
+      const col = this.topState.col, keyOf = new Float64Array(d.nFuncs);
+      for (let f = 0; f < d.nFuncs; f++) {
+        if (col === 1 || col === 3) keyOf[f] = ft.self[w][f];
+        else if (col === 5 && ratio) { const den = ft.total[ratio.den][f]; keyOf[f] = den ? ft.total[ratio.num][f] / den : -Infinity; }
+        else keyOf[f] = ft.total[w][f];
+      }
+      let n = 0;
+      const funcs = new Int32Array(d.nFuncs);
+      for (let f = 0; f < d.nFuncs; f++) if (ft.total[w][f] > 0 || ft.self[w][f] > 0) funcs[n++] = f;
+      const sorted = funcs.subarray(0, n).sort(this.topState.desc ? (a, b) => keyOf[b] - keyOf[a] : (a, b) => keyOf[a] - keyOf[b]);
       const tableEl = $("top");
       sortableHeader(tableEl, cols, this.topState, () => this.renderTop());
       const body = tableEl.querySelector("tbody");
-      const rows = funcs.slice(0, 300).map((f) => {
+      const rows = Array.from(sorted.subarray(0, 300)).map((f) => {
         const tr = el("tr", { "data-func": String(f) },
           el("td", { class: "name", text: d.funcLabel(f) }),
           el("td", { class: "num", text: HW.fmtPct(100 * ft.self[w][f] / total) }),
@@ -537,6 +546,8 @@ var HW = window.HW || (window.HW = {});
     const view = new ProfileView(data, entryId);
     HW.view = view;
     HW.timings = { fetchMs: t1 - t0, decodeAndDrawMs: performance.now() - t1 };
+    // performance.now() counts from the navigation start, so this is "page requested -> first frame painted".
+    requestAnimationFrame(() => { HW.timings.firstFrameMs = performance.now(); });
   }
 
   // ======================================================================================================

@@ -54,8 +54,10 @@ def test_profile_payload_round_trip(client_and_ids):
     assert payload["meta"]["n_samples"] == 820 and payload["entry"]["name"] == "slow"
     counts = decode_column(payload["cells"]["weights"][0])
     assert counts.sum() == 820
-    # second request: same bytes from the cache
+    # second request: same bytes from the cache; gzip for clients that take it
     assert client.get(f"/api/profile/{ids['slow']}").data == response.data
+    packed = client.get(f"/api/profile/{ids['slow']}", headers={"Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["Content-Encoding"] == "gzip" and gzip.decompress(packed.data) == response.data
 
 
 def test_exports_of_profile_and_selection(client_and_ids):
@@ -101,11 +103,11 @@ def test_rename_and_delete(client_and_ids, store):
     assert client.post(f"/api/entries/{ids['fast']}/rename", json={"nom": "x"}).status_code == 400
     # delete needs the id repeated as confirmation; it removes data, cache and index row
     client.get(f"/api/profile/{ids['slow']}")
-    assert store.cache_path(ids["slow"], "web.json").exists()
+    assert store.cache_path(ids["slow"], "web.json.gz").exists()
     assert client.post(f"/api/entries/{ids['slow']}/delete", json={}).status_code == 400
     gone = client.post(f"/api/entries/{ids['slow']}/delete", json={"confirm": ids["slow"]})
     assert gone.status_code == 200
-    assert not store.cache_path(ids["slow"], "web.json").exists()
+    assert not store.cache_path(ids["slow"], "web.json.gz").exists()
     assert client.get(f"/api/profile/{ids['slow']}").status_code == 404
     assert client.delete(f"/api/entries/{ids['stat']}", json={"confirm": ids["stat"]}).status_code == 200
     assert [e.id for e in store.list()] == [ids["fast"]]
@@ -117,6 +119,6 @@ def test_missing_and_broken_entries(client_and_ids, store):
     page = client.get("/profile/no-such-id")
     assert page.status_code == 404 and b"no profile" in page.data
     store.data_path(store.get(ids["fast"])).write_bytes(b"not a zip")
-    store.cache_path(ids["fast"], "web.json").unlink(missing_ok=True)
+    store.cache_path(ids["fast"], "web.json.gz").unlink(missing_ok=True)
     broken = client.get(f"/api/profile/{ids['fast']}")
     assert broken.status_code == 400 and "cannot read profile" in broken.get_json()["error"]
