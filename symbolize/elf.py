@@ -12,6 +12,7 @@ import functools
 import os
 import re
 import struct
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,14 +24,8 @@ if TYPE_CHECKING:
 
 
 
-@functools.cache
-def _sym_dtype():
-    import numpy as np
-
-    return np.dtype(
-        [("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"), ("value", "<u8"), ("size", "<u8")]
-    )
-
+_SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym: name, info, other, shndx, value, size
+_RELA = struct.Struct("<QQq")  # Elf64_Rela: offset, info, addend
 _STT_NOTYPE, _STT_FUNC, _STT_FILE, _STT_GNU_IFUNC = 0, 2, 4, 10
 _STB_GLOBAL, _STB_WEAK = 1, 2
 _SHF_EXECINSTR = 0x4
@@ -272,18 +267,16 @@ class SymbolTable:
 
     @classmethod
     def empty(cls) -> SymbolTable:
-        import numpy as np
-
-        return cls(np.zeros(0, np.uint64), np.zeros(0, np.uint64), (), ())
+        return cls(array("Q"), array("Q"), (), (), {}, array("Q"))
 
     def file_of(self, index: int) -> str | None:
         return self.files[index] if index < len(self.files) else None
 
     @classmethod
     def from_image(cls, image: ElfImage) -> SymbolTable:
-        import numpy as np
-
-        rows: list[tuple[int, int, int, str, str | None, int]] = []  # (addr, size, preference, name, file)
+        """Read .symtab and .dynsym with struct in plain Python: a large library's tables take
+        tens of milliseconds this way, less than importing numpy would cost a cold command."""
+        rows: list[tuple[int, int, int, str, str | None, int]] = []  # (addr, size, pref, name, file, section end)
         exec_sections = {i for i, sec in enumerate(image._section_list) if sec.flags & _SHF_EXECINSTR}
         section_ends = {i: sec.addr + sec.size for i, sec in enumerate(image._section_list)}
         for table, strtab in ((".symtab", ".strtab"), (".dynsym", ".dynstr")):
@@ -291,26 +284,22 @@ class SymbolTable:
             strings = image.read_section(strtab)
             if raw is None or strings is None:
                 continue
-            syms = np.frombuffer(raw, dtype=_sym_dtype(), count=len(raw) // _sym_dtype().itemsize)
-            kind = syms["info"] & 0xF
-            shndx = syms["shndx"].astype(np.int64)
-            is_code = (kind == _STT_FUNC) | (kind == _STT_GNU_IFUNC)
-            in_exec = np.isin(shndx, np.fromiter(exec_sections, dtype=np.int64, count=len(exec_sections)))
-            keep = (is_code | ((kind == _STT_NOTYPE) & in_exec)) & (shndx != _SHN_UNDEF)
-            keep &= (shndx < _SHN_LORESERVE) & (syms["value"] != 0) & (syms["name"] != 0)
-            sel = syms[keep]
-            sym_files = _file_symbols(syms, kind, np.flatnonzero(keep), strings)
-            for name_off, info, value, size, file, shndx_i in zip(
-                sel["name"].tolist(), sel["info"].tolist(), sel["value"].tolist(), sel["size"].tolist(), sym_files,
-                sel["shndx"].tolist(), strict=True,
-            ):
+            syms = list(_SYM.iter_unpack(raw[: len(raw) - len(raw) % _SYM.size]))
+            files = _file_symbols(syms, strings)
+            for (name_off, info, _other, shndx, value, size), file in zip(syms, files, strict=True):
+                kind = info & 0xF
+                is_code = kind == _STT_FUNC or kind == _STT_GNU_IFUNC
+                if not (is_code or (kind == _STT_NOTYPE and shndx in exec_sections)):
+                    continue
+                if shndx == _SHN_UNDEF or shndx >= _SHN_LORESERVE or value == 0 or name_off == 0:
+                    continue
                 end = strings.find(b"\0", name_off)
                 name = strings[name_off : end if end >= 0 else len(strings)].decode("utf-8", "surrogateescape")
                 if not name or name[0] == "$":
                     continue
-                k, b = info & 0xF, info >> 4
-                pref = (2 if k == _STT_FUNC or k == _STT_GNU_IFUNC else 0) + (2 if b == _STB_GLOBAL else b == _STB_WEAK)
-                rows.append((value, size, pref, name, file, section_ends.get(shndx_i, value + size)))
+                bind = info >> 4
+                pref = (2 if kind != _STT_NOTYPE else 0) + (2 if bind == _STB_GLOBAL else bind == _STB_WEAK)
+                rows.append((value, size, pref, name, file, section_ends.get(shndx, value + size)))
         rows.extend(_plt_symbols(image))
         if not rows:
             return cls.empty()
@@ -318,10 +307,9 @@ class SymbolTable:
         # underscores (as perf does), then the first in table order (as binutils does).
         # A C++ complete-object ctor/dtor (C1/D1) aliases the base-object one (C2/D2) that DWARF describes.
         rows.sort(key=lambda r: (r[0], -r[2], r[1] == 0, _underscores(r[3]), bool(_CXX_COMPLETE_OBJECT.search(r[3]))))
-        starts, sizes, names, files = [], [], [], []
+        starts, sizes, names, files_out, limits = [], [], [], [], []
         aliases: dict[int, list[str]] = {}
         last = None
-        limits = []
         for addr, size, _pref, name, file, limit in rows:
             if addr == last:
                 group = aliases.setdefault(addr, [names[-1]])
@@ -332,18 +320,18 @@ class SymbolTable:
             starts.append(addr)
             sizes.append(size)
             names.append(name)
-            files.append(file)
-            limits.append(limit)
-        start_arr = np.array(starts, dtype=np.uint64)
-        size_arr = np.array(sizes, dtype=np.uint64)
-        nxt = np.append(start_arr[1:], np.uint64(2**64 - 1))
-        limit_arr = np.array(limits, dtype=np.uint64)
-        # A zero-size symbol runs to the next symbol, but not out of its section.
-        ends = np.where(size_arr > 0, start_arr + size_arr, np.minimum(nxt, np.maximum(limit_arr, start_arr + 1)))
-        padded = np.minimum(np.minimum(nxt, ends + np.uint64(_PADDING_SLACK)), np.maximum(limit_arr, start_arr + 1))
-        reach = np.maximum(ends, padded)
-        return cls(start_arr, ends, tuple(names), tuple(files),
-                   {addr: tuple(group) for addr, group in aliases.items() if len(group) > 1}, reach)
+            files_out.append(file)
+            limits.append(max(limit, addr + 1))
+        ends, reach = [], []
+        top = 2**64 - 1
+        for i, (addr, size, limit) in enumerate(zip(starts, sizes, limits, strict=True)):
+            nxt = starts[i + 1] if i + 1 < len(starts) else top
+            # A zero-size symbol runs to the next symbol, but not out of its section.
+            end = addr + size if size > 0 else min(nxt, limit)
+            ends.append(end)
+            reach.append(max(end, min(nxt, end + _PADDING_SLACK, limit)))
+        return cls(array("Q", starts), array("Q", ends), tuple(names), tuple(files_out),
+                   {addr: tuple(group) for addr, group in aliases.items() if len(group) > 1}, array("Q", reach))
 
     def lookup_one(self, vaddr: int) -> tuple[int, int]:
         """Scalar lookup for small batches that should not pay for importing numpy."""
@@ -371,30 +359,22 @@ class SymbolTable:
         return idx, np.where(ok, vaddrs - starts[safe], 0)
 
 
-def _file_symbols(syms: np.ndarray, kind: np.ndarray, kept: np.ndarray, strings: bytes) -> list[str | None]:
+def _file_symbols(syms: list[tuple], strings: bytes) -> list[str | None]:
     """binutils' rule: a symbol's file is the last STT_FILE before it; for a global symbol only
     while no STT_FILE has followed another symbol (then the globals section has begun)."""
-    import numpy as np
-
-    file_pos = np.flatnonzero(kind == _STT_FILE)
-    if len(file_pos) == 0:
-        return [None] * len(kept)
-    file_names = []
-    for off in syms["name"][file_pos].tolist():
-        end = strings.find(b"\0", off)
-        file_names.append(strings[off : end if end >= 0 else len(strings)].decode("utf-8", "surrogateescape"))
-    non_file = np.flatnonzero((kind != _STT_FILE) & (np.arange(len(kind)) > 0))
-    first_symbol = int(non_file[0]) if len(non_file) else len(kind)
-    later_files = file_pos[file_pos > first_symbol]
-    first_file_after_symbol = int(later_files[0]) if len(later_files) else len(kind)
-    which = np.searchsorted(file_pos, kept, side="right") - 1
-    local = (syms["info"][kept] >> 4) == 0
     out: list[str | None] = []
-    for w, is_local, pos in zip(which.tolist(), local.tolist(), kept.tolist(), strict=True):
-        if w < 0 or (not is_local and pos > first_file_after_symbol):
+    current: str | None = None
+    symbol_seen = file_after_symbol = False
+    for index, (name_off, info, *_rest) in enumerate(syms):
+        if info & 0xF == _STT_FILE:
+            end = strings.find(b"\0", name_off)
+            current = strings[name_off : end if end >= 0 else len(strings)].decode("utf-8", "surrogateescape")
+            file_after_symbol = file_after_symbol or symbol_seen
             out.append(None)
-        else:
-            out.append(file_names[w])
+            continue
+        if index > 0:
+            symbol_seen = True
+        out.append(None if current is None or (info >> 4 != 0 and file_after_symbol) else current)
     return out
 
 
@@ -404,28 +384,24 @@ def _underscores(name: str) -> int:
 
 def _plt_symbols(image: ElfImage) -> list[tuple[int, int, int, str, str | None, int]]:
     """Name PLT stubs ``sym@plt`` by decoding each stub's ``jmp *GOT(%rip)`` as objdump does."""
-    import numpy as np
-
     got_names: dict[int, str] = {}
     dynsym = image.read_section(".dynsym")
     dynstr = image.read_section(".dynstr")
     if dynsym is None or dynstr is None:
         return []
-    syms = np.frombuffer(dynsym, dtype=_sym_dtype(), count=len(dynsym) // _sym_dtype().itemsize)
-    rela_dtype = np.dtype([("offset", "<u8"), ("info", "<u8"), ("addend", "<i8")])
+    name_offsets = [rec[0] for rec in _SYM.iter_unpack(dynsym[: len(dynsym) - len(dynsym) % _SYM.size])]
     for rela_name in (".rela.plt", ".rela.dyn"):
         raw = image.read_section(rela_name)
         if raw is None:
             continue
-        relas = np.frombuffer(raw, dtype=rela_dtype, count=len(raw) // rela_dtype.itemsize)
-        sym_index = (relas["info"] >> np.uint64(32)).astype(np.int64)
-        useful = (sym_index > 0) & (sym_index < len(syms))
-        name_offsets = syms["name"][sym_index[useful]].tolist()
-        for got, name_off in zip(relas["offset"][useful].tolist(), name_offsets, strict=True):
-            end = dynstr.find(b"\0", name_off)
-            name = dynstr[name_off:end].decode("utf-8", "surrogateescape")
-            if name:
-                got_names[got] = name
+        for got, info, _addend in _RELA.iter_unpack(raw[: len(raw) - len(raw) % _RELA.size]):
+            sym_index = info >> 32
+            if 0 < sym_index < len(name_offsets):
+                name_off = name_offsets[sym_index]
+                end = dynstr.find(b"\0", name_off)
+                name = dynstr[name_off:end].decode("utf-8", "surrogateescape")
+                if name:
+                    got_names[got] = name
     out: list[tuple[int, int, int, str, str | None, int]] = []
     for sec_name in (".plt", ".plt.sec", ".plt.got"):
         sec = image.sections.get(sec_name)

@@ -285,7 +285,6 @@ class ModuleIndex:
 
 def _merge_symbols(image: ElfImage | None, debug_image: ElfImage | None) -> SymbolTable:
     """The binary's symbols, or the debug file's when the binary was stripped (plus its PLT/dynsym)."""
-    import numpy as np
     from hwprof.symbolize.elf import ElfError
 
     tables = []
@@ -301,19 +300,15 @@ def _merge_symbols(image: ElfImage | None, debug_image: ElfImage | None) -> Symb
         return SymbolTable.empty()
     if len(tables) == 1 or (image is not None and image.has_symtab):
         return tables[0]
-    starts = np.concatenate([t.starts for t in tables])
-    ends = np.concatenate([t.ends for t in tables])
-    reach = np.concatenate([t.reach if t.reach is not None else t.ends for t in tables])
     aliases = {addr: group for t in tables for addr, group in t.aliases.items()}
-    names = tuple(n for t in tables for n in t.names)
-    files = tuple(f for t in tables for f in (t.files or (None,) * len(t.names)))
-    order = np.argsort(starts, kind="stable")
-    starts, ends, reach = starts[order], ends[order], reach[order]
-    names = tuple(names[i] for i in order.tolist())
-    # The debug file's .symtab is the richer one; it comes second, so keep the last of duplicates.
-    keep_last = np.ones(len(starts), dtype=bool)
-    keep_last[:-1] = starts[:-1] != starts[1:]
-    idx = np.flatnonzero(keep_last)
-    files = tuple(files[i] for i in order.tolist())
-    return SymbolTable(starts[idx], ends[idx], tuple(names[i] for i in idx.tolist()),
-                       tuple(files[i] for i in idx.tolist()), aliases, reach[idx])
+    rows = {}
+    # The debug file's .symtab is the richer one; it comes last, so it wins where both name an address.
+    for t in tables:
+        reach = t.reach if t.reach is not None else t.ends
+        files = t.files or (None,) * len(t.names)
+        for row in zip(t.starts, t.ends, reach, t.names, files, strict=True):
+            rows[int(row[0])] = row
+    ordered = [rows[addr] for addr in sorted(rows)]
+    return SymbolTable(array("Q", [int(r[0]) for r in ordered]), array("Q", [int(r[1]) for r in ordered]),
+                       tuple(r[3] for r in ordered), tuple(r[4] for r in ordered), aliases,
+                       array("Q", [int(r[2]) for r in ordered]))

@@ -179,31 +179,38 @@ class Symbolizer:
         debug_file = find_debug_file(real, image, wanted_id, self.search, reasons.append)
         debug_image = None
         dwarf = None
+        dwarf_job = None
         if debug_file is not None:
             try:
                 debug_image = image if debug_file == real else open_image(debug_file)
             except ElfError as exc:
                 reasons.append(str(exc))
             if debug_image is not None and debug_image.has_dwarf:
-                try:
-                    label = os.path.basename(path)
-                    dwarf, cached = load_or_build_dwarf(real, debug_file, wanted_id, self.cache_dir, label)
-                    if cached:
-                        self.index_cache_hits += 1
-                    else:
-                        self.index_builds += 1
-                except DwarfIndexError as exc:
-                    reasons.append(f"DWARF unusable, names only ({exc})")
+                # The DWARF index builds in Rust with the GIL released: let it run beside the
+                # symbol-table work below instead of before it.
+                label = os.path.basename(path)
+                dwarf_job = _Background(load_or_build_dwarf, real, debug_file, wanted_id, self.cache_dir, label)
         elif image is not None and not image.has_symtab:
             reasons.append("no debug info found (no DWARF, no .symtab); only exported names")
         segments_image = image if image is not None and image.segments else debug_image
         if segments_image is None or not segments_image.segments:
+            if dwarf_job is not None:
+                dwarf_job.result()
             if image is None and debug_image is None:
                 return _Module(path, None, None)
             reasons.append("no loadable segments")
             return _Module(path, None, None)
         symbols = load_or_build_symbols(real, image, debug_file, debug_image if debug_image is not image else None,
                                         wanted_id, self.cache_dir)
+        if dwarf_job is not None:
+            try:
+                dwarf, cached = dwarf_job.result()
+                if cached:
+                    self.index_cache_hits += 1
+                else:
+                    self.index_builds += 1
+            except DwarfIndexError as exc:
+                reasons.append(f"DWARF unusable, names only ({exc})")
         bias_source = debug_image if debug_image is not None and debug_image.segments else segments_image
         index = ModuleIndex(symbols, dwarf, bias_source.segments[0].vaddr if bias_source.segments else 0)
         if dwarf is None and len(index.symbols.starts) == 0:
@@ -308,3 +315,27 @@ class Symbolizer:
             else:
                 out.append((SymbolizedFrame(name, None, None, False, JIT_MODULE, addr, off),))
         return out
+
+
+class _Background:
+    """Run one call on a thread; result() joins and returns its value or raises its exception."""
+
+    def __init__(self, func, *args) -> None:
+        import threading
+
+        self._value = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(func, args), name="hwprof-index", daemon=True)
+        self._thread.start()
+
+    def _run(self, func, args) -> None:
+        try:
+            self._value = func(*args)
+        except BaseException as exc:  # handed to the caller in result()
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
