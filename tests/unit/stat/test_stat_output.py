@@ -106,3 +106,29 @@ def test_json_document_validates_against_the_schema():
     broken = dict(doc, events=[{"name": "x"}])
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, SCHEMA)
+
+
+def test_per_cpu_rows_are_event_major_like_perf():
+    clock = EventResult("cpu-clock", 100.0, "msec", 10, 10)
+    faults = EventResult("page-faults", 7.0, "", 10, 10)
+    per_cpu = (Slice((clock, faults), (), cpu=0), Slice((clock, faults), (), cpu=1))
+    text = render_text(StatResult("'system wide'", (clock, faults), per_cpu=per_cpu, duration_ns=10))
+    rows = [line for line in text.splitlines() if line.startswith("CPU")]
+    assert [r.split()[0] + " " + r.split()[-1] for r in rows] == [
+        "CPU0 cpu-clock", "CPU1 cpu-clock", "CPU0 page-faults", "CPU1 page-faults"]
+
+
+def test_interval_rows_carry_their_timestamp():
+    from hwprof.stat_output import interval_header, render_interval_csv, render_interval_text
+
+    s = Slice((EventResult("task-clock", 99.5, "msec", 10, 10),), (), time_ns=1_500_000_000)
+    assert render_interval_text(s) == "     1.500000000              99.50 msec task-clock\n"
+    assert render_interval_csv(s, ",") == "1.500000000,99.50,msec,task-clock,10,100.00,,\n"
+    assert interval_header(False, False).split() == ["#", "time", "counts", "unit", "events"]
+
+
+def test_per_thread_rows_name_comm_and_tid():
+    t = Slice((EventResult("task-clock", 5.0, "msec", 1, 1),), (), tid=4242, pid=4240, comm="worker")
+    text = render_text(StatResult("process id '4240'", t.events, per_thread=(t,), duration_ns=1))
+    assert "          worker-4242                   5.00 msec task-clock" in text
+    assert render_csv(StatResult("x", t.events, per_thread=(t,)), ",").startswith("worker-4242,5.00,msec,task-clock")
