@@ -418,11 +418,13 @@ class PerfDataDecoder:
                        duration_ns=int(times.max() - times.min()) if n else 0)
         builder = ProfileBuilder(meta)
         max_stack = int(ev.attr.sample_max_stack) or _max_stack_sysctl()
-        stack_of_unique, end_of_unique = self._stacks(builder, uniq, chain_bytes, procs, max_stack,
-                                                      ev.layout.has(SampleType.CALLCHAIN))
+        stack_of_unique, end_of_unique, stack_frame, stack_parent = self._stacks(
+            builder, uniq, chain_bytes, procs, max_stack, ev.layout.has(SampleType.CALLCHAIN))
         for tid, comm in procs.comms.items():
             builder.threads[tid] = comm
         profile = builder.build()
+        profile.stack_frame = stack_frame
+        profile.stack_parent = stack_parent
         profile.sample_time = times
         profile.sample_pid = pid.astype(np.int32)
         profile.sample_tid = cols.cat("tid", "int32")
@@ -481,116 +483,125 @@ class PerfDataDecoder:
         return names
 
     def _stacks(self, builder: ProfileBuilder, uniq: np.ndarray, chain_bytes: list[bytes], procs: _Processes,
-                max_stack: int, has_callchain: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Resolve and symbolize every unique (chain, pid, generation); return its stack index and StackEnd."""
-        # 1. Split chains into (kind, address) entries, leaf first.
-        parsed: list[list[tuple[int, int]]] = []
-        truncated: list[bool] = []
-        user_addrs: dict[tuple[int, int], set[int]] = defaultdict(set)
-        kernel_addrs: set[int] = set()
-        for row in uniq.tolist():
-            chain_index, pid, gen = row
-            entries = np.frombuffer(chain_bytes[chain_index], dtype="<u8").tolist()
-            mode = CpuMode.USER
-            frames: list[tuple[int, int]] = []
-            count = 0
-            for value in entries:
-                if value >= _MARKER_MIN:
-                    mode = CpuMode.KERNEL if value == CallchainContext.KERNEL else (
-                        CpuMode.USER if value == CallchainContext.USER else CpuMode.HYPERVISOR)
-                    continue
-                count += 1
-                kind = CpuMode.KERNEL if mode == CpuMode.KERNEL or value >= _KERNEL_SPACE else mode
-                frames.append((kind, value))
-                if kind == CpuMode.KERNEL:
-                    kernel_addrs.add(value)
-                elif value:
-                    user_addrs[(pid, gen)].add(value)
-            parsed.append(frames)
-            truncated.append(has_callchain and count >= max_stack)
-        # 2. Resolve user addresses to (module, offset) per address space; symbolize per module.
-        resolved: dict[tuple[int, int, int], tuple] = {}  # (pid, gen, addr) -> chain of frame descriptions
-        by_module: dict[tuple[str, bytes | None], set[int]] = defaultdict(set)
-        located: dict[tuple[int, int, int], tuple[str, bytes | None, int]] = {}
-        jit: dict[int, set[int]] = defaultdict(set)
+                max_stack: int, has_callchain: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Resolve and symbolize every unique (chain, pid, generation), all entries at once with numpy.
+
+        Returns each unique's leaf stack node and StackEnd, and the stack table (frame, parent) it built.
+        """
+        n_rows = len(uniq)
+        rows_chain = uniq[:, 0] if n_rows else np.zeros(0, dtype=np.int64)
+        rows_pid = uniq[:, 1] if n_rows else np.zeros(0, dtype=np.int64)
+        rows_gen = uniq[:, 2] if n_rows else np.zeros(0, dtype=np.int64)
+        parts = [chain_bytes[i] for i in rows_chain.tolist()]
+        lengths = np.array([len(b) // 8 for b in parts], dtype=np.int64)
+        flat = np.frombuffer(b"".join(parts), dtype="<u8") if parts else np.zeros(0, dtype=np.uint64)
+        n = len(flat)
+        row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
+        row_of = np.repeat(np.arange(n_rows), lengths)
+        # 1. Context of each entry: the last marker before it in its row (KERNEL, USER, ...).
+        marker = flat >= np.uint64(_MARKER_MIN)
+        last = np.maximum.accumulate(np.where(marker, np.arange(n), -1)) if n else np.zeros(0, dtype=np.int64)
+        in_row = last >= row_start[row_of] if n else np.zeros(0, dtype=bool)
+        context = np.where(in_row, flat[np.maximum(last, 0)], np.uint64(CallchainContext.USER))
+        kernel = (context == np.uint64(CallchainContext.KERNEL)) | (flat >= np.uint64(_KERNEL_SPACE))
+        frame_entry = ~marker
+        zero = frame_entry & ~kernel & (flat == 0)
+        count = np.bincount(row_of[frame_entry], minlength=n_rows)
+        # 2. One descriptor per distinct thing an entry can be: kernel address, (module, offset), JIT address.
+        descs: list[tuple] = []
+        entry_desc = np.full(n, -1, dtype=np.int64)
+        kidx = np.nonzero(frame_entry & kernel)[0]
+        if len(kidx):
+            kaddrs, kinv = np.unique(flat[kidx], return_inverse=True)
+            chains = self._symbolize_kernel(kaddrs)
+            entry_desc[kidx] = len(descs) + kinv.reshape(-1)
+            descs += [(FrameKind.KERNEL, KERNEL_MODULE, a, c) for a, c in zip(kaddrs.tolist(), chains, strict=True)]
+        uidx = np.nonzero(frame_entry & ~kernel & ~zero)[0]
+        if len(uidx):
+            self._user_descs(uidx, flat, rows_pid[row_of[uidx]], rows_gen[row_of[uidx]], procs, descs, entry_desc)
+        # 3. Frame ids of each descriptor (an inline chain gives several, innermost first).
+        desc_frames: list[int] = []
+        desc_off = np.zeros(len(descs) + 1, dtype=np.int64)
+        desc_known = np.zeros(len(descs), dtype=bool)
+        for d, desc in enumerate(descs):
+            ids = self._intern(builder, desc)
+            desc_frames.extend(ids)
+            desc_off[d + 1] = desc_off[d] + len(ids)
+            chain = desc[3]
+            desc_known[d] = (desc[1] is not None) if self.symbolizer is None else bool(
+                chain and chain[-1].function is not None)
+        desc_frames_arr = np.array(desc_frames, dtype=np.int64)
+        used = np.nonzero(entry_desc >= 0)[0]
+        ed = entry_desc[used]
+        per = desc_off[ed + 1] - desc_off[ed]
+        frames = desc_frames_arr[np.repeat(desc_off[ed], per) + _ranges(per)] if len(used) else np.zeros(0, np.int64)
+        frame_row = np.repeat(row_of[used], per)
+        # 4. The prefix tree, one depth level at a time: leaf-first entries reversed to root-first.
+        flen = np.bincount(frame_row, minlength=n_rows)
+        fstart = np.concatenate([[0], np.cumsum(flen)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
+        stack_frame, stack_parent, leaf = _prefix_tree(frames, fstart, flen, builder_frames=len(desc_frames) + 1)
+        # 5. How each stack ended: at a known root frame, an unknown one, a zero frame pointer, or the depth limit.
+        ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
+        fe = np.nonzero(frame_entry)[0]
+        if len(fe):
+            last_entry = np.full(n_rows, -1, dtype=np.int64)
+            np.maximum.at(last_entry, row_of[fe], fe)
+            has = last_entry >= 0
+            le = last_entry[has]
+            known = np.where(entry_desc[le] >= 0, desc_known[np.maximum(entry_desc[le], 0)], False)
+            ends[has] = np.where(known, StackEnd.COMPLETE, StackEnd.UNKNOWN_FRAME)
+        if has_callchain:
+            ends[count >= max_stack] = StackEnd.TRUNCATED
+        else:
+            ends[:] = StackEnd.NO_STACK
+        ends[leaf < 0] = StackEnd.NO_STACK
+        return leaf, ends, stack_frame, stack_parent
+
+    def _user_descs(self, uidx: np.ndarray, flat: np.ndarray, pids: np.ndarray, gens: np.ndarray,
+                    procs: _Processes, descs: list[tuple], entry_desc: np.ndarray) -> None:
+        """Descriptors for user addresses: resolved in their address space, symbolized per module in batches."""
+        triples = np.stack([pids, gens, flat[uidx].astype(np.int64)], axis=1)
+        uniq, inv = np.unique(triples, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        located_module: list[tuple[str, bytes | None] | None] = [None] * len(uniq)
+        located_offset = np.zeros(len(uniq), dtype=np.uint64)
+        jit_rows: dict[int, list[int]] = defaultdict(list)
         build_ids = self._build_ids()
-        for (pid, gen), addrs in user_addrs.items():
+        space_keys, space_inv = np.unique(uniq[:, :2], axis=0, return_inverse=True)
+        space_inv = space_inv.reshape(-1)
+        for s_i, (pid, gen) in enumerate(space_keys.tolist()):
+            members = np.nonzero(space_inv == s_i)[0]
             space = procs.space(pid, gen)
-            arr = np.array(sorted(addrs), dtype=np.uint64)
-            idx = space.lookup(arr)
-            for addr, i in zip(arr.tolist(), idx.tolist(), strict=True):
-                if i < 0 or space.maps[i].filename == "//anon" or space.maps[i].filename.startswith("/memfd:"):
-                    jit[pid].add(addr)
+            addrs = uniq[members, 2].astype(np.uint64)
+            idx = space.lookup(addrs)
+            for row, addr, i in zip(members.tolist(), addrs.tolist(), idx.tolist(), strict=True):
+                m = space.maps[i] if i >= 0 else None
+                if m is None or m.filename == "//anon" or m.filename.startswith("/memfd:"):
+                    jit_rows[pid].append(row)
                     continue
-                m = space.maps[i]
-                offset = addr - m.start + m.pgoff
-                bid = m.build_id or build_ids.get(m.filename)
-                located[(pid, gen, addr)] = (m.filename, bid, offset)
-                by_module[(m.filename, bid)].add(offset)
-        symbols: dict[tuple[str, bytes | None, int], tuple] = {}
-        for (path, bid), offsets in by_module.items():
-            offs = np.array(sorted(offsets), dtype=np.uint64)
+                located_module[row] = (m.filename, m.build_id or build_ids.get(m.filename))
+                located_offset[row] = addr - m.start + m.pgoff
+        row_desc = np.full(len(uniq), -1, dtype=np.int64)
+        by_module: dict[tuple[str, bytes | None], list[int]] = defaultdict(list)
+        for row, mod in enumerate(located_module):
+            if mod is not None:
+                by_module[mod].append(row)
+        for (path, bid), rows in by_module.items():
+            rows_arr = np.array(rows, dtype=np.int64)
+            offs, off_inv = np.unique(located_offset[rows_arr], return_inverse=True)
             chains = self._symbolize_offsets(path, offs, bid)
-            for off, ch in zip(offs.tolist(), chains, strict=True):
-                symbols[(path, bid, off)] = ch
-        for key, (path, bid, off) in located.items():
-            resolved[key] = (FrameKind.USER, path, off, symbols[(path, bid, off)])
-        jit_symbols: dict[tuple[int, int], tuple] = {}
-        for pid, addrs in jit.items():
-            arr = np.array(sorted(addrs), dtype=np.uint64)
-            chains = self._symbolize_jit(pid, arr)
-            for addr, ch in zip(arr.tolist(), chains, strict=True):
-                jit_symbols[(pid, addr)] = ch
-        kernel_symbols: dict[int, tuple] = {}
-        if kernel_addrs:
-            arr = np.array(sorted(kernel_addrs), dtype=np.uint64)
-            for addr, ch in zip(arr.tolist(), self._symbolize_kernel(arr), strict=True):
-                kernel_symbols[addr] = ch
-        # 3. Intern frames and stacks.
-        stack_index = np.full(len(parsed), -1, dtype=np.int64)
-        ends = np.zeros(len(parsed), dtype=np.uint8)
-        frame_cache: dict[tuple, list[int]] = {}
-        for u, (row, frames) in enumerate(zip(uniq.tolist(), parsed, strict=True)):
-            _, pid, gen = row
-            ids_leaf_first: list[int] = []
-            last_known = True
-            for kind, addr in frames:
-                if kind != CpuMode.KERNEL and addr == 0:
-                    last_known = False  # the unwinder ran into a zero frame pointer or return address
-                    continue
-                if kind == CpuMode.KERNEL:
-                    cache_key = ("k", addr)
-                    desc = (FrameKind.KERNEL, KERNEL_MODULE, addr, kernel_symbols.get(addr, ()))
-                elif (pid, gen, addr) in resolved:
-                    desc = resolved[(pid, gen, addr)]
-                    cache_key = ("u", desc[1], desc[2])
-                else:
-                    chain = jit_symbols.get((pid, addr), ())
-                    cache_key = ("j", pid, addr)
-                    desc = (FrameKind.JIT if chain and chain[-1].function else FrameKind.UNKNOWN,
-                            JIT_MODULE if chain and chain[-1].function else None, addr, chain)
-                ids = frame_cache.get(cache_key)
-                if ids is None:
-                    ids = frame_cache[cache_key] = self._intern(builder, desc)
-                ids_leaf_first.extend(ids)
-                if self.symbolizer is None:  # no names asked for: a frame is known when it has a mapping
-                    last_known = desc[1] is not None
-                else:
-                    last_known = desc[3] != () and desc[3][-1].function is not None
-            if not ids_leaf_first:
-                stack_index[u] = -1
-                ends[u] = StackEnd.NO_STACK
-                continue
-            stack_index[u] = builder.stack(ids_leaf_first[::-1])
-            if not has_callchain:
-                ends[u] = StackEnd.NO_STACK
-            elif truncated[u]:
-                ends[u] = StackEnd.TRUNCATED
-            elif not last_known:
-                ends[u] = StackEnd.UNKNOWN_FRAME
-            else:
-                ends[u] = StackEnd.COMPLETE
-        return stack_index, ends
+            row_desc[rows_arr] = len(descs) + off_inv.reshape(-1)
+            descs += [(FrameKind.USER, path, o, c) for o, c in zip(offs.tolist(), chains, strict=True)]
+        for pid, rows in jit_rows.items():
+            rows_arr = np.array(rows, dtype=np.int64)
+            addrs = uniq[rows_arr, 2].astype(np.uint64)
+            chains = self._symbolize_jit(pid, addrs)
+            row_desc[rows_arr] = len(descs) + np.arange(len(rows_arr))
+            for addr, chain in zip(addrs.tolist(), chains, strict=True):
+                named = bool(chain) and chain[-1].function is not None
+                descs.append((FrameKind.JIT if named else FrameKind.UNKNOWN, JIT_MODULE if named else None, addr,
+                              chain))
+        entry_desc[uidx] = row_desc[inv]
 
     @staticmethod
     def _intern(builder: ProfileBuilder, desc: tuple) -> list[int]:
@@ -625,6 +636,46 @@ class PerfDataDecoder:
         if path is None:
             return [()] * len(addrs)
         return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, str(path))]
+
+
+def _ranges(counts: np.ndarray) -> np.ndarray:
+    """[0..c0-1, 0..c1-1, ...] for counts c: the position of each element inside its group."""
+    if not len(counts):
+        return np.zeros(0, dtype=np.int64)
+    total = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total) - starts
+
+
+def _prefix_tree(frames: np.ndarray, start: np.ndarray, length: np.ndarray,
+                 builder_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack table (frame, parent) for rows of leaf-first frame ids, built level by level from the root.
+
+    Identical prefixes share nodes: at each depth, (parent node, frame) pairs are made unique with numpy, so the
+    cost is a sort per level, not a dict lookup per frame. Parents always get smaller ids than their children.
+    Returns (stack_frame, stack_parent, leaf node per row or -1 for an empty row).
+    """
+    n_rows = len(length)
+    leaf = np.full(n_rows, -1, dtype=np.int64)
+    node = np.full(n_rows, -1, dtype=np.int64)
+    out_frame: list[np.ndarray] = []
+    out_parent: list[np.ndarray] = []
+    total = 0
+    depth = int(length.max()) if n_rows else 0
+    for d in range(depth):
+        rows = np.nonzero(length > d)[0]
+        f = frames[start[rows] + length[rows] - 1 - d]  # root first
+        key = (node[rows] + 1) * builder_frames + f
+        uniq, inv = np.unique(key, return_inverse=True)
+        inv = inv.reshape(-1)
+        out_frame.append(uniq % builder_frames)
+        out_parent.append(uniq // builder_frames - 1)
+        node[rows] = total + inv
+        total += len(uniq)
+    leaf[length > 0] = node[length > 0]
+    if not out_frame:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), leaf
+    return (np.concatenate(out_frame).astype(np.int32), np.concatenate(out_parent).astype(np.int32), leaf)
 
 
 def _max_stack_sysctl() -> int:

@@ -11,7 +11,6 @@ per-sample group deltas the sampler records with PERF_SAMPLE_READ, attributed to
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -182,18 +181,13 @@ def stack_quality(profile: Profile, mask: np.ndarray) -> StackQuality:
 # --- the tree arithmetic -----------------------------------------------------------------------------------
 
 class StackTree:
-    """Helpers over the profile's prefix tree, computed once per profile."""
+    """Helpers over the profile's prefix tree, vectorised (a capture can hold millions of stack nodes)."""
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
         parent = profile.stack_parent.astype(np.int64)
         n = len(parent)
-        depth = np.zeros(n, dtype=np.int64)
-        for i in range(n):  # parents precede children: one pass
-            p = parent[i]
-            depth[i] = depth[p] + 1 if p >= 0 else 0
         self.parent = parent
-        self.depth = depth
         inlined = profile.frame_inlined[profile.stack_frame] if n else np.zeros(0, dtype=bool)
         # The node that gets "self": the leaf-most non-inlined frame on the path.
         owner = np.arange(n)
@@ -204,38 +198,23 @@ class StackTree:
             owner = step
         self.self_owner = owner
 
-    def subtree(self, node_weight: np.ndarray) -> np.ndarray:
-        sub = node_weight.astype(np.float64).copy()
-        for d in range(int(self.depth.max()) if len(self.depth) else 0, 0, -1):
-            nodes = np.nonzero(self.depth == d)[0]
-            np.add.at(sub, self.parent[nodes], sub[nodes])
-        return sub
-
-    def first_occurrence(self, node_key: np.ndarray) -> np.ndarray:
-        """True where a node's key does not appear among its ancestors (so recursion counts once)."""
-        n = len(node_key)
-        first = np.ones(n, dtype=bool)
-        if not n:
-            return first
-        children: dict[int, list[int]] = defaultdict(list)
-        roots = []
-        for i, p in enumerate(self.parent.tolist()):
-            (children[p].append(i) if p >= 0 else roots.append(i))
-        keys = node_key.tolist()
-        on_path: dict[int, int] = defaultdict(int)
-        stack: list[tuple[int, bool]] = [(r, False) for r in roots]
-        while stack:
-            node, leaving = stack.pop()
-            key = keys[node]
-            if leaving:
-                on_path[key] -= 1
-                continue
-            if on_path[key]:
-                first[node] = False
-            on_path[key] += 1
-            stack.append((node, True))
-            stack.extend((c, False) for c in children.get(node, ()))
-        return first
+    def path_keys(self, leaves: np.ndarray, node_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(leaf index, key) for every distinct key on each leaf's path to the root (recursion counted once)."""
+        cur = leaves.astype(np.int64).copy()
+        cols = []
+        while True:
+            alive = cur >= 0
+            if not alive.any():
+                break
+            cols.append(np.where(alive, node_key[np.maximum(cur, 0)], -1))
+            cur = np.where(alive, self.parent[np.maximum(cur, 0)], -1)
+        if not cols:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        matrix = np.sort(np.stack(cols, axis=1), axis=1)
+        distinct = matrix >= 0
+        distinct[:, 1:] &= matrix[:, 1:] != matrix[:, :-1]
+        rows, _ = np.nonzero(distinct)
+        return rows, matrix[distinct]
 
 
 def _frame_keys(profile: Profile, sort: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
@@ -331,9 +310,7 @@ def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights
     tree = StackTree(profile)
     frame_key, key_labels = _frame_keys(profile, opts.sort)
     node_key = frame_key[profile.stack_frame] if len(profile.stack_frame) else np.zeros(0, dtype=np.int64)
-    first = tree.first_occurrence(node_key)
     self_key = node_key[tree.self_owner] if len(node_key) else node_key
-    n_nodes = len(profile.stack_frame)
     n_keys = len(key_labels)
     width = profile.counters.shape[1]
     rows = []
@@ -343,16 +320,20 @@ def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights
             continue
         stacks = profile.sample_stack[sel].astype(np.int64)
         w = weights[sel]
-        node_w = np.bincount(stacks, weights=w, minlength=n_nodes)
-        node_n = np.bincount(stacks, minlength=n_nodes)
-        self_w = np.bincount(self_key, weights=node_w, minlength=n_keys)
-        self_n = np.bincount(self_key, weights=node_n, minlength=n_keys)
-        sub = tree.subtree(node_w)
-        total_w = np.bincount(node_key[first], weights=sub[first], minlength=n_keys)
+        leaves, leaf_of_sample = np.unique(stacks, return_inverse=True)
+        leaf_w = np.bincount(leaf_of_sample.reshape(-1), weights=w, minlength=len(leaves))
+        leaf_n = np.bincount(leaf_of_sample.reshape(-1), minlength=len(leaves))
+        leaf_self = self_key[leaves]
+        self_w = np.bincount(leaf_self, weights=leaf_w, minlength=n_keys)
+        self_n = np.bincount(leaf_self, weights=leaf_n, minlength=n_keys)
+        total_w = np.zeros(n_keys)
+        for lo in range(0, len(leaves), 20000):  # bounded memory: paths of 20000 stacks at a time
+            part = slice(lo, lo + 20000)
+            prow, pkey = tree.path_keys(leaves[part], node_key)
+            total_w += np.bincount(pkey, weights=leaf_w[part][prow], minlength=n_keys)
         counters = np.zeros((n_keys, width))
         if width:
-            leaf_keys = self_key[stacks]
-            np.add.at(counters, leaf_keys, profile.counters[sel])
+            np.add.at(counters, self_key[stacks], profile.counters[sel])
         for k in np.nonzero((self_w > 0) | (total_w > 0))[0].tolist():
             label = _merge_labels(opts.sort, glabel, key_labels[k])
             rows.append(Row(label, float(self_w[k]), float(total_w[k]), _pct(self_w[k], total),
