@@ -70,6 +70,15 @@ def test_stacks_folded_and_stored(programs, tmp_path):
     assert profile.n_samples == 10
     assert profile.meta.source == "hwprof probe"
     assert np.all(profile.sample_stack >= 0)
+    # the web view opens it like any stored profile
+    from hwprof.web.sources import EntrySource
+
+    from hwprof.store import ProfileStore
+
+    store = ProfileStore(tmp_path / "store")
+    (entry,) = store.list("probe")
+    assert entry.samples == 10 and entry.stack_quality is not None
+    assert len(EntrySource(store).payload_gzip(entry)) > 100
 
 
 def test_args_from_fetchargs(programs, tmp_path):
