@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -70,7 +71,8 @@ def main() -> int:
     from probe_helpers import build_programs
 
     build_programs(programs)
-    pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *args.tests]
+    pytest_cmd = [sys.executable, "-u", "-m", "pytest", "-v", "-rs", "--durations=0", "-p", "no:cacheprovider",
+                  *args.tests]
     guest = (f"cd {shlex.quote(str(REPO))} && echo \"guest kernel: $(uname -r)\" && "
              f"HWPROF_PROBE_PROGRAMS={shlex.quote(str(programs))} {shlex.join(pytest_cmd)}; echo {MARKER}$?")
     env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -79,8 +81,17 @@ def main() -> int:
     print("run_vm_tests:", shlex.join(argv), flush=True)
     start = time.monotonic()
     # Stream the guest's output as it comes (a CI log that stays silent for minutes helps nobody).
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    timer = threading.Timer(args.timeout, proc.kill)
+    # Own session: on timeout or Ctrl-C the whole tree (vng, virtme-run, qemu) goes, not just vng.
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+    def kill_tree() -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(args.timeout, kill_tree)
     timer.start()
     lines = []
     try:
@@ -89,6 +100,9 @@ def main() -> int:
             sys.stdout.flush()
             lines.append(line)
         proc.wait()
+    except KeyboardInterrupt:
+        kill_tree()
+        raise
     finally:
         timer.cancel()
     output = "".join(lines)
