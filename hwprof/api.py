@@ -46,7 +46,7 @@ class Counts:
         if self._session is not None:
             raise HwprofError("this hwprof.count scope is already counting (nested use of one object)")
         from hwprof.collectors.counting import CountingSession, Target
-        from hwprof.commands._stat_run import parse_groups
+        from hwprof.stat_events import parse_groups
 
         groups = parse_groups(self.event_text)
         session = CountingSession(groups, Target(pids=(self.pid or os.getpid(),)))
@@ -78,7 +78,7 @@ class Counts:
         return dict(self.values)
 
     def _publish(self, session, snap) -> None:
-        from hwprof.commands._stat_run import totals_slice
+        from hwprof.collectors.count_results import totals_slice
 
         totals = totals_slice(session, snap, self.duration_ns, self.no_scale)
         self.results = totals.events

@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from hwprof.collectors.count_results import breakdown, display_factor, readings, totals_slice
 from hwprof.collectors.counting import CountingSession, EventSlot, PreparedCommand, Snapshot, Target, online_cpus
 from hwprof.collectors.counting import parse_cpu_list as _parse_cpu_list
 from hwprof.errors import HwprofError
-from hwprof.metrics import Metric, Reading, derive, metric_key, privilege_context
-from hwprof.perf.abi import PerfType
-from hwprof.perf.readformat import CounterValue
+from hwprof.metrics import Metric, derive
+from hwprof.stat_events import parse_groups
 from hwprof.stat_output import (
     EventResult,
     Slice,
@@ -118,151 +118,6 @@ def options_from_args(args: argparse.Namespace) -> StatOptions:
         json=args.json, output=args.output, no_scale=args.no_scale, timeout_ms=args.timeout, topdown=args.topdown,
         save=args.save or bool(args.name), name=args.name, detailed=args.detailed,
     )
-
-
-# --- events ---------------------------------------------------------------------------------------------
-
-def parse_groups(event_text: Sequence[str], topdown: bool = False, detailed: int = 0) -> list:
-    """Groups to count: the user's -e lists, or perf's default set for this machine (-d adds cache events, as
-    perf's); plus --topdown's."""
-    from hwprof.events import default_stat_events, parse_events
-
-    groups = []
-    if event_text:
-        for text in event_text:
-            groups.extend(parse_events(text))
-    else:
-        # duration_time is in perf's list for its metric code only; perf 6.1 does not print it, nor do we.
-        groups.extend(parse_events(",".join(e for e in default_stat_events(detailed) if e != "duration_time")))
-    if topdown:
-        groups.append(topdown_group())
-    return groups
-
-
-def topdown_group():
-    """Top-down level 1 inputs for this CPU, as one group (they must be scheduled together to add up)."""
-    from hwprof.events import EventGroup, EventSpec, parse_events
-    from hwprof.metrics import AMD_TOPDOWN
-    from hwprof.perf.attr import PerfEventAttr
-
-    if os.path.exists("/sys/bus/event_source/devices/cpu/events/topdown-retiring"):
-        return parse_events("{slots,topdown-retiring,topdown-bad-spec,topdown-fe-bound,topdown-be-bound}")[0]
-    vendor, family, model = cpu_identity()
-    if vendor == "AuthenticAMD" and (family > 25 or family == 25 and model >= 0x10):
-        # amdzen4/pipeline.json encodings; raw config: event[7:0], umask[15:8], event[11:8] at bits 32-35.
-        configs = (0x76, 0xC1, 0x07AA, 0x1_0000_01A0, 0x1_0000_1EA0)
-        events = tuple(
-            EventSpec(name, PerfEventAttr(type=PerfType.RAW, config=config), "cpu", is_hardware=True)
-            for name, config in zip(AMD_TOPDOWN, configs, strict=True)
-        )
-        return EventGroup(events, True)
-    raise HwprofError(
-        f"top-down level 1 needs Intel perf-metrics (sysfs cpu/events/topdown-*) or AMD Zen 4 or newer; "
-        f"this CPU is {vendor} family {family} model {model}")
-
-
-def cpu_identity() -> tuple[str, int, int]:
-    vendor, family, model = "unknown", 0, 0
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key, value = key.strip(), value.strip()
-                if key == "vendor_id":
-                    vendor = value
-                elif key == "cpu family":
-                    family = int(value)
-                elif key == "model":
-                    model = int(value)
-                elif not key:
-                    break
-    except (OSError, ValueError):
-        pass
-    return vendor, family, model
-
-
-# --- turning counter values into results ------------------------------------------------------------------
-
-def display_factor(slot: EventSlot) -> float:
-    """sysfs .scale, and ns -> msec for the clock events perf prints in msec."""
-    factor = slot.scale
-    if slot.unit == "msec" and slot.attr.type == PerfType.SOFTWARE and factor == 1.0:
-        factor = 1e-6
-    return factor
-
-
-def event_result(slot: EventSlot, value: CounterValue | None, no_scale: bool = False) -> EventResult:
-    if not slot.supported:
-        return EventResult(slot.name, None, slot.unit, supported=False, error=slot.error)
-    if value is None or not value.counted:
-        return EventResult(slot.name, None, slot.unit, value.enabled if value else 0, 0, raw=0)
-    count = float(value.raw) if no_scale else value.scaled
-    return EventResult(slot.name, count * display_factor(slot), slot.unit, value.enabled, value.running,
-                       raw=value.raw)
-
-
-def tool_result(slot: EventSlot, duration_ns: Nanoseconds, rusage: os.struct_rusage | None) -> EventResult:
-    """duration_time, user_time, system_time: perf's tool events, in ns like perf's."""
-    bare = slot.name.split(":", 1)[0]
-    if bare == "duration_time":
-        value: float | None = float(duration_ns)
-    elif bare in ("user_time", "system_time") and rusage is not None:
-        value = (rusage.ru_utime if bare == "user_time" else rusage.ru_stime) * 1e9
-    else:
-        value = None
-    return EventResult(slot.name, value, "ns", duration_ns, duration_ns if value is not None else 0,
-                       raw=int(value or 0))
-
-
-def readings(slots: Sequence[EventSlot], values: dict[int, tuple[float, int, int]]) -> list[Reading]:
-    """Metric inputs: (scaled count, enabled, running) per event index that was counted."""
-    out = []
-    for slot in slots:
-        if slot.index not in values or slot.tool:
-            continue
-        count, enabled, running = values[slot.index]
-        attr = slot.attr
-        out.append(Reading(metric_key(attr.type, attr.config, slot.name), count, enabled, running, slot.group,
-                           privilege_context(bool(attr.exclude_user), bool(attr.exclude_kernel),
-                                             bool(attr.exclude_hv)), label=slot.name))
-    return out
-
-
-def slice_of(slots: Sequence[EventSlot], values: dict[int, CounterValue | None], wall_ns: Nanoseconds,
-             no_scale: bool, rusage: os.struct_rusage | None = None, **where: object) -> Slice:
-    events = []
-    inputs: dict[int, tuple[float, int, int]] = {}
-    for slot in slots:
-        if slot.tool:
-            events.append(tool_result(slot, wall_ns, rusage))
-            continue
-        value = values.get(slot.index)
-        events.append(event_result(slot, value, no_scale))
-        if slot.supported and value is not None and value.counted:
-            inputs[slot.index] = (value.scaled, value.enabled, value.running)
-    metrics = derive(readings(slots, inputs), wall_ns or None)
-    return Slice(tuple(events), tuple(metrics), **where)  # type: ignore[arg-type]
-
-
-def totals_slice(session: CountingSession, snap: Snapshot, wall_ns: Nanoseconds, no_scale: bool,
-                 rusage: os.struct_rusage | None = None) -> Slice:
-    return slice_of(session.slots, {s.index: snap.total(s.index) for s in session.slots}, wall_ns, no_scale, rusage)
-
-
-def breakdown(session: CountingSession, snap: Snapshot, wall_ns: Nanoseconds, no_scale: bool,
-              per_cpu: bool, per_thread: bool) -> tuple[tuple[Slice, ...], tuple[Slice, ...]]:
-    """(per-thread slices, per-CPU slices) of a snapshot, as asked."""
-    threads: list[Slice] = []
-    cpus: list[Slice] = []
-    for key in session.locations:
-        values = {s.index: snap.values.get(s.index, {}).get(key) for s in session.slots}
-        if per_thread:
-            info = session.threads.get(key)
-            threads.append(slice_of(session.slots, values, wall_ns, no_scale, tid=key,
-                                    pid=info.pid if info else None, comm=info.comm if info else None))
-        elif per_cpu:
-            cpus.append(slice_of(session.slots, values, wall_ns, no_scale, cpu=key))
-    return tuple(threads), tuple(cpus)
 
 
 # --- one run ----------------------------------------------------------------------------------------------

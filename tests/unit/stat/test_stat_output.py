@@ -11,9 +11,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hwprof.collectors.count_results import event_result, slice_of
 from hwprof.collectors.counting import EventSlot
 
-from hwprof.commands._stat_run import event_result, slice_of
 from hwprof.metrics import Metric
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.readformat import CounterValue

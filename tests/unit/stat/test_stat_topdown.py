@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hwprof.commands import _stat_run
+from hwprof import stat_events as _stat_run
 from hwprof.errors import HwprofError
 from hwprof.metrics import AMD_TOPDOWN
 from hwprof.perf.abi import PerfType
