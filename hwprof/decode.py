@@ -365,8 +365,8 @@ class PerfDataDecoder:
                 pos = pos + read_size(rf) // 8
             out.reads.append(values)
             out.read_times.append(np.stack([enabled, running], axis=1))
-            out.stream.append(stream if stream is not None else
-                              (field_("identifier") if "identifier" in fixed else field_("id")))
+            ident = stream if stream is not None else field_("identifier") if "identifier" in fixed else field_("id")
+            out.stream.append(ident if ident is not None else np.zeros(n, dtype=np.uint64))
         # The stack of each sample as bytes: callchain entries, or the ip tagged with its cpumode.
         if layout.has(SampleType.CALLCHAIN):
             nr = words[pos].astype(np.int64)
