@@ -178,13 +178,13 @@ class DwarfIndex:
             path.append(cur)
             cur = locs[4 * cur + 3]
         tail = memo.get(cur, ())
-        function, file_path = self._function, self._path
+        function, file_path, new = self._function, self._path, tuple.__new__
         for at in reversed(path):
             base = 4 * at
             file_idx = locs[base]
-            line = locs[base + 1]
             name, entry = function(locs[base + 2])
-            tail = (Location(name, file_path(file_idx), line, entry, file_idx != _NONE), *tail)
+            # tuple.__new__ skips NamedTuple's Python-level constructor: this runs once per location.
+            tail = (new(Location, (name, file_path(file_idx), locs[base + 1], entry, file_idx != _NONE)), *tail)
             memo[at] = tail
         return memo[loc]
 

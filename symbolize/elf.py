@@ -7,7 +7,6 @@ thousands of symbols and per-symbol Python objects cost seconds.
 from __future__ import annotations
 
 import bisect
-import difflib
 import functools
 import os
 import re
@@ -494,6 +493,8 @@ def symbol_file_offset(path: str, symbol: str) -> FileOffset:
         raise HwprofError(f"{path}: {symbol!r} is ambiguous; give the mangled name, one of: {alternatives}")
     if not matches:
         pool = sorted(set(table.names) | set(demangled) | {name.split("(", 1)[0] for name in demangled})
+        import difflib
+
         close = difflib.get_close_matches(symbol, pool, n=5, cutoff=0.6)
         hint = f"; close matches: {', '.join(close)}" if close else ""
         raise HwprofError(f"{path}: no function symbol {symbol!r}{hint}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from hwprof.units import Address, FileOffset
 
@@ -49,15 +48,3 @@ def unknown_frame(module: str, offset: int) -> SymbolizedFrame:
     """The frame a caller prints as module+0xoffset: nothing is known but where it was."""
     return SymbolizedFrame(None, None, None, False, module, offset, None)
 
-
-class TextFrame(NamedTuple):
-    """SymbolizedFrame's fields in a plain tuple: what text output needs, several times cheaper to
-    build than the frozen dataclass when a command prints tens of thousands of frames."""
-
-    function: str | None
-    file: str | None
-    line: int | None
-    inlined: bool
-    module: str
-    module_offset: int
-    symbol_offset: int | None = None

@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 from array import array
 from typing import TYPE_CHECKING
 
@@ -160,6 +159,8 @@ def load_or_build_dwarf(binary: str, debug_file: str, build_id: bytes | None, ca
 def _write_atomically(path: str, data: bytes) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -221,6 +222,39 @@ class ModuleIndex:
             sidx, soff = symbols.lookup_one(vaddr)
             out.append(self._assemble(chain, sidx, soff, names[sidx] if sidx >= 0 else None, off, vaddr,
                                       module, rename, outer_memo, make))
+        return out
+
+    def text_scalar(self, vaddrs: list[int], rename=None) -> list[tuple[tuple[str | None, str | None, int], ...]]:
+        """Per address, the inline chain as (function, file, line) tuples -- what text output
+        prints. Chains are shared between addresses with the same DWARF location and symbol, so a
+        formatter can render each distinct chain once."""
+        symbols = self.symbols
+        names = symbols.names
+        bias = self._bias
+        dwarf = self.dwarf
+        fix = _demangling(rename) if rename is not None else _same
+        chains = (dwarf.lookup_scalar([v - bias if v >= bias else -1 for v in vaddrs]) if dwarf is not None
+                  else [()] * len(vaddrs))
+        memo: dict[tuple[int, int], tuple] = {}
+        out = []
+        lookup_one = symbols.lookup_one
+        for chain, vaddr in zip(chains, vaddrs, strict=True):
+            sidx = lookup_one(vaddr)[0]
+            key = (id(chain), sidx)
+            text = memo.get(key)
+            if text is None:
+                elf_name = names[sidx] if sidx >= 0 else None
+                if not chain:
+                    text = ((fix(elf_name), symbols.file_of(sidx) if sidx >= 0 else None, None),)
+                else:
+                    outer = chain[-1]
+                    file = outer.file
+                    if file is None and sidx >= 0:
+                        file = symbols.file_of(sidx)
+                    last = (fix(self._outer_name(outer, elf_name, sidx)), file, outer.line)
+                    text = (*[(fix(loc[0]), loc[1], loc[2]) for loc in chain[:-1]], last)
+                memo[key] = text
+            out.append(text)
         return out
 
     def _assemble(self, chain, sidx: int, soff: int, elf_name: str | None, off: int, vaddr: int, module: str,

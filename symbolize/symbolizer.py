@@ -95,11 +95,19 @@ class Symbolizer:
             chains = self._chains(module, offsets, unique, found)
         return [chains[i] for i in inverse.tolist()]
 
-    def text_frames(self, path: str, vaddrs: list[int], build_id: bytes | None = None) -> list[tuple]:
-        """``symbolize_vaddrs`` for text output: the same chains as TextFrame tuples, cheaper to build."""
-        from hwprof.symbolize.frame import TextFrame
-
-        return self._symbolize_vaddr_list(path, vaddrs, build_id, TextFrame)
+    def text_lines(self, path: str, vaddrs: list[int], build_id: bytes | None = None) -> list[tuple]:
+        """For text output (addr2line): per link-time address, its inline chain as
+        (function, file, line) tuples, innermost first; identical chains are the same object."""
+        module = self._module(path, build_id)
+        image = module.segments_image
+        unknown = ((None, None, None),)
+        if image is None or module.index is None:
+            return [unknown] * len(vaddrs)
+        rename = demangle_name if self.demangle else None
+        inside = [image.vaddr_to_offset_one(a) is not None for a in vaddrs]
+        known = module.index.text_scalar([a for a, ok in zip(vaddrs, inside, strict=True) if ok], rename)
+        it = iter(known)
+        return [next(it) if ok else unknown for ok in inside]
 
     def _symbolize_vaddr_list(self, path: str, vaddrs: list[int], build_id: bytes | None,
                               make=make_frame) -> list[Chain]:

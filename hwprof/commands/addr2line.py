@@ -111,10 +111,9 @@ class Addr2lineCommand:
         if not addrs:
             return []
         if args.pid is None:
-            return symbolizer.text_frames(exe, addrs)
+            return symbolizer.text_lines(exe, addrs)
         import numpy as np
 
-        from hwprof.symbolize.frame import unknown_frame
         from hwprof.symbolize.procmaps import find_mapping, read_maps
 
         maps = read_maps(args.pid)
@@ -122,16 +121,15 @@ class Addr2lineCommand:
         for addr in addrs:
             mapping = find_mapping(maps, addr)
             if mapping is None or not mapping.path:
-                chains.append((unknown_frame("[unknown]", addr),))
+                chains.append(((None, None, None),))
                 continue
             path = mapping.path
             if not path.startswith("["):
                 # The process's own view of the file: right even across mount namespaces.
                 candidate = f"/proc/{args.pid}/root{path}"
                 path = candidate if os.path.exists(candidate) and not args.symfs else path
-            chains.append(
-                symbolizer.symbolize_offsets(path, np.array([mapping.file_offset(addr)], dtype=np.uint64))[0]
-            )
+            frames = symbolizer.symbolize_offsets(path, np.array([mapping.file_offset(addr)], dtype=np.uint64))[0]
+            chains.append(tuple((f.function, f.file, f.line) for f in frames))
         return chains
 
 
@@ -171,27 +169,36 @@ class _Formatter:
         self.basenames = args.basenames
 
     def render(self, addrs: list[int], chains) -> str:
+        """Text for each address; a chain is a sequence of (function, file, line, ...) tuples.
+
+        The same chain object (repeated addresses, or addresses sharing one line) renders once.
+        """
         parts: list[str] = []
         add = parts.append
+        memo: dict[int, str] = {}
         for addr, chain in zip(addrs, chains, strict=True):
             if self.addresses:
                 add(f"0x{addr:016x}: " if self.pretty else f"0x{addr:016x}\n")
-            if len(chain) == 1 and chain[0].function is None and not chain[0].file:
-                if self.functions:
-                    add("?? " if self.pretty else "??\n")
-                add("??:0\n")
-                continue
-            frames = chain if self.inlines else chain[:1]
-            for n, frame in enumerate(frames):
-                if n:
-                    add(" (inlined by) " if self.pretty else "")
-                if self.functions:
-                    name = frame.function or "??"
-                    add(f"{name} at " if self.pretty else f"{name}\n")
-                file = frame.file
-                if file and self.basenames:
-                    file = file.rsplit("/", 1)[-1]
-                add(f"{file if file is not None else '??'}:{frame.line or '?'}\n")
+            text = memo.get(id(chain))
+            if text is None:
+                text = memo[id(chain)] = self._chain_text(chain)
+            add(text)
+        return "".join(parts)
+
+    def _chain_text(self, chain) -> str:
+        if len(chain) == 1 and chain[0][0] is None and not chain[0][1]:
+            return ("?? " if self.pretty else "??\n") + "??:0\n" if self.functions else "??:0\n"
+        parts = []
+        for n, frame in enumerate(chain if self.inlines else chain[:1]):
+            if n and self.pretty:
+                parts.append(" (inlined by) ")
+            if self.functions:
+                name = frame[0] or "??"
+                parts.append(f"{name} at " if self.pretty else f"{name}\n")
+            file = frame[1]
+            if file and self.basenames:
+                file = file.rsplit("/", 1)[-1]
+            parts.append(f"{file if file is not None else '??'}:{frame[2] or '?'}\n")
         return "".join(parts)
 
 

@@ -12,7 +12,7 @@ import pytest
 from hwprof.symbolize.demangle import demangle
 from hwprof.symbolize.dwarf_index import DwarfIndex, DwarfIndexError
 from hwprof.symbolize.elf import SymbolTable, _build_id_in_notes, _parse_debuglink
-from hwprof.symbolize.frame import SymbolizedFrame, TextFrame, make_frame, unknown_frame
+from hwprof.symbolize.frame import SymbolizedFrame, make_frame, unknown_frame
 from hwprof.symbolize.jit import PerfMap
 from hwprof.symbolize.kernel import KernelSymbols
 from hwprof.symbolize.module import _decode_symbols, _encode_symbols, strip_clone_suffix
@@ -179,8 +179,8 @@ def _render(flags: dict, chains) -> str:
 
 
 CHAINS = [
-    (TextFrame("mix", "/src/inline.c", 9, True, "m", 0), TextFrame("checksum", "/src/inline.c", 26, False, "m", 0)),
-    (TextFrame(None, None, None, False, "m", 0x20),),
+    (("mix", "/src/inline.c", 9), ("checksum", "/src/inline.c", 26)),
+    ((None, None, None),),
 ]
 
 
@@ -198,8 +198,7 @@ def test_addr2line_format_pretty_addresses_basenames():
 
 
 def test_addr2line_format_unknown_line_with_known_function():
-    chains = [(TextFrame("frame_dummy", "crtstuff.c", None, False, "m", 0),),
-              (TextFrame("stripped", None, None, False, "m", 0),)]
+    chains = [(("frame_dummy", "crtstuff.c", None),), (("stripped", None, None),)]
     assert _render({"functions": True}, chains) == "frame_dummy\ncrtstuff.c:?\nstripped\n??:?\n"
 
 
