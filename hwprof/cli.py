@@ -13,9 +13,9 @@ from hwprof.commands import COMMAND_MODULES, Command
 from hwprof.errors import HwprofError
 
 
-def load_commands() -> list[Command]:
+def load_commands(only: Sequence[str] = COMMAND_MODULES) -> list[Command]:
     commands = []
-    for module_name in COMMAND_MODULES:
+    for module_name in only:
         try:
             module = importlib.import_module(f"hwprof.commands.{module_name}")
         except ModuleNotFoundError as exc:
@@ -52,8 +52,10 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = load_commands()
-    parser = build_parser(commands)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Start-up time: `hwprof stat ...` imports the stat command only, not every command's module.
+    commands = load_commands((argv[0],)) if argv and argv[0] in COMMAND_MODULES else []
+    parser = build_parser(commands or load_commands())
     args = parser.parse_args(argv)
     try:
         return int(args._command.run(args) or 0)

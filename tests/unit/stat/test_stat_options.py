@@ -51,3 +51,16 @@ def test_cpu_lists_round_trip():
     cpus = online_cpus()
     assert parse_cpu_list(format_cpu_list(cpus)) == tuple(cpus)
     assert format_cpu_list([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+
+
+def test_stat_start_up_imports_only_what_stat_needs():
+    """`hwprof stat` must not pay for other commands' modules, nor for the collector before it runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom hwprof.cli import main\ntry:\n    main(['stat', '-h'])\nexcept SystemExit:\n    pass\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('hwprof'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "hwprof.commands.stat" in loaded
+    assert not [m for m in loaded if m.startswith("hwprof.commands.") and m != "hwprof.commands.stat"]
+    assert "hwprof.collectors.counting" not in loaded and "numpy" not in loaded
