@@ -406,8 +406,9 @@ class CountingSession:
         return not any(s.supported for s in self.slots)
 
     def _open_threads(self, pid: Pid, tids: Iterable[Tid]) -> None:
+        known = {loc.key for loc in self._locations}
         for tid in tids:
-            if any(loc.key == tid for loc in self._locations):
+            if tid in known:
                 continue
             try:
                 self._open_location(_Location(tid, tid, -1))
