@@ -253,7 +253,9 @@ def _sample_groups(profile: Profile, sort: tuple[str, ...], mask: np.ndarray) ->
             unknown = index["[unknown]"]
             columns.append(np.array([tid_comm.get(int(t), unknown) for t in profile.sample_tid], dtype=np.int64))
     stacked = np.stack(columns, axis=1) if profile.n_samples else np.zeros((0, len(fields)), dtype=np.int64)
-    uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    from hwprof.decode import unique_rows
+
+    uniq, inverse = unique_rows(stacked)
     labels = []
     for row in uniq.tolist():
         parts = []
