@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import secrets
+import socket
 import sys
 
 from hwprof.errors import HwprofError
@@ -65,6 +66,10 @@ class ServeCommand:
         if args.open:
             entry = store.latest("record") if args.open == "latest" else store.get(validate_id(args.open))
             open_path = f"{'stat' if entry.kind == 'stat' else 'profile'}/{entry.id}"
+        try:
+            socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise HwprofError(f"cannot resolve --host {args.host!r}: {exc.args[-1] if exc.args else exc}") from None
         app = create_app(store, token=token)
         try:
             server = make_server(args.host, args.port, app, threaded=True)

@@ -132,9 +132,9 @@ var HW = window.HW || (window.HW = {});
       this.setupStrip();
       const cmp = $("compare-with");
       if (cmp && this.entryId) {
-        fetchJSON("/api/entries").then((list) => {
+        afterPaint(() => fetchJSON("/api/entries").then((list) => {
           for (const e of list.entries) if (e.id !== this.entryId && e.kind !== "stat") cmp.append(el("option", { value: e.id, text: (e.name || e.id) + " · " + e.id }));
-        }).catch(() => {});
+        }).catch(() => {}));
         cmp.addEventListener("change", () => {
           if (cmp.value) location.href = "/diff?a=" + encodeURIComponent(this.entryId) + "&b=" + encodeURIComponent(cmp.value);
         });
@@ -808,12 +808,12 @@ var HW = window.HW || (window.HW = {});
         rename.addEventListener("click", async () => {
           const name = window.prompt("new name for " + e.id, e.name || "");
           if (name === null) return;
-          try { await postJSON("/api/entries/" + encodeURIComponent(e.id) + "/rename", { name: name }); status.textContent = "renamed " + e.id; await load(); } catch (err) { status.textContent = err.message; }
+          try { await postJSON("/api/entries/" + encodeURIComponent(e.id) + "/rename", { name: name }); await load(); status.textContent = "renamed " + e.id; } catch (err) { status.textContent = err.message; }
         });
         const del = el("button", { text: "delete", class: "delete" });
         del.addEventListener("click", async () => {
           if (!window.confirm("delete " + e.id + " and its data?")) return;
-          try { await postJSON("/api/entries/" + encodeURIComponent(e.id) + "/delete", { confirm: e.id }); status.textContent = "deleted " + e.id; state.picked.delete(e.id); await load(); } catch (err) { status.textContent = err.message; }
+          try { await postJSON("/api/entries/" + encodeURIComponent(e.id) + "/delete", { confirm: e.id }); state.picked.delete(e.id); await load(); status.textContent = "deleted " + e.id; } catch (err) { status.textContent = err.message; }
         });
         const q = e.stack_quality;
         return el("tr", { "data-id": e.id },
