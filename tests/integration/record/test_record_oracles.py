@@ -195,3 +195,14 @@ def test_hardware_fallback_only_when_the_event_was_not_named(tmp_path):
     proc = run_hwprof("record", "-e", "cycles", "-o", str(data), "--", "true", check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "no CPU PMU" in proc.stderr
+
+
+def test_reads_perf_pipe_mode_output(workloads, tmp_path):
+    perf = need_perf()
+    data = tmp_path / "pipe.data"
+    with open(data, "wb") as out:
+        subprocess.run([perf, "record", "-q", "-g", "-e", "cpu-clock", "-o", "-", "--", "sh", "-c",
+                        f"{workloads['split']} 100 > /dev/null"], stdout=out, check=True, stderr=subprocess.DEVNULL)
+    report = _report_json("-i", str(data))
+    rows = {name: row["total_percent"] for name, row in _rows(report).items()}
+    assert report["samples"] > 200 and abs(_split_share(rows) - 75.0) <= 5.0

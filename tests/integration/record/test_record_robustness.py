@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -89,13 +90,17 @@ def test_sigkilled_capture_is_still_readable(workloads, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "hwprof", "record", "-g", "-e", "cpu-clock", "-o", str(path),
                              "--", str(workloads["threads"]), "4"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(2.5)  # the header's data size is rewritten every 0.5 s
+    with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+        workload_pids = [int(p) for p in f.read().split()]
     proc.kill()
     proc.wait()
+    for pid in workload_pids:  # the workload outlives its killed recorder: end it by its pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     report = json.loads(_report("-i", str(path), "--json").stdout)
     assert report["samples"] > 500
     assert any("was not finalised" in note for note in report["notes"])
     assert "spin_worker" in {row["keys"][0] for row in report["rows"]}
-    subprocess.run(["pkill", "-KILL", "-f", f"{workloads['threads']} 4"], check=False)
 
 
 def test_sigint_stops_a_system_wide_capture_cleanly(tmp_path):
