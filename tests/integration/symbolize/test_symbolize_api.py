@@ -173,3 +173,33 @@ def test_pid_mode_symbolizes_a_live_process(tmp_path):
     assert proc.returncode == 0, proc.stderr
     # getpid, __getpid or glibc's internal alias __GI___getpid, depending on which symbols are installed.
     assert "getpid" in proc.stdout.splitlines()[0]
+
+
+def test_vmlinux_with_dwarf_gives_lines_under_kaslr(programs, tmp_path):
+    """A vmlinux stand-in: a -O2 -g ELF with an _stext symbol; /proc/kallsyms stand-in says the
+    kernel runs shifted (KASLR). Kernel addresses must come back with the vmlinux's file:line."""
+    src = tmp_path / "kern.c"
+    src.write_text(
+        "void _stext(void) {}\n"
+        "static inline __attribute__((always_inline)) int twice(int x) { return x * 2; }\n"
+        "__attribute__((noinline)) int do_work(int x) { return twice(x) + 1; }\n"
+        "int main(int argc, char **argv) { (void)argv; _stext(); return do_work(argc); }\n"
+    )
+    vmlinux = tmp_path / "vmlinux"
+    subprocess.run([need("gcc"), "-O2", "-g", "-o", str(vmlinux), str(src)], check=True)
+    syms = _nm(vmlinux)
+    shift = 0xFFFFFFFF80000000
+    kallsyms = tmp_path / "kallsyms"
+    kallsyms.write_text(
+        f"{syms['_stext'] + shift:016x} T _stext\n{syms['do_work'] + shift:016x} T do_work\n"
+        f"{syms['main'] + shift:016x} T main\n"
+    )
+    sym = Symbolizer(vmlinux=str(vmlinux), kallsyms=str(kallsyms), cache_dir=str(tmp_path / "c"))
+    chain = sym.symbolize_kernel(np.array([syms["do_work"] + shift], dtype=np.uint64))[0]
+    assert chain[-1].function == "do_work" and chain[-1].file == str(src) and chain[-1].line == 3
+    assert chain[-1].module == "[kernel.kallsyms]" and chain[-1].module_offset == syms["do_work"] + shift
+    # Without the vmlinux: the name from kallsyms alone.
+    plain = Symbolizer(kallsyms=str(kallsyms)).symbolize_kernel(np.array([syms["do_work"] + shift + 1],
+                                                                          dtype=np.uint64))[0]
+    assert plain == (SymbolizedFrame("do_work", None, None, False, "[kernel.kallsyms]",
+                                     syms["do_work"] + shift + 1, 1),)
