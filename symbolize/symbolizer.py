@@ -47,7 +47,6 @@ class Symbolizer:
         self.kallsyms = kallsyms
         self._modules: dict[tuple[str, bytes | None], _Module] = {}
         self._kernel = None
-        self._kernel_warned = False
         self._perf_maps: dict[str, object] = {}
         self._warned: set[str] = set()
         self.index_cache_hits = 0

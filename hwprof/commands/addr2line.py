@@ -39,8 +39,8 @@ class Addr2lineCommand:
     name = "addr2line"
     help = "translate addresses to function, file and line (addr2line-compatible, cached)"
     description = (
-        "Translate addresses into file names and line numbers, with inline chains, exactly in "
-        "binutils addr2line's output format. Debug info is found by build-id, .gnu_debuglink, "
+        "Translate addresses into function names, file names and line numbers, with inline chains,\n"
+        "in binutils addr2line's output format. Debug info is found by build-id, .gnu_debuglink,\n"
         "--debug-dir, --symfs and debuginfod; each binary's index is built once and cached."
     )
     epilog = EPILOG
