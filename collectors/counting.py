@@ -345,12 +345,14 @@ class CountingSession:
     often as wanted, `disable()`, `close()`.
     """
 
-    def __init__(self, groups: Sequence[GroupLike], target: Target, per_thread: bool = False) -> None:
+    def __init__(self, groups: Sequence[GroupLike], target: Target, per_thread: bool = False,
+                 inherit: bool = True) -> None:
         if not groups:
             raise HwprofError("no events to count")
         self.groups = groups
         self.target = target
         self.per_thread = per_thread
+        self.inherit = inherit  # False: threads and children created later are not counted (perf -i)
         self.slots: list[EventSlot] = []
         self.threads: dict[Tid, ThreadInfo] = {}
         self._locations: list[_Location] = []
@@ -474,7 +476,7 @@ class CountingSession:
         attr.freq = 0
         attr.disabled = 1 if is_leader else 0
         task = loc.cpu < 0
-        attr.inherit = 1 if task and not (self.per_thread and loc.key != _TASK_LEVEL) else 0
+        attr.inherit = 1 if task and self.inherit and not (self.per_thread and loc.key != _TASK_LEVEL) else 0
         if loc.key == _TASK_LEVEL:
             attr.enable_on_exec = 1 if is_leader else 0
         if self._fallback_user_only and task and attr.type != PerfType.TRACEPOINT:

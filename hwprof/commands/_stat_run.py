@@ -60,6 +60,7 @@ class StatOptions:
     save: bool = False
     name: str = ""
     detailed: int = 0
+    inherit: bool = True
 
 
 def _parse_ids(text: str, what: str) -> tuple[int, ...]:
@@ -116,7 +117,7 @@ def options_from_args(args: argparse.Namespace) -> StatOptions:
         event_text=tuple(args.event), interval_ms=args.interval_print, interval_count=args.interval_count,
         repeat=args.repeat, per_thread=args.per_thread, per_cpu=args.per_cpu, separator=separator,
         json=args.json, output=args.output, no_scale=args.no_scale, timeout_ms=args.timeout, topdown=args.topdown,
-        save=args.save or bool(args.name), name=args.name, detailed=args.detailed,
+        save=args.save or bool(args.name), name=args.name, detailed=args.detailed, inherit=not args.no_inherit,
     )
 
 
@@ -180,7 +181,7 @@ def _pidfd(pid: int) -> int | None:
 def run_once(groups: Sequence, opts: StatOptions, emit: Callable[[Slice], None] | None = None) -> RunOutcome:
     target = opts.target
     command = PreparedCommand(target.command) if target.command else None
-    session = CountingSession(groups, target, per_thread=opts.per_thread)
+    session = CountingSession(groups, target, per_thread=opts.per_thread, inherit=opts.inherit)
     pidfds: dict[int, int] = {}
     try:
         try:

@@ -41,6 +41,8 @@ class StatCommand:
         target.add_argument("-t", "--tid", metavar="TID[,TID]", help="count these threads only")
         target.add_argument("-a", "--all-cpus", action="store_true", help="count system-wide, on every CPU")
         target.add_argument("-C", "--cpu", metavar="CPUS", help="count system-wide on these CPUs (e.g. 0-3,6)")
+        target.add_argument("-i", "--no-inherit", action="store_true",
+                            help="do not count threads and child processes the target creates later")
         out = parser.add_argument_group("output")
         out.add_argument("-I", "--interval-print", type=int, metavar="MS", help="print counts every MS milliseconds")
         out.add_argument("--interval-count", type=int, metavar="N", help="stop after N intervals (with -I)")

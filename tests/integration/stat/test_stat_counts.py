@@ -160,3 +160,12 @@ def test_save_keeps_the_run_in_the_store(programs, tmp_path, schema):
     jsonschema.validate(doc, schema)
     assert doc["intervals"] and sum(s["events"][0]["value"] for s in doc["intervals"]) == pytest.approx(
         doc["events"][0]["value"], rel=1e-9)
+
+
+def test_children_are_counted_unless_no_inherit(programs, stat_json):
+    # The shell only forks; the 150 ms of CPU are its child's. "; true" keeps sh from exec'ing the child itself.
+    work = ["sh", "-c", f"{programs['spin']} 150; true"]
+    inherited = event(stat_json("-e", "task-clock", "--", *work)[0], "task-clock")["value"]
+    alone = event(stat_json("-i", "-e", "task-clock", "--", *work)[0], "task-clock")["value"]
+    assert inherited == pytest.approx(150, rel=0.15)
+    assert alone < 30
