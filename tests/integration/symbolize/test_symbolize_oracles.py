@@ -98,12 +98,14 @@ def test_large_library_with_dwarf(tmp_path):
     ("variant", "build"),
     [
         ("dwarf4", ["gcc", "-O2", "-gdwarf-4"]),
+        ("non-pie", ["gcc", "-O2", "-g", "-no-pie"]),
         ("zlib-compressed", ["objcopy", "--compress-debug-sections=zlib"]),
         ("zdebug-gnu", ["objcopy", "--compress-debug-sections=zlib-gnu"]),
     ],
 )
 def test_dwarf_variants(programs, tmp_path, variant, build):
-    """DWARF 4 and compressed debug sections (SHF_COMPRESSED and the old .zdebug_*) read the same;
+    """DWARF 4, a non-PIE executable (loaded at 0x400000) and compressed debug sections
+    (SHF_COMPRESSED and the old .zdebug_*) read the same;
     the oracle reads the plain -O2 -g build (addr2line itself fails on .zdebug + DWARF 5)."""
     import subprocess
 
