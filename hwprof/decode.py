@@ -191,7 +191,11 @@ class PerfDataDecoder:
     def decode(self) -> Profile:
         with PerfDataFile(self.path) as f:
             self._bids = {b.filename: b.build_id for b in f.build_ids}
-            return self._decode(f)
+            try:
+                return self._decode(f)
+            except (ValueError, IndexError, OverflowError, struct.error) as exc:
+                # Records whose sizes or fields contradict their attr: a corrupt (or hand-edited) data section.
+                raise HwprofError(f"{self.path}: corrupt data section ({exc})") from None
 
     # --- pass over the data -------------------------------------------------------------------------
     def _decode(self, f: PerfDataFile) -> Profile:
@@ -228,6 +232,8 @@ class PerfDataDecoder:
             return events[index].layout if index is not None else first_layout
 
         for chunk in f.chunks():
+            if f.pipe_mode or len(chunk) % 8:
+                chunk = _kernel_records_only(chunk)
             sample_offsets: list[int] = []
             sample_seqs: list[int] = []
             pos, end = 0, len(chunk)
@@ -636,6 +642,16 @@ class PerfDataDecoder:
         if path is None:
             return [()] * len(addrs)
         return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, str(path))]
+
+
+def _kernel_records_only(chunk: bytes) -> bytes:
+    """Drop perf's own user-space records (pipe-mode headers, features: not always 8-byte sized), so every
+    kernel record, and so every sample, starts 8-byte aligned for the numpy view of the chunk."""
+    from hwprof.perf.records import iter_records
+
+    keep = [chunk[off:off + size] for off, rtype, _, size in iter_records(chunk)
+            if rtype < _USER_TYPES and size % 8 == 0]
+    return b"".join(keep)
 
 
 def unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -248,3 +248,26 @@ def test_recursion_counts_once_in_total(tmp_path):
     rows = {r.keys[0]: r for r in report.rows}
     assert rows["caller_a"].total_percent == 50.0 and rows["main"].total_percent == 100.0
     assert rows["main"].self_percent == 50.0
+
+
+def test_corrupted_data_never_escapes_as_a_traceback(tmp_path):
+    path = _three_to_one(tmp_path)
+    raw = path.read_bytes()
+    with PerfDataFile(path) as f:
+        start, size = f.data_offset, f.data_size
+    rng = np.random.default_rng(7)
+    outcomes = set()
+    for trial in range(12):
+        damaged = bytearray(raw)
+        for pos in rng.integers(start, start + size, size=8):
+            damaged[pos] = int(rng.integers(0, 256))
+        bad = tmp_path / f"bad{trial}.data"
+        bad.write_bytes(bytes(damaged))
+        try:
+            profile = decode_file(bad, RangeSymbolizer(APP))
+            build_report(profile, ReportOptions())
+            outcomes.add("decoded")
+        except HwprofError as exc:
+            assert str(exc).count("\n") == 0
+            outcomes.add("error")
+    assert outcomes  # every trial ended in a profile or a one-line error, never another exception
