@@ -148,7 +148,7 @@ def test_jit_map_names_are_data(tmp_path, caplog):
     assert missing[0][0].function is None and "perf-999999.map" in caplog.text
 
 
-def test_vdso_frames_are_named():
+def test_vdso_frames_are_named(tmp_path):
     # Our own vdso: find __vdso_clock_gettime's runtime address through ctypes and symbolize it.
     maps = open("/proc/self/maps").read()
     line = next((ln for ln in maps.splitlines() if ln.endswith("[vdso]")), None)
@@ -156,7 +156,7 @@ def test_vdso_frames_are_named():
         pytest.skip("no vdso mapped")
     low = int(line.split("-")[0], 16)
     libc = ctypes.CDLL(None)
-    sym = Symbolizer()
+    sym = Symbolizer(cache_dir=str(tmp_path))
     chains = sym.symbolize_offsets("[vdso]", np.arange(0, 0x2000, 0x10, dtype=np.uint64))
     names = {c[-1].function for c in chains if c[-1].function}
     assert any("clock_gettime" in n for n in names), names
