@@ -84,7 +84,8 @@ def big_profile_path(samples: int, frames: int) -> Path:
 
 
 def start_server(store_root: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "hwprof", "serve", "--store", str(store_root), "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "hwprof", "serve", "--store", str(store_root), "--port", "0",
+                             "--no-warm"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     line = proc.stdout.readline()
     match = re.search(r"(http://\S+?)/?\s*$", line)

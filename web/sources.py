@@ -40,6 +40,7 @@ class EntrySource:
         self._memory: OrderedDict[tuple[str, float], bytes] = OrderedDict()
         self._memory_entries = memory_entries
         self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}  # one build per entry at a time (warm-up vs a request)
 
     def entry(self, entry_id: str) -> StoreEntry:
         return self.store.get(entry_id)
@@ -73,6 +74,16 @@ class EntrySource:
             if cached is not None:
                 self._memory.move_to_end(key)
                 return cached
+        with self._lock:
+            build_lock = self._building.setdefault(entry.id, threading.Lock())
+        with build_lock:
+            return self._load_or_build(entry, key, stamp)
+
+    def _load_or_build(self, entry: StoreEntry, key: tuple[str, float], stamp: float) -> bytes:
+        with self._lock:
+            cached = self._memory.get(key)
+        if cached is not None:
+            return cached
         cache = self.store.cache_path(entry.id, "web.json.gz")
         blob = None
         if cache.exists() and cache.stat().st_mtime >= stamp:
@@ -92,6 +103,18 @@ class EntrySource:
             while len(self._memory) > self._memory_entries:
                 self._memory.popitem(last=False)
         return blob
+
+    def warm(self, limit: int = 3) -> None:
+        """Build the payloads of the newest recordings that have none yet, so their first view is quick.
+
+        Runs in a background thread of `hwprof serve`; failures are left for the page to report.
+        """
+        for entry in [e for e in self.store.list() if e.kind != "stat"][:limit]:
+            if not self.store.cache_path(entry.id, "web.json.gz").exists():
+                try:
+                    self.payload_gzip(entry)
+                except Exception:  # noqa: BLE001 - a broken entry shows its error when opened
+                    continue
 
     def payload_json(self, entry: StoreEntry) -> str:
         return gzip.decompress(self.payload_gzip(entry)).decode()

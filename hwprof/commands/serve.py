@@ -45,6 +45,8 @@ class ServeCommand:
         parser.add_argument("-p", "--port", type=int, default=8470, help="port (default 8470; 0 picks a free one)")
         parser.add_argument("--token", help="access token (required by every request; generated when --host is "
                             "not loopback)")
+        parser.add_argument("--no-warm", action="store_true", help="do not prepare the newest recordings' pages in "
+                            "the background at start")
         parser.add_argument("--open", metavar="ID", help="print the URL of this entry ('latest' for the newest "
                             "recording) as well")
 
@@ -83,6 +85,10 @@ class ServeCommand:
         print(f"hwprof: serving {store.root} at {base}{query}", flush=True)
         if open_path:
             print(f"hwprof: {base}{open_path}{query}", flush=True)
+        if not args.no_warm:
+            import threading
+
+            threading.Thread(target=app.extensions["hwprof_source"].warm, name="hwprof-warm", daemon=True).start()
         if token and not args.token:
             print("hwprof: the token above was generated for this run; pass --token to choose one", file=sys.stderr)
         try:

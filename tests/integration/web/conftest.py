@@ -12,7 +12,7 @@ import time
 
 import pytest
 from hwprof.web.synthetic import small_profile
-from web_fixtures import CHROMIUM, CHROMIUM_ARGS, add_profile, perf_recording, stat_document
+from web_fixtures import CHROMIUM, CHROMIUM_ARGS, add_profile, perf_recording, recursive_profile, stat_document
 
 from hwprof.store import ProfileStore, StoreEntry
 
@@ -28,6 +28,7 @@ def web_store(tmp_path_factory) -> dict:
         "fast": add_profile(store, small_profile(), "fast run", now - 30).id,
         "slow": add_profile(store, small_profile(slow_b=True, seed=2), "slow run", now - 20).id,
     }
+    ids["recursive"] = add_profile(store, recursive_profile(), "recursive", now - 25).id
     stat_id, stat_path = store.reserve("stat", "json")
     stat_path.write_text(json.dumps(stat_document()))
     store.add(StoreEntry(id=stat_id, kind="stat", file=stat_path.name, created=now - 10, target="./work",

@@ -122,3 +122,13 @@ def test_missing_and_broken_entries(client_and_ids, store):
     store.cache_path(ids["fast"], "web.json.gz").unlink(missing_ok=True)
     broken = client.get(f"/api/profile/{ids['fast']}")
     assert broken.status_code == 400 and "cannot read profile" in broken.get_json()["error"]
+
+
+def test_warm_up_prepares_the_newest_recordings(client_and_ids, store):
+    from hwprof.web.sources import EntrySource
+
+    _, ids = client_and_ids
+    EntrySource(store).warm(limit=1)
+    assert store.cache_path(ids["slow"], "web.json.gz").exists()  # the newest recording
+    assert not store.cache_path(ids["fast"], "web.json.gz").exists()
+    assert not store.cache_path(ids["stat"], "web.json.gz").exists()

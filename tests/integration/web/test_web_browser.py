@@ -164,6 +164,23 @@ def test_sandwich_panel(page, live_server, web_store):
     assert canvas_ink(page, "#callers") > 100 and canvas_ink(page, "#callees") > 100
 
 
+def test_recursion_counted_once_and_inverted_view(page, live_server, web_store):
+    open_page(page, f"{live_server}/profile/{web_store['ids']['recursive']}")
+    names = top_rows(page)
+    assert names["walk"] == "100.0%" and names["leaf"] == "100.0%" and names["main"] == "100.0%"
+    page.select_option("#view", "inverted")
+    inverted = page.evaluate("""() => { const t = HW.view.current, out = {};
+      for (let n = 0; n < t.n; n++) out[t.path(n).map((m) => t.label(m)).join(';')] = t.total[0][n]; return out; }""")
+    assert inverted == {"leaf": 100, "leaf;walk": 100, "leaf;walk;walk": 60, "leaf;walk;walk;walk": 60,
+                        "leaf;walk;walk;walk;main": 60, "leaf;walk;main": 40}
+    # callers of walk: recursion counted once at the outermost walk
+    page.click("#top tbody tr:has-text('walk')")
+    callers = page.evaluate("""() => { const t = HW.view.callers.tree, out = {};
+      for (let n = 0; n < t.n; n++) out[t.path(n).map((m) => t.label(m)).join(';')] = t.total[0][n]; return out; }""")
+    assert callers == {"walk": 100, "walk;main": 100}
+    assert not page.problems, page.problems
+
+
 def test_diff_page(page, live_server, web_store):
     ids = web_store["ids"]
     open_page(page, f"{live_server}/diff?a={ids['fast']}&b={ids['slow']}")

@@ -38,6 +38,19 @@ def add_profile(store: ProfileStore, profile, name: str, created: float) -> Stor
                                 samples=profile.n_samples, duration_ns=profile.meta.duration_ns))
 
 
+def recursive_profile():
+    """main -> walk -> walk -> walk -> leaf (60 samples) and main -> walk -> leaf (40): walk recurses."""
+    from hwprof.profile import FrameKind, ProfileBuilder, ProfileMeta
+
+    b = ProfileBuilder(ProfileMeta(target="./tree", events=["task-clock"]))
+    main, walk, leaf = (b.frame(function=name, module="/usr/bin/tree", address=0x100 * (i + 1), kind=FrameKind.USER)
+                        for i, name in enumerate(("main", "walk", "leaf")))
+    deep, shallow = b.stack([main, walk, walk, walk, leaf]), b.stack([main, walk, leaf])
+    for i in range(100):
+        b.sample(time=1000 + i, pid=1, tid=1, cpu=0, stack=deep if i < 60 else shallow, period=1.0)
+    return b.build()
+
+
 def stat_document() -> dict:
     return {
         "version": 1, "target": "./work", "command": ["./work"], "duration_ns": 900_000_000,
