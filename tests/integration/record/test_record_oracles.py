@@ -69,6 +69,12 @@ def test_perf_script_reads_our_file_sample_for_sample(workloads, tmp_path):
                             check=True).stdout
     for field in ("hostname", "os release", "nrcpus online", "cmdline", "event : name = "):
         assert field in header
+    tree = run_hwprof("report", "-i", str(data), "--call-graph").stdout
+    caller_a = next(line for line in tree.splitlines() if line.endswith(" caller_a"))
+    assert abs(float(caller_a.split("%")[0].split()[-1]) - 75.0) <= 4.0
+    html = tmp_path / "out.html"
+    run_hwprof("report", "-i", str(data), "--html", str(html))
+    assert html.read_text().lstrip().lower().startswith("<!doctype html") and "hot" in html.read_text()
 
 
 def test_reads_perf_record_callgraph_file(workloads, tmp_path):
