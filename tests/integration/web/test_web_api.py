@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -132,3 +133,16 @@ def test_warm_up_prepares_the_newest_recordings(client_and_ids, store):
     assert store.cache_path(ids["slow"], "web.json.gz").exists()  # the newest recording
     assert not store.cache_path(ids["fast"], "web.json.gz").exists()
     assert not store.cache_path(ids["stat"], "web.json.gz").exists()
+
+
+def test_an_unprivileged_user_can_browse_a_root_store(client_and_ids, store, run_unprivileged):
+    """No perf access is needed to serve; a store the user cannot write still serves (the cache just is not kept)."""
+    _, ids = client_and_ids
+    code = ("import sys, json; from hwprof.web import create_app; from hwprof.store import ProfileStore; "
+            f"c = create_app(ProfileStore({str(store.root)!r})).test_client(); "
+            f"r = c.get('/api/profile/{ids['fast']}'); "
+            "print(r.status_code, json.loads(r.data)['meta']['n_samples'], c.get('/api/entries').status_code)")
+    done = run_unprivileged([sys.executable, "-c", code])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["200", "520", "200"]
+    assert not store.cache_path(ids["fast"], "web.json.gz").exists()
