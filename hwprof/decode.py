@@ -426,6 +426,7 @@ class PerfDataDecoder:
         max_stack = int(ev.attr.sample_max_stack) or _max_stack_sysctl()
         stack_of_unique, end_of_unique, stack_frame, stack_parent = self._stacks(
             builder, uniq, chain_bytes, procs, max_stack, ev.layout.has(SampleType.CALLCHAIN))
+        builder.threads[0] = "swapper"  # the idle task has no COMM record; perf names it so
         for tid, comm in procs.comms.items():
             builder.threads[tid] = comm
         profile = builder.build()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 
@@ -212,3 +213,17 @@ def test_reads_perf_pipe_mode_output(workloads, tmp_path):
     report = _report_json("-i", str(data))
     rows = {name: row["total_percent"] for name, row in _rows(report).items()}
     assert report["samples"] > 200 and abs(_split_share(rows) - 75.0) <= 5.0
+
+
+def test_tracepoint_as_sampling_event_and_max_stack(workloads, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("tracepoints system-wide need root here")
+    data = tmp_path / "tp.data"
+    run_hwprof("record", "-e", "sched:sched_switch", "-a", "-g", "-d", "0.5", "-o", str(data))
+    report = _report_json("-i", str(data), "--raw", "--sort", "comm")
+    assert report["event"] == "sched:sched_switch" and report["samples"] > 10
+    capped = tmp_path / "capped.data"
+    run_hwprof("record", "-g", "--max-stack", "4", "-e", "cpu-clock", "-o", str(capped), "--",
+               str(workloads["split"]), "50")
+    quality = _report_json("-i", str(capped), "--raw")["quality"]
+    assert quality["truncated"] > 0.9 * quality["samples"]  # main, caller, hot + libc start: 4 frames is short
