@@ -179,12 +179,15 @@ class DwarfIndex:
             cur = locs[4 * cur + 3]
         tail = memo.get(cur, ())
         function, file_path, new = self._function, self._path, tuple.__new__
+        functions, paths = self._function_memo, self._path_memo
         for at in reversed(path):
             base = 4 * at
             file_idx = locs[base]
-            name, entry = function(locs[base + 2])
+            func = locs[base + 2]
+            named = functions.get(func) or function(func)
+            where = paths[file_idx] if file_idx in paths else file_path(file_idx)
             # tuple.__new__ skips NamedTuple's Python-level constructor: this runs once per location.
-            tail = (new(Location, (name, file_path(file_idx), locs[base + 1], entry, file_idx != _NONE)), *tail)
+            tail = (new(Location, (named[0], where, locs[base + 1], named[1], file_idx != _NONE)), *tail)
             memo[at] = tail
         return memo[loc]
 
