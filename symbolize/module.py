@@ -177,14 +177,6 @@ class ModuleIndex:
         self.dwarf = dwarf
         self._bias = dwarf_bias
 
-    @classmethod
-    def for_images(cls, image: ElfImage | None, debug_image: ElfImage | None,
-                   dwarf: DwarfIndex | None) -> ModuleIndex:
-        symbols = _merge_symbols(image, debug_image)
-        bias_source = debug_image if debug_image is not None and debug_image.segments else image
-        bias = bias_source.segments[0].vaddr if bias_source is not None and bias_source.segments else 0
-        return cls(symbols, dwarf, bias)
-
     def frames(self, vaddrs: np.ndarray, offsets: list[int], module: str, rename=None) -> list[Chain]:
         """One chain of SymbolizedFrames per address, innermost first; ``offsets`` are the file
         offsets reported as module_offset; ``rename`` (a demangler) is applied to every name."""
