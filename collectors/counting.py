@@ -346,13 +346,14 @@ class CountingSession:
     """
 
     def __init__(self, groups: Sequence[GroupLike], target: Target, per_thread: bool = False,
-                 inherit: bool = True) -> None:
+                 inherit: bool = True, enable_on_exec: bool = True) -> None:
         if not groups:
             raise HwprofError("no events to count")
         self.groups = groups
         self.target = target
         self.per_thread = per_thread
         self.inherit = inherit  # False: threads and children created later are not counted (perf -i)
+        self.enable_on_exec = enable_on_exec  # False: a command's counters wait for enable() (perf -D)
         self.slots: list[EventSlot] = []
         self.threads: dict[Tid, ThreadInfo] = {}
         self._locations: list[_Location] = []
@@ -477,7 +478,7 @@ class CountingSession:
         attr.disabled = 1 if is_leader else 0
         task = loc.cpu < 0
         attr.inherit = 1 if task and self.inherit and not (self.per_thread and loc.key != _TASK_LEVEL) else 0
-        if loc.key == _TASK_LEVEL:
+        if loc.key == _TASK_LEVEL and self.enable_on_exec:
             attr.enable_on_exec = 1 if is_leader else 0
         if self._fallback_user_only and task and attr.type != PerfType.TRACEPOINT:
             attr.exclude_kernel = 1

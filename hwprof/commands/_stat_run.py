@@ -61,6 +61,7 @@ class StatOptions:
     name: str = ""
     detailed: int = 0
     inherit: bool = True
+    delay_ms: int = 0
 
 
 def _parse_ids(text: str, what: str) -> tuple[int, ...]:
@@ -105,6 +106,8 @@ def options_from_args(args: argparse.Namespace) -> StatOptions:
         raise HwprofError("-r repeats a command: give one after --", exit_code=2)
     if args.repeat > 1 and args.interval_print is not None:
         raise HwprofError("-r and -I cannot be combined", exit_code=2)
+    if args.delay < 0:
+        raise HwprofError("-D needs a delay of 0 ms or more", exit_code=2)
     if args.timeout is not None and args.timeout < MIN_INTERVAL_MS:
         raise HwprofError(f"--timeout must be at least {MIN_INTERVAL_MS} ms", exit_code=2)
     separator = "," if args.csv else args.field_separator
@@ -118,6 +121,7 @@ def options_from_args(args: argparse.Namespace) -> StatOptions:
         repeat=args.repeat, per_thread=args.per_thread, per_cpu=args.per_cpu, separator=separator,
         json=args.json, output=args.output, no_scale=args.no_scale, timeout_ms=args.timeout, topdown=args.topdown,
         save=args.save or bool(args.name), name=args.name, detailed=args.detailed, inherit=not args.no_inherit,
+        delay_ms=args.delay,
     )
 
 
@@ -181,7 +185,9 @@ def _pidfd(pid: int) -> int | None:
 def run_once(groups: Sequence, opts: StatOptions, emit: Callable[[Slice], None] | None = None) -> RunOutcome:
     target = opts.target
     command = PreparedCommand(target.command) if target.command else None
-    session = CountingSession(groups, target, per_thread=opts.per_thread, inherit=opts.inherit)
+    delayed = bool(opts.delay_ms)
+    session = CountingSession(groups, target, per_thread=opts.per_thread, inherit=opts.inherit,
+                              enable_on_exec=not delayed)
     pidfds: dict[int, int] = {}
     try:
         try:
@@ -200,14 +206,15 @@ def run_once(groups: Sequence, opts: StatOptions, emit: Callable[[Slice], None] 
             baseline = session.read() if opts.interval_ms else None
             t0 = time.monotonic_ns()
             if command:
-                if target.system_wide:
+                if target.system_wide and not delayed:
                     session.enable()
                 command.start()
                 fd = _pidfd(command.pid)
                 if fd is not None:
                     pidfds[command.pid] = fd
             else:
-                session.enable()
+                if not delayed:
+                    session.enable()
                 for pid in target.pids:
                     fd = _pidfd(pid)
                     if fd is not None:
@@ -235,9 +242,10 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
     terminated = False
     end_ns: int | None = None
     watch_tasks = bool(target.pids or target.tids) and not command
+    enable_at = t0 + opts.delay_ms * 1_000_000 if opts.delay_ms else None
     while True:
         now = time.monotonic_ns()
-        wakes = [w for w in (next_tick, deadline, forward_at) if w is not None]
+        wakes = [w for w in (next_tick, deadline, forward_at, enable_at) if w is not None]
         if watch_tasks:
             wakes.append(now + int(POLL_S * 1e9))
         timeout = max(0.0, (min(wakes) - now) / 1e9) if wakes else None
@@ -282,6 +290,9 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
                 _signal_command(command, signal.SIGTERM)
                 terminated = True
             deadline = None
+        if enable_at is not None and now >= enable_at:
+            session.enable()
+            enable_at = None
         if watch_tasks:
             session.rescan()
         if next_tick is not None and now >= next_tick and previous is not None:

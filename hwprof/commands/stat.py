@@ -61,6 +61,8 @@ class StatCommand:
         out.add_argument("--name", default="", help="a name for the saved run (implies --save)")
         parser.add_argument("--timeout", type=int, metavar="MS",
                             help="stop after MS milliseconds (a command gets SIGTERM) and print the counts")
+        parser.add_argument("-D", "--delay", type=int, default=0, metavar="MS",
+                            help="start counting MS milliseconds after the command (or the attach) starts")
         parser.add_argument("--topdown", action="store_true",
                             help="add this CPU's top-down level 1 events (Intel perf-metrics, AMD Zen 4)")
         parser.add_argument("workload", nargs=argparse.REMAINDER, metavar="command",

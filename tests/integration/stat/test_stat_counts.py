@@ -169,3 +169,11 @@ def test_children_are_counted_unless_no_inherit(programs, stat_json):
     alone = event(stat_json("-i", "-e", "task-clock", "--", *work)[0], "task-clock")["value"]
     assert inherited == pytest.approx(150, rel=0.15)
     assert alone < 30
+
+
+def test_delay_skips_the_start(programs, stat_json):
+    # 100 ms of CPU first, then a 1.2 s sleep: -D 1000 starts counting long after the burn is over.
+    work = ["sh", "-c", f"{programs['spin']} 100; sleep 1.2"]
+    full = event(stat_json("-e", "task-clock", "--", *work)[0], "task-clock")["value"]
+    delayed = event(stat_json("-D", "1000", "-e", "task-clock", "--", *work)[0], "task-clock")["value"]
+    assert full >= 100 and delayed < 30
