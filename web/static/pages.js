@@ -267,15 +267,21 @@ var HW = window.HW || (window.HW = {});
       const t0 = performance.now();
       const res = $("search-result");
       if (!this.search) {
+        this.searchToken = (this.searchToken || 0) + 1;
         this.match = null; this.flame.setMatch(null); res.textContent = ""; return;
       }
       this.match = HW.matchFunctions(this.data, this.search);
-      const base = this.base, w = this.weight;
-      const share = HW.matchedShare(base, this.match, w);
-      const total = base.rootTotal[w];
-      res.textContent = "matched " + HW.fmtPct(total ? 100 * share / total : 0) + " (" + HW.fmtCount(share) + " of " + HW.fmtCount(total) + ")";
       this.flame.setMatch(this.match);
       this.lastSearchMs = performance.now() - t0;
+      // the highlight paints first; the matched share (a pass over every call path) follows right after
+      const token = this.searchToken = (this.searchToken || 0) + 1, match = this.match;
+      afterPaint(() => {
+        if (token !== this.searchToken) return;
+        const base = this.base, w = this.weight;
+        const share = HW.matchedShare(base, match, w);
+        const total = base.rootTotal[w];
+        res.textContent = "matched " + HW.fmtPct(total ? 100 * share / total : 0) + " (" + HW.fmtCount(share) + " of " + HW.fmtCount(total) + ")";
+      });
     }
 
     // --- breadcrumb ---

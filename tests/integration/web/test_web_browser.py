@@ -72,6 +72,7 @@ def test_real_recording_zoom_search_views(page, live_server, web_store):
 
     # search: regex, highlight, matched share
     page.fill("#search", "^(heavy|light)$")
+    page.wait_for_selector("#search-result:has-text('matched')")
     text = page.text_content("#search-result")
     share = float(re.search(r"matched ([\d.]+)%", text).group(1))
     assert share == pytest.approx(float(names["heavy"].rstrip("%")) + float(names["light"].rstrip("%")), abs=0.2)
@@ -247,6 +248,7 @@ def test_self_contained_report_works_offline(page, tmp_path):
     assert all(url.startswith(("file:", "data:", "blob:")) for url in requests), requests
     assert canvas_ink(page) > 1000 and JIT_NAME in top_rows(page)
     page.fill("#search", "compute")
+    page.wait_for_selector("#search-result:has-text('matched')")
     assert page.text_content("#search-result").startswith("matched 57.7% (300.00M of 520.00M)")
     with page.expect_download() as info:
         page.click("#export-folded")
