@@ -216,27 +216,46 @@ def _check_elf(path: str) -> None:
 # --- kernel symbols ------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
+def _kallsyms() -> bytes:
+    try:
+        with open("/proc/kallsyms", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def kernel_functions() -> frozenset[str]:
     """Names of kernel text symbols (t/T in /proc/kallsyms), modules included."""
     names = set()
-    try:
-        with open("/proc/kallsyms") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3 and parts[1] in ("t", "T", "w", "W"):
-                    names.add(parts[2])
-    except OSError:
-        pass
+    for line in _kallsyms().decode("ascii", "replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] in ("t", "T", "w", "W"):
+            names.add(parts[2])
     return frozenset(names)
 
 
+def _is_kernel_function(name: str) -> bool:
+    """A byte search, not a parse: the full table is only built to suggest names (slow under emulation)."""
+    data = _kallsyms()
+    needle = f" {name}".encode()
+    start = 0
+    while (at := data.find(needle, start)) >= 0:
+        end = at + len(needle)
+        if end == len(data) or data[end:end + 1] in (b"\n", b"\t"):
+            kind = data[at - 1:at]
+            if kind in (b"t", b"T", b"w", b"W"):
+                return True
+        start = end
+    return False
+
+
 def check_kernel_symbol(symbol: str, raw: str) -> None:
-    names = kernel_functions()
     name = symbol.split(":", 1)[1] if ":" in symbol else symbol
-    if names and name not in names:
-        close = difflib.get_close_matches(name, names, n=5, cutoff=0.75)
-        hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-        raise HwprofError(f"kprobe {raw!r}: no kernel function {name!r} in /proc/kallsyms{hint}")
+    if not _kallsyms() or _is_kernel_function(name):
+        return
+    close = difflib.get_close_matches(name, kernel_functions(), n=5, cutoff=0.75)
+    hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+    raise HwprofError(f"kprobe {raw!r}: no kernel function {name!r} in /proc/kallsyms{hint}")
 
 
 # --- resolving ----------------------------------------------------------------------------------------

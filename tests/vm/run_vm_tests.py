@@ -28,14 +28,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 KERNEL_GLOB = str(REPO / ".cache" / "vm-kernel" / "root" / "boot" / "vmlinuz-*")
 
-# Everything about kprobes, plus uprobes and tracepoints once more on the second kernel. The whole probe suite
-# under TCG would take too long for CI; these cover each mechanism (PMU, tracefs) and each mode.
+# Everything about kprobes (counts against perf stat and bpftrace, both mechanisms, latency, stacks, args), plus
+# uprobes (PMU and tracefs), a tracepoint and the SIGKILL clean-up once more on the second kernel. Under TCG each
+# test costs about a minute on a loaded 2-core machine, so the whole probe suite would not fit CI's budget.
 GUEST_TESTS = (
     "tests/integration/probes/test_kprobes.py",
     "tests/integration/probes/test_probe_counts.py::test_count_is_exact",
     "tests/integration/probes/test_probe_counts.py::test_write_tracepoint_counts_syscalls",
-    "tests/integration/probes/test_probe_counts.py::test_same_count_as_bpftrace",
-    "tests/integration/probes/test_probe_modes.py::test_latency_buckets_and_percentiles",
     "tests/integration/probes/test_probe_cleanup.py::test_sigkill_then_next_start_cleans_up",
     "tests/integration/probes/test_probe_errors.py::test_kernel_function_that_cannot_be_probed",
 )
