@@ -217,8 +217,22 @@ def normalize_stat(raw) -> dict:
                     series.setdefault(m["name"], []).append((t, m["value"]))
             if "name" in point and _number(point.get("value")) is not None:
                 series.setdefault(_text(point["name"]), []).append((t, _number(point["value"])))
+    slices = []
+    for key, label in (("per_thread", "thread"), ("per_cpu", "cpu")):
+        rows = raw.get(key) or []
+        for row in rows[:4096] if isinstance(rows, list) else []:
+            if not isinstance(row, dict):
+                continue
+            if label == "thread":
+                comm = _text(row.get("comm"), 64)
+                name = f"tid {_number(row.get('tid')) or 0:.0f}" + (f" ({comm})" if comm else "")
+            else:
+                name = f"cpu {_number(row.get('cpu')) or 0:.0f}"
+            slices.append({"kind": label, "name": name,
+                           "events": [e for e in map(_event, row.get("events") or []) if e]})
     return {
         "target": _text(raw.get("target")) or _text(" ".join(map(str, raw.get("command") or []))),
+        "slices": slices,
         "duration_ns": _number(raw.get("duration_ns")),
         "events": events,
         "metrics": metrics,

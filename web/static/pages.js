@@ -745,6 +745,17 @@ var HW = window.HW || (window.HW = {});
       el("td", { text: m.unit }),
       el("td", { class: "num", text: m.uncertainty_pct !== undefined ? "±" + HW.fmtPct(m.uncertainty_pct) : (m.stddev !== undefined ? "±" + fmtRatio(m.stddev) : "") })))
       : [el("tr", null, el("td", { colspan: "4", class: "muted", text: "no derived metrics (they need hardware counters)" }))]));
+    if (run.slices.length) {
+      const names = [];
+      for (const sl of run.slices) for (const e of sl.events) if (!names.includes(e.name)) names.push(e.name);
+      $("slices-panel").hidden = false;
+      $("slices").querySelector("thead").replaceChildren(el("tr", null, el("th", { text: "thread / cpu" }),
+        ...names.map((n) => el("th", { class: "num", text: n }))));
+      $("slices").querySelector("tbody").replaceChildren(...run.slices.map((sl) => el("tr", null,
+        el("td", { class: "name", text: sl.name }),
+        ...names.map((n) => { const e = sl.events.find((x) => x.name === n);
+          return el("td", { class: "num", text: e && e.value !== null ? e.value.toLocaleString("en-US") : "–" }); }))));
+    }
     const box = $("series");
     if (!run.series.length) box.append(el("p", { class: "muted", text: "no interval series (record with hwprof stat -I MS to get one)" }));
     for (const series of run.series) {

@@ -214,6 +214,7 @@ def test_stat_page(page, live_server, web_store):
     assert rows[0][0] == "task-clock" and rows[1][3] == "50.0%" and "multiplexed" in rows[1][4]
     assert rows[2][1] == "<not supported>"
     assert page.text_content("#metrics tbody").startswith("CPUs utilized")
+    assert page.eval_on_selector_all("#slices tbody tr", ROW_CELLS) == [["tid 4242 (<b>work</b>)", "899.5"]]
     assert page.locator("#series canvas").count() == 2
     assert canvas_ink(page, "#series canvas") > 200
     shot(page, "stat")

@@ -62,6 +62,8 @@ def stat_document() -> dict:
             {"name": "cycles", "value": None, "unit": "", "enabled_ns": 0, "running_ns": 0, "supported": False},
         ],
         "metrics": [{"name": "CPUs utilized", "value": 0.999, "unit": "", "uncertainty": 0.02}],
+        "per_thread": [{"tid": 4242, "comm": "<b>work</b>", "events": [
+            {"name": "task-clock", "value": 899.5, "unit": "msec", "enabled_ns": 1, "running_ns": 1}]}],
         "intervals": [{"time_ns": 100_000_000 * (i + 1),
                        "events": [{"name": "task-clock", "value": 99.0 + i % 3, "unit": "msec"},
                                   {"name": "page-faults", "value": float(10 + 3 * i), "unit": ""}]}
