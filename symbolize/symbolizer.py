@@ -200,6 +200,10 @@ class Symbolizer:
         elif image is not None and not image.has_symtab:
             reasons.append("no debug info found (no DWARF, no .symtab); only exported names")
         segments_image = image if image is not None and image.segments else debug_image
+        if image is None and debug_image is not None and debug_image.segments:
+            reasons.append(f"{path} itself is unavailable; mapping its file offsets through {debug_file} "
+                           "assuming the linker's usual layout (file offset = address - base)")
+            segments_image = _assumed_layout(debug_image)
         if segments_image is None or not segments_image.segments:
             if dwarf_job is not None:
                 dwarf_job.result()
@@ -346,3 +350,17 @@ class _Background:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+def _assumed_layout(debug_image):
+    """A separate debug file keeps the program headers but zeroes their file offsets. The binary
+    normally placed each segment at file offset = vaddr - (first segment's vaddr), which holds for
+    code segments of GNU ld and lld output; use that to map recorded offsets when the binary is gone."""
+    import copy
+    from dataclasses import replace
+
+    base = debug_image.segments[0].vaddr
+    view = copy.copy(debug_image)
+    view.segments = tuple(replace(seg, offset=seg.vaddr - base, filesz=seg.memsz) for seg in debug_image.segments)
+    view.__dict__.pop("_vaddr_spans", None)
+    return view

@@ -202,3 +202,14 @@ def test_vmlinux_with_dwarf_gives_lines_under_kaslr(programs, tmp_path):
                                                                           dtype=np.uint64))[0]
     assert plain == (SymbolizedFrame("do_work", None, None, False, "[kernel.kallsyms]",
                                      syms["do_work"] + shift + 1, 1),)
+
+
+def test_deleted_binary_symbolized_from_its_debug_file_by_recorded_build_id(programs, tmp_path):
+    """The binary is gone after the capture; its build-id (from the MMAP2 record) still finds the
+    debug file, whose program headers map the recorded file offsets."""
+    build_id = read_build_id(str(programs.inline))
+    offset = vaddr_to_file_offset(str(programs.inline), _nm(programs.inline)["checksum"])
+    sym = Symbolizer(debug_dirs=[str(programs.debug_dir)], cache_dir=str(tmp_path), debuginfod=False)
+    chain = sym.symbolize_offsets("/gone/inline", np.array([offset], dtype=np.uint64), build_id=build_id)[0]
+    assert chain[-1].function == "checksum" and chain[-1].file.endswith("inline.c")
+    assert chain[-1].module == "/gone/inline" and chain[-1].module_offset == offset
