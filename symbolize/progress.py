@@ -17,8 +17,9 @@ _SPINNER = "|/-\\"
 
 
 class Progress:
-    def __init__(self, label: str, stream=None) -> None:
+    def __init__(self, label: str, stream=None, delay: float = _DELAY_S) -> None:
         self._label = label
+        self._delay = delay
         self._stream = stream if stream is not None else sys.stderr
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
@@ -39,7 +40,7 @@ class Progress:
 
     def _run(self) -> None:
         start = time.monotonic()
-        if self._done.wait(_DELAY_S):
+        if self._done.wait(self._delay):
             return
         tick = 0
         while not self._done.wait(_TICK_S):

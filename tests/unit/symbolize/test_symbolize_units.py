@@ -243,14 +243,16 @@ def test_progress_only_for_slow_work_on_a_terminal():
     from hwprof.symbolize.progress import Progress
 
     quick = _Tty()
-    with Progress("lib.so", quick):
+    with Progress("lib.so", quick):  # the real one-second delay: quick work prints nothing
         pass
     assert quick.text == ""
     slow = _Tty()
-    with Progress("libbig.so", slow):
-        time.sleep(1.5)
+    with Progress("libbig.so", slow, delay=0.05):
+        deadline = time.monotonic() + 10
+        while "indexing" not in slow.text and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert "indexing libbig.so" in slow.text and "indexed libbig.so" in slow.text
     pipe = io.StringIO()
-    with Progress("libbig.so", pipe):
-        time.sleep(1.2)
+    with Progress("libbig.so", pipe, delay=0.05):
+        time.sleep(0.5)
     assert pipe.getvalue() == ""
