@@ -83,7 +83,7 @@ def test_interval_rows(programs, stat_json, schema):
     # stay true), so the count is checked per tick window rather than against the duration; --interval-count
     # below pins the exact number of rows.
     ticks = [stamp // 100_000_000 for stamp in stamps[:-1]]
-    assert len(stamps) >= 3 and all(t >= 1 for t in ticks) and ticks == sorted(set(ticks))
+    assert len(stamps) >= 2 and all(t >= 1 for t in ticks) and ticks == sorted(set(ticks))
     assert stamps[-1] >= stamps[-2] and stamps[-1] == pytest.approx(doc["duration_ns"], abs=200_000_000)
     total = sum(s["events"][0]["value"] for s in doc["intervals"])
     assert total == pytest.approx(event(doc, "task-clock")["value"], rel=1e-9)  # the rows add up to the total
