@@ -70,8 +70,9 @@ def frame_pointer_share(path: str) -> tuple[int, int]:
     keep = keep[:MAX_FUNCTIONS]
     if keep:
         index = np.array(keep, dtype=np.int64)
-        starts = table.starts[index]
-        sizes = np.minimum(table.ends[index] - starts, PROLOGUE_WINDOW)
+        # The symbol table keeps plain arrays (its CLI path avoids numpy): view them as numpy here.
+        starts = np.asarray(table.starts, dtype=np.uint64)[index]
+        sizes = np.minimum(np.asarray(table.ends, dtype=np.uint64)[index] - starts, PROLOGUE_WINDOW)
     else:
         # Stripped of every function symbol: the unwind table still lists where each function starts.
         starts = eh_frame_function_starts(image)
