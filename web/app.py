@@ -15,6 +15,7 @@ Security model (each rule has a test in tests/integration/web/test_security.py):
 
 from __future__ import annotations
 
+import gzip
 import hmac
 from collections.abc import Callable
 from pathlib import Path
@@ -170,6 +171,17 @@ def create_app(store: ProfileStore, token: str | None = None, *,
             response.headers["Vary"] = "Accept-Encoding"
             return response
         return Response(source.payload_json(entry), mimetype="application/json")
+
+    @app.get("/api/profile/<entry_id>/preview")
+    def api_preview(entry_id: str):
+        entry = entry_or_404(entry_id)
+        blob = source.preview_gzip(entry)
+        if "gzip" in request.accept_encodings:
+            response = Response(blob, mimetype="application/json")
+            response.headers["Content-Encoding"] = "gzip"
+            response.headers["Vary"] = "Accept-Encoding"
+            return response
+        return Response(gzip.decompress(blob), mimetype="application/json")
 
     @app.get("/api/stat/<entry_id>")
     def api_stat(entry_id: str):

@@ -342,6 +342,45 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
     }
 
 
+def build_preview(payload: dict, min_share: float = 1 / 4096) -> dict:
+    """A few-kilobyte first picture of a big profile: the call paths of at least `min_share` of the samples
+    (one pixel of a 4096-pixel-wide graph), with exact totals; everything thinner is left to the merged blocks.
+
+    The page draws it while the full payload is still on its way, then replaces it.
+    """
+    func = decode_column(payload["nodes"]["func"]).astype(np.int64)
+    parent = node_parents(payload["nodes"])
+    n = len(func)
+    cell_node = decode_column(payload["cells"]["node"]).astype(np.int64)
+    selfs = [np.bincount(cell_node, weights=decode_column(w).astype(np.float64), minlength=n)
+             for w in payload["cells"]["weights"]]
+    totals = [s.copy() for s in selfs]
+    depth = stack_depths(parent)
+    for level in range(int(depth.max(initial=0)), 0, -1):
+        members = np.nonzero(depth == level)[0]
+        for t in totals:
+            np.add.at(t, parent[members], t[members])
+    root_total = float(totals[0][parent < 0].sum())
+    keep = np.nonzero(totals[0] >= max(root_total * min_share, 1e-12))[0]  # ancestors are at least as heavy
+    remap = np.full(n, -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    strings = payload["strings"]
+    names = decode_column(payload["funcs"]["name"])
+    modules = decode_column(payload["funcs"]["module"])
+    kinds = decode_column(payload["funcs"]["kind"])
+    return {
+        "version": PAYLOAD_VERSION,
+        "preview": True,
+        "weights": payload["weights"],
+        "kinds": payload["kinds"],
+        "labels": [strings[names[f]] for f in func[keep]],
+        "modules": [strings[modules[f]] if modules[f] >= 0 else "" for f in func[keep]],
+        "kind": [int(kinds[f]) for f in func[keep]],
+        "parent": [int(remap[p]) if p >= 0 else -1 for p in parent[keep]],
+        "total": [[round(float(x)) for x in t[keep]] for t in totals],  # self = total - children's totals
+    }
+
+
 def node_parents(nodes: dict) -> np.ndarray:
     """Rebuild the parent of every node from a payload's `nodes` (the page does the same in model.js)."""
     children = decode_column(nodes["children"]).astype(np.int64)

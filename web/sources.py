@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from hwprof.web.payload import build_payload, dumps_payload
+from hwprof.web.payload import build_payload, build_preview, dumps_payload
 
 from hwprof.errors import HwprofError
 from hwprof.profile import Profile
@@ -37,7 +37,7 @@ class EntrySource:
                  memory_entries: int = 4) -> None:
         self.store = store
         self.symbolizer_factory = symbolizer_factory
-        self._memory: OrderedDict[tuple[str, float], bytes] = OrderedDict()
+        self._memory: OrderedDict[tuple[str, float], tuple[bytes, bytes]] = OrderedDict()
         self._memory_entries = memory_entries
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}  # one build per entry at a time (warm-up vs a request)
@@ -66,6 +66,13 @@ class EntrySource:
 
         Stored compressed: the big profiles compress about 3:1 and most browsers take gzip as is.
         """
+        return self._blobs(entry)[0]
+
+    def preview_gzip(self, entry: StoreEntry) -> bytes:
+        """The small first picture of the profile (payload.build_preview), gzip-compressed JSON."""
+        return self._blobs(entry)[1]
+
+    def _blobs(self, entry: StoreEntry) -> tuple[bytes, bytes]:
         data = self.store.data_path(entry)
         stamp = data.stat().st_mtime if data.exists() else 0.0
         key = (entry.id, stamp)
@@ -74,35 +81,36 @@ class EntrySource:
             if cached is not None:
                 self._memory.move_to_end(key)
                 return cached
-        with self._lock:
             build_lock = self._building.setdefault(entry.id, threading.Lock())
         with build_lock:
             return self._load_or_build(entry, key, stamp)
 
-    def _load_or_build(self, entry: StoreEntry, key: tuple[str, float], stamp: float) -> bytes:
+    def _load_or_build(self, entry: StoreEntry, key: tuple[str, float], stamp: float) -> tuple[bytes, bytes]:
         with self._lock:
             cached = self._memory.get(key)
         if cached is not None:
             return cached
-        cache = self.store.cache_path(entry.id, "web.json.gz")
-        blob = None
-        if cache.exists() and cache.stat().st_mtime >= stamp:
-            blob = cache.read_bytes()
-        if blob is None:
+        paths = (self.store.cache_path(entry.id, "web.json.gz"), self.store.cache_path(entry.id, "web-preview.json.gz"))
+        blobs = None
+        if all(p.exists() and p.stat().st_mtime >= stamp for p in paths):
+            blobs = (paths[0].read_bytes(), paths[1].read_bytes())
+        if blobs is None:
             payload = build_payload(self.profile(entry), title=entry.name or entry.target, entry=entry_summary(entry))
-            blob = gzip.compress(dumps_payload(payload).encode(), compresslevel=5)
-            tmp = cache.with_name(cache.name + ".tmp")
-            try:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_bytes(blob)
-                tmp.replace(cache)
-            except OSError:
-                pass  # a read-only store still serves, it just rebuilds next time
+            blobs = (gzip.compress(dumps_payload(payload).encode(), compresslevel=5),
+                     gzip.compress(dumps_payload(build_preview(payload)).encode(), compresslevel=5))
+            for path, blob in zip(paths, blobs, strict=True):
+                tmp = path.with_name(path.name + ".tmp")
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp.write_bytes(blob)
+                    tmp.replace(path)
+                except OSError:
+                    pass  # a read-only store still serves, it just rebuilds next time
         with self._lock:
-            self._memory[key] = blob
+            self._memory[key] = blobs
             while len(self._memory) > self._memory_entries:
                 self._memory.popitem(last=False)
-        return blob
+        return blobs
 
     def warm(self, limit: int = 3) -> None:
         """Build the payloads of the newest recordings that have none yet, so their first view is quick.
@@ -123,7 +131,8 @@ class EntrySource:
         with self._lock:
             for key in [k for k in self._memory if k[0] == entry_id]:
                 del self._memory[key]
-        self.store.cache_path(entry_id, "web.json.gz").unlink(missing_ok=True)
+        for suffix in ("web.json.gz", "web-preview.json.gz"):
+            self.store.cache_path(entry_id, suffix).unlink(missing_ok=True)
 
     def stat_run(self, entry: StoreEntry) -> dict:
         path = self.store.data_path(entry)

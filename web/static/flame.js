@@ -79,10 +79,12 @@ var HW = window.HW || (window.HW = {});
       canvas.addEventListener("mouseleave", () => { this.hover = null; this.emit("hover", null, null); });
       canvas.addEventListener("click", (e) => this.onClick(e));
       canvas.addEventListener("keydown", (e) => this.onKey(e));
-      this.resizeObserver = new ResizeObserver(() => this.render());
+      this.resizeObserver = new ResizeObserver(() => { if (!this.dead) this.render(); });
       this.resizeObserver.observe(canvas);
     }
     on(name, fn) { (this.listeners[name] = this.listeners[name] || []).push(fn); }
+    // Stop drawing and reacting (the preview graph hands the canvas over to the full one).
+    destroy() { this.dead = true; this.listeners = {}; this.resizeObserver.disconnect(); }
     emit(name, ...args) { for (const fn of this.listeners[name] || []) fn(...args); }
     setTree(tree, weight) { this.tree = tree; this.weight = weight || 0; this.zoomNode = -1; this.focusNode = -1; this.render(); }
     setWeight(weight) { this.weight = weight; this.render(); }
@@ -220,11 +222,13 @@ var HW = window.HW || (window.HW = {});
       return null;
     }
     onMove(e) {
+      if (this.dead) return;
       const h = this.hit(e);
       this.hover = h;
       this.emit("hover", h, e);
     }
     onClick(e) {
+      if (this.dead) return;
       const h = this.hit(e);
       this.canvas.focus();
       if (!h) return;
@@ -239,6 +243,7 @@ var HW = window.HW || (window.HW = {});
     // Keyboard: arrows move the focus frame (up/down by depth, left/right among siblings), Enter zooms,
     // Escape or Backspace zooms out.
     onKey(e) {
+      if (this.dead) return;
       const tree = this.tree;
       if (!tree || !tree.n) return;
       let f = this.focusNode >= 0 ? this.focusNode : (this.zoomNode >= 0 ? this.zoomNode : this.heaviest(tree.roots));

@@ -158,6 +158,27 @@ var HW = window.HW || (window.HW = {});
     }
   }
 
+  // The preview (payload.build_preview): one function per node, exact totals, drawn until the full payload is in.
+  class PreviewData {
+    constructor(p) { this.labels = p.labels; this.modules = p.modules; this.kind = p.kind; this.kinds = p.kinds;
+      this.nFuncs = p.labels.length; this.weights = p.weights; }
+    funcLabel(f) { return this.labels[f]; }
+    funcModuleName(f) { return this.modules[f]; }
+    funcFileName() { return ""; }
+    funcKindName(f) { return this.kinds[this.kind[f]] || "unknown"; }
+  }
+  function previewTree(p) {
+    const data = new PreviewData(p), n = p.labels.length;
+    const func = new Int32Array(n).map((_, i) => i), parent = new Int32Array(p.parent);
+    const total = p.total.map((t) => new Float64Array(t));
+    const self = total.map((t) => {
+      const s = new Float64Array(t);
+      for (let i = 0; i < n; i++) if (parent[i] >= 0) s[parent[i]] -= t[i];
+      return s;
+    });
+    return new Tree(data, func, parent, self, total);
+  }
+
   // Grow a tree keyed by (parent node, function): an open-addressing hash table over typed arrays (a Map keyed
   // by large numbers is an order of magnitude slower at a million entries). Used by inverted and sandwich views.
   class TreeBuilder {
@@ -367,7 +388,7 @@ var HW = window.HW || (window.HW = {});
   }
 
   Object.assign(HW, {
-    decodeColumn, buildChildren, Tree, TreeBuilder, ProfileData, invertTree, callersOf, calleesOf, outermost,
+    decodeColumn, buildChildren, Tree, TreeBuilder, ProfileData, PreviewData, previewTree, invertTree, callersOf, calleesOf, outermost,
     functionTotals, outerFlags, matchedShare, compileSearch, matchFunctions, fmtCount, fmtPct, fmtNs, ratioValue,
   });
 })(HW);

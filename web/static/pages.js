@@ -540,18 +540,35 @@ var HW = window.HW || (window.HW = {});
     return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(3);
   }
 
+  // A served page asks for the small preview and the full payload at once (the latter is also preloaded by a
+  // <link rel=preload>); the preview is drawn if it arrives first, then the full view replaces it.
   async function profilePage() {
     const entryId = document.body.dataset.entry || null;
     const t0 = performance.now();
-    let payload;
-    try {
-      payload = inlineJSON("payload") || await fetchJSON("/api/profile/" + encodeURIComponent(entryId));
-    } catch (e) { showError(e.message); document.body.dataset.ready = "error"; return; }
+    let payload = inlineJSON("payload"), preview = null;
+    if (!payload) {
+      const url = "/api/profile/" + encodeURIComponent(entryId);
+      let full = null;
+      const fullPromise = fetchJSON(url).then((p) => { full = p; return p; });
+      fullPromise.catch(() => {});
+      try {
+        const p = await fetchJSON(url + "/preview");
+        if (!full) {
+          preview = new HW.FlameGraph($("flame"), { orientation: "flame" });
+          preview.setTree(HW.previewTree(p), p.weights.length > 1 ? 1 : 0);
+          $("status").textContent = "loading the full profile…";
+          HW.timings = { previewMs: performance.now() - t0 };
+          requestAnimationFrame(() => { HW.timings.previewFrameMs = performance.now(); });
+        }
+      } catch (e) { /* no preview: wait for the full payload */ }
+      try { payload = await fullPromise; } catch (e) { showError(e.message); document.body.dataset.ready = "error"; return; }
+    }
     const t1 = performance.now();
     const data = new HW.ProfileData(payload);
+    if (preview) { preview.destroy(); $("status").textContent = ""; }
     const view = new ProfileView(data, entryId);
     HW.view = view;
-    HW.timings = { fetchMs: t1 - t0, decodeAndDrawMs: performance.now() - t1 };
+    HW.timings = Object.assign(HW.timings || {}, { fetchMs: t1 - t0, decodeAndDrawMs: performance.now() - t1 });
     // performance.now() counts from the navigation start, so this is "page requested -> first frame painted".
     requestAnimationFrame(() => { HW.timings.firstFrameMs = performance.now(); });
   }

@@ -59,6 +59,10 @@ def test_profile_payload_round_trip(client_and_ids):
     assert client.get(f"/api/profile/{ids['slow']}").data == response.data
     packed = client.get(f"/api/profile/{ids['slow']}", headers={"Accept-Encoding": "gzip, deflate"})
     assert packed.headers["Content-Encoding"] == "gzip" and gzip.decompress(packed.data) == response.data
+    preview = client.get(f"/api/profile/{ids['slow']}/preview").get_json()
+    roots = {label: total for label, total, parent in zip(preview["labels"], preview["total"][0], preview["parent"],
+                                                          strict=True) if parent < 0}
+    assert preview["preview"] is True and roots == {"[no stack]": 10, "_start": 810}
 
 
 def test_exports_of_profile_and_selection(client_and_ids):

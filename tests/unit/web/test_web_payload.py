@@ -60,6 +60,25 @@ def test_merged_tree_matches_brute_force_per_function_paths(profile):
     assert len({path(labels, parent, n) for n in range(len(labels))}) == len(labels), "no duplicate call paths"
 
 
+def test_preview_keeps_heavy_paths_with_exact_totals(profile):
+    from hwprof.web.payload import build_preview
+
+    preview = build_preview(build_payload(profile), min_share=0.05)
+    paths = {}
+    for i, label in enumerate(preview["labels"]):
+        chain, p = [label], preview["parent"][i]
+        while p >= 0:
+            chain.append(preview["labels"][p])
+            p = preview["parent"][p]
+        paths[";".join(reversed(chain))] = preview["total"][0][i]
+    # >= 5% of 520 samples = 26: the 20-sample libc frame and the 10 stackless samples are left out
+    assert paths == {"_start": 510, "_start;main": 510, "_start;main;work": 420, "_start;main;work;compute": 300,
+                     f"_start;main;work;{TEMPLATE_NAME}": 100, "_start;main;read": 50,
+                     "_start;main;read;entry_SYSCALL_64": 50, "_start;main;read;entry_SYSCALL_64;ksys_read": 50,
+                     f"_start;main;{JIT_NAME}": 40, f"_start;main;{JIT_NAME};{SCRIPT_NAME}": 40}
+    assert preview["total"][3][preview["labels"].index(TEMPLATE_NAME)] == 200_000_000  # instructions
+
+
 def test_cells_add_up_per_weight_and_bins_are_ordered(profile):
     payload = build_payload(profile, max_bins=16)
     offsets = decode_column(payload["cells"]["bin_offsets"])
