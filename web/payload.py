@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 
@@ -395,6 +394,3 @@ def dumps_payload(payload: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
-
-def load_payload_file(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())

@@ -13,7 +13,6 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
 
 from hwprof.web.payload import build_payload, build_preview, dumps_payload
 
@@ -250,6 +249,3 @@ def normalize_stat(raw) -> dict:
         "notes": [_text(n) for n in raw.get("notes") or [] if isinstance(n, str)][:50],
     }
 
-
-def read_profile_file(path: str | Path) -> Profile:
-    return Profile.load(path)
