@@ -392,8 +392,19 @@ class ProbeSession:
         except syscall.PerfOpenError as exc:
             raise _explain(opened, exc, pid) from None
 
+    def _check_target(self) -> None:
+        """Say what is wrong with the target before anything is created for it."""
+        if self.target.command and shutil.which(self.target.command[0]) is None:
+            name = self.target.command[0]
+            if "/" in name and os.path.exists(name):
+                raise HwprofError(f"cannot execute {name}: permission denied")
+            raise HwprofError(f"command not found: {name}")
+        for pid in self.target.pids:
+            threads_of(pid)
+
     def open(self) -> None:
         syscall.raise_fd_limit()
+        self._check_target()
         self._prepare()
         if self.target.command:
             self._spawn()

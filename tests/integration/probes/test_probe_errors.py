@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
+import pytest
 from probe_helpers import hwprof_entries, probe_argv, run_probe
 
 
@@ -50,6 +54,7 @@ def test_bad_spec_and_options():
     _fails(run_probe(), "no probes")
 
 
+@pytest.mark.usefixtures("root_only")  # unprivileged users cannot read tracefs: they are told that instead
 def test_unknown_tracepoint_suggests():
     _fails(run_probe("-t", "syscalls:sys_enter_wrte", "--", "true"), "sys_enter_write")
 
@@ -79,5 +84,14 @@ def test_kernel_function_that_cannot_be_probed():
 
 
 def test_no_permission(programs, run_unprivileged):
-    proc = run_unprivileged(probe_argv("-u", f"{programs['calls']}:work", "--", programs["calls"], "3"))
-    _fails(proc, "permission")
+    # a copy the unprivileged user may run (pytest's tmp dirs belong to root, mode 0700)
+    shared = Path(tempfile.mkdtemp(prefix="hwprof-probe-"))
+    try:
+        shared.chmod(0o755)
+        binary = shared / "calls"
+        shutil.copy(programs["calls"], binary)
+        proc = run_unprivileged(probe_argv("-u", f"{binary}:work", "--", str(binary), "3"))
+        line = _fails(proc, "permission")
+        assert "root" in line
+    finally:
+        shutil.rmtree(shared)
