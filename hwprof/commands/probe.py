@@ -13,8 +13,9 @@ tracepoint, for as long as you ask, and leave nothing behind. One question per r
   --stacks   call stacks at each hit: folded output, stored for the web view ('hwprof serve')
   --args     one line per hit with the fetch-args of tracefs probes or the fields of a tracepoint
 
-Probes use the perf 'uprobe'/'kprobe' PMUs (gone with their file descriptors); the tracefs uprobe_events/kprobe_events
-fallback is removed on exit, Ctrl-C and SIGTERM, and a SIGKILLed run's leftovers are removed by the next start."""
+System-wide probes use the perf 'uprobe'/'kprobe' PMUs (gone with their file descriptors). Probes on a command or
+-p use tracefs uprobe_events/kprobe_events (they follow new threads and children, PMU probes cannot); those are
+removed on exit, Ctrl-C and SIGTERM, and a SIGKILLed run's leftovers are removed by the next start."""
 
 EPILOG = """\
 probe specs:
