@@ -314,7 +314,7 @@ class PerfDataDecoder:
             pos = np.minimum(pos, len(ids_sorted) - 1)
             known = ids_sorted[pos] == idents
             event_of = np.where(known, ids_event[pos], -1)
-        for ev in np.unique(event_of):
+        for ev in sorted_unique(event_of):
             if ev < 0:
                 continue
             mask = event_of == ev
@@ -407,7 +407,7 @@ class PerfDataDecoder:
         n = len(pid)
         # Which address space (pid, generation) each sample saw.
         gen = np.zeros(n, dtype=np.int64)
-        for p in np.unique(pid):
+        for p in sorted_unique(pid):
             mask = pid == p
             gen[mask] = procs.generations(int(p), seq[mask])
         # A unique stack is (chain, pid, generation); most samples share a few.
@@ -519,13 +519,14 @@ class PerfDataDecoder:
         entry_desc = np.full(n, -1, dtype=np.int64)
         kidx = np.nonzero(frame_entry & kernel)[0]
         if len(kidx):
-            kaddrs, kinv = np.unique(flat[kidx], return_inverse=True)
+            kaddrs, kinv = unique_inverse(flat[kidx])
             chains = self._symbolize_kernel(kaddrs)
             entry_desc[kidx] = len(descs) + kinv.reshape(-1)
             descs += [(FrameKind.KERNEL, KERNEL_MODULE, a, c) for a, c in zip(kaddrs.tolist(), chains, strict=True)]
         uidx = np.nonzero(frame_entry & ~kernel & ~zero)[0]
         if len(uidx):
-            self._user_descs(uidx, flat, rows_pid[row_of[uidx]], rows_gen[row_of[uidx]], procs, descs, entry_desc)
+            space_keys, row_space = unique_rows(np.stack([rows_pid, rows_gen], axis=1))
+            self._user_descs(uidx, flat, row_space[row_of[uidx]], space_keys, procs, descs, entry_desc)
         # 3. Frame ids of each descriptor (an inline chain gives several, innermost first).
         desc_frames: list[int] = []
         desc_off = np.zeros(len(descs) + 1, dtype=np.int64)
@@ -564,22 +565,33 @@ class PerfDataDecoder:
         ends[leaf < 0] = StackEnd.NO_STACK
         return leaf, ends, stack_frame, stack_parent
 
-    def _user_descs(self, uidx: np.ndarray, flat: np.ndarray, pids: np.ndarray, gens: np.ndarray,
+    def _user_descs(self, uidx: np.ndarray, flat: np.ndarray, space_of: np.ndarray, space_keys: np.ndarray,
                     procs: _Processes, descs: list[tuple], entry_desc: np.ndarray) -> None:
-        """Descriptors for user addresses: resolved in their address space, symbolized per module in batches."""
-        triples = np.stack([pids, gens, flat[uidx].astype(np.int64)], axis=1)
-        uniq, inv = unique_rows(triples)
-        inv = inv.reshape(-1)
+        """Descriptors for user addresses: resolved in their address space, symbolized per module in batches.
+
+        Unique (space, address) pairs come from two 1-D uniques (addresses, then address index x space), which
+        numpy does far faster than a unique over rows.
+        """
+        addr_u, addr_inv = unique_inverse(flat[uidx])
+        addr_inv = addr_inv.reshape(-1)
+        n_spaces = len(space_keys)
+        if n_spaces == 1:
+            pair_keys, inv = np.arange(len(addr_u), dtype=np.int64), addr_inv
+        else:
+            pair_keys, inv = unique_inverse(addr_inv * n_spaces + space_of)
+            inv = inv.reshape(-1)
+        pair_addr = addr_u[pair_keys // n_spaces] if n_spaces > 1 else addr_u
+        pair_space = pair_keys % n_spaces if n_spaces > 1 else np.zeros(len(addr_u), dtype=np.int64)
+        uniq = np.stack([np.zeros(len(pair_addr), dtype=np.int64), np.zeros(len(pair_addr), dtype=np.int64),
+                         pair_addr.astype(np.int64)], axis=1)
         located_module: list[tuple[str, bytes | None] | None] = [None] * len(uniq)
         located_offset = np.zeros(len(uniq), dtype=np.uint64)
         jit_rows: dict[int, list[int]] = defaultdict(list)
         build_ids = self._build_ids()
-        space_keys, space_inv = unique_rows(uniq[:, :2])
-        space_inv = space_inv.reshape(-1)
         for s_i, (pid, gen) in enumerate(space_keys.tolist()):
-            members = np.nonzero(space_inv == s_i)[0]
+            members = np.nonzero(pair_space == s_i)[0]
             space = procs.space(pid, gen)
-            addrs = uniq[members, 2].astype(np.uint64)
+            addrs = pair_addr[members].astype(np.uint64)
             idx = space.lookup(addrs)
             for row, addr, i in zip(members.tolist(), addrs.tolist(), idx.tolist(), strict=True):
                 m = space.maps[i] if i >= 0 else None
@@ -595,7 +607,7 @@ class PerfDataDecoder:
                 by_module[mod].append(row)
         for (path, bid), rows in by_module.items():
             rows_arr = np.array(rows, dtype=np.int64)
-            offs, off_inv = np.unique(located_offset[rows_arr], return_inverse=True)
+            offs, off_inv = unique_inverse(located_offset[rows_arr])
             chains = self._symbolize_offsets(path, offs, bid)
             row_desc[rows_arr] = len(descs) + off_inv.reshape(-1)
             descs += [(FrameKind.USER, path, o, c) for o, c in zip(offs.tolist(), chains, strict=True)]
@@ -655,6 +667,25 @@ def _kernel_records_only(chunk: bytes) -> bytes:
     return b"".join(keep)
 
 
+def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(values, return_inverse=True) for 1-D integers, without the stable argsort numpy uses for the
+    inverse (slow on tens of millions of callchain entries): an unstable sort, then a binary search."""
+    uniq = sorted_unique(values)
+    return uniq, np.searchsorted(uniq, values).astype(np.int64)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Distinct values, sorted: a sort and a neighbour compare (numpy 2's hash-based np.unique is several times
+    slower on large integer arrays)."""
+    ordered = np.sort(values, kind="quicksort")
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(matrix, axis=0, return_inverse=True), sorted the same way, but with a lexsort of the columns:
     numpy's axis=0 path sorts rows as opaque bytes and is an order of magnitude slower on big inputs."""
@@ -699,7 +730,7 @@ def _prefix_tree(frames: np.ndarray, start: np.ndarray, length: np.ndarray,
         rows = np.nonzero(length > d)[0]
         f = frames[start[rows] + length[rows] - 1 - d]  # root first
         key = (node[rows] + 1) * builder_frames + f
-        uniq, inv = np.unique(key, return_inverse=True)
+        uniq, inv = unique_inverse(key)
         inv = inv.reshape(-1)
         out_frame.append(uniq % builder_frames)
         out_parent.append(uniq // builder_frames - 1)

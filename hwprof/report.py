@@ -309,6 +309,8 @@ def build_report(profile: Profile, opts: ReportOptions, source: str = "") -> Rep
 
 def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights: np.ndarray, groups: np.ndarray,
                 group_labels: list[tuple[str, ...]], total: float, ratio_specs: list) -> list[Row]:
+    from hwprof.decode import unique_inverse
+
     tree = StackTree(profile)
     frame_key, key_labels = _frame_keys(profile, opts.sort)
     node_key = frame_key[profile.stack_frame] if len(profile.stack_frame) else np.zeros(0, dtype=np.int64)
@@ -322,7 +324,7 @@ def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights
             continue
         stacks = profile.sample_stack[sel].astype(np.int64)
         w = weights[sel]
-        leaves, leaf_of_sample = np.unique(stacks, return_inverse=True)
+        leaves, leaf_of_sample = unique_inverse(stacks)
         leaf_w = np.bincount(leaf_of_sample.reshape(-1), weights=w, minlength=len(leaves))
         leaf_n = np.bincount(leaf_of_sample.reshape(-1), minlength=len(leaves))
         leaf_self = self_key[leaves]
