@@ -218,6 +218,8 @@ class PerfDataDecoder:
         compressed = 0
         side_seq = 0
         first_layout = events[0].layout
+        notes_extra: list[str] = []
+        consumed = 0
         timed = all(e.layout.sample_id_all and e.layout.has(SampleType.TIME) for e in events)
         self._timed = timed
 
@@ -231,8 +233,10 @@ class PerfDataDecoder:
             index = id_to_event.get(ident)
             return events[index].layout if index is not None else first_layout
 
-        for chunk in f.chunks():
-            if f.pipe_mode or len(chunk) % 8:
+        carry = b""
+        for block in f.blocks():
+            chunk = carry + block if carry else block
+            if f.pipe_mode:
                 chunk = _kernel_records_only(chunk)
             sample_offsets: list[int] = []
             sample_seqs: list[int] = []
@@ -240,8 +244,14 @@ class PerfDataDecoder:
             unpack = _HEADER_TYPE.unpack_from
             append = sample_offsets.append
             append_seq = sample_seqs.append
-            while pos < end:
+            while pos + 8 <= end:
                 rtype, size = unpack(chunk, pos)
+                if size < 8 or pos + size > end:
+                    break  # a record cut by the block boundary (or garbage): carried over, judged below
+                if size & 7:
+                    chunk = chunk[:pos] + _kernel_records_only(chunk[pos:end])  # odd-sized user records
+                    end = len(chunk)
+                    continue
                 if rtype == _SAMPLE:
                     append(pos)
                     append_seq(side_seq)
@@ -267,13 +277,22 @@ class PerfDataDecoder:
                 elif rtype == RecordType.COMPRESSED:
                     compressed += 1
                 pos += size
+            carry = chunk[pos:]
+            if len(carry) > (1 << 16) + 8:
+                notes_extra.append(f"corrupt record at data offset {consumed + pos}; the rest was not read")
+                carry = b""
+                break
+            consumed += pos
+            chunk = chunk[:pos]
             if sample_offsets:
                 self._samples(chunk, np.array(sample_offsets, dtype=np.int64), np.array(sample_seqs, np.int64),
                               events, id_offset, ids_sorted, ids_event, chains, per_event, counts)
+        if carry:
+            notes_extra.append(f"{len(carry)} trailing bytes do not form a whole record; ignored")
 
         for i, n in enumerate(counts):
             events[i] = replace(events[i], samples=int(n))
-        notes = list(f.warnings)
+        notes = list(f.warnings) + notes_extra
         if compressed:
             notes.append(f"{compressed} compressed records (perf record -z) were skipped: not supported")
         if throttled:

@@ -207,6 +207,18 @@ class PerfDataFile:
         if carry:
             self.warnings.append(f"{self.path}: {len(carry)} trailing bytes do not form a whole record; ignored")
 
+    def blocks(self, block_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The data section in raw pieces, not cut at record boundaries (the caller carries a partial record
+        over): saves a second walk over every header when the caller walks them anyway. File mode only."""
+        if self.pipe_mode:
+            yield from self.chunks(block_size)
+            return
+        pos, end = self.data_offset, self.data_offset + self.data_size
+        while pos < end:
+            want = min(block_size, end - pos)
+            yield self._pread(pos, want)
+            pos += want
+
     @staticmethod
     def _strip_tracing_data(block: bytes, used: int) -> tuple[bytes, int]:
         from hwprof.perf.records import iter_records
