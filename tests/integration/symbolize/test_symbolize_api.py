@@ -11,10 +11,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import need, text_instruction_addresses
 from hwprof.symbolize import SymbolizedFrame, Symbolizer
 from hwprof.symbolize.elf import file_offset_to_vaddr, read_build_id, symbol_file_offset, vaddr_to_file_offset
 from hwprof.symbolize.kernel import KernelSymbols
+from symbolize_helpers import need, text_instruction_addresses
 
 from hwprof.errors import HwprofError
 

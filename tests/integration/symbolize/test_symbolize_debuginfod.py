@@ -11,7 +11,13 @@ import time
 import urllib.request
 
 import pytest
-from conftest import hwprof_addr2line, need, oracle_addr2line, parse_addr2line_blocks, text_instruction_addresses
+from symbolize_helpers import (
+    hwprof_addr2line,
+    need,
+    oracle_addr2line,
+    parse_addr2line_blocks,
+    text_instruction_addresses,
+)
 
 
 def _free_port() -> int:

@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import need
 from hwprof.symbolize import Symbolizer
 from hwprof.symbolize.elf import vaddr_to_file_offset
+from symbolize_helpers import need
 
 OFFSETS = np.array([0x1000, 0x1100, 0x1200, 0x1000], dtype=np.uint64)
 
@@ -153,7 +153,7 @@ def test_cli_unknown_addresses_print_like_addr2line(programs, tmp_path):
 
 def test_cli_pretty_and_basenames_match_addr2line(programs, tmp_path):
     need("addr2line")
-    from conftest import text_instruction_addresses
+    from symbolize_helpers import text_instruction_addresses
 
     addrs = [hex(a) for a in text_instruction_addresses(programs.inline)]
     for flags in (["-p", "-a", "-f", "-i"], ["-s", "-f"], ["-p", "-s", "-i"], []):

@@ -11,7 +11,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import (
+from symbolize_helpers import (
     compare,
     function_names,
     hwprof_addr2line,
@@ -109,7 +109,7 @@ def test_dwarf_variants(programs, tmp_path, variant, build):
     the oracle reads the plain -O2 -g build (addr2line itself fails on .zdebug + DWARF 5)."""
     import subprocess
 
-    from conftest import PROGS
+    from symbolize_helpers import PROGS
 
     binary = tmp_path / variant
     if build[0] == "gcc":
