@@ -28,7 +28,7 @@ from hwprof.perf import abi, syscall
 from hwprof.perf.abi import ReadFormat, RecordType, SampleType
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.records import SampleLayout, iter_records, parse_record, sample_id_trailer
-from hwprof.perf.ring import DEFAULT_DATA_PAGES, RingBuffer
+from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
 from hwprof.perfdata.writer import FileAttr, PerfDataWriter
@@ -87,6 +87,13 @@ class CaptureResult:
     size: int
     exit_status: int | None
     notices: list[str] = field(default_factory=list)
+
+
+def default_data_pages() -> int:
+    """Ring pages per CPU when -m is not given: 1 MiB for root (twice perf's default: a Python reader can be
+    scheduled later than perf's C loop on a busy machine, and the ring must absorb that), perf's 512 KiB
+    otherwise (the locked-memory limit of an unprivileged user)."""
+    return 2 * DEFAULT_DATA_PAGES if os.geteuid() == 0 else DEFAULT_DATA_PAGES
 
 
 def online_cpus() -> list[Cpu]:
@@ -153,6 +160,11 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions) -> list[lis
             attr.inherit = 1 if opts.inherit else 0
             if index == 0:
                 _set_rate(attr, spec, opts)
+                # Wake the reader when a quarter of the ring is full: three quarters stay free for the time it
+                # takes to be scheduled and copy (the kernel's default waits for half).
+                pages = opts.data_pages or default_data_pages()
+                attr.watermark = 1
+                attr.wakeup_watermark = max(64, pages * PAGE_SIZE // 4)
                 if opts.callgraph:
                     if opts.max_stack:
                         attr.sample_max_stack = opts.max_stack
@@ -416,7 +428,7 @@ class SamplingSession:
         pages = self.options.data_pages
         if pages is not None:
             return RingBuffer(fd, pages)
-        pages = DEFAULT_DATA_PAGES
+        pages = default_data_pages()
         while True:
             try:
                 return RingBuffer(fd, pages)
