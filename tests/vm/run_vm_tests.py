@@ -52,7 +52,7 @@ def find_kernel() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tests", nargs="*", default=list(GUEST_TESTS), help="pytest node ids to run in the guest")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds before the VM is killed")
+    parser.add_argument("--timeout", type=float, default=1500, help="seconds before the VM is killed")
     parser.add_argument("--memory", default="2G")
     args = parser.parse_args()
 
