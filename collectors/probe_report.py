@@ -175,7 +175,7 @@ def _emit(result: SessionResult, args: argparse.Namespace, make_symbolizer: Call
         if not args.json:
             out.writelines(line + "\n" for line in folded)
         if profile_id:
-            print(f"stored as {profile_id} (hwprof serve to view, hwprof report {profile_id})", file=sys.stderr)
+            print(f"stored as {profile_id} ('hwprof serve' shows its flame graph)", file=sys.stderr)
     elif result.mode == Mode.ARGS:
         rows = _hit_rows(result)
         doc["hits"] = rows

@@ -512,6 +512,7 @@ class ProbeSession:
                         syscall.disable(fd)
                     except OSError:
                         pass
+            self.result.duration_ns = time.monotonic_ns() - start  # the probing window, not the decoding after it
             self._drain()
             self._read_totals()
             if self._child is not None:
@@ -519,7 +520,6 @@ class ProbeSession:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
-        self.result.duration_ns = time.monotonic_ns() - start
         self.result.lost = sum(ring.lost for ring in self._rings) + self.result.lost
         return self.result
 
