@@ -523,19 +523,23 @@ class PerfDataDecoder:
         flat = np.frombuffer(b"".join(parts), dtype="<u8") if parts else np.zeros(0, dtype=np.uint64)
         n = len(flat)
         row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
-        row_of = np.repeat(np.arange(n_rows), lengths)
+        # int32 indexes: tens of millions of callchain entries, and memory is what bounds a big decode.
+        row_of = np.repeat(np.arange(n_rows, dtype=np.int32), lengths)
         # 1. Context of each entry: the last marker before it in its row (KERNEL, USER, ...).
         marker = flat >= np.uint64(_MARKER_MIN)
-        last = np.maximum.accumulate(np.where(marker, np.arange(n), -1)) if n else np.zeros(0, dtype=np.int64)
+        last = (np.maximum.accumulate(np.where(marker, np.arange(n, dtype=np.int32), np.int32(-1))) if n
+                else np.zeros(0, dtype=np.int32))
         in_row = last >= row_start[row_of] if n else np.zeros(0, dtype=bool)
-        context = np.where(in_row, flat[np.maximum(last, 0)], np.uint64(CallchainContext.USER))
-        kernel = (context == np.uint64(CallchainContext.KERNEL)) | (flat >= np.uint64(_KERNEL_SPACE))
+        kernel = flat[np.maximum(last, 0)] == np.uint64(CallchainContext.KERNEL)
+        kernel &= in_row
+        kernel |= flat >= np.uint64(_KERNEL_SPACE)
+        del last, in_row
         frame_entry = ~marker
         zero = frame_entry & ~kernel & (flat == 0)
         count = np.bincount(row_of[frame_entry], minlength=n_rows)
         # 2. One descriptor per distinct thing an entry can be: kernel address, (module, offset), JIT address.
         descs: list[tuple] = []
-        entry_desc = np.full(n, -1, dtype=np.int64)
+        entry_desc = np.full(n, -1, dtype=np.int32)
         kidx = np.nonzero(frame_entry & kernel)[0]
         if len(kidx):
             kaddrs, kinv = unique_inverse(flat[kidx])
