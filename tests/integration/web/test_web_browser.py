@@ -5,6 +5,8 @@ tests/output/web/."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from hwprof.web.report import render_html
@@ -256,4 +258,21 @@ def test_self_contained_report_works_offline(page, tmp_path):
     lines = dict((";".join(s), c) for s, c in parse_folded(open(info.value.path()).read().splitlines()))
     assert lines["_start;main;work;compute"] == 300
     shot(page, "report-offline")
+    assert not page.problems, page.problems
+
+
+def test_hwprof_report_html_of_a_real_recording(page, web_store, tmp_path):
+    """`hwprof report -i perf.data --html FILE` (the record command, using render_html) opens and draws."""
+    data = web_store["root"] / "perf.data"
+    if "real" not in web_store["ids"] or not data.exists():
+        pytest.skip("perf could not record here (needs perf and gcc; make test installs them)")
+    out = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-m", "hwprof", "report", "-i", str(data), "--html", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 and "invalid choice: 'report'" in done.stderr:
+        pytest.skip("hwprof report is not available in this checkout")
+    assert done.returncode == 0, done.stderr
+    open_page(page, out.as_uri())
+    assert canvas_ink(page) > 1000 and "heavy" in top_rows(page)
+    shot(page, "report-html-real")
     assert not page.problems, page.problems
