@@ -232,6 +232,16 @@ def test_store_page_sort_rename(page, live_server, web_store):
     samples = page.eval_on_selector_all("#store-table tbody tr", "rs => rs.map(r => r.cells[7].textContent)")
     numeric = [int(s) for s in samples if s.isdigit()]
     assert numeric == sorted(numeric)
+    if "real" in web_store["ids"]:  # imported without numbers; decoding it (warm-up or a visit) fills them in
+        real_id = web_store["ids"]["real"]
+        assert page.request.get(f"{live_server}/api/profile/{real_id}").ok
+        real = web_store["store"].get(real_id)
+        assert real.samples > 0 and real.duration_ns > 0 and real.stack_quality is not None
+        open_page(page, f"{live_server}/")
+        cells = page.eval_on_selector_all(f"#store-table tbody tr[data-id='{real_id}'] td",
+                                          "ts => ts.map(t => t.textContent)")
+        assert cells[7] == str(real.samples) or cells[7].endswith("k"), cells
+        assert cells[9].endswith("%"), cells
     shot(page, "store")
     row = f"#store-table tbody tr[data-id='{web_store['ids']['fast']}']"
     page.dialog_answers.append(TEMPLATE_NAME)
