@@ -321,6 +321,7 @@ class SamplingSession:
         self._rings: list[RingBuffer] = []
         self._events: list[list[_Event]] = []
         self._child: _Child | None = None
+        self._map_seen: dict[int, tuple[int, int]] = {}
 
     def notice(self, message: str) -> None:
         self.notices.append(message)
@@ -529,6 +530,7 @@ class SamplingSession:
                     now = time.monotonic()
                     if now - last_flush >= FLUSH_INTERVAL_S:
                         writer.flush()
+                        self._snapshot_perf_maps()
                         last_flush = now
                     if stop.requested:
                         self.notice(f"stopping on {stop.requested}")
@@ -607,11 +609,27 @@ class SamplingSession:
         """JIT symbol maps (/tmp/perf-PID.map) go next to the capture: the process and /tmp may be gone later."""
         for pid in sorted(pids):
             source = Path(f"/tmp/perf-{pid}.map")
-            if pid > 0 and source.is_file():
-                dest_dir = Path(jit_dir(self.output))
+            if pid <= 0:
+                continue
+            try:
+                stat = source.stat()
+            except OSError:
+                continue  # none, or already removed by its exiting process (an earlier snapshot may have it)
+            if self._map_seen.get(pid) == (stat.st_mtime_ns, stat.st_size):
+                continue
+            dest_dir = Path(jit_dir(self.output))
+            with contextlib.suppress(OSError):
                 dest_dir.mkdir(exist_ok=True)
-                with contextlib.suppress(OSError):
-                    shutil.copyfile(source, dest_dir / source.name)
+                shutil.copyfile(source, dest_dir / source.name)
+                self._map_seen[pid] = (stat.st_mtime_ns, stat.st_size)
+
+    def _snapshot_perf_maps(self) -> None:
+        """While the capture runs, keep copies of the targets' JIT maps: a JIT may delete its map when it exits.
+        One stat(2) per target process per flush; system-wide captures only copy at the end."""
+        pids = set(self.target.pids)
+        if self._child is not None:
+            pids.add(self._child.pid)
+        self._copy_perf_maps(pids)
 
 
 def jit_dir(perf_data_path: str | os.PathLike) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from record_helpers import need_perf, run_hwprof
@@ -227,3 +228,15 @@ def test_tracepoint_as_sampling_event_and_max_stack(workloads, tmp_path):
                str(workloads["split"]), "50")
     quality = _report_json("-i", str(capped), "--raw")["quality"]
     assert quality["truncated"] > 0.9 * quality["samples"]  # main, caller, hot + libc start: 4 frames is short
+
+
+def test_jit_code_named_from_a_perf_map_the_process_deleted(workloads, tmp_path):
+    data = tmp_path / "jit.data"
+    proc = run_hwprof("record", "-g", "-e", "cpu-clock", "-o", str(data), "--", str(workloads["jit"]))
+    assert "jit done" in proc.stdout
+    copies = list((tmp_path / "jit.data.jit").glob("perf-*.map"))
+    assert len(copies) == 1 and "jitted_loop" in copies[0].read_text()
+    assert not Path(f"/tmp/{copies[0].name}").exists()  # the workload removed its map: only our copy is left
+    report = _report_json("-i", str(data), "--sort", "dso,symbol", "--no-children")
+    top = report["rows"][0]
+    assert top["keys"] == ["[jit]", "jitted_loop"] and top["self_percent"] > 90.0
