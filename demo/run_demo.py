@@ -5,6 +5,7 @@ Each step runs the real CLI, as a user would type it, and the commands are echoe
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -32,8 +33,10 @@ def build_workload(workdir: Path) -> Path:
     if not cc:
         sys.exit("the demo needs a C compiler: apt-get install gcc")
     binary = workdir / "demo-workload"
-    subprocess.run([cc, "-O2", "-g", "-fno-omit-frame-pointer", "-o", str(binary), str(HERE / "workload.c")],
-                   check=True)
+    # Frame pointers everywhere, and no sibling calls or shrink-wrapping, which would hide callers from
+    # a frame-pointer unwind (see workload.c).
+    flags = ["-O2", "-g", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls", "-fno-shrink-wrap"]
+    subprocess.run([cc, *flags, "-o", str(binary), str(HERE / "workload.c")], check=True)
     return binary
 
 
@@ -49,8 +52,9 @@ def main() -> None:
     step("Top functions, with per-function page-faults per ms of CPU", [*HWPROF, "report", "--limit", "15"])
     step("The same as folded stacks (FlameGraph format)", [*HWPROF, "report", "--folded"])
     step("The profile store", [*HWPROF, "ls"])
-    entry_id = subprocess.run([*HWPROF, "ls", "--ids", "--limit", "1"], capture_output=True, text=True,
-                              check=True).stdout.split()[0]
+    newest = subprocess.run([*HWPROF, "ls", "--kind", "record", "--json", "--limit", "1"], capture_output=True,
+                            text=True, check=True).stdout
+    entry_id = json.loads(newest)[0]["id"]
     port = os.environ.get("HWPROF_DEMO_PORT", "8080")
     print(f"\nStore: {store}\nFlame graph: http://127.0.0.1:{port}/profile/{entry_id}")
     if sys.stdin.isatty() and os.environ.get("HWPROF_DEMO_SERVE", "1") == "1":

@@ -6,6 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
+/* hot() calls sink() so it is not a leaf: gcc gives leaf functions no frame even with -fno-omit-frame-pointer,
+ * and a frame-pointer unwind from a frameless leaf skips its caller (run_demo.py also turns off shrink-wrapping,
+ * which would set the frame up only after the loop). */
+__attribute__((noinline)) static uint64_t sink(uint64_t x) {
+    __asm__ volatile("" : "+r"(x));
+    return x;
+}
+
 __attribute__((noinline)) static uint64_t hot(uint64_t n, uint64_t seed) {
     uint64_t x = seed;
     for (uint64_t i = 0; i < n; i++)
@@ -13,11 +21,12 @@ __attribute__((noinline)) static uint64_t hot(uint64_t n, uint64_t seed) {
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
         __asm__ volatile("" : "+r"(x)); /* keep the loop: the demo needs real work */
     }
-    return x;
+    return sink(x);
 }
 
-__attribute__((noinline)) static uint64_t busy_caller(uint64_t n) { return hot(3 * n, 1); }
-__attribute__((noinline)) static uint64_t light_caller(uint64_t n) { return hot(n, 2); }
+/* The '^ n' after each call keeps it a real call (no tail call), so the caller stays in the stack. */
+__attribute__((noinline)) static uint64_t busy_caller(uint64_t n) { return hot(3 * n, 1) ^ n; }
+__attribute__((noinline)) static uint64_t light_caller(uint64_t n) { return hot(n, 2) ^ n; }
 
 __attribute__((noinline)) static size_t touch_memory(size_t mib) {
     char *p = malloc(mib << 20);
