@@ -134,7 +134,9 @@ class _Event:
     fds: list[int] = field(default_factory=list)
 
 
-def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions) -> list[list[_Event]]:
+def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
+                    notices: list[str] | None = None) -> list[list[_Event]]:
+    notices = notices if notices is not None else []
     total = sum(len(g.events) for g in groups)
     out = []
     first = True
@@ -159,7 +161,7 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions) -> list[lis
             attr.disabled = 1 if index == 0 else 0  # members follow their leader
             attr.inherit = 1 if opts.inherit else 0
             if index == 0:
-                _set_rate(attr, spec, opts)
+                _set_rate(attr, spec, opts, notices)
                 # Wake the reader when a quarter of the ring is full: three quarters stay free for the time it
                 # takes to be scheduled and copy (the kernel's default waits for half).
                 pages = opts.data_pages or default_data_pages()
@@ -179,7 +181,7 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions) -> list[lis
     return out
 
 
-def _set_rate(attr: PerfEventAttr, spec: EventSpec, opts: SamplingOptions) -> None:
+def _set_rate(attr: PerfEventAttr, spec: EventSpec, opts: SamplingOptions, notices: list[str]) -> None:
     if opts.period:
         attr.sample_period, attr.freq = opts.period, 0
     elif opts.frequency:
@@ -195,8 +197,10 @@ def _set_rate(attr: PerfEventAttr, spec: EventSpec, opts: SamplingOptions) -> No
     if attr.freq:
         limit = syscall.read_sysctl("perf_event_max_sample_rate", 100000) or 100000
         if attr.sample_freq > limit:
-            raise HwprofError(f"-F {attr.sample_freq} is above kernel.perf_event_max_sample_rate ({limit}): "
-                              f"use -F {limit} or lower, or raise the sysctl")
+            # As perf does: the kernel lowers this sysctl itself when sampling interrupts take too long.
+            notices.append(f"{attr.sample_freq} Hz is above kernel.perf_event_max_sample_rate ({limit}): "
+                           f"sampling at {limit} Hz")
+            attr.sample_freq = limit
 
 
 # --- the session ------------------------------------------------------------------------------------------
@@ -356,7 +360,10 @@ class SamplingSession:
         return pairs
 
     def _open_all(self, groups: list[EventGroup], explicit: bool) -> None:
-        self._events = _sampling_attrs(groups, self.options)
+        rate_notices: list[str] = []
+        self._events = _sampling_attrs(groups, self.options, rate_notices)
+        for message in dict.fromkeys(rate_notices):
+            self.notice(message)
         pairs = self._open_targets()
         kernel_fallback_done = False
         for attempt in range(3):
