@@ -284,6 +284,9 @@ class _Child:
             raise HwprofError(f"cannot run {self.argv[0]!r}: {os.strerror(err)}")
 
     def abort(self) -> None:
+        """The capture failed before the go: the command must not run unprofiled, so it dies waiting."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.close(self._go)
         with contextlib.suppress(OSError):

@@ -158,3 +158,22 @@ def test_unprivileged_user_samples_user_space(workloads, run_unprivileged, tmp_p
         assert all(row["keys"][0] != "[kernel.kallsyms]" for row in report["rows"])
     proc = run_unprivileged([sys.executable, "-m", "hwprof", "record", "-a", "-d", "0.2", "-o", str(data)])
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "perf_event_paranoid" in proc.stderr
+
+
+def test_a_failed_start_never_runs_the_command_unprofiled(tmp_path):
+    marker = tmp_path / "ran"
+    for args in (["-o", str(tmp_path / "no" / "such" / "dir.data")], ["-e", "cycles", "-o", str(tmp_path / "c.data")]):
+        if "cycles" in args and not has_cpu_pmu_here():
+            proc = _cli("record", *args, "--", "touch", str(marker))
+        elif "cycles" in args:
+            continue  # cycles opens on a machine with a PMU: nothing fails
+        else:
+            proc = _cli("record", *args, "--", "touch", str(marker))
+        assert proc.returncode == 1 and "error:" in proc.stderr
+        assert not marker.exists()
+
+
+def has_cpu_pmu_here() -> bool:
+    from hwprof.perf.syscall import has_cpu_pmu
+
+    return has_cpu_pmu()
