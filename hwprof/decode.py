@@ -795,6 +795,13 @@ def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None 
             pass  # stale or damaged cache: decode again
     profile = decode_file(data, symbolizer, event)
     profile = replace(profile, meta=replace(profile.meta, target=entry.target or profile.meta.target))
+    if event is None and profile.n_samples and symbolizer is not None:
+        # The index keeps the share of complete stacks, so `hwprof ls` and the web list can show it.
+        complete = float(np.count_nonzero(profile.sample_end == StackEnd.COMPLETE)) / profile.n_samples
+        try:
+            store.update(entry.id, stack_quality=complete)
+        except HwprofError:
+            pass  # a read-only store still reports
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         profile.save(cache)

@@ -6,7 +6,7 @@ import argparse
 
 EPILOG = """\
 examples:
-  hwprof ls                     # newest first: id, when, samples, lost, duration, size, target
+  hwprof ls                     # newest first: id, when, samples, lost, duration, size, complete stacks, target
   hwprof ls --kind record       # recordings only
   hwprof ls --json              # machine-readable
   hwprof ls --rm record-20260101-120000-abcdef   # delete an entry and its cached decodes
@@ -47,13 +47,15 @@ class LsCommand:
         if not entries:
             print(f"the profile store at {store.root} is empty")
             return 0
-        print(f"{'ID':<32} {'CREATED':<19} {'SAMPLES':>9} {'LOST':>6} {'SECONDS':>8} {'SIZE':>9}  EVENTS  TARGET")
+        print(f"{'ID':<32} {'CREATED':<19} {'SAMPLES':>9} {'LOST':>6} {'SECONDS':>8} {'SIZE':>9} {'STACKS':>6}  "
+              "EVENTS  TARGET")
         for e in entries:
             created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created))
             size = f"{e.size / 1e6:.2f}MB" if e.size >= 1e5 else f"{e.size / 1e3:.1f}kB"
             target = e.name + (" " if e.name else "") + (e.target or "")
-            print(f"{e.id:<32} {created:<19} {e.samples:>9,} {e.lost:>6,} {e.duration_ns / 1e9:>8.2f} {size:>9}  "
-                  f"{','.join(e.events) or '-'}  {target}")
+            quality = f"{100 * e.stack_quality:.0f}%" if e.stack_quality is not None else "-"
+            print(f"{e.id:<32} {created:<19} {e.samples:>9,} {e.lost:>6,} {e.duration_ns / 1e9:>8.2f} {size:>9} "
+                  f"{quality:>6}  {','.join(e.events) or '-'}  {target}")
         return 0
 
 

@@ -180,6 +180,9 @@ def test_tiny_ring_buffer_loses_samples_and_says_so(workloads, store_env):
     assert report["lost"] == entry["lost"]
     text = run_hwprof("report", env=store_env).stdout
     assert f"# lost samples: {entry['lost']:,}" in text
+    assert entry["stack_quality"] is None  # known once decoded, then kept in the index
+    decoded = json.loads(run_hwprof("ls", "--json", env=store_env).stdout)[0]
+    assert 0.0 <= decoded["stack_quality"] <= 1.0
 
 
 def test_system_wide_and_cpu_list(tmp_path):
