@@ -149,7 +149,9 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
             if opts.callgraph:
                 st |= SampleType.CALLCHAIN
             if reads_group:
-                st |= SampleType.READ
+                # STREAM_ID names the counter instance a read comes from (a CPU's event system-wide, a thread's
+                # inherited copy per CPU otherwise): the decoder takes per-sample deltas per instance.
+                st |= SampleType.READ | SampleType.STREAM_ID
                 attr.read_format = (ReadFormat.GROUP | ReadFormat.ID | ReadFormat.TOTAL_TIME_ENABLED
                                     | ReadFormat.TOTAL_TIME_RUNNING)
             if total > 1:

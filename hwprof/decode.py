@@ -480,7 +480,9 @@ class PerfDataDecoder:
         cpu = cols.cat("cpu", "int64")
         tid = cols.cat("tid", "int64")
         times = cols.cat("time", "uint64")
-        # Counter instance: the stream id when the file has it (hwprof), else (id, cpu, tid) as perf keys it.
+        # Counter instance: the stream id when the file has it (hwprof's group reads), else (id, cpu, tid): right
+        # for perf's per-thread and inherited events, while a system-wide perf capture gives per-CPU counters
+        # whose deltas this over-counts (no way to tell them apart without stream ids).
         key = np.stack([stream.astype(np.int64), cpu, tid if not ev.layout.has(SampleType.STREAM_ID) else cpu * 0],
                        axis=1)
         _, instance = unique_rows(key)

@@ -6,6 +6,8 @@ import json
 import os
 import re
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -245,3 +247,21 @@ def test_jit_code_named_from_a_perf_map_the_process_deleted(workloads, tmp_path)
     report = _report_json("-i", str(data), "--sort", "dso,symbol", "--no-children")
     top = report["rows"][0]
     assert top["keys"] == ["[jit]", "jitted_loop"] and top["self_percent"] > 90.0
+
+
+def test_system_wide_group_deltas_add_up(workloads, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("system-wide capture needs root here")
+    data = tmp_path / "swg.data"
+    recorder = subprocess.Popen([sys.executable, "-m", "hwprof", "record", "-q", "-a", "-e",
+                                 "{cpu-clock,page-faults}", "-d", "2.5", "-o", str(data)])
+    time.sleep(0.8)
+    subprocess.run([str(workloads["faults"]), "64"], check=True, stdout=subprocess.DEVNULL)
+    assert recorder.wait(timeout=60) == 0
+    from hwprof.decode import decode_file
+
+    profile = decode_file(data)
+    clock_ns, faults = profile.counters.sum(axis=0)
+    # Deltas per counter instance (stream id): per-CPU counters summed over the capture, never counted twice.
+    assert clock_ns <= 2.5e9 * os.cpu_count() * 1.1
+    assert 65536 <= faults <= 65536 * 2
