@@ -362,8 +362,11 @@ def _ratio_specs(names: list[str]) -> list[tuple[str, int, int, float, str]]:
         if num in canon and den in canon:
             specs.append((label, canon.index(num), canon.index(den), factor, unit))
     if not specs and len(names) > 1:
+        # A clock leader counts nanoseconds: per millisecond of CPU reads better than per nanosecond.
+        per_ms = canon[0] in ("cpu-clock", "task-clock")
         for i in range(1, len(names)):
-            specs.append((f"{canon[i]}/{canon[0]}", i, 0, 1.0, ""))
+            label = f"{canon[i]}/ms" if per_ms else f"{canon[i]}/{canon[0]}"
+            specs.append((label, i, 0, 1e6 if per_ms else 1.0, ""))
     return specs
 
 
@@ -409,12 +412,12 @@ def render_text(report: Report) -> str:
         widths.append(min(width, 40))
     for k, w in zip(report.sort[:-1], widths, strict=True):
         head.append(f"{_HEADINGS[k]:<{w}}")
-    head.append(_HEADINGS[report.sort[-1]])
     ratio_names = report.ratio_names
-    header_line = "  ".join(head)
-    if ratio_names:
-        header_line += "  " + "  ".join(f"{n:>12}" for n in ratio_names)
-    lines.append("# " + header_line)
+    # Ratio columns stand before the last key (the symbol), whose width varies, so they line up.
+    ratio_widths = [max(12, len(n)) for n in ratio_names]
+    head.extend(f"{n:>{w}}" for n, w in zip(ratio_names, ratio_widths, strict=True))
+    head.append(_HEADINGS[report.sort[-1]])
+    lines.append("# " + "  ".join(head))
     for row in report.rows:
         cells = []
         if report.children and frame_level:
@@ -423,11 +426,10 @@ def render_text(report: Report) -> str:
         cells.append(f"{row.samples:>8}")
         for value, w in zip(row.keys[:-1], widths, strict=True):
             cells.append(f"{value[:w]:<{w}}")
-        text = "  ".join(cells) + "  " + row.keys[-1]
-        if ratio_names:
-            text += "  " + "  ".join(f"{row.ratios[n]:>12.3f}" if n in row.ratios else f"{'-':>12}"
-                                     for n in ratio_names)
-        lines.append("  " + text)
+        cells.extend(f"{row.ratios[n]:>{w}.4g}" if n in row.ratios else f"{'-':>{w}}"
+                     for n, w in zip(ratio_names, ratio_widths, strict=True))
+        cells.append(row.keys[-1])
+        lines.append("  " + "  ".join(cells))
     if not report.rows:
         lines.append("  (no samples match)")
     return "\n".join(lines) + "\n"

@@ -207,8 +207,8 @@ def test_group_read_deltas_per_sample(tmp_path):
     assert profile.counters.tolist() == [[1000, 3], [1000, 0], [1000, 7]]
     report = build_report(profile, ReportOptions(children=False))
     rows = {r.keys[0]: r for r in report.rows}
-    assert rows["leaf"].ratios["page-faults/cpu-clock"] == pytest.approx(3 / 2000)
-    assert rows["caller_a"].ratios["page-faults/cpu-clock"] == pytest.approx(7 / 1000)
+    assert rows["leaf"].ratios["page-faults/ms"] == pytest.approx(3 / 2000 * 1e6)  # per ms of cpu-clock
+    assert rows["caller_a"].ratios["page-faults/ms"] == pytest.approx(7 / 1000 * 1e6)
     weighted = build_report(profile, ReportOptions(weight="page-faults", children=False))
     assert {r.keys[0]: r.self_percent for r in weighted.rows} == {"caller_a": 70.0, "leaf": 30.0}
 
