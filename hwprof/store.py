@@ -167,8 +167,11 @@ class ProfileStore:
 
     def delete(self, entry_id: str) -> None:
         entry = self.get(entry_id)
-        for path in (self.data_path(entry), *self.cache_dir.glob(f"{entry.id}.*")):
+        data = self.data_path(entry)
+        for path in (data, *self.cache_dir.glob(f"{entry.id}.*")):
             path.unlink(missing_ok=True)
+        # A recording keeps the JIT maps it copied at capture time beside it (see hwprof record).
+        shutil.rmtree(data.with_name(data.name + ".jit"), ignore_errors=True)
         with self._db() as db:
             db.execute("DELETE FROM entries WHERE id = ?", (entry.id,))
 

@@ -33,8 +33,12 @@ def test_add_list_rename_delete(tmp_path):
     with pytest.raises(HwprofError):
         store.rename(entry_id, " ")
     store.cache_path(entry_id).write_bytes(b"cache")
+    jit_maps = path.with_name(path.name + ".jit")
+    jit_maps.mkdir()
+    (jit_maps / "perf-42.map").write_text("1000 10 jitted\n")
     store.delete(entry_id)
     assert store.list() == [] and not path.exists() and not store.cache_path(entry_id).exists()
+    assert not jit_maps.exists()
     with pytest.raises(HwprofError, match="no profile"):
         store.get(entry_id)
 
