@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 
 import pytest
@@ -44,9 +45,10 @@ def test_software_events_count(tmp_path):
     pages = 64
 
     def touch():
-        buf = bytearray(pages * 4096 * 2)
-        for i in range(0, len(buf), 4096):
-            buf[i] = 1
+        # A fresh anonymous mapping: a bytearray may reuse heap pages an earlier test already faulted in.
+        with mmap.mmap(-1, pages * 4096 * 2) as buf:
+            for i in range(0, len(buf), 4096):
+                buf[i] = 1
 
     assert count(faults, touch) >= pages
     clock = parse_event("task-clock")

@@ -227,7 +227,12 @@ def test_tracepoint_as_sampling_event_and_max_stack(workloads, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("tracepoints system-wide need root here")
     data = tmp_path / "tp.data"
-    run_hwprof("record", "-e", "sched:sched_switch", "-a", "-g", "-d", "0.5", "-o", str(data))
+    # An idle machine may switch fewer than 10 times in half a second: a sleeper makes sure it switches.
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time\nfor _ in range(400): time.sleep(0.002)"])
+    try:
+        run_hwprof("record", "-e", "sched:sched_switch", "-a", "-g", "-d", "0.5", "-o", str(data))
+    finally:
+        sleeper.wait(timeout=30)
     report = _report_json("-i", str(data), "--raw", "--sort", "comm")
     assert report["event"] == "sched:sched_switch" and report["samples"] > 10
     capped = tmp_path / "capped.data"
