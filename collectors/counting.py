@@ -30,6 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from hwprof.collectors.cpus import format_cpu_list, online_cpus
+
 from hwprof.errors import HwprofError
 from hwprof.perf import syscall
 from hwprof.perf.abi import FLAG_FD_CLOEXEC, PerfType, ReadFormat
@@ -144,56 +146,6 @@ def _delta(now: CounterValue, before: CounterValue | None) -> CounterValue:
 
 
 # --- CPUs and threads ------------------------------------------------------------------------------------
-
-def parse_cpu_list(text: str) -> tuple[Cpu, ...]:
-    """'0-3,6' -> (0, 1, 2, 3, 6); every CPU must be online."""
-    cpus: set[int] = set()
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if lo > hi:
-                    raise ValueError
-                cpus.update(range(lo, hi + 1))
-            else:
-                cpus.add(int(part))
-    except ValueError:
-        raise HwprofError(f"invalid CPU list '{text}' (expected e.g. 0-3,6)") from None
-    online = set(online_cpus())
-    missing = sorted(cpus - online)
-    if missing:
-        raise HwprofError(f"CPU {missing[0]} is not online (online: {format_cpu_list(sorted(online))})")
-    return tuple(sorted(cpus))
-
-
-def online_cpus() -> list[Cpu]:
-    try:
-        with open("/sys/devices/system/cpu/online") as f:
-            text = f.read().strip()
-    except OSError:
-        return list(range(os.cpu_count() or 1))
-    cpus: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        cpus.extend(range(int(lo), int(hi or lo) + 1))
-    return cpus
-
-
-def format_cpu_list(cpus: Sequence[Cpu] | None) -> str:
-    if not cpus:
-        return ""
-    ranges: list[str] = []
-    start = prev = cpus[0]
-    for cpu in list(cpus[1:]) + [None]:
-        if cpu is not None and cpu == prev + 1:
-            prev = cpu
-            continue
-        ranges.append(str(start) if start == prev else f"{start}-{prev}")
-        if cpu is not None:
-            start = prev = cpu
-    return ",".join(ranges)
-
 
 def list_threads(pid: Pid) -> list[Tid]:
     try:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
+from hwprof.collectors.cpus import online_cpus
 from hwprof.collectors.probe_spec import Probe, ProbeKind
 from hwprof.collectors.tracefs import DynamicEvent, DynamicEvents, TraceFormat, read_format, tracefs_root
 
@@ -116,19 +117,6 @@ def retprobe_bit(name: str) -> int:
         return int(spec.split(":", 1)[1].split("-")[0])
     except (OSError, ValueError, IndexError):
         return 0
-
-
-def online_cpus() -> list[int]:
-    try:
-        with open("/sys/devices/system/cpu/online") as f:
-            text = f.read().strip()
-    except OSError:
-        return list(range(os.cpu_count() or 1))
-    cpus: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        cpus.extend(range(int(lo), int(hi or lo) + 1))
-    return cpus
 
 
 def threads_of(pid: Pid) -> list[Tid]:

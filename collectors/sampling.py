@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwprof.collectors.cpus import online_cpus
+
 from hwprof.errors import HwprofError
 from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
@@ -94,34 +96,6 @@ def default_data_pages() -> int:
     scheduled later than perf's C loop on a busy machine, and the ring must absorb that), perf's 512 KiB
     otherwise (the locked-memory limit of an unprivileged user)."""
     return 2 * DEFAULT_DATA_PAGES if os.geteuid() == 0 else DEFAULT_DATA_PAGES
-
-
-def online_cpus() -> list[Cpu]:
-    try:
-        with open("/sys/devices/system/cpu/online") as f:
-            return parse_cpu_list(f.read().strip())
-    except OSError:
-        return list(range(os.cpu_count() or 1))
-
-
-def parse_cpu_list(text: str) -> list[Cpu]:
-    """'0-3,6' -> [0, 1, 2, 3, 6]; a clear error for anything else."""
-    cpus: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = part.split("-")
-                if int(lo) > int(hi):
-                    raise ValueError
-                cpus.extend(range(int(lo), int(hi) + 1))
-            elif part:
-                cpus.append(int(part))
-    except ValueError:
-        raise HwprofError(f"invalid CPU list {text!r} (expected e.g. 0-3,6)") from None
-    if not cpus or min(cpus) < 0:
-        raise HwprofError(f"invalid CPU list {text!r}")
-    return sorted(set(cpus))
 
 
 # --- attrs ------------------------------------------------------------------------------------------------

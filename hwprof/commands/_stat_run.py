@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hwprof.collectors.count_results import breakdown, display_factor, readings, totals_slice
-from hwprof.collectors.counting import CountingSession, EventSlot, PreparedCommand, Snapshot, Target, online_cpus
-from hwprof.collectors.counting import parse_cpu_list as _parse_cpu_list
+from hwprof.collectors.counting import CountingSession, EventSlot, PreparedCommand, Snapshot, Target
+from hwprof.collectors.cpus import online_cpus
+from hwprof.collectors.cpus import parse_cpu_list as _parse_cpu_list
 from hwprof.errors import HwprofError
 from hwprof.metrics import Metric, derive
 from hwprof.stat_events import parse_groups

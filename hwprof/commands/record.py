@@ -67,7 +67,8 @@ class RecordCommand:
         import sys
         import time
 
-        from hwprof.collectors.sampling import SamplingOptions, SamplingSession, Target, parse_cpu_list
+        from hwprof.collectors.cpus import parse_cpu_list
+        from hwprof.collectors.sampling import SamplingOptions, SamplingSession, Target
         from hwprof.errors import HwprofError
         from hwprof.store import ProfileStore, StoreEntry
 
