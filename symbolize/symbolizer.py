@@ -55,20 +55,7 @@ class Symbolizer:
     # ---- user code -------------------------------------------------------------------------
     def symbolize_offsets(self, path: str, file_offsets: np.ndarray, build_id: bytes | None = None) -> list[Chain]:
         """Inline chain per file offset of ``path`` (what MMAP2 records and /proc/PID/maps give)."""
-        import numpy as np
-
-        offsets = np.asarray(file_offsets, dtype=np.uint64).ravel()
-        if len(offsets) == 0:
-            return []
-        unique, inverse = np.unique(offsets, return_inverse=True)
-        module = self._module(path, build_id)
-        image = module.segments_image
-        if image is None or module.index is None:
-            chains = [(unknown_frame(path, off),) for off in unique.tolist()]
-        else:
-            vaddrs, found = image.offset_to_vaddr(unique)
-            chains = self._chains(module, unique, vaddrs, found)
-        return [chains[i] for i in inverse.tolist()]
+        return self._bulk(path, file_offsets, build_id, by_offset=True)
 
     def symbolize_vaddrs(self, path: str, vaddrs: np.ndarray | list[int],
                          build_id: bytes | None = None) -> list[Chain]:
@@ -79,16 +66,23 @@ class Symbolizer:
         """
         if isinstance(vaddrs, list):
             return self._symbolize_vaddr_list(path, vaddrs, build_id)
+        return self._bulk(path, vaddrs, build_id, by_offset=False)
+
+    def _bulk(self, path: str, values, build_id: bytes | None, by_offset: bool) -> list[Chain]:
+        """Symbolize each distinct value once (file offsets or link-time addresses), then fan out."""
         import numpy as np
 
-        addrs = np.asarray(vaddrs, dtype=np.uint64).ravel()
-        if len(addrs) == 0:
+        values = np.asarray(values, dtype=np.uint64).ravel()
+        if len(values) == 0:
             return []
-        unique, inverse = np.unique(addrs, return_inverse=True)
+        unique, inverse = np.unique(values, return_inverse=True)
         module = self._module(path, build_id)
         image = module.segments_image
         if image is None or module.index is None:
-            chains = [(unknown_frame(path, a),) for a in unique.tolist()]
+            chains = [(unknown_frame(path, v),) for v in unique.tolist()]
+        elif by_offset:
+            vaddrs, found = image.offset_to_vaddr(unique)
+            chains = self._chains(module, unique, vaddrs, found)
         else:
             offsets, found = image.vaddr_to_offset(unique)
             chains = self._chains(module, offsets, unique, found)
