@@ -59,7 +59,8 @@ vm-kernel: $(VM_KERNEL_DIR)/.extracted
 $(VM_KERNEL_DIR)/.extracted:
 	mkdir -p $(VM_KERNEL_DIR)
 	cd $(VM_KERNEL_DIR) && rm -rf root *.deb && \
-		pkg=$$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $$2; exit}') && \
+		find_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $$2; exit}'; } && \
+		pkg=$$(find_pkg); if [ -z "$$pkg" ]; then apt-get update -qq && pkg=$$(find_pkg); fi && \
 		test -n "$$pkg" && apt-get download "$$pkg" && dpkg-deb -x "$$pkg"_*.deb root && rm -f ./*.deb
 	touch $@
 
