@@ -151,7 +151,10 @@ class RecordCommand:
                 print("hwprof record: samples were lost: raise -m (ring pages) or lower -F", file=sys.stderr)
             if result.exit_status:
                 print(f"hwprof record: the command exited with status {result.exit_status}", file=sys.stderr)
-        return 0
+        # Like perf record (and hwprof stat), the profiled command's exit code becomes ours, so scripts see a
+        # failing workload; a signal shows the shell's way, 128 + its number.
+        status = result.exit_status or 0
+        return 128 - status if status < 0 else status
 
 
 COMMAND = RecordCommand()

@@ -166,3 +166,11 @@ def test_a_failed_start_never_runs_the_command_unprofiled(tmp_path):
     assert proc.returncode == 1 and "cannot write" in proc.stderr
     time.sleep(0.2)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("script", "code"), [("exit 3", 3), ("kill -TERM $$", 128 + signal.SIGTERM), ("true", 0)])
+def test_the_command_exit_code_becomes_hwprofs(tmp_path, script, code):
+    """As with perf record: a script running `hwprof record -- CMD` sees CMD fail."""
+    proc = _cli("record", "-e", "cpu-clock", "-o", str(tmp_path / "x.data"), "--", "sh", "-c", script)
+    assert proc.returncode == code, proc.stderr
+    assert (tmp_path / "x.data").stat().st_size > 0  # and the capture is kept
