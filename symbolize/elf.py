@@ -484,6 +484,11 @@ def symbol_file_offset(path: str, symbol: str) -> FileOffset:
         matches = [i for i, name in enumerate(demangled) if name == symbol]
     if not matches:
         matches = [i for i, name in enumerate(demangled) if name.split("(", 1)[0] == symbol]
+    if not matches:
+        # An alias (libc's nanosleep for __nanosleep): the table names each address once, so look at the rest.
+        alias_of = {name: addr for addr, group in table.aliases.items() for name in group}
+        if symbol in alias_of:
+            return vaddr_to_file_offset(path, alias_of[symbol])
     if len(matches) > 1:
         # foo.cold / foo.part.0 are pieces of foo, not candidates of their own.
         whole = [i for i in matches if "." not in table.names[i]]
@@ -492,7 +497,8 @@ def symbol_file_offset(path: str, symbol: str) -> FileOffset:
         alternatives = ", ".join(sorted({table.names[i] for i in matches})[:5])
         raise HwprofError(f"{path}: {symbol!r} is ambiguous; give the mangled name, one of: {alternatives}")
     if not matches:
-        pool = sorted(set(table.names) | set(demangled) | {name.split("(", 1)[0] for name in demangled})
+        aliases = {name for group in table.aliases.values() for name in group}
+        pool = sorted(set(table.names) | aliases | set(demangled) | {name.split("(", 1)[0] for name in demangled})
         import difflib
 
         close = difflib.get_close_matches(symbol, pool, n=5, cutoff=0.6)

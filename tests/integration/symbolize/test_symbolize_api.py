@@ -91,6 +91,17 @@ def test_symbol_file_offset_follows_the_pt_load_rule(programs):
             assert symbol_file_offset(str(programs.inline), name) == vaddr - seg_vaddr + offset
 
 
+def test_symbol_file_offset_finds_aliases(programs, tmp_path):
+    """Several names at one address (a weak alias of a global): every one of them can be probed."""
+    src = tmp_path / "alias.c"
+    src.write_text("int impl(int x) { return x + 1; }\n"
+                   "int alias(int x) __attribute__((weak, alias(\"impl\")));\n"
+                   "int main(void) { return alias(1) - 2; }\n")
+    binary = tmp_path / "alias"
+    subprocess.run([need("gcc"), "-O1", "-o", str(binary), str(src)], check=True)
+    assert symbol_file_offset(str(binary), "alias") == symbol_file_offset(str(binary), "impl")
+
+
 def test_symbol_file_offset_accepts_demangled_names(programs):
     nm = _nm(programs.templates)
     mangled = next(n for n in nm if n.startswith("_ZN4text9histogram"))
