@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import urllib.error
-import urllib.request
 
 log = logging.getLogger("hwprof.symbolize")
 
@@ -47,6 +45,10 @@ def fetch_debuginfo(build_id: bytes) -> tuple[str | None, str | None]:
     urls = server_urls()
     if not urls:
         return None, "DEBUGINFOD_URLS is not set"
+    # urllib costs ~45 ms to import: only a run that really asks a server pays it.
+    import urllib.error
+    import urllib.request
+
     reasons = []
     for base in urls:
         url = f"{base}/buildid/{hex_id}/debuginfo"
