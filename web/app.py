@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request
+from hwprof.web.payload import SampleFilter
 from hwprof.web.sources import EntrySource, default_symbolizer, entry_summary
 
 from hwprof.errors import HwprofError
@@ -29,6 +30,7 @@ from hwprof.store import ProfileStore, validate_id
 
 MAX_BODY_BYTES = 16 * 1024
 TOKEN_COOKIE = "hwprof_token"
+PID_MAX = 2**31 - 1  # pid_t is a signed 32-bit int
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -41,6 +43,16 @@ def host_name(host: str) -> str:
     if host.startswith("["):
         return host[: host.find("]") + 1]
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def id_arg(args, name: str) -> int | None:
+    """A pid/tid query value: decimal ASCII digits within the kernel's pid range, else a clear 400."""
+    raw = args.get(name)
+    if raw in (None, ""):
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= PID_MAX):
+        raise HwprofError(f"{name} must be a process/thread id (0..{PID_MAX}), got {raw[:40]!r}")
+    return int(raw)
 
 
 def create_app(store: ProfileStore, token: str | None = None, *,
@@ -165,12 +177,13 @@ def create_app(store: ProfileStore, token: str | None = None, *,
     @app.get("/api/profile/<entry_id>")
     def api_profile(entry_id: str):
         entry = entry_or_404(entry_id)
+        sample_filter = SampleFilter(pid=id_arg(request.args, "pid"), tid=id_arg(request.args, "tid"))
         if "gzip" in request.accept_encodings:
-            response = Response(source.payload_gzip(entry), mimetype="application/json")
+            response = Response(source.payload_gzip(entry, sample_filter), mimetype="application/json")
             response.headers["Content-Encoding"] = "gzip"
             response.headers["Vary"] = "Accept-Encoding"
             return response
-        return Response(source.payload_json(entry), mimetype="application/json")
+        return Response(source.payload_json(entry, sample_filter), mimetype="application/json")
 
     @app.get("/api/profile/<entry_id>/preview")
     def api_preview(entry_id: str):

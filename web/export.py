@@ -31,10 +31,11 @@ class Selection:
     end_ns: int | None = None          # exclusive
     tid: int | None = None
     focus: tuple[str, ...] = ()        # call path root first; empty = the whole tree
+    pid: int | None = None
 
     @classmethod
     def from_query(cls, args) -> Selection:
-        """Parse ?start=&end=&tid=&focus= (focus: names joined by ';'); bad values are a clear error."""
+        """Parse ?start=&end=&tid=&pid=&focus= (focus: names joined by ';'); bad values are a clear error."""
         def number(name: str) -> int | None:
             raw = args.get(name)
             if raw in (None, ""):
@@ -45,7 +46,8 @@ class Selection:
                 raise HwprofError(f"{name} must be an integer, got {raw[:40]!r}") from None
 
         focus = args.get("focus") or ""
-        return cls(number("start"), number("end"), number("tid"), tuple(focus.split(";")) if focus else ())
+        return cls(number("start"), number("end"), number("tid"), tuple(focus.split(";")) if focus else (),
+                   number("pid"))
 
 
 def selection_mask(profile: Profile, selection: Selection) -> np.ndarray:
@@ -57,6 +59,8 @@ def selection_mask(profile: Profile, selection: Selection) -> np.ndarray:
         mask &= times < selection.end_ns
     if selection.tid is not None:
         mask &= profile.sample_tid == selection.tid
+    if selection.pid is not None:
+        mask &= profile.sample_pid == selection.pid
     if selection.focus:
         mask &= _under_path(profile, selection.focus)
     return mask

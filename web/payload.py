@@ -11,17 +11,20 @@ Why this shape (it is the whole speed story of the web view):
 - Every string lives once in `strings`; numeric columns are little-endian typed arrays in base64
   (`{"dtype": "i4", "data": "..."}`), which `JSON.parse` + `atob` turn into typed arrays without a per-number parse.
 Samples without any frame keep their weight under a pseudo-frame "[no stack]" so totals never shrink.
+- Cells are already summed over threads, so a per-process or per-thread view is a payload of its own, built from
+  the masked samples (SampleFilter) on the whole capture's time axis and call tree.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from hwprof.profile import FrameKind, Profile, StackEnd
+from hwprof.units import Pid, Tid
 
 PAYLOAD_VERSION = 1
 MAX_TIME_BINS = 200
@@ -238,21 +241,82 @@ def stack_quality(profile: Profile, frame_func: np.ndarray, unknown_funcs: np.nd
     return out
 
 
-def time_bins(times: np.ndarray, max_bins: int = MAX_TIME_BINS) -> tuple[int, int, int, np.ndarray]:
-    """(start, bin width, bin count, bin per sample): equal-width bins over the capture, at most max_bins."""
-    if len(times) == 0:
+def time_bins(times: np.ndarray, max_bins: int = MAX_TIME_BINS,
+              axis: np.ndarray | None = None) -> tuple[int, int, int, np.ndarray]:
+    """(start, bin width, bin count, bin per sample): equal-width bins over the capture, at most max_bins.
+
+    `axis` (all the capture's sample times) fixes the bins when `times` are a subset, so a filtered view's time
+    strip lines up with the whole capture's.
+    """
+    axis = times if axis is None else axis
+    if len(axis) == 0:
         return 0, 1, 1, np.zeros(0, dtype=np.int64)
-    start = int(times.min())
-    span = int(times.max()) - start + 1
+    start = int(axis.min())
+    span = int(axis.max()) - start + 1
     n_bins = int(min(max_bins, max(1, span // 1000)))  # never below 1 us per bin
     width = -(-span // n_bins)
     bins = ((times.astype(np.int64) - start) // width).astype(np.int64)
-    return start, width, n_bins, np.minimum(bins, n_bins - 1)
+    return start, width, n_bins, np.clip(bins, 0, n_bins - 1)
+
+
+@dataclass(frozen=True)
+class SampleFilter:
+    """Which samples a view keeps: one process, one thread, or both (None = any)."""
+
+    pid: Pid | None = None
+    tid: Tid | None = None
+
+    def __bool__(self) -> bool:
+        return self.pid is not None or self.tid is not None
+
+    def mask(self, profile: Profile) -> np.ndarray:
+        keep = np.ones(profile.n_samples, dtype=bool)
+        if self.pid is not None:
+            keep &= profile.sample_pid == self.pid
+        if self.tid is not None:
+            keep &= profile.sample_tid == self.tid
+        return keep
+
+    def describe(self) -> str:
+        return " ".join(f"{k} {v}" for k, v in (("pid", self.pid), ("tid", self.tid)) if v is not None)
+
+
+def select_samples(profile: Profile, keep: np.ndarray) -> Profile:
+    """The profile restricted to the samples in `keep`; frames and stacks stay, so function and call-path ids are
+    those of the whole profile."""
+    counters = profile.counters.reshape(profile.n_samples, -1)[keep] if profile.n_samples else profile.counters
+    return replace(profile, sample_time=profile.sample_time[keep], sample_pid=profile.sample_pid[keep],
+                   sample_tid=profile.sample_tid[keep], sample_cpu=profile.sample_cpu[keep],
+                   sample_stack=profile.sample_stack[keep], sample_period=profile.sample_period[keep],
+                   sample_end=profile.sample_end[keep], counters=counters)
+
+
+def thread_list(profile: Profile) -> list[dict]:
+    """Every (pid, tid) with samples, busiest first: what the page's thread selector offers."""
+    if not profile.n_samples:
+        return []
+    key = profile.sample_pid.astype(np.int64) << 32 | (profile.sample_tid.astype(np.int64) & 0xFFFFFFFF)
+    uniq, counts = np.unique(key, return_counts=True)
+    order = np.lexsort((uniq, -counts))
+    out = []
+    for k, n in zip(uniq[order], counts[order], strict=True):
+        pid, tid = int(np.int32(k >> 32)), int(np.int32(k & 0xFFFFFFFF))
+        out.append({"pid": pid, "tid": tid, "comm": profile.threads.get(tid, ""), "samples": int(n)})
+    return out
 
 
 def build_payload(profile: Profile, *, title: str = "", entry: dict | None = None,
-                  max_bins: int = MAX_TIME_BINS) -> dict:
-    """The page's view of one profile, as a JSON-ready dict."""
+                  max_bins: int = MAX_TIME_BINS, sample_filter: SampleFilter | None = None) -> dict:
+    """The page's view of one profile (or of the samples `sample_filter` keeps), as a JSON-ready dict.
+
+    A filtered payload keeps the whole capture's time bins and thread list, so the page can switch between
+    threads without its time strip or selector changing shape.
+    """
+    sample_filter = sample_filter or SampleFilter()
+    threads_seen = thread_list(profile)
+    axis = profile.sample_time
+    if sample_filter:
+        profile = select_samples(profile, sample_filter.mask(profile))
     frame_func, extra_strings, funcs = function_keys(profile)
     strings = list(profile.strings) + extra_strings
     n_funcs = len(funcs["name"])
@@ -274,7 +338,7 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
     child_count = np.bincount(node_parent[node_parent >= 0], minlength=len(node_func))
     weight_names, weights = weight_matrix(profile)
 
-    start, width, n_bins, sample_bin = time_bins(profile.sample_time, max_bins)
+    start, width, n_bins, sample_bin = time_bins(profile.sample_time, max_bins, axis)
     n_nodes = len(node_func)
     cell_key = sample_bin * n_nodes + sample_node
     cell_keys, cell_of_sample = np.unique(cell_key, return_inverse=True)
@@ -315,6 +379,8 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
         "entry": entry or {},
         "meta": meta,
         "threads": threads,
+        "thread_list": threads_seen,
+        "filter": {"pid": sample_filter.pid, "tid": sample_filter.tid},
         "strings": strings,
         "funcs": {
             "name": int_column(funcs["name"]),

@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from hwprof.web.payload import build_payload, build_preview, dumps_payload
+from hwprof.web.payload import SampleFilter, build_payload, build_preview, dumps_payload
 
 from hwprof.errors import HwprofError
 from hwprof.profile import Profile
@@ -33,11 +33,13 @@ class EntrySource:
     """Loads profiles and payloads for entries of one store, with a small in-memory LRU on top of the disk cache."""
 
     def __init__(self, store: ProfileStore, symbolizer_factory: Callable[[], object] = default_symbolizer,
-                 memory_entries: int = 4) -> None:
+                 memory_entries: int = 4, filtered_entries: int = 16) -> None:
         self.store = store
         self.symbolizer_factory = symbolizer_factory
         self._memory: OrderedDict[tuple[str, float], tuple[bytes, bytes]] = OrderedDict()
         self._memory_entries = memory_entries
+        self._filtered: OrderedDict[tuple[str, float, SampleFilter], bytes] = OrderedDict()
+        self._filtered_entries = filtered_entries
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}  # one build per entry at a time (warm-up vs a request)
 
@@ -60,12 +62,43 @@ class EntrySource:
             raise HwprofError("this hwprof cannot decode perf.data recordings (hwprof.decode is missing)") from None
         return load_profile(self.store, entry, self.symbolizer_factory())
 
-    def payload_gzip(self, entry: StoreEntry) -> bytes:
+    def payload_gzip(self, entry: StoreEntry, sample_filter: SampleFilter | None = None) -> bytes:
         """The payload as gzip-compressed JSON (HTML-safe), from memory, the disk cache, or built now.
 
         Stored compressed: the big profiles compress about 3:1 and most browsers take gzip as is.
+        A filtered payload (one process or thread) lives only in a bounded in-memory LRU: users flip between a
+        few threads, and one file per thread ever viewed would grow the store's cache without bound.
         """
+        if sample_filter:
+            return self._filtered_blob(entry, sample_filter)
         return self._blobs(entry)[0]
+
+    def _filtered_blob(self, entry: StoreEntry, sample_filter: SampleFilter) -> bytes:
+        data = self.store.data_path(entry)
+        stamp = data.stat().st_mtime if data.exists() else 0.0
+        key = (entry.id, stamp, sample_filter)
+        with self._lock:
+            cached = self._filtered.get(key)
+            if cached is not None:
+                self._filtered.move_to_end(key)
+                return cached
+            build_lock = self._building.setdefault(f"{entry.id}\0filtered", threading.Lock())
+        with build_lock:
+            with self._lock:
+                cached = self._filtered.get(key)
+            if cached is not None:
+                return cached
+            profile = self.profile(entry)
+            if not sample_filter.mask(profile).any():
+                raise HwprofError(f"{entry.id} has no samples of {sample_filter.describe()}")
+            payload = build_payload(profile, title=entry.name or entry.target, entry=entry_summary(entry),
+                                    sample_filter=sample_filter)
+            blob = gzip.compress(dumps_payload(payload).encode(), compresslevel=1)
+        with self._lock:
+            self._filtered[key] = blob
+            while len(self._filtered) > self._filtered_entries:
+                self._filtered.popitem(last=False)
+        return blob
 
     def preview_gzip(self, entry: StoreEntry) -> bytes:
         """The small first picture of the profile (payload.build_preview), gzip-compressed JSON."""
@@ -138,13 +171,15 @@ class EntrySource:
                 except Exception:  # noqa: BLE001 - a broken entry shows its error when opened
                     continue
 
-    def payload_json(self, entry: StoreEntry) -> str:
-        return gzip.decompress(self.payload_gzip(entry)).decode()
+    def payload_json(self, entry: StoreEntry, sample_filter: SampleFilter | None = None) -> str:
+        return gzip.decompress(self.payload_gzip(entry, sample_filter)).decode()
 
     def forget(self, entry_id: str) -> None:
         with self._lock:
             for key in [k for k in self._memory if k[0] == entry_id]:
                 del self._memory[key]
+            for key in [k for k in self._filtered if k[0] == entry_id]:
+                del self._filtered[key]
         for suffix in ("web.json.gz", "web-preview.json.gz"):
             self.store.cache_path(entry_id, suffix).unlink(missing_ok=True)
 

@@ -130,6 +130,7 @@ var HW = window.HW || (window.HW = {});
       strip.value = "w:" + this.weight;
       strip.addEventListener("change", () => this.drawStrip());
       this.setupStrip();
+      this.setupThreads();
       const cmp = $("compare-with");
       if (cmp && this.entryId) {
         afterPaint(() => fetchJSON("/api/entries").then((list) => {
@@ -141,9 +142,73 @@ var HW = window.HW || (window.HW = {});
       }
     }
 
+    // --- thread / process filter ---
+    // The server aggregates the cells, so a filter is a new payload (same time bins, same thread list): the page
+    // fetches it and swaps the data under the current view mode, colour, search, zoom path and time range.
+    setupThreads() {
+      const list = this.data.payload.thread_list || [], sel = $("thread");
+      this.filter = this.data.payload.filter || {};
+      if (!this.entryId || list.length < 2) return;  // nothing to choose, or no server to ask (a report file)
+      const byPid = new Map();
+      for (const t of list) {
+        // a process is named by its main thread's comm, else by its busiest thread's (the list is busiest first)
+        const p = byPid.get(t.pid) || { pid: t.pid, samples: 0, threads: 0, comm: t.comm };
+        p.samples += t.samples; p.threads += 1;
+        if (t.tid === t.pid && t.comm) p.comm = t.comm;
+        byPid.set(t.pid, p);
+      }
+      const total = list.reduce((a, t) => a + t.samples, 0);
+      const count = (n) => HW.fmtCount(n) + " samples";
+      sel.append(el("option", { value: "", text: "all threads (" + count(total) + ")" }));
+      const procs = Array.from(byPid.values()).sort((a, b) => b.samples - a.samples || a.pid - b.pid);
+      const pg = el("optgroup", { label: "processes" });
+      for (const p of procs) pg.append(el("option", { value: "pid:" + p.pid,
+        text: "pid " + p.pid + (p.comm ? " " + p.comm : "") + " — " + p.threads + (p.threads === 1 ? " thread, " : " threads, ") + count(p.samples) }));
+      const tg = el("optgroup", { label: "threads" });
+      for (const t of list) tg.append(el("option", { value: "tid:" + t.tid,
+        text: "tid " + t.tid + (t.comm ? " " + t.comm : "") + (t.pid !== t.tid ? " (pid " + t.pid + ")" : "") + " — " + count(t.samples) }));
+      sel.append(pg, tg);
+      sel.value = this.filter.tid !== null && this.filter.tid !== undefined ? "tid:" + this.filter.tid
+        : this.filter.pid !== null && this.filter.pid !== undefined ? "pid:" + this.filter.pid : "";
+      sel.addEventListener("change", () => this.selectThread(sel.value));
+      $("thread-label").hidden = false;
+    }
+    async selectThread(value) {
+      const [kind, id] = value ? value.split(":") : ["", ""];
+      const q = new URLSearchParams();
+      if (kind) q.set(kind, id);
+      const token = this.threadToken = (this.threadToken || 0) + 1;
+      const status = $("status");
+      status.textContent = "loading " + (kind ? kind + " " + id : "all threads") + "…";
+      document.body.dataset.threadReady = "0";
+      let payload;
+      try {
+        payload = await fetchJSON("/api/profile/" + encodeURIComponent(this.entryId) + (kind ? "?" + q.toString() : ""));
+      } catch (e) {
+        if (token === this.threadToken) { status.textContent = "cannot load " + value + ": " + e.message; document.body.dataset.threadReady = "error"; }
+        return;
+      }
+      if (token !== this.threadToken) return;  // the user picked another thread meanwhile
+      status.textContent = "";
+      this.setData(new HW.ProfileData(payload));
+      afterPaint(() => { if (token === this.threadToken) document.body.dataset.threadReady = "1"; });  // after the tables
+    }
+    setData(data) {
+      const sameAxis = data.nBins === this.data.nBins && data.time.start_ns === this.data.time.start_ns && data.time.bin_ns === this.data.time.bin_ns;
+      this.data = data;
+      this.filter = data.payload.filter || {};
+      this.linesByFunc = null;
+      if (!sameAxis) this.range = [0, data.nBins];
+      this.renderSummary();
+      this.renderQuality();
+      this.rebuild();
+      this.renderLines();
+    }
+
     renderSummary() {
       const m = this.data.meta, q = this.data.payload.quality;
       const s = $("summary");
+      s.replaceChildren();
       const add = (k, v) => s.append(el("span", null, el("b", { text: k + ": " }), v));
       if (m.target) add("target", m.target);
       if (m.events && m.events.length) add("events", m.events.join(", "));
@@ -498,6 +563,8 @@ var HW = window.HW || (window.HW = {});
         q.set("start", String(d.binTime(this.range[0])));
         q.set("end", String(d.binTime(this.range[1])));
       }
+      if (this.filter && this.filter.pid !== null && this.filter.pid !== undefined) q.set("pid", String(this.filter.pid));
+      if (this.filter && this.filter.tid !== null && this.filter.tid !== undefined) q.set("tid", String(this.filter.tid));
       if (this.flame.zoomNode >= 0 && this.view !== "inverted") q.set("focus", this.current.path(this.flame.zoomNode).map((n) => this.current.label(n)).join(";"));
       return q;
     }

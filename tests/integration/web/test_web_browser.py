@@ -142,6 +142,33 @@ def test_counters_colour_modes_tooltip_time_range_and_hostile_names(page, live_s
     shot(page, "synthetic-range")
     page.dblclick("#strip")
     assert page.evaluate("HW.view.base.rootTotal[0]") == 520
+
+    # thread filter: the server re-aggregates tid 101's samples; view, colour and search stay as they were
+    options = page.eval_on_selector_all("#thread option", "os => os.map(o => [o.value, o.textContent])")
+    assert options[0] == ["", "all threads (520 samples)"]
+    assert ["tid:101", "tid 101 demo-worker (pid 100) — 260 samples"] in options
+    assert ["pid:100", "pid 100 demo — 2 threads, 520 samples"] in options
+    page.select_option("#view", "icicle")
+    page.fill("#search", "compute")
+    page.select_option("#thread", "tid:101")
+    page.wait_for_selector("body[data-thread-ready='1']")
+    page.wait_for_function("() => HW.view.base.rootTotal[0] === 260 && document.querySelector('#search-result')"
+                           ".textContent.includes('of 260')")
+    assert page.evaluate("HW.view.selectionQuery().get('tid')") == "101"
+    assert page.input_value("#view") == "icicle" and page.input_value("#color") == "ratio:0"
+    assert "IPC" in page.text_content("#legend") and page.input_value("#search") == "compute"
+    assert "samples: 260" in page.text_content("#summary")
+    assert canvas_ink(page) > 1000
+    # the table holds tid 101's share of compute (self = total for a leaf), from the same synthetic data
+    profile = small_profile()
+    mine = (profile.sample_tid == 101) & (profile.sample_stack >= 0)
+    compute = sum(profile.frame_label(int(profile.stack_frame[s])) == "compute" for s in profile.sample_stack[mine])
+    assert compute > 100
+    assert float(top_rows(page)["compute"].rstrip("%")) == pytest.approx(100 * compute / 260, abs=0.06)
+    shot(page, "synthetic-thread-filter")
+    page.select_option("#thread", "")
+    page.wait_for_function("() => HW.view.base.rootTotal[0] === 520")
+    assert page.evaluate("HW.view.selectionQuery().has('tid')") is False
     assert page.evaluate("window.__pwned") == 0
     assert not page.problems, page.problems
 
