@@ -436,6 +436,7 @@ class PerfDataDecoder:
         chain_bytes = [b""] * len(chains)
         for key, i in chains.items():
             chain_bytes[i] = key
+        chains.clear()  # chain_bytes holds the same keys; _stacks consumes (and empties) it
         weight_names, counters = self._counters(events, ev, cols, n)
         times = cols.cat("time", "uint64")
         meta = replace(meta, weight_names=weight_names,
@@ -521,8 +522,10 @@ class PerfDataDecoder:
         rows_pid = uniq[:, 1] if n_rows else np.zeros(0, dtype=np.int64)
         rows_gen = uniq[:, 2] if n_rows else np.zeros(0, dtype=np.int64)
         parts = [chain_bytes[i] for i in rows_chain.tolist()]
+        chain_bytes.clear()  # the caller's only copy: the joined entries below replace it
         lengths = np.array([len(b) // 8 for b in parts], dtype=np.int64)
         flat = np.frombuffer(b"".join(parts), dtype="<u8") if parts else np.zeros(0, dtype=np.uint64)
+        del parts
         n = len(flat)
         row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
         # int32 indexes: tens of millions of callchain entries, and memory is what bounds a big decode.
@@ -574,11 +577,7 @@ class PerfDataDecoder:
             frames = (desc_frames_arr[np.repeat(desc_off[ed], per) + _ranges(per)] if len(used)
                       else np.zeros(0, np.int64))
             frame_row = np.repeat(row_of[used], per)
-        # 4. The prefix tree, one depth level at a time: leaf-first entries reversed to root-first.
-        flen = np.bincount(frame_row, minlength=n_rows)
-        fstart = np.concatenate([[0], np.cumsum(flen)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
-        stack_frame, stack_parent, leaf = _prefix_tree(frames, fstart, flen, builder_frames=len(desc_frames) + 1)
-        # 5. How each stack ended: at a known root frame, an unknown one, a zero frame pointer, or the depth limit.
+        # 4. How each stack ended: at a known root frame, an unknown one, a zero frame pointer, or the depth limit.
         ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
         fe = np.nonzero(frame_entry)[0]
         if len(fe):
@@ -596,6 +595,13 @@ class PerfDataDecoder:
             ends[count >= max_stack] = StackEnd.TRUNCATED
         else:
             ends[:] = StackEnd.NO_STACK
+        # The entry-sized arrays are done with: free them before the tree, the other big step.
+        del flat, row_of, marker, kernel, frame_entry, zero, entry_desc, kidx, uidx, used, ed, per, fe
+        # 5. The prefix tree, one depth level at a time: leaf-first entries reversed to root-first.
+        flen = np.bincount(frame_row, minlength=n_rows)
+        del frame_row
+        fstart = np.concatenate([[0], np.cumsum(flen)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
+        stack_frame, stack_parent, leaf = _prefix_tree(frames, fstart, flen, builder_frames=len(desc_frames) + 1)
         ends[leaf < 0] = StackEnd.NO_STACK
         return leaf, ends, stack_frame, stack_parent
 
