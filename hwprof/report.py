@@ -191,7 +191,7 @@ class StackTree:
         inlined = profile.frame_inlined[profile.stack_frame] if n else np.zeros(0, dtype=bool)
         # The node that gets "self": the leaf-most non-inlined frame on the path.
         owner = np.arange(n)
-        for _ in range(32):
+        for _ in range(32 if inlined.any() else 0):  # no inlined frame (the common case): each node owns itself
             step = np.where(inlined[owner] & (parent[owner] >= 0), parent[owner], owner)
             if np.array_equal(step, owner):
                 break
