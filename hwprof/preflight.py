@@ -15,7 +15,7 @@ import resource
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from hwprof.perf.syscall import SYSFS_PMUS, has_cpu_pmu, read_sysctl
+from hwprof.perf.syscall import SYSFS_PMUS, has_cpu_pmu, read_sysctl, read_text
 
 OK, NO, WARN, INFO = "ok", "no", "warn", "info"
 
@@ -57,14 +57,6 @@ class PreflightReport:
         return {"checks": [asdict(c) for c in self.checks]}
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 # --- machine ------------------------------------------------------------------------------------------------
 
 def check_kernel() -> Check:
@@ -75,7 +67,7 @@ def check_kernel() -> Check:
 
 def cpu_identity(cpuinfo: str | None = None) -> dict:
     """vendor, family, model, stepping, model name and the hypervisor flag of the first CPU in /proc/cpuinfo."""
-    text = cpuinfo if cpuinfo is not None else (_read("/proc/cpuinfo") or "")
+    text = cpuinfo if cpuinfo is not None else (read_text("/proc/cpuinfo") or "")
     fields: dict[str, str] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -190,7 +182,7 @@ def check_software_events() -> Check:
 
 def capabilities(status: str | None = None) -> dict[str, bool]:
     """Effective capabilities of this process, from /proc/self/status CapEff."""
-    text = status if status is not None else (_read("/proc/self/status") or "")
+    text = status if status is not None else (read_text("/proc/self/status") or "")
     cap_eff = 0
     for line in text.splitlines():
         if line.startswith("CapEff:"):
@@ -282,7 +274,7 @@ def _probe_support(kind: str) -> Check:
     """uprobe/kprobe: the perf PMU (probe without tracefs, cleaned up with the fd) and tracefs `<kind>_events`."""
     from hwprof.events.tracefs import TRACEFS_CANDIDATES
 
-    pmu_type = _read(os.path.join(SYSFS_PMUS, kind, "type"))
+    pmu_type = read_text(os.path.join(SYSFS_PMUS, kind, "type"))
     control = next((os.path.join(d, f"{kind}_events") for d in TRACEFS_CANDIDATES
                     if os.path.exists(os.path.join(d, f"{kind}_events"))), None)
     writable = control is not None and os.access(control, os.W_OK)
@@ -431,7 +423,7 @@ def check_fd_limit() -> Check:
 
 
 def check_lockdown() -> Check:
-    text = _read("/sys/kernel/security/lockdown")
+    text = read_text("/sys/kernel/security/lockdown")
     if text is None:
         return Check("lockdown", "Kernel lockdown", INFO, "not available (no lockdown LSM)")
     mode = text[text.find("[") + 1: text.find("]")] if "[" in text else text.strip()

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from hwprof.perf.syscall import read_text
+
 SYSFS_PMU_ROOT = "/sys/bus/event_source/devices"
 CPU_PMU_NAMES = ("cpu", "cpu_core", "cpu_atom")
 
@@ -71,14 +73,6 @@ class PmuAlias:
     per_pkg: bool = False
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 @dataclass(frozen=True)
 class Pmu:
     name: str
@@ -94,7 +88,7 @@ class Pmu:
         except OSError:
             return {}
         for name in names:
-            text = _read(os.path.join(directory, name))
+            text = read_text(os.path.join(directory, name))
             if text is not None:
                 out[name] = FormatField.parse(name, text)
         return out
@@ -110,16 +104,16 @@ class Pmu:
         for name in names:
             if "." in name:
                 continue  # .scale, .unit, .per-pkg, .snapshot belong to an alias
-            terms = _read(os.path.join(directory, name))
+            terms = read_text(os.path.join(directory, name))
             if terms is None:
                 continue
-            scale_text = _read(os.path.join(directory, name + ".scale"))
+            scale_text = read_text(os.path.join(directory, name + ".scale"))
             try:
                 scale = float(scale_text) if scale_text else 1.0
             except ValueError:
                 scale = 1.0
-            unit = (_read(os.path.join(directory, name + ".unit")) or "").strip()
-            per_pkg = (_read(os.path.join(directory, name + ".per-pkg")) or "0").strip() == "1"
+            unit = (read_text(os.path.join(directory, name + ".unit")) or "").strip()
+            per_pkg = (read_text(os.path.join(directory, name + ".per-pkg")) or "0").strip() == "1"
             out[name] = PmuAlias(name, terms.strip(), scale, unit, per_pkg)
         return out
 
@@ -129,7 +123,7 @@ class Pmu:
         if self.name in CPU_PMU_NAMES:
             return None
         for leaf in ("cpumask", "cpus"):
-            text = _read(os.path.join(self.path, leaf))
+            text = read_text(os.path.join(self.path, leaf))
             if text is not None and text.strip():
                 return parse_cpu_list(text)
         return None
@@ -178,7 +172,7 @@ class PmuRegistry:
                 names = []
             for name in names:
                 path = os.path.join(self.root, name)
-                text = _read(os.path.join(path, "type"))
+                text = read_text(os.path.join(path, "type"))
                 if text is None:
                     continue
                 try:

@@ -47,11 +47,19 @@ class PerfOpenError(HwprofError):
         return self.errno in (errno.EACCES, errno.EPERM)
 
 
+def read_text(path: str) -> str | None:
+    """A procfs/sysfs file's text, or None when it is absent or unreadable (a missing feature, not an error)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def read_sysctl(name: str, default: int | None = None) -> int | None:
     try:
-        with open(f"/proc/sys/kernel/{name}") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
+        return int((read_text(f"/proc/sys/kernel/{name}") or "").split()[0])
+    except (ValueError, IndexError):
         return default
 
 
