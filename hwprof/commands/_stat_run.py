@@ -244,6 +244,19 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
     end_ns: int | None = None
     watch_tasks = bool(target.pids or target.tids) and not command
     enable_at = t0 + opts.delay_ms * 1_000_000 if opts.delay_ms else None
+
+    def stop_target() -> bool:
+        """Time is up: an attached target's counting ends now (True: leave the loop); a command is asked to end
+        with SIGTERM and the loop waits for it to exit."""
+        nonlocal end_ns, terminated
+        if command is None:
+            end_ns = now
+            return True
+        if not terminated:
+            _signal_command(command, signal.SIGTERM)
+            terminated = True
+        return False
+
     while True:
         now = time.monotonic_ns()
         wakes = [w for w in (next_tick, deadline, forward_at, enable_at) if w is not None]
@@ -284,12 +297,8 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
             _signal_command(command, signal.SIGINT)
             forward_at = None
         if deadline is not None and now >= deadline:
-            if command is None:
-                end_ns = now
+            if stop_target():
                 break
-            if not terminated:
-                _signal_command(command, signal.SIGTERM)
-                terminated = True
             deadline = None
         if enable_at is not None and now >= enable_at:
             session.enable()
@@ -305,12 +314,8 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
             while next_tick <= now:
                 next_tick += interval_ns or 0
             if opts.interval_count and len(intervals) >= opts.interval_count:
-                if command is None:
-                    end_ns = now
+                if stop_target():
                     break
-                if not terminated:
-                    _signal_command(command, signal.SIGTERM)
-                    terminated = True
                 next_tick = None
     if command is not None:
         command.wait()
