@@ -350,6 +350,8 @@ def _perfmon_metric(raw: dict, pmu: str) -> VendorMetric:
         threshold = _ALIAS_RE.sub(lambda m: names.get(m.group(1), m.group(1)), th["Formula"])
     unit = raw.get("UnitOfMeasure", "")
     groups = tuple(g for g in raw.get("MetricGroup", "").split(";") if g)
+    # perf calls perfmon's TmaL<n> groups TopdownL<n>: accept both names.
+    groups += tuple("TopdownL" + g[4:] for g in groups if re.fullmatch(r"TmaL\d", g))
     return VendorMetric(
         name=raw["MetricName"], expression=expression, description=raw.get("BriefDescription", ""),
         unit="%" if unit == "percent" else unit, groups=groups, level=raw.get("Level"),
