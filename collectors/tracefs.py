@@ -340,3 +340,27 @@ class DynamicEvents:
 def _exit_on_signal(signum: int, frame: object) -> None:
     DynamicEvents._remove_every_instance()
     raise SystemExit(128 + signum)
+
+
+def tracing_data(tracepoints: list[str], root: Path | None = None) -> bytes | None:
+    """The TRACING_DATA feature for these `system:event` tracepoints (perf needs it to read the file), or None
+    when tracefs cannot be read."""
+    import mmap
+
+    from hwprof.perfdata.features import TracingData, pack_tracing_data
+
+    try:
+        base = root or tracefs_root()
+        systems: dict[str, list[bytes]] = {}
+        for name in dict.fromkeys(tracepoints):
+            system, event = name.split(":")[:2]
+            systems.setdefault(system, []).append((base / "events" / system / event / "format").read_bytes())
+        try:
+            printk = (base / "printk_formats").read_bytes()
+        except OSError:
+            printk = b""
+        data = TracingData((base / "events" / "header_page").read_bytes(),
+                           (base / "events" / "header_event").read_bytes(), systems, printk, mmap.PAGESIZE)
+    except (OSError, HwprofError, ValueError):
+        return None
+    return pack_tracing_data(data)
