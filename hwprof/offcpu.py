@@ -11,7 +11,8 @@ first means the switch-in was lost: the block is dropped and counted, never gues
 thread was still blocked at the stop: the block runs to the capture's end. A switch-in with no switch-out before
 it is a thread that was blocked (or, after a FORK, waiting to run for the first time) since before we could see
 it: its block starts at the capture's start (or the fork), with no stack. The last wakeup of the thread inside a
-block names the waker (bcc offwaketime's pairing).
+block names the waker (bcc offwaketime's pairing). --min-block is applied when a view is chosen
+(hwprof.offcpu_profile.view_selection), so the decoded profile keeps every block.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ STATE_LABELS = {
 }
 
 DEAD = 255  # a switch-out of an exiting task (X, Z): not a block
+WAKER = 254  # Profile.sample_state of a waker's companion sample (hwprof.offcpu_stage, folded by offcpu_profile)
 
 # prev_state as the sched_switch tracepoint reports it (Linux 4.14+): 0 or TASK_REPORT_MAX (0x100, preempted)
 # for a runnable task, else one bit of TASK_REPORT: S 0x1, D 0x2, T 0x4, t 0x8, X 0x10, Z 0x20, P 0x40, I 0x80.
@@ -109,8 +111,6 @@ class OffCpuBlocks:
     out_ref: np.ndarray     # sample with the blocked stack, -1 for none
     wake_ref: np.ndarray    # sample with the waker's stack, -1 for none
     lost_switch_ins: int = 0     # switch-outs followed by another switch-out: dropped, not guessed
-    below_min_block: int = 0     # blocks shorter than --min-block, dropped
-    below_min_block_ns: int = 0
 
     def __len__(self) -> int:
         return len(self.tid)
@@ -119,7 +119,7 @@ class OffCpuBlocks:
 _OUT, _IN, _WAKE, _FORK, _EXIT = 0, 1, 2, 3, 4
 
 
-def pair_switches(trace: SwitchTrace, min_block_ns: int = 0) -> OffCpuBlocks:
+def pair_switches(trace: SwitchTrace) -> OffCpuBlocks:
     """Blocked intervals of every thread (see the module docstring for the rules)."""
     kinds = [(_OUT, trace.out_time, trace.out_tid), (_IN, trace.in_time, trace.in_tid),
              (_WAKE, trace.wake_time, trace.wake_tid), (_FORK, trace.fork_time, trace.fork_tid),
@@ -207,20 +207,17 @@ def pair_switches(trace: SwitchTrace, min_block_ns: int = 0) -> OffCpuBlocks:
         wake_ref=np.concatenate([o_wake, np.full(len(first), -1, dtype=np.int64)]),
         lost_switch_ins=lost,
     )
-    return _apply_min_block(blocks, min_block_ns)
+    return _nonempty_by_start(blocks)
 
 
-def _apply_min_block(blocks: OffCpuBlocks, min_block_ns: int) -> OffCpuBlocks:
+def _nonempty_by_start(blocks: OffCpuBlocks) -> OffCpuBlocks:
+    """Blocks in time order, without empty ones (a switch-in at the switch-out's own timestamp)."""
     order = np.argsort(blocks.start, kind="stable")
-    keep = blocks.duration[order] >= max(min_block_ns, 1) if min_block_ns > 0 else blocks.duration[order] > 0
-    dropped = order[~keep]
-    chosen = order[keep]
+    chosen = order[blocks.duration[order] > 0]
     return OffCpuBlocks(
         tid=blocks.tid[chosen], pid=blocks.pid[chosen], start=blocks.start[chosen],
         duration=blocks.duration[chosen], state=blocks.state[chosen], out_ref=blocks.out_ref[chosen],
-        wake_ref=blocks.wake_ref[chosen], lost_switch_ins=blocks.lost_switch_ins,
-        below_min_block=int(np.count_nonzero(blocks.duration[dropped] > 0)) if min_block_ns > 0 else 0,
-        below_min_block_ns=int(blocks.duration[dropped].sum()) if min_block_ns > 0 else 0)
+        wake_ref=blocks.wake_ref[chosen], lost_switch_ins=blocks.lost_switch_ins)
 
 
 def _thread_last(tid: np.ndarray) -> np.ndarray:

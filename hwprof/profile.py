@@ -32,6 +32,7 @@ class FrameKind(IntEnum):
     KERNEL = 2
     JIT = 3
     GUEST = 4
+    OFFCPU = 5  # a marker frame of off-CPU profiles: the task state, the waker separator (hwprof.offcpu_profile)
 
 
 class StackEnd(IntEnum):
@@ -90,6 +91,8 @@ class Profile:
     sample_end: np.ndarray       # uint8 StackEnd
     counters: np.ndarray         # float64 (n_samples, len(meta.weight_names)): counter deltas per sample
     threads: dict[int, str] = field(default_factory=dict)  # tid -> comm
+    # uint8 hwprof.offcpu.OffCpuState per sample (0: on-CPU); None for profiles without off-CPU samples
+    sample_state: np.ndarray | None = None
 
     # --- sizes --------------------------------------------------------------------------------------
     @property
@@ -133,6 +136,8 @@ class Profile:
             "threads": {str(k): v for k, v in self.threads.items()},
         }
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        if self.sample_state is not None:
+            arrays["sample_state"] = self.sample_state
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         tmp = Path(f"{path}.tmp")
         with open(tmp, "wb") as f:
@@ -147,6 +152,8 @@ class Profile:
                 if header.get("version") != FORMAT_VERSION:
                     raise HwprofError(f"{path}: profile format {header.get('version')} is not {FORMAT_VERSION}")
                 arrays = {name: data[name] for name in cls._ARRAYS}
+                if "sample_state" in data:
+                    arrays["sample_state"] = data["sample_state"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, io.UnsupportedOperation) as exc:
             raise HwprofError(f"cannot read profile {path}: {exc}") from None
         return cls(

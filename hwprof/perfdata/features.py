@@ -200,3 +200,48 @@ def pack_tracing_data(data: TracingData) -> bytes:
     out += [struct.pack("<I", 0), struct.pack("<I", len(data.printk_formats)), data.printk_formats]
     out.append(struct.pack("<Q", 0))
     return b"".join(out)
+
+
+def unpack_tracing_data(raw: bytes) -> TracingData:
+    """The inverse of pack_tracing_data, for perf's files as well as hwprof's (version 0.5 has no saved cmdlines).
+    Raises ValueError on a malformed section."""
+    if not raw.startswith(TRACING_MAGIC):
+        raise ValueError("not a tracing_data section")
+    pos = len(TRACING_MAGIC)
+
+    def cstring() -> bytes:
+        nonlocal pos
+        end = raw.index(b"\0", pos)
+        text, pos = raw[pos:end], end + 1
+        return text
+
+    def take(fmt: str) -> int:
+        nonlocal pos
+        (value,) = struct.unpack_from(fmt, raw, pos)
+        pos += struct.calcsize(fmt)
+        return value
+
+    def blob(size: int) -> bytes:
+        nonlocal pos
+        if pos + size > len(raw):
+            raise ValueError("tracing_data section is cut short")
+        data, pos = raw[pos:pos + size], pos + size
+        return data
+
+    cstring()  # version
+    if raw[pos] != 0:
+        raise ValueError("big-endian tracing data is not supported")
+    pos += 2
+    page_size = take("<I")
+    headers = {}
+    for _ in range(2):
+        name = cstring()
+        headers[name] = blob(take("<Q"))
+    for _ in range(take("<I")):  # ftrace's own formats
+        blob(take("<Q"))
+    systems: dict[str, list[bytes]] = {}
+    for _ in range(take("<I")):
+        system = cstring().decode(errors="replace")
+        systems[system] = [blob(take("<Q")) for _ in range(take("<I"))]
+    return TracingData(headers.get(b"header_page", b""), headers.get(b"header_event", b""), systems,
+                       page_size=page_size)

@@ -61,13 +61,6 @@ def test_the_last_wakeup_inside_a_block_names_the_waker_and_wakeups_outside_do_n
     assert rows(pair_switches(t)) == [(1, 100, 100, S, 0, 9), (1, 300, 100, S, 1, -1)]
 
 
-def test_min_block_drops_short_blocks_and_says_how_much_time_they_held():
-    t = trace(outs=[(100, 1, S, 0), (300, 1, S, 1)], ins=[(105, 1), (400, 1)])
-    blocks = pair_switches(t, min_block_ns=10)
-    assert rows(blocks) == [(1, 300, 100, S, 1, -1)]
-    assert (blocks.below_min_block, blocks.below_min_block_ns) == (1, 5)
-
-
 def test_prev_state_follows_the_kernels_task_report_encoding():
     values = np.array([0, 0x100, 0x101, 1, 2, 4, 8, 0x10, 0x20, 0x40, 0x80])
     assert state_from_prev_state(values).tolist() == [R, R, R, S, D, 4, 4, DEAD, DEAD, 5, 5]
