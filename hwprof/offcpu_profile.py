@@ -208,3 +208,26 @@ def state_split(profile: Profile, mask: np.ndarray) -> dict[str, float]:
             continue
         out[STATE_LABELS[OffCpuState(s)]] = float(profile.sample_period[mask & (state == s)].sum())
     return out
+
+
+def offcpu_summary(profile: Profile, view: str, mask: np.ndarray) -> tuple[list[str], dict]:
+    """The lines a report prints before its table for an off-CPU recording, and the same as JSON."""
+    state = getattr(profile, "sample_state", np.zeros(profile.n_samples, dtype=np.uint8))
+    off = mask & (state > 0) & (state != WAKER)
+    blocked = float(profile.sample_period[off].sum())
+    split = state_split(profile, off)
+    parts = ", ".join(f"{label} {ns / 1e6:,.3f} ms ({100.0 * ns / blocked if blocked else 0.0:.1f}%)"
+                      for label, ns in sorted(split.items(), key=lambda kv: -kv[1]))
+    lines = [f"# off-CPU: {blocked / 1e6:,.3f} ms blocked in {int(off.sum()):,} blocks"
+             + (f"; by state at switch-out: {parts}" if parts else "")]
+    threads = thread_times(profile, mask) if view == "wall" else []
+    if view == "wall":
+        lines.append(render_thread_times(threads).rstrip("\n"))
+    lines.append(f"# view: {view}" + (" (weights in ns; folded output in microseconds)" if view != "on-cpu" else
+                                      " (samples; --off-cpu or --wall for time)"))
+    document = {
+        "view": view, "blocked_ns": blocked, "blocks": int(off.sum()), "states_ns": split,
+        "threads": [{"tid": t.tid, "pid": t.pid, "comm": t.comm, "wall_ns": t.wall_ns, "on_cpu_ns": t.on_cpu_ns,
+                     "off_cpu_ns": t.off_cpu_ns, "first_ns": t.first_ns, "last_ns": t.last_ns} for t in threads],
+    }
+    return lines, document

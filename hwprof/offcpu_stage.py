@@ -226,3 +226,17 @@ class OffCpuStage(Stage):
             wake_ref=np.arange(len(self._wakes.get("time")), dtype=np.int64))
         return trace, out_chain
 
+
+
+def stages_for(path) -> list[Stage]:
+    """[OffCpuStage] for a capture of `record --off-cpu` (context-switch records or sched_switch samples), else []."""
+    from hwprof.errors import HwprofError
+    from hwprof.perfdata.reader import PerfDataFile
+
+    try:
+        with PerfDataFile(path) as f:
+            names = [_base_name(n) for n in f.event_names]
+            offcpu = any(fa.attr.context_switch for fa in f.attrs) or SWITCH_EVENT in names
+            return [OffCpuStage(dict(f.features), wakers=WAKING_EVENT in names)] if offcpu else []
+    except (HwprofError, OSError):
+        return []  # the decoder reports what is wrong with the file
