@@ -121,13 +121,8 @@ def fold_states(profile: Profile) -> Profile:
 
 
 def select_samples(profile: Profile, keep: np.ndarray) -> Profile:
-    """The profile with only the samples where keep is True."""
-    if bool(np.all(keep)):
-        return profile
-    changes = {name: getattr(profile, name)[keep] for name in (
-        "sample_time", "sample_pid", "sample_tid", "sample_cpu", "sample_stack", "sample_period", "sample_end",
-        "counters", "sample_state")}
-    return replace(profile, **changes)
+    """The profile with only the samples where keep is True (Profile.select, a no-op when all are kept)."""
+    return profile if bool(np.all(keep)) else profile.select(keep)
 
 
 # --- views ------------------------------------------------------------------------------------------------

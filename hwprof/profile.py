@@ -112,6 +112,19 @@ class Profile:
             return f"{Path(self.strings[mod]).name}+{int(self.frame_address[frame]):#x}"
         return "[unknown]"
 
+    def select(self, keep: np.ndarray) -> Profile:
+        """The profile restricted to the samples where `keep` is True; frames and stacks stay, so frame and stack
+        ids are those of the whole profile."""
+        from dataclasses import replace
+
+        n = self.n_samples
+        counters = self.counters.reshape(n, -1)[keep] if n else self.counters
+        state = self.sample_state[keep] if self.sample_state is not None else None
+        return replace(self, sample_time=self.sample_time[keep], sample_pid=self.sample_pid[keep],
+                       sample_tid=self.sample_tid[keep], sample_cpu=self.sample_cpu[keep],
+                       sample_stack=self.sample_stack[keep], sample_period=self.sample_period[keep],
+                       sample_end=self.sample_end[keep], counters=counters, sample_state=state)
+
     def stack_frames(self, stack: int) -> list[int]:
         """Frames of a stack, root first."""
         out = []

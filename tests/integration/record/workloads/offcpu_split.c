@@ -4,7 +4,8 @@
  * Thread "main": a CPU phase (spin), then ROUNDS x { caller_long: sleep 30 ms; caller_short: sleep 10 ms }.
  * Thread "helper": alternates a 20 ms spin and a 20 ms sleep.
  * Prints one line per fact, "key value" (nanoseconds), on stdout, after both threads ended:
- *   tid_main N, tid_helper N, long_ns (time inside caller_long's sleeps), short_ns, main_life_ns, helper_life_ns.
+ *   tid_main N, tid_helper N, long_ns (time inside caller_long's sleeps), short_ns, main_life_ns (from main() to
+ *   the end of the rounds), helper_life_ns (from just before pthread_create to the helper's last instruction).
  * The blocking call sits one frame-pointer function (block_in) below each caller, so a frame-pointer walk from
  * libc's (frameless) nanosleep still finds the caller.
  */
@@ -43,17 +44,16 @@ __attribute__((noinline)) static void caller_long(void) { long_ns += block_in(30
 __attribute__((noinline)) static void caller_short(void) { short_ns += block_in(10); }
 
 static long helper_tid;
-static long long helper_life;
+static long long helper_created, helper_life;
 
 static void *helper(void *arg) {
     (void)arg;
-    long long t0 = now_ns();
     helper_tid = syscall(SYS_gettid);
     for (int i = 0; i < 8; i++) {
         spin_cpu(20000000LL);
         block_in(20);
     }
-    helper_life = now_ns() - t0;
+    helper_life = now_ns() - helper_created;
     return NULL;
 }
 
@@ -61,6 +61,7 @@ int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 10;
     long long t0 = now_ns();
     pthread_t th;
+    helper_created = now_ns();
     pthread_create(&th, NULL, helper, NULL);
     spin_cpu(150000000LL);
     for (int i = 0; i < rounds; i++) {
