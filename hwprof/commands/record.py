@@ -122,6 +122,10 @@ class RecordCommand:
             from hwprof.collectors.offcpu import CLOCKID, plan_capture
 
             offcpu_plan = plan_capture(args.wakeups)
+            if args.mmap_pages is None:
+                from hwprof.collectors.offcpu import data_pages
+
+                args.mmap_pages = data_pages()
         options = SamplingOptions(
             events=",".join(args.event) if args.event else None, frequency=args.freq, period=args.count,
             callgraph=bool(args.g or args.call_graph or args.off_cpu), max_stack=max_stack,
