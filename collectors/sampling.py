@@ -356,18 +356,23 @@ class SamplingSession:
         for message in dict.fromkeys(rate_notices):
             self.notice(message)
         pairs = self._open_targets()
-        kernel_fallback_done = False
-        for attempt in range(3):
+        kernel_fallback_done = clock_fallback_done = False
+        for _attempt in range(3):
             try:
                 self._open_pairs(pairs)
                 return
             except syscall.PerfOpenError as exc:
                 self._close_fds()
                 leader = self._events[0][0]
-                if exc.unsupported and not explicit and leader.spec.is_hardware and attempt == 0:
+                # Either fallback may come first: unprivileged, the kernel refuses the kernel part of `cycles`
+                # before it finds that there is no CPU PMU.
+                if exc.unsupported and not explicit and leader.spec.is_hardware and not clock_fallback_done:
+                    clock_fallback_done = True
                     self.notice(f"event '{leader.spec.name}' cannot be opened here ({_short(exc)}); "
                                 f"falling back to '{FALLBACK_EVENT}'")
                     self._events = _sampling_attrs(parse_events(FALLBACK_EVENT) + self._extra_groups(), self.options)
+                    if kernel_fallback_done:
+                        self._user_space_only()
                     continue
                 if exc.permission and os.geteuid() != 0 and not kernel_fallback_done:
                     # perf's fallback at perf_event_paranoid 2: sample user space only.
@@ -375,13 +380,16 @@ class SamplingSession:
                     if any(not e.attr.exclude_kernel for g in self._events for e in g):
                         level = syscall.read_sysctl("perf_event_paranoid", 2)
                         self.notice(f"kernel.perf_event_paranoid is {level}: sampling user space only (as with :u)")
-                        for g in self._events:
-                            for e in g:
-                                e.attr.exclude_kernel = e.attr.exclude_hv = 1
-                                e.attr.exclude_callchain_kernel = 1
+                        self._user_space_only()
                         continue
                 raise
         raise HwprofError("cannot open the sampling events")
+
+    def _user_space_only(self) -> None:
+        for group in self._events:
+            for event in group:
+                event.attr.exclude_kernel = event.attr.exclude_hv = 1
+                event.attr.exclude_callchain_kernel = 1
 
     def _open_pairs(self, pairs: list[tuple[int, Cpu]]) -> None:
         cpu_owner: dict[Cpu, int] = {}
