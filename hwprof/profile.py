@@ -90,11 +90,25 @@ class Profile:
     sample_end: np.ndarray       # uint8 StackEnd
     counters: np.ndarray         # float64 (n_samples, len(meta.weight_names)): counter deltas per sample
     threads: dict[int, str] = field(default_factory=dict)  # tid -> comm
+    # How many samples each row stands for, in an aggregated profile (the fleet store merges windows into one row
+    # per time bin and stack); None: every row is one sample. Not saved to .npz: aggregated profiles are queried.
+    sample_count: np.ndarray | None = None
 
     # --- sizes --------------------------------------------------------------------------------------
     @property
     def n_samples(self) -> int:
+        """Rows of the sample columns (samples, or aggregated rows: see sample_count)."""
         return int(self.sample_stack.shape[0])
+
+    def sample_counts(self) -> np.ndarray:
+        """Samples per row: ones for a capture, the merged counts for an aggregated profile."""
+        if self.sample_count is None:
+            return np.ones(self.n_samples)
+        return self.sample_count.astype(np.float64)
+
+    @property
+    def total_samples(self) -> int:
+        return self.n_samples if self.sample_count is None else int(self.sample_count.sum())
 
     def string(self, index: int) -> str | None:
         return None if index < 0 else self.strings[index]
