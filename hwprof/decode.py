@@ -168,6 +168,7 @@ class _Columns:
     reads: list[np.ndarray] = field(default_factory=list)    # (n, members) raw values
     read_times: list[np.ndarray] = field(default_factory=list)  # (n, 2) enabled, running
     stream: list[np.ndarray] = field(default_factory=list)
+    stop: list[np.ndarray] = field(default_factory=list)     # uint8 StopReason of dwarf-unwound samples (255: none)
 
     def cat(self, name: str, dtype: str, width: int | None = None) -> np.ndarray:
         parts = getattr(self, name)
@@ -187,6 +188,7 @@ class PerfDataDecoder:
         self.jit_dir = jit_dir if jit_dir is not None else f"{self.path}.jit"
         self._bids: dict[str, bytes] = {}
         self._timed = False
+        self._unwinder = None
 
     def decode(self) -> Profile:
         with PerfDataFile(self.path) as f:
@@ -210,6 +212,8 @@ class PerfDataDecoder:
         ids_event = np.array([id_to_event[int(i)] for i in ids_sorted], dtype=np.int64)
 
         procs = _Processes()
+        self._unwinder = self._unwind_stage(events)
+        unwinder = self._unwinder
         chains: dict[bytes, int] = {}
         per_event: dict[int, _Columns] = defaultdict(_Columns)
         counts = np.zeros(len(events), dtype=np.int64)
@@ -266,10 +270,16 @@ class PerfDataDecoder:
                     when = rec.sample_id.time if timed and hasattr(rec, "sample_id") else side_seq
                     if isinstance(rec, Mmap):
                         procs.mmap(when, rec)
+                        if unwinder is not None:
+                            unwinder.mmap(when, rec)
                     elif isinstance(rec, Comm):
                         procs.comm(when, rec)
+                        if unwinder is not None:
+                            unwinder.comm(when, rec)
                     elif isinstance(rec, TaskEvent):
                         procs.task(when, rec)
+                        if unwinder is not None:
+                            unwinder.task(when, rec)
                     elif isinstance(rec, Lost):
                         lost += rec.lost
                     elif rtype == RecordType.THROTTLE:
@@ -293,6 +303,8 @@ class PerfDataDecoder:
         for i, n in enumerate(counts):
             events[i] = replace(events[i], samples=int(n))
         notes = list(f.warnings) + notes_extra
+        if unwinder is not None:
+            notes += unwinder.notes()
         if compressed:
             notes.append(f"{compressed} compressed records (perf record -z) were skipped: not supported")
         if throttled:
@@ -309,6 +321,18 @@ class PerfDataDecoder:
             notes=notes,
         )
         return self._build(meta, events, chosen, per_event.get(chosen.index, _Columns()), chains, procs)
+
+    def _unwind_stage(self, events: list[EventInfo]):
+        """The dwarf unwinding stage when any event carries user stacks (--call-graph dwarf) and a table
+        provider is at hand (the symbolizer's unwind_table)."""
+        from hwprof.unwind.samples import has_user_stacks
+
+        provider = getattr(self.symbolizer, "unwind_table", None)
+        if provider is None or not any(has_user_stacks(e.layout) for e in events):
+            return None
+        from hwprof.unwind.stage import UnwindStage
+
+        return UnwindStage(provider, self._bids)
 
     def _choose_event(self, events: list[EventInfo]) -> EventInfo:
         if self.wanted_event is not None:
@@ -398,6 +422,14 @@ class PerfDataDecoder:
             starts = (pos + 1) * 8
             ends = starts + nr * 8
             keys = [chunk[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+            unwinder = self._unwinder
+            if unwinder is not None and unwinder.accepts(layout):
+                # --call-graph dwarf: the kernel's chain holds the kernel part; the user part is unwound from the
+                # sample's registers and stack copy, here, while the chunk holds them.
+                when = time.astype(np.int64) if self._timed and time is not None else seqs
+                tails, stop = unwinder.unwind_batch(chunk, words, pos + 1 + nr, layout, pid, when)
+                keys = [k + t for k, t in zip(keys, tails, strict=True)]
+                out.stop.append(stop)
         else:
             ips = field_("ip")
             if ips is None:
@@ -408,6 +440,8 @@ class PerfDataDecoder:
             pairs = np.stack([tagged, ips], axis=1).astype("<u8")
             raw = pairs.tobytes()
             keys = [raw[i * 16:(i + 1) * 16] for i in range(n)]
+        if self._unwinder is not None and len(out.stop) < len(out.pid):
+            out.stop.append(np.full(n, 255, np.uint8))  # samples of this batch were not unwound
         get = chains.get
         index = np.empty(n, dtype=np.int64)
         for i, key in enumerate(keys):
@@ -460,6 +494,8 @@ class PerfDataDecoder:
         profile.sample_stack = stack_of_unique[inverse].astype(np.int32) if n else np.zeros(0, np.int32)
         profile.sample_end = end_of_unique[inverse].astype(np.uint8) if n else np.zeros(0, np.uint8)
         profile.counters = counters
+        if cols.stop and n:
+            profile.sample_end = _dwarf_ends(profile.sample_end, cols.cat("stop", "uint8"))
         if n:
             order = np.argsort(profile.sample_time, kind="stable")
             if np.any(order != np.arange(n)):
@@ -695,6 +731,20 @@ class PerfDataDecoder:
         if path is None:
             return [()] * len(addrs)
         return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, str(path))]
+
+
+def _dwarf_ends(ends: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """How dwarf-unwound stacks ended: complete only where the unwinder reached the stack's bottom (and the
+    resolution found the frames); a stack copy that ran out is truncated; any other stop leaves the stack
+    incomplete (its reason is in the profile's notes)."""
+    from hwprof.unwind.walk import StopReason
+
+    out = ends.copy()
+    unwound = stop != 255
+    bottom = (stop == StopReason.BOTTOM) | (stop == StopReason.RETURN_ADDRESS_ZERO)
+    out[unwound & ~bottom & (out == StackEnd.COMPLETE)] = StackEnd.UNKNOWN_FRAME
+    out[unwound & ((stop == StopReason.STACK_TRUNCATED) | (stop == StopReason.MAX_DEPTH))] = StackEnd.TRUNCATED
+    return out
 
 
 def _kernel_records_only(chunk: bytes) -> bytes:

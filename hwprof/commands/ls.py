@@ -36,6 +36,7 @@ class LsCommand:
 
         from hwprof.commands._fleet import list_fleet, wants_fleet
         from hwprof.store import ProfileStore
+        from hwprof.terminal import printable
 
         if wants_fleet(args):
             return list_fleet(args)
@@ -62,7 +63,7 @@ class LsCommand:
             target = e.name + (" " if e.name else "") + (e.target or "")
             quality = f"{100 * e.stack_quality:.0f}%" if e.stack_quality is not None else "-"
             print(f"{e.id:<32} {created:<19} {e.samples:>9,} {e.lost:>6,} {e.duration_ns / 1e9:>8.2f} {size:>9} "
-                  f"{quality:>6}  {','.join(e.events) or '-'}  {target}")
+                  f"{quality:>6}  {printable(','.join(e.events)) or '-'}  {printable(target)}")
         return 0
 
 
