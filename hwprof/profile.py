@@ -32,6 +32,7 @@ class FrameKind(IntEnum):
     KERNEL = 2
     JIT = 3
     GUEST = 4
+    OFFCPU = 5  # a marker frame of off-CPU profiles: the task state, the waker separator (hwprof.offcpu_profile)
 
 
 class StackEnd(IntEnum):
@@ -93,6 +94,8 @@ class Profile:
     # How many samples each row stands for, in an aggregated profile (the fleet store merges windows into one row
     # per time bin and stack); None: every row is one sample. Not saved to .npz: aggregated profiles are queried.
     sample_count: np.ndarray | None = None
+    # uint8 hwprof.offcpu.OffCpuState per sample (0: on-CPU); None for profiles without off-CPU samples
+    sample_state: np.ndarray | None = None
 
     # --- sizes --------------------------------------------------------------------------------------
     @property
@@ -123,6 +126,21 @@ class Profile:
             return f"{Path(self.strings[mod]).name}+{int(self.frame_address[frame]):#x}"
         return "[unknown]"
 
+    def select(self, keep: np.ndarray) -> Profile:
+        """The profile restricted to the samples where `keep` is True; frames and stacks stay, so frame and stack
+        ids are those of the whole profile."""
+        from dataclasses import replace
+
+        n = self.n_samples
+        counters = self.counters.reshape(n, -1)[keep] if n else self.counters
+        state = self.sample_state[keep] if self.sample_state is not None else None
+        count = self.sample_count[keep] if self.sample_count is not None else None
+        return replace(self, sample_time=self.sample_time[keep], sample_pid=self.sample_pid[keep],
+                       sample_tid=self.sample_tid[keep], sample_cpu=self.sample_cpu[keep],
+                       sample_stack=self.sample_stack[keep], sample_period=self.sample_period[keep],
+                       sample_end=self.sample_end[keep], counters=counters, sample_state=state,
+                       sample_count=count)
+
     def stack_frames(self, stack: int) -> list[int]:
         """Frames of a stack, root first."""
         out = []
@@ -147,6 +165,8 @@ class Profile:
             "threads": {str(k): v for k, v in self.threads.items()},
         }
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        if self.sample_state is not None:
+            arrays["sample_state"] = self.sample_state
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         tmp = Path(f"{path}.tmp")
         with open(tmp, "wb") as f:
@@ -161,6 +181,8 @@ class Profile:
                 if header.get("version") != FORMAT_VERSION:
                     raise HwprofError(f"{path}: profile format {header.get('version')} is not {FORMAT_VERSION}")
                 arrays = {name: data[name] for name in cls._ARRAYS}
+                if "sample_state" in data:
+                    arrays["sample_state"] = data["sample_state"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, io.UnsupportedOperation) as exc:
             raise HwprofError(f"cannot read profile {path}: {exc}") from None
         return cls(
