@@ -23,6 +23,8 @@ import numpy as np
 from hwprof.collectors.latency import format_duration, pair_calls, render_histogram, summarize
 from hwprof.collectors.probes import Mode, SessionResult, iter_latency_groups
 
+from hwprof.terminal import printable
+
 
 def _probe_json(result: SessionResult) -> list[dict]:
     out = []
@@ -74,11 +76,11 @@ def _print_counts(result: SessionResult, out: TextIO) -> None:
         out.write(f"  {'PID':>8} {'TID':>8}  {'COMM':<16} {'HITS':>12}\n")
         by_process = counts.per_process
         for pid, n in sorted(by_process.items(), key=lambda kv: (-kv[1], kv[0])):
-            out.write(f"  {pid:>8} {'*':>8}  {result.comm(pid):<16} {n:>12}\n")
+            out.write(f"  {pid:>8} {'*':>8}  {printable(result.comm(pid)):<16} {n:>12}\n")
             threads = [(tid, m) for (p, tid), m in counts.per_thread.items() if p == pid]
             if len(threads) > 1 or threads and threads[0][0] != pid:
                 for tid, m in sorted(threads, key=lambda kv: (-kv[1], kv[0])):
-                    out.write(f"  {'':>8} {tid:>8}  {result.comm(tid, pid):<16} {m:>12}\n")
+                    out.write(f"  {'':>8} {tid:>8}  {printable(result.comm(tid, pid)):<16} {m:>12}\n")
 
 
 def _print_latency(summaries: list[dict], out: TextIO) -> None:
@@ -112,8 +114,8 @@ def _print_hits(rows: list[dict], out: TextIO) -> None:
     for row in rows:
         args = " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:#x}" if v > 9 else f"{k}={v}"
                         for k, v in row["args"].items())
-        out.write(f"{(row['time_ns'] - start) / 1e9:>14.6f} {row['comm']:<16} {row['pid']:>7} {row['tid']:>7} "
-                  f"{row['cpu']:>3}  {row['probe']}  {args}\n")
+        out.write(f"{(row['time_ns'] - start) / 1e9:>14.6f} {printable(row['comm']):<16} {row['pid']:>7} "
+                  f"{row['tid']:>7} {row['cpu']:>3}  {row['probe']}  {args}\n")
 
 
 def _store_profile(profile, result: SessionResult, name: str) -> str:

@@ -69,6 +69,7 @@ class SamplingOptions:
     frequency: int | None = None
     period: int | None = None
     callgraph: bool = False
+    stack_dump: int = 0                # --call-graph dwarf: bytes of user stack per sample (0: frame pointers)
     max_stack: int | None = None
     user_callchain: bool = True
     kernel_callchain: bool = True
@@ -92,11 +93,14 @@ class CaptureResult:
     notices: list[str] = field(default_factory=list)
 
 
-def default_data_pages() -> int:
+def default_data_pages(stack_dump: int = 0) -> int:
     """Ring pages per CPU when -m is not given: 1 MiB for root (twice perf's default: a Python reader can be
     scheduled later than perf's C loop on a busy machine, and the ring must absorb that), perf's 512 KiB
-    otherwise (the locked-memory limit of an unprivileged user)."""
-    return 2 * DEFAULT_DATA_PAGES if os.geteuid() == 0 else DEFAULT_DATA_PAGES
+    otherwise (the locked-memory limit of an unprivileged user). Stack copies (--call-graph dwarf) make every
+    sample up to 64 KiB: root gets 4 MiB then, so a ring still holds a quarter second at 4000 Hz x 8 KiB."""
+    if os.geteuid() != 0:
+        return DEFAULT_DATA_PAGES
+    return 8 * DEFAULT_DATA_PAGES if stack_dump else 2 * DEFAULT_DATA_PAGES
 
 
 # --- attrs ------------------------------------------------------------------------------------------------
@@ -141,7 +145,7 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
                 _set_rate(attr, spec, opts, notices)
                 # Wake the reader when a quarter of the ring is full: three quarters stay free for the time it
                 # takes to be scheduled and copy (the kernel's default waits for half).
-                pages = opts.data_pages or default_data_pages()
+                pages = opts.data_pages or default_data_pages(opts.stack_dump)
                 attr.watermark = 1
                 attr.wakeup_watermark = max(64, pages * PAGE_SIZE // 4)
                 if opts.callgraph:
@@ -149,6 +153,8 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
                         attr.sample_max_stack = opts.max_stack
                     attr.exclude_callchain_user = 0 if opts.user_callchain else 1
                     attr.exclude_callchain_kernel = 0 if opts.kernel_callchain else 1
+                    if opts.stack_dump and opts.user_callchain:
+                        _dwarf_stacks(attr, opts.stack_dump)
             if first:
                 # The first event carries the side-band: mappings, names, forks and exits.
                 attr.mmap = attr.mmap2 = attr.comm = attr.comm_exec = attr.task = 1
@@ -156,6 +162,20 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
             events.append(_Event(spec, attr))
         out.append(events)
     return out
+
+
+def _dwarf_stacks(attr: PerfEventAttr, stack_dump: int) -> None:
+    """perf's --call-graph dwarf: user registers and a copy of the user stack in every sample; the kernel
+    callchain keeps only the kernel part (the user part is unwound from the copy). Data mappings are recorded too
+    (mmap_data), as perf does: .eh_frame_hdr lives in a binary's read-only segment, and perf's unwinder finds it
+    through that mapping."""
+    from hwprof.callgraph import X86_64_DWARF_REGS_MASK
+
+    attr.sample_type |= SampleType.REGS_USER | SampleType.STACK_USER
+    attr.sample_regs_user = X86_64_DWARF_REGS_MASK
+    attr.sample_stack_user = stack_dump
+    attr.exclude_callchain_user = 1
+    attr.mmap_data = 1
 
 
 def _set_rate(attr: PerfEventAttr, spec: EventSpec, opts: SamplingOptions, notices: list[str]) -> None:
@@ -416,7 +436,7 @@ class SamplingSession:
         pages = self.options.data_pages
         if pages is not None:
             return RingBuffer(fd, pages)
-        pages = default_data_pages()
+        pages = default_data_pages(self.options.stack_dump)
         while True:
             try:
                 return RingBuffer(fd, pages)

@@ -52,6 +52,18 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; everything it prints goes through hwprof.terminal's escaping (names come from outside)."""
+    from hwprof.terminal import PrintableStream
+
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrintableStream(stdout), PrintableStream(stderr)
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Start-up time: `hwprof stat ...` imports the stat command only, not every command's module.
     commands = load_commands((argv[0],)) if argv and argv[0] in COMMAND_MODULES else []

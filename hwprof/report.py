@@ -18,6 +18,7 @@ import numpy as np
 
 from hwprof.errors import HwprofError
 from hwprof.profile import Profile, StackEnd
+from hwprof.terminal import printable
 
 SAMPLE_KEYS = ("pid", "tid", "comm")
 FRAME_KEYS = ("symbol", "dso")
@@ -387,9 +388,10 @@ def render_text(report: Report) -> str:
     lines = [f"# hwprof report{(': ' + report.source) if report.source else ''}"]
     meta = report.meta
     if meta.get("target"):
-        lines.append(f"# target: {meta['target']}")
+        lines.append(f"# target: {printable(meta['target'])}")
     if meta.get("hostname"):
-        lines.append(f"# captured on {meta['hostname']} ({meta.get('os_release', '')}) by {meta.get('source')}")
+        captured = f"{meta['hostname']} ({meta.get('os_release', '')}) by {meta.get('source')}"
+        lines.append(f"# captured on {printable(captured)}")
     weight = "" if report.weight == "samples" else f", weight {report.weight} total {report.total_weight:,.0f}"
     lines.append(f"# {report.samples:,} samples of event '{report.event}'{weight}")
     lines.append(f"# lost samples: {report.lost:,}")
@@ -397,7 +399,7 @@ def render_text(report: Report) -> str:
     if report.other_events:
         lines.append(f"# the file also has samples of: {', '.join(report.other_events)} (see --event)")
     for note in report.notes:
-        lines.append(f"# note: {note}")
+        lines.append(f"# note: {printable(note)}")
     lines.append("#")
     frame_level = any(k in FRAME_KEYS for k in report.sort)
     head = []
@@ -405,9 +407,10 @@ def render_text(report: Report) -> str:
         head.append(f"{'Children':>8}")
     head.append(f"{'Self':>8}")
     head.append(f"{'Samples':>8}")
+    row_keys = [[printable(key) for key in row.keys] for row in report.rows]  # names come from outside
     widths = []
     for k in report.sort[:-1]:
-        width = max([len(_HEADINGS[k])] + [len(r.keys[report.sort.index(k)]) for r in report.rows]) if report.rows \
+        width = max([len(_HEADINGS[k])] + [len(keys[report.sort.index(k)]) for keys in row_keys]) if report.rows \
             else len(_HEADINGS[k])
         widths.append(min(width, 40))
     for k, w in zip(report.sort[:-1], widths, strict=True):
@@ -418,17 +421,17 @@ def render_text(report: Report) -> str:
     head.extend(f"{n:>{w}}" for n, w in zip(ratio_names, ratio_widths, strict=True))
     head.append(_HEADINGS[report.sort[-1]])
     lines.append("# " + "  ".join(head))
-    for row in report.rows:
+    for row, keys in zip(report.rows, row_keys, strict=True):
         cells = []
         if report.children and frame_level:
             cells.append(f"{row.total_percent:7.2f}%")
         cells.append(f"{row.self_percent:7.2f}%")
         cells.append(f"{row.samples:>8}")
-        for value, w in zip(row.keys[:-1], widths, strict=True):
+        for value, w in zip(keys[:-1], widths, strict=True):
             cells.append(f"{value[:w]:<{w}}")
         cells.extend(f"{row.ratios[n]:>{w}.4g}" if n in row.ratios else f"{'-':>{w}}"
                      for n, w in zip(ratio_names, ratio_widths, strict=True))
-        cells.append(row.keys[-1])
+        cells.append(keys[-1])
         lines.append("  " + "  ".join(cells))
     if not report.rows:
         lines.append("  (no samples match)")
@@ -445,7 +448,7 @@ def render_call_graph(profile: Profile, mask: np.ndarray, weights: np.ndarray, m
     w = weights[mask]
     valid = stacks >= 0
     per_stack = np.bincount(stacks[valid], weights=w[valid], minlength=len(profile.stack_frame))
-    labels = [profile.frame_label(i) for i in range(len(profile.frame_function))]
+    labels = [printable(profile.frame_label(i)) for i in range(len(profile.frame_function))]
     tree: dict = {}
     for stack in np.nonzero(per_stack)[0].tolist():
         node = tree

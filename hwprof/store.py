@@ -163,6 +163,10 @@ class ProfileStore:
         name = name.strip()
         if not name or len(name) > 200:
             raise HwprofError("a name must be 1 to 200 characters")
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate such as JSON's "\ud800" cannot be stored or shown
+            raise HwprofError("a name must be valid Unicode text (it has a lone surrogate)") from None
         return self.update(entry_id, name=name)
 
     def delete(self, entry_id: str) -> None:

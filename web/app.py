@@ -6,8 +6,12 @@ Security model (each rule has a test in tests/integration/web/test_security.py):
 - A token, when set (it must be for any non-loopback bind), is required on every request: `X-Hwprof-Token`
   header, `?token=` (which also sets an HttpOnly SameSite=Strict cookie so the page's own requests carry it), or
   that cookie. Compared in constant time.
-- Without a token the server is loopback-only and refuses foreign Host headers (DNS rebinding).
-- State changes need a JSON body (a cross-site form cannot send one) and a same-origin Origin when present.
+- Without a token the server is loopback-only and refuses foreign Host headers (DNS rebinding): `localhost` and
+  loopback address literals (127.0.0.0/8, ::1) only.
+- State changes need a JSON body (a cross-site form cannot send one) and a same-origin Origin when present: same
+  scheme, host and port.
+- A body that is not JSON, nests deeper than the parser can follow, or carries text that is not valid Unicode is a
+  400 with a JSON error, never a 500.
 - Ids go through ProfileStore.validate_id; no path is built from request text.
 - Bodies are bounded (MAX_CONTENT_LENGTH); every name reaches the page as data and is rendered as text
   (Jinja autoescape, textContent / canvas fillText in the scripts) under a CSP that forbids inline script.
@@ -17,13 +21,15 @@ from __future__ import annotations
 
 import gzip
 import hmac
+import ipaddress
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request
 from hwprof.web.payload import SampleFilter
 from hwprof.web.sources import EntrySource, default_symbolizer, entry_summary
+from werkzeug.exceptions import BadRequest
 
 from hwprof.errors import HwprofError
 from hwprof.store import ProfileStore, validate_id
@@ -31,7 +37,6 @@ from hwprof.store import ProfileStore, validate_id
 MAX_BODY_BYTES = 16 * 1024
 TOKEN_COOKIE = "hwprof_token"
 PID_MAX = 2**31 - 1  # pid_t is a signed 32-bit int
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -43,6 +48,48 @@ def host_name(host: str) -> str:
     if host.startswith("["):
         return host[: host.find("]") + 1]
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_loopback(host: str) -> bool:
+    """'localhost', '127.0.0.2', '::1' or '[::1]': a name or address that never leaves this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_key(parts: SplitResult) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL, the default port filled in; None when it is not a web origin."""
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port if port is not None else DEFAULT_PORTS[scheme]
+
+
+def same_origin(origin: str, scheme: str, host: str) -> bool:
+    """Whether an Origin header names this server: scheme, host and port all equal (RFC 6454)."""
+    mine = origin_key(urlsplit(f"{scheme}://{host}"))
+    return mine is not None and origin_key(urlsplit(origin)) == mine
+
+
+def json_body() -> object:
+    """The request's JSON body, or a HwprofError (a 400): not JSON, nested too deep, or not valid Unicode."""
+    try:
+        body = request.get_json(silent=False)
+    except RecursionError:
+        raise HwprofError("the JSON body is nested too deeply") from None
+    except BadRequest:  # werkzeug's answer to every decoding problem (invalid UTF-8 and bad syntax alike)
+        raise HwprofError("the body is not valid JSON") from None
+    return body
 
 
 def id_arg(args, name: str) -> int | None:
@@ -64,7 +111,7 @@ def create_app(store: ProfileStore, token: str | None = None, *,
     app.config["JSON_SORT_KEYS"] = False
     source = EntrySource(store, symbolizer_factory)
     app.extensions["hwprof_source"] = source
-    hosts = allowed_hosts if allowed_hosts is not None else LOOPBACK_HOSTS
+    host_allowed = (lambda host: host in allowed_hosts) if allowed_hosts is not None else is_loopback
 
     def error(status: int, message: str) -> Response:
         response = jsonify({"error": message})
@@ -80,11 +127,11 @@ def create_app(store: ProfileStore, token: str | None = None, *,
                 return error(403, "a valid token is required (open the URL printed by hwprof serve)")
         else:
             host = host_name(request.host or "")
-            if host not in hosts:
+            if not host_allowed(host):
                 return error(403, f"host {host[:60]!r} is not served (loopback only without a token)")
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             origin = request.headers.get("Origin")
-            if origin and urlsplit(origin).netloc != request.host:
+            if origin and not same_origin(origin, request.scheme, request.host):
                 return error(403, "cross-origin request refused")
             if request.mimetype != "application/json":
                 return error(415, "state changes need a JSON body")
@@ -156,7 +203,7 @@ def create_app(store: ProfileStore, token: str | None = None, *,
     @app.post("/api/entries/<entry_id>/rename")
     def api_rename(entry_id: str):
         entry_or_404(entry_id)
-        body = request.get_json(silent=True)
+        body = json_body()
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
             return error(400, "expected a JSON body {\"name\": \"...\"}")
         renamed = store.rename(entry_id, body["name"])
@@ -167,7 +214,7 @@ def create_app(store: ProfileStore, token: str | None = None, *,
     @app.delete("/api/entries/<entry_id>")
     def api_delete(entry_id: str):
         entry_or_404(entry_id)
-        body = request.get_json(silent=True)
+        body = json_body()
         if not isinstance(body, dict) or body.get("confirm") != entry_id:
             return error(400, "expected a JSON body {\"confirm\": \"<id>\"}")
         source.forget(entry_id)

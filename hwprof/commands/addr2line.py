@@ -10,6 +10,7 @@ import os
 import sys
 
 from hwprof.errors import HwprofError
+from hwprof.terminal import printable
 
 EPILOG = """\
 examples:
@@ -83,6 +84,8 @@ class Addr2lineCommand:
                 raise HwprofError(f"'{exe}': No such file")
             if os.path.isdir(exe_fs):
                 raise HwprofError(f"'{exe}': is a directory")
+            if not _is_elf(exe_fs):  # binutils: "addr2line: FILE: file format not recognized", exit 1
+                raise HwprofError(f"'{exe}': file format not recognized (not an ELF file)")
         if args.symfs and not os.path.isdir(args.symfs):
             raise HwprofError(f"--symfs {args.symfs}: not a directory")
         logging.basicConfig(format="hwprof addr2line: warning: %(message)s", level=logging.WARNING)
@@ -131,6 +134,14 @@ class Addr2lineCommand:
             frames = symbolizer.symbolize_offsets(path, np.array([mapping.file_offset(addr)], dtype=np.uint64))[0]
             chains.append(tuple((f.function, f.file, f.line) for f in frames))
         return chains
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == b"\x7fELF"
+    except OSError as exc:
+        raise HwprofError(f"'{path}': {exc.strerror}") from None
 
 
 def _stdin_batches():
@@ -193,12 +204,12 @@ class _Formatter:
             if n and self.pretty:
                 parts.append(" (inlined by) ")
             if self.functions:
-                name = frame[0] or "??"
+                name = printable(frame[0]) if frame[0] else "??"
                 parts.append(f"{name} at " if self.pretty else f"{name}\n")
             file = frame[1]
             if file and self.basenames:
                 file = file.rsplit("/", 1)[-1]
-            parts.append(f"{file if file is not None else '??'}:{frame[2] or '?'}\n")
+            parts.append(f"{printable(file) if file is not None else '??'}:{frame[2] or '?'}\n")
         return "".join(parts)
 
 

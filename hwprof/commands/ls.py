@@ -31,6 +31,7 @@ class LsCommand:
         import time
 
         from hwprof.store import ProfileStore
+        from hwprof.terminal import printable
 
         store = ProfileStore()
         for entry_id in args.rm:
@@ -55,7 +56,7 @@ class LsCommand:
             target = e.name + (" " if e.name else "") + (e.target or "")
             quality = f"{100 * e.stack_quality:.0f}%" if e.stack_quality is not None else "-"
             print(f"{e.id:<32} {created:<19} {e.samples:>9,} {e.lost:>6,} {e.duration_ns / 1e9:>8.2f} {size:>9} "
-                  f"{quality:>6}  {','.join(e.events) or '-'}  {target}")
+                  f"{quality:>6}  {printable(','.join(e.events)) or '-'}  {printable(target)}")
         return 0
 
 

@@ -7,6 +7,7 @@ import argparse
 EPILOG = """\
 examples:
   hwprof record -g -- ./a.out              # sample a command and its children at 4000 Hz, with call stacks
+  hwprof record --call-graph dwarf -- ./a.out   # complete stacks without frame pointers (8 KiB stack copies)
   hwprof record -F 999 -g -p 1234 -d 10    # attach to every thread of PID 1234 for 10 s, then detach
   hwprof record -a -g -d 5                 # the whole machine for 5 s (Ctrl-C stops early)
   hwprof record -C 0 -e cpu-clock -d 2     # CPU 0 only
@@ -48,8 +49,10 @@ class RecordCommand:
         target.add_argument("--no-inherit", action="store_true", help="do not follow child tasks")
         stacks = parser.add_argument_group("stacks")
         stacks.add_argument("-g", action="store_true", help="record kernel and user call stacks (frame pointers)")
-        stacks.add_argument("--call-graph", choices=("fp", "dwarf", "lbr"), metavar="MODE",
-                            help="fp (same as -g); dwarf and lbr are not supported yet")
+        stacks.add_argument("--call-graph", metavar="MODE[,SIZE]",
+                            help="fp (same as -g), or dwarf[,SIZE]: user registers and SIZE bytes of user stack "
+                                 "(default 8192, max 65528) per sample, unwound with the binaries' CFI, for code "
+                                 "built without frame pointers; lbr where the CPU has last branch records")
         stacks.add_argument("--max-stack", type=int, metavar="N", help="at most N frames per stack")
         only = stacks.add_mutually_exclusive_group()
         only.add_argument("--user-callchains", action="store_true", help="user-space frames only")
@@ -89,8 +92,15 @@ class RecordCommand:
             raise HwprofError("nothing to sample: give a command after --, -p PID, -a or -C CPUS", exit_code=2)
         if chosen > 1:
             raise HwprofError("choose one target: a command, -p PID or -a", exit_code=2)
-        if args.call_graph in ("dwarf", "lbr"):
-            raise HwprofError(f"--call-graph {args.call_graph} is not supported yet: use -g (frame pointers)")
+        stack_dump = 0
+        if args.call_graph:
+            from hwprof.callgraph import lbr_refusal, parse_call_graph
+
+            call_graph = parse_call_graph(args.call_graph)
+            if call_graph.mode == "lbr":
+                raise HwprofError(lbr_refusal() or "--call-graph lbr is not supported by hwprof yet: use "
+                                  "--call-graph dwarf")
+            stack_dump = call_graph.stack_size
         for name, value in (("-F", args.freq), ("-c", args.count), ("--max-stack", args.max_stack)):
             if value is not None and value <= 0:
                 raise HwprofError(f"{name} must be positive, got {value}", exit_code=2)
@@ -109,7 +119,7 @@ class RecordCommand:
                 raise HwprofError(f"--max-stack {max_stack} is above kernel.perf_event_max_stack ({limit})")
         options = SamplingOptions(
             events=",".join(args.event) if args.event else None, frequency=args.freq, period=args.count,
-            callgraph=bool(args.g or args.call_graph), max_stack=max_stack,
+            callgraph=bool(args.g or args.call_graph), stack_dump=stack_dump, max_stack=max_stack,
             user_callchain=not args.kernel_callchains, kernel_callchain=not args.user_callchains,
             data_pages=args.mmap_pages, duration=args.duration, inherit=not args.no_inherit)
         target = Target(command=tuple(command), pids=pids, system_wide=args.all_cpus, cpus=cpus)

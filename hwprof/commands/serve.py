@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import secrets
 import socket
 import sys
 
 from hwprof.errors import HwprofError
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ServeCommand:
@@ -51,10 +41,9 @@ class ServeCommand:
                             "recording) as well")
 
     def run(self, args: argparse.Namespace) -> int:
-        from werkzeug.serving import make_server
-
         from hwprof.store import ProfileStore, validate_id
-        from hwprof.web.app import create_app
+        from hwprof.web.app import create_app, is_loopback
+        from hwprof.web.server import log_access_to_stderr, make_server
 
         if not 0 <= args.port <= 65535:
             raise HwprofError(f"port {args.port} is out of range 0..65535")
@@ -74,13 +63,13 @@ class ServeCommand:
             raise HwprofError(f"cannot resolve --host {args.host!r}: {exc.args[-1] if exc.args else exc}") from None
         app = create_app(store, token=token)
         try:
-            server = make_server(args.host, args.port, app, threaded=True)
+            server = make_server(app, args.host, args.port)
         except OSError as exc:
             raise HwprofError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
         except (ValueError, UnicodeError) as exc:
             raise HwprofError(f"bad --host {args.host!r}: {exc}") from None
         shown_host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
-        base = f"http://{shown_host}:{server.server_port}/"
+        base = f"http://{shown_host}:{server.port}/"
         query = f"?token={token}" if token else ""
         print(f"hwprof: serving {store.root} at {base}{query}", flush=True)
         if open_path:
@@ -91,12 +80,13 @@ class ServeCommand:
             threading.Thread(target=app.extensions["hwprof_source"].warm, name="hwprof-warm", daemon=True).start()
         if token and not args.token:
             print("hwprof: the token above was generated for this run; pass --token to choose one", file=sys.stderr)
+        log_access_to_stderr()
         try:
-            server.serve_forever()
+            server.run()
         except KeyboardInterrupt:
             pass
         finally:
-            server.server_close()
+            server.close()
         return 0
 
 

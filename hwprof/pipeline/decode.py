@@ -167,7 +167,9 @@ class PerfDataDecoder:
         events = [EventInfo(i, names[i], fa.attr, SampleLayout.from_attr(fa.attr)) for i, fa in enumerate(f.attrs)]
         ids = {ident: i for i, fa in enumerate(f.attrs) for ident in fa.ids}
         table = EventTable(events, ids)
-        collector = _Collector(table, self.stages)
+        bids = {b.filename: b.build_id for b in f.build_ids}
+        stages = self.stages + default_stages(self.symbolizer, events, bids)
+        collector = _Collector(table, stages)
         walk = RecordWalk(table, collector, pipe_mode=f.pipe_mode)
         for block in f.blocks():
             walk.feed(block)
@@ -175,7 +177,7 @@ class PerfDataDecoder:
 
         ctx = FinishContext(events=events, spaces=collector.spaces,
                             sample_counts={e.name: int(collector.counts[e.index]) for e in events})
-        for stage in self.stages:
+        for stage in stages:
             stage.finish(ctx)
         events = self._add_emitted(ctx, events, collector)
         events = [replace(e, samples=int(collector.counts[e.index])) for e in events]
@@ -198,10 +200,9 @@ class PerfDataDecoder:
             source="hwprof record" if f.perf_version.startswith("hwprof") else "perf record",
             notes=notes,
         )
-        bids = {b.filename: b.build_id for b in f.build_ids}
         resolver = StackResolver(collector.spaces, self.symbolizer, bids, self.jit_dir)
         return _build(meta, events, chosen, collector.columns.get(chosen.index, SampleColumns()), collector,
-                      resolver, table.timed)
+                      resolver, table.timed, stages)
 
     @staticmethod
     def _add_emitted(ctx: FinishContext, events: list[EventInfo], collector: _Collector) -> list[EventInfo]:
@@ -244,7 +245,7 @@ class PerfDataDecoder:
 
 
 def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: SampleColumns, collector: _Collector,
-           resolver: StackResolver, timed: bool) -> Profile:
+           resolver: StackResolver, timed: bool, stages: Sequence[Stage]) -> Profile:
     spaces = collector.spaces
     pid = cols.cat("pid", "int64")
     when = cols.cat("time", "uint64").astype(np.int64) if timed else cols.cat("seq", "int64")
@@ -256,17 +257,15 @@ def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: Samp
     for p in sorted_unique(pid):
         mask = pid == p
         gen[mask] = spaces.generations(int(p), when[mask])
-    # A unique stack is (chain, pid, generation[, unwinder stop]); most samples share a few.
-    combo = (np.stack([chain, pid, gen, stop.astype(np.int64)], axis=1) if n
-             else np.zeros((0, 4), dtype=np.int64))
+    # A unique stack is (chain, pid, generation); most samples share a few.
+    combo = np.stack([chain, pid, gen], axis=1) if n else np.zeros((0, 3), dtype=np.int64)
     uniq, inverse = unique_rows(combo)
     inverse = inverse.reshape(-1)
     chain_bytes = [b""] * len(collector.chains)
     for key, i in collector.chains.items():
         chain_bytes[i] = key
     collector.chains.clear()  # chain_bytes holds the same keys; resolution consumes (and empties) the rows
-    rows = UniqueStacks([chain_bytes[i] for i in uniq[:, 0].tolist()], uniq[:, 1], uniq[:, 2],
-                        uniq[:, 3].astype(np.uint8))
+    rows = UniqueStacks([chain_bytes[i] for i in uniq[:, 0].tolist()], uniq[:, 1], uniq[:, 2])
     del chain_bytes
     weight_names, counters = counter_deltas(events, ev, cols, n)
     times = cols.cat("time", "uint64")
@@ -286,7 +285,7 @@ def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: Samp
         cpu=cols.cat("cpu", "int32"),
         period=cols.cat("period", "float64"),
         stack=resolved.leaf[inverse].astype(np.int32) if n else np.zeros(0, np.int32),
-        end=resolved.ends[inverse].astype(np.uint8) if n else np.zeros(0, np.uint8),
+        end=_stage_ends(stages, resolved.ends[inverse].astype(np.uint8), stop) if n else np.zeros(0, np.uint8),
         counters=counters,
     )
     if n:
@@ -296,12 +295,26 @@ def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: Samp
     return builder.build_from_columns(resolved.stack_frame, resolved.stack_parent, samples)
 
 
+def _stage_ends(stages: Sequence[Stage], ends: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    for stage in stages:
+        ends = stage.stack_ends(ends, stop)
+    return ends
+
+
 def _max_stack_sysctl() -> int:
     try:
         with open("/proc/sys/kernel/perf_event_max_stack") as f:
             return int(f.read())
     except (OSError, ValueError):
         return 127
+
+
+def default_stages(symbolizer: Symbolizer | None, events: list[EventInfo], build_ids: dict[str, bytes]) -> list[Stage]:
+    """The stages every decode gets when its input calls for them: dwarf unwinding of user stack copies."""
+    from hwprof.unwind.dwarf_stage import dwarf_stage
+
+    stage = dwarf_stage(symbolizer, events, build_ids)
+    return [stage] if stage is not None else []
 
 
 def decode_file(path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,

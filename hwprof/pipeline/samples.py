@@ -23,6 +23,7 @@ from hwprof.pipeline.walk import EventInfo
 
 _USER_MARKER = np.uint64(CallchainContext.USER)
 _USER_MARKER_BYTES = int(CallchainContext.USER).to_bytes(8, "little")
+_NOT_UNWOUND = 255  # stages.NOT_UNWOUND
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,13 @@ class UnwoundStacks:
     """What an unwinding stage gives back for the samples of a batch: new user frames, replacing the callchain's.
 
     `addresses[offsets[i]:offsets[i + 1]]` are sample i's user frames, leaf first (the leaf is the interrupted
-    pc, the others return addresses, as the kernel writes a callchain); `stop[i]` says why its walk ended
-    (stages.UnwindStop); `stack_needed[i]` is the user-stack copy size that would have sufficed when stop[i] is
-    STACK_TOO_SMALL, else 0.
+    pc, the others return addresses, as the kernel writes a callchain); `stop[i]` says why its walk ended, in
+    the stage's own codes (uint8; stages.NOT_UNWOUND = 255 for a sample it left alone, whose callchain stays).
     """
 
     addresses: np.ndarray     # uint64
     offsets: np.ndarray       # int64, n + 1
-    stop: np.ndarray          # uint8 UnwindStop
-    stack_needed: np.ndarray  # int64
+    stop: np.ndarray          # uint8
 
 
 @dataclass
@@ -301,7 +300,7 @@ class SampleColumns:
     period: list[np.ndarray] = field(default_factory=list)
     seq: list[np.ndarray] = field(default_factory=list)
     chain: list[np.ndarray] = field(default_factory=list)       # int64 unique-chain index
-    stop: list[np.ndarray] = field(default_factory=list)        # uint8 UnwindStop (0: not unwound by a stage)
+    stop: list[np.ndarray] = field(default_factory=list)        # uint8 unwinding stop code (255: not unwound)
     reads: list[np.ndarray] = field(default_factory=list)       # (n, members) raw values
     read_times: list[np.ndarray] = field(default_factory=list)  # (n, 2) enabled, running
     stream: list[np.ndarray] = field(default_factory=list)
@@ -332,7 +331,7 @@ class SampleColumns:
             index[i] = value
         self.chain.append(index)
         self.stop.append(batch.unwound.stop.astype(np.uint8) if batch.unwound is not None
-                         else np.zeros(n, dtype=np.uint8))
+                         else np.full(n, _NOT_UNWOUND, dtype=np.uint8))
 
     def add_emitted(self, time: np.ndarray, pid: np.ndarray, tid: np.ndarray, cpu: np.ndarray,
                     weight: np.ndarray, seq: np.ndarray, chain: np.ndarray) -> None:
@@ -344,7 +343,7 @@ class SampleColumns:
         self.period.append(weight.astype(np.float64))
         self.seq.append(seq.astype(np.int64))
         self.chain.append(chain.astype(np.int64))
-        self.stop.append(np.zeros(len(time), dtype=np.uint8))
+        self.stop.append(np.full(len(time), _NOT_UNWOUND, dtype=np.uint8))
 
     def cat(self, name: str, dtype: str, width: int | None = None) -> np.ndarray:
         parts = getattr(self, name)
@@ -376,10 +375,15 @@ def stack_keys(batch: SampleBatch) -> list[bytes]:
         return keys
     addresses = unwound.addresses.astype("<u8")
     offsets = unwound.offsets.tolist()
+    stop = unwound.stop
     out = []
     for i, key in enumerate(keys):
+        if stop[i] == _NOT_UNWOUND:
+            out.append(key)
+            continue
         entries = np.frombuffer(key, dtype="<u8")
         user_at = np.nonzero(entries == _USER_MARKER)[0]
         kernel_part = key[:int(user_at[0]) * 8] if len(user_at) else key
-        out.append(kernel_part + _USER_MARKER_BYTES + addresses[offsets[i]:offsets[i + 1]].tobytes())
+        start, end = offsets[i], offsets[i + 1]
+        out.append(kernel_part + _USER_MARKER_BYTES + addresses[start:end].tobytes() if end > start else kernel_part)
     return out

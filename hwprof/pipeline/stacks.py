@@ -27,7 +27,6 @@ import numpy as np
 from hwprof.perf.abi import CallchainContext
 from hwprof.pipeline.arrays import prefix_tree, ranges, unique_inverse, unique_rows
 from hwprof.pipeline.spaces import AddressSpaces
-from hwprof.pipeline.stages import STOP_END
 from hwprof.profile import FrameKind, ProfileBuilder, StackEnd
 
 KERNEL_MODULE = "[kernel.kallsyms]"
@@ -58,12 +57,11 @@ class FrameDesc:
 
 @dataclass(frozen=True)
 class UniqueStacks:
-    """The rows to resolve: one per unique (callchain, address space[, unwinder stop])."""
+    """The rows to resolve: one per unique (callchain, address space)."""
 
     chains: list[bytes]   # callchain entries of each row (u64 little-endian, context markers included)
     pid: np.ndarray       # int64 process of each row
     gen: np.ndarray       # int64 its address-space generation (AddressSpaces.generations)
-    stop: np.ndarray      # uint8 UnwindStop of each row (0: the kernel's callchain)
 
 
 @dataclass(frozen=True)
@@ -165,10 +163,6 @@ class StackResolver:
             ends[count >= max_stack] = StackEnd.TRUNCATED
         else:
             ends[:] = StackEnd.NO_STACK
-        for stop in np.unique(rows.stop).tolist():
-            end = STOP_END.get(stop)
-            if end is not None:
-                ends[rows.stop == stop] = end
         # The entry-sized arrays are done with: free them before the tree, the other big step.
         del flat, row_of, marker, kernel, frame_entry, zero, entry_desc, kidx, uidx, used, ed, per, fe
         # 5. The prefix tree, one depth level at a time: leaf-first entries reversed to root-first.

@@ -9,7 +9,8 @@ A stage is an object with three optional hooks (subclass `Stage`, override what 
   registers and stack copy through `batch.user_fields`, `batch.raw(i)`, `batch.stack_user(i)`,
   `batch.callchain(i)`), and the address spaces (`batch.spaces.at(pid, when)`: the process's mappings as they
   were at that sample). An unwinder sets `batch.unwound` (samples.UnwoundStacks): those frames replace the
-  user part of each sample's stack, and the stop reason of each walk is kept per sample. The batch and its bytes
+  user part of each sample's stack, and the stop code of each walk (the stage's own, uint8) is kept per sample
+  and handed back to the stage's `stack_ends` to say how the stack ended (StackEnd). The batch and its bytes
   are dropped after the call: keep only what you need.
 - `on_record(record, when)`: side records of the kinds in `record_kinds` (e.g. RecordType.SWITCH,
   SWITCH_CPU_WIDE, EXIT), parsed (hwprof.perf.records types) with the stream's order key `when`.
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 import numpy as np
 
@@ -31,36 +31,11 @@ from hwprof.perf.records import ReadRecord, Switch, TaskEvent
 from hwprof.pipeline.samples import SampleBatch
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.walk import EventInfo
-from hwprof.profile import StackEnd
 
 SideRecord = Switch | TaskEvent | ReadRecord | object
 
 
-class UnwindStop(IntEnum):
-    """Why an unwinding stage stopped walking a sample's user stack (UnwoundStacks.stop)."""
-
-    NOT_UNWOUND = 0      # no stage unwound this sample (its callchain is the kernel's)
-    BOTTOM = 1           # reached a real bottom (_start, thread entry, a CFI-marked outermost frame)
-    NO_CFI = 2           # a frame's code has no unwind information
-    STACK_TOO_SMALL = 3  # the user-stack copy ended first (UnwoundStacks.stack_needed says what would suffice)
-    FP_ZERO = 4          # frame-pointer walk met a zero frame pointer
-    UNKNOWN_MAPPING = 5  # a pc outside every mapping of the process
-    JIT_NO_INFO = 6      # JIT code without unwind information
-    BAD_REGISTERS = 7    # no user registers (kernel thread, ABI 0) or an unusable value
-
-
-# How a stop reason shows in the stack-quality meter (StackEnd). BOTTOM keeps what resolution finds (complete
-# when the last frame is known, else unknown-frame).
-STOP_END: dict[int, StackEnd | None] = {
-    UnwindStop.NOT_UNWOUND: None,
-    UnwindStop.BOTTOM: None,
-    UnwindStop.NO_CFI: StackEnd.UNKNOWN_FRAME,
-    UnwindStop.STACK_TOO_SMALL: StackEnd.TRUNCATED,
-    UnwindStop.FP_ZERO: StackEnd.UNKNOWN_FRAME,
-    UnwindStop.UNKNOWN_MAPPING: StackEnd.UNKNOWN_FRAME,
-    UnwindStop.JIT_NO_INFO: StackEnd.UNKNOWN_FRAME,
-    UnwindStop.BAD_REGISTERS: StackEnd.UNKNOWN_FRAME,
-}
+NOT_UNWOUND = 255  # UnwoundStacks.stop of a sample no stage unwound (stop codes are the unwinding stage's own)
 
 
 @dataclass(frozen=True)
@@ -107,3 +82,8 @@ class Stage:
 
     def finish(self, ctx: FinishContext) -> None:
         """After the walk: pair, aggregate, emit samples (ctx.emit)."""
+
+    def stack_ends(self, ends: np.ndarray, stop: np.ndarray) -> np.ndarray:
+        """How each sample's stack ended (StackEnd, uint8 per sample, as resolution found it), given the stop
+        code this stage set for it (NOT_UNWOUND where it set none): e.g. truncated where the stack copy ran out."""
+        return ends

@@ -142,6 +142,19 @@ def test_cli_errors_are_one_line(argv, message, tmp_path):
     assert proc.stderr.startswith("hwprof addr2line: error: ") and message in proc.stderr, proc.stderr
 
 
+def test_cli_refuses_a_file_that_is_not_elf_like_addr2line(tmp_path):
+    """binutils: 'addr2line: notelf.txt: file format not recognized' and exit 1; hwprof said '??:0' and exit 0."""
+    notelf = tmp_path / "notelf.txt"
+    notelf.write_text("just text\n")
+    proc = subprocess.run([sys.executable, "-m", "hwprof", "addr2line", "--cache-dir", str(tmp_path), "-e",
+                           str(notelf), "0x10"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == f"hwprof addr2line: error: '{notelf}': file format not recognized (not an ELF file)\n"
+    if shutil.which("addr2line"):
+        oracle = subprocess.run(["addr2line", "-e", str(notelf), "0x10"], capture_output=True, text=True)
+        assert oracle.returncode == 1 and "file format not recognized" in oracle.stderr
+
+
 def test_cli_unknown_addresses_print_like_addr2line(programs, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "hwprof", "addr2line", "--cache-dir", str(tmp_path), "-a", "-f", "-e",
