@@ -32,6 +32,7 @@ class FrameKind(IntEnum):
     KERNEL = 2
     JIT = 3
     GUEST = 4
+    OFFCPU = 5  # a marker frame of off-CPU profiles: the task state, the waker separator (hwprof.offcpu_profile)
 
 
 class StackEnd(IntEnum):
@@ -90,6 +91,8 @@ class Profile:
     sample_end: np.ndarray       # uint8 StackEnd
     counters: np.ndarray         # float64 (n_samples, len(meta.weight_names)): counter deltas per sample
     threads: dict[int, str] = field(default_factory=dict)  # tid -> comm
+    # uint8 hwprof.offcpu.OffCpuState per sample (0: on-CPU); None for profiles without off-CPU samples
+    sample_state: np.ndarray | None = None
 
     # --- sizes --------------------------------------------------------------------------------------
     @property
@@ -108,6 +111,19 @@ class Profile:
         if mod >= 0:
             return f"{Path(self.strings[mod]).name}+{int(self.frame_address[frame]):#x}"
         return "[unknown]"
+
+    def select(self, keep: np.ndarray) -> Profile:
+        """The profile restricted to the samples where `keep` is True; frames and stacks stay, so frame and stack
+        ids are those of the whole profile."""
+        from dataclasses import replace
+
+        n = self.n_samples
+        counters = self.counters.reshape(n, -1)[keep] if n else self.counters
+        state = self.sample_state[keep] if self.sample_state is not None else None
+        return replace(self, sample_time=self.sample_time[keep], sample_pid=self.sample_pid[keep],
+                       sample_tid=self.sample_tid[keep], sample_cpu=self.sample_cpu[keep],
+                       sample_stack=self.sample_stack[keep], sample_period=self.sample_period[keep],
+                       sample_end=self.sample_end[keep], counters=counters, sample_state=state)
 
     def stack_frames(self, stack: int) -> list[int]:
         """Frames of a stack, root first."""
@@ -133,6 +149,8 @@ class Profile:
             "threads": {str(k): v for k, v in self.threads.items()},
         }
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        if self.sample_state is not None:
+            arrays["sample_state"] = self.sample_state
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         tmp = Path(f"{path}.tmp")
         with open(tmp, "wb") as f:
@@ -147,6 +165,8 @@ class Profile:
                 if header.get("version") != FORMAT_VERSION:
                     raise HwprofError(f"{path}: profile format {header.get('version')} is not {FORMAT_VERSION}")
                 arrays = {name: data[name] for name in cls._ARRAYS}
+                if "sample_state" in data:
+                    arrays["sample_state"] = data["sample_state"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, io.UnsupportedOperation) as exc:
             raise HwprofError(f"cannot read profile {path}: {exc}") from None
         return cls(

@@ -119,6 +119,11 @@ def run_stat(args: argparse.Namespace) -> int:
     groups = parse_groups(opts.event_text, opts.topdown, opts.detailed)
     sink = _open_sink(opts.output)
     try:
+        if getattr(args, "verbose", 0) >= 2:  # -vv: each perf_event_attr before it is opened, as perf prints it
+            from hwprof.perf.syscall import trace_opens
+
+            with trace_opens(sys.stderr.write):
+                return _run(opts, groups, sink)
         return _run(opts, groups, sink)
     finally:
         if sink is not sys.stderr:

@@ -65,6 +65,8 @@ class StatCommand:
                             help="start counting MS milliseconds after the command (or the attach) starts")
         parser.add_argument("--topdown", action="store_true",
                             help="add this CPU's top-down level 1 events (Intel perf-metrics, AMD Zen 4)")
+        parser.add_argument("-v", "--verbose", action="count", default=0,
+                            help="-vv: print each perf_event_attr before opening it, in perf's -vv layout")
         parser.add_argument("workload", nargs=argparse.REMAINDER, metavar="command",
                             help="command to run (after --)")
 
