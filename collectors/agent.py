@@ -263,7 +263,7 @@ class _Shipper:
     def process_window(self, path: str, start_ns: int, duration_ns: int, index: int, target: str,
                        sampler_cpu_ns: int) -> None:
         from hwprof import __version__
-        from hwprof.decode import decode_file
+        from hwprof.pipeline import decode_file
 
         try:
             if self._symbolizer is None:

@@ -83,9 +83,9 @@ def record_to_fleet(args: argparse.Namespace, path: str, result) -> str:
 
     from hwprof import __version__
     from hwprof.collectors.agent import ProcLabeler
-    from hwprof.decode import decode_file
     from hwprof.fleet.clickhouse import ClickHouseStore
     from hwprof.fleet.window import window_from_profile
+    from hwprof.pipeline import decode_file
     from hwprof.symbolize import Symbolizer
 
     profile = decode_file(path, Symbolizer())

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwprof.decode import decode_file
 from hwprof.fleet.clickhouse import ClickHouseStore, Selector
 from hwprof.fleet.localserver import LocalClickHouse
+from hwprof.pipeline import decode_file
 from hwprof.report import ReportOptions, build_report
 
 HWPROF = [sys.executable, "-m", "hwprof"]
