@@ -25,13 +25,14 @@ from pathlib import Path
 from hwprof.errors import HwprofError
 from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
-from hwprof.perf.abi import ReadFormat, RecordType, SampleType
+from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.records import SampleLayout, iter_records, parse_record, sample_id_trailer
+from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, sample_id_trailer
 from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
 from hwprof.perfdata.writer import FileAttr, PerfDataWriter
+from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
 from hwprof.system.cpus import online_cpus
 from hwprof.system.launch import HeldCommand
 from hwprof.system.procfs import all_pids, process_exists, thread_ids
@@ -82,6 +83,7 @@ class SamplingOptions:
     extra_events: str | None = None
     context_switch: bool = False
     clockid: int | None = None
+    window: float | None = None        # cut the capture into files of this many seconds (hwprof agent)
 
 
 @dataclass(frozen=True)
@@ -216,8 +218,12 @@ class SamplingSession:
     """One capture. `run()` blocks until the target ends, the duration passes, or SIGINT/SIGTERM."""
 
     def __init__(self, target: Target, options: SamplingOptions, output: str | os.PathLike,
-                 cmdline: list[str] | None = None, notify: Callable[[str], None] | None = None) -> None:
+                 cmdline: list[str] | None = None, notify: Callable[[str], None] | None = None,
+                 on_window: Callable[[CaptureResult], str | os.PathLike] | None = None) -> None:
+        """`on_window` (with options.window): called with each finished window's file, returns the next file's
+        path; `run()` returns the last window."""
         self.target = target
+        self._on_window = on_window
         self.options = options
         self.output = os.fspath(output)
         self.cmdline = cmdline or ["hwprof", "record"]
@@ -446,9 +452,11 @@ class SamplingSession:
         for ring in self._rings:
             poller.register(ring.fd, select.POLLIN)
         poller.register(stop.fd, select.POLLIN)
-        start_mono = self._start_mono
+        start_wall, start_mono, start_ns = self._start_wall, self._start_mono, self._start_ns
+        clock = self._clock
         deadline = start_mono + opts.duration if opts.duration else None
         last_flush = start_mono
+        next_cut = start_mono + opts.window if opts.window and self._on_window else None
         try:
             while True:
                 timeout = POLL_TIMEOUT_MS
@@ -467,6 +475,18 @@ class SamplingSession:
                     last_flush = now
                 if deadline is not None and now >= deadline:
                     break
+                if next_cut is not None and now >= next_cut and (deadline is None or deadline - now > 0.05):
+                    # Events stay enabled; the rings hold what arrives while this file is finished, and it
+                    # goes into the next window, which therefore starts at this cut.
+                    cut = (time.time(), now, time.clock_gettime_ns(clock))
+                    self.output = os.fspath(self._on_window(self._result(writer, start_wall, start_mono,
+                                                                         start_ns, cut[2], now)))
+                    self._map_seen = {}
+                    writer = PerfDataWriter(self.output, self._file_attrs())
+                    self._synthesize(writer)
+                    start_wall, start_mono, start_ns = cut
+                    next_cut = start_mono + opts.window
+                    continue
                 if self._child is not None and self._child.poll():
                     break
                 if self.target.pids and not any(process_exists(p) for p in self.target.pids):
@@ -475,16 +495,21 @@ class SamplingSession:
             for fd in self._leader_fds():
                 with contextlib.suppress(OSError):
                     syscall.disable(fd)
-            end_ns = time.clock_gettime_ns(self._clock)
+            end_ns = time.clock_gettime_ns(clock)
             self._drain(writer)
             writer.flush()
             if self._child is not None:
                 self._child.end(stop, signal.SIGTERM, notify=self.notice)
-        duration_ns = int((time.monotonic() - start_mono) * 1e9)
-        stats = self._finalise(writer, self._start_ns, end_ns)
+        return self._result(writer, start_wall, start_mono, start_ns, end_ns)
+
+    def _result(self, writer: PerfDataWriter, start_wall: float, start_mono: float, start_ns: int, end_ns: int,
+                end_mono: float | None = None) -> CaptureResult:
+        """Finish the current file and describe it (a window ends at `end_mono`, the capture now)."""
+        duration_ns = int(((end_mono or time.monotonic()) - start_mono) * 1e9)
+        stats = self._finalise(writer, start_ns, end_ns)
         return CaptureResult(
             path=self.output, target=self.target.describe(), command=list(self.target.command),
-            events=[e.spec.name for g in self._events for e in g], start_time_ns=int(self._start_wall * 1e9),
+            events=[e.spec.name for g in self._events for e in g], start_time_ns=int(start_wall * 1e9),
             duration_ns=duration_ns, samples=stats[0], lost=stats[1], size=os.path.getsize(self.output),
             exit_status=self._child.exit_code if self._child else None, notices=list(self.notices),
             switches=stats[2])
@@ -500,22 +525,15 @@ class SamplingSession:
         """Count samples, losses and switch-ins, gather build-ids and JIT maps from the file, write the features."""
         from hwprof.collectors import buildids
 
-        samples = lost = switches = 0
-        mapped: list[tuple[int, str]] = []
-        pids: set[int] = set()
+        census = _Census()
         layout = SampleLayout.from_attr(self._events[0][0].attr)
-        for chunk in _data_chunks(self.output, writer.data_offset, writer.data_size):
-            for offset, rtype, misc, _size in iter_records(chunk):
-                if rtype == RecordType.SAMPLE:
-                    samples += 1
-                elif rtype in (RecordType.MMAP, RecordType.MMAP2):
-                    rec = parse_record(chunk, offset, layout)
-                    mapped.append((rec.pid, rec.filename))
-                    pids.add(rec.pid)
-                elif rtype in (RecordType.LOST, RecordType.LOST_SAMPLES):
-                    lost += parse_record(chunk, offset, layout).lost
-                elif rtype in (RecordType.SWITCH, RecordType.SWITCH_CPU_WIDE) and not misc & abi.MISC_SWITCH_OUT:
-                    switches += 1
+        event = EventInfo(0, "", self._events[0][0].attr, layout)
+        walk = RecordWalk(EventTable([event], {}, side_layout=layout), census)
+        for block in _data_blocks(self.output, writer.data_offset, writer.data_size):
+            walk.feed(block)
+        walk.close()
+        samples, lost, switches = walk.stats.samples, census.lost_samples, census.switch_ins
+        mapped, pids = census.mapped, census.pids
         entries = [feat.BuildIdEntry(-1, bid, path, abi.CpuMode.USER) for _, path, bid in buildids.collect(mapped)]
         kernel_bid = buildids.kernel_build_id()
         if kernel_bid:
@@ -586,22 +604,37 @@ def _remove_capture(path: str) -> None:
     shutil.rmtree(jit_dir(path), ignore_errors=True)
 
 
-def _data_chunks(path: str, offset: int, size: int, chunk: int = 16 << 20) -> Iterator[bytes]:
-    from hwprof.perf.records import whole_records_length
+class _Census(RecordHandler):
+    """What finalising a capture needs from its records: the files mapped (for build-ids), the processes (for
+    JIT maps), the losses and the switch-ins; samples are counted by the walk itself."""
 
+    def __init__(self) -> None:
+        self.lost_samples = 0
+        self.switch_ins = 0
+        self.mapped: list[tuple[int, str]] = []
+        self.pids: set[int] = set()
+
+    def mmap(self, rec: Mmap, when: int) -> None:
+        self.mapped.append((rec.pid, rec.filename))
+        self.pids.add(rec.pid)
+
+    def lost(self, rec: Lost, when: int) -> None:
+        self.lost_samples += rec.lost
+
+    def switch(self, rec: Switch, when: int) -> None:
+        self.switch_ins += not rec.out
+
+
+def _data_blocks(path: str, offset: int, size: int, block: int = 16 << 20) -> Iterator[bytes]:
     with open(path, "rb") as f:
         f.seek(offset)
-        carry = b""
         left = size
         while left > 0:
-            block = carry + f.read(min(chunk, left))
-            left -= min(chunk, left)
-            used = whole_records_length(block)
-            carry = block[used:]
-            if used:
-                yield block[:used]
-            elif len(block) > chunk + 65536:
+            data = f.read(min(block, left))
+            if not data:
                 return
+            left -= len(data)
+            yield data
 
 
 def _short(exc: Exception) -> str:

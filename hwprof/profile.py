@@ -91,13 +91,27 @@ class Profile:
     sample_end: np.ndarray       # uint8 StackEnd
     counters: np.ndarray         # float64 (n_samples, len(meta.weight_names)): counter deltas per sample
     threads: dict[int, str] = field(default_factory=dict)  # tid -> comm
+    # How many samples each row stands for, in an aggregated profile (the fleet store merges windows into one row
+    # per time bin and stack); None: every row is one sample. Not saved to .npz: aggregated profiles are queried.
+    sample_count: np.ndarray | None = None
     # uint8 hwprof.offcpu.OffCpuState per sample (0: on-CPU); None for profiles without off-CPU samples
     sample_state: np.ndarray | None = None
 
     # --- sizes --------------------------------------------------------------------------------------
     @property
     def n_samples(self) -> int:
+        """Rows of the sample columns (samples, or aggregated rows: see sample_count)."""
         return int(self.sample_stack.shape[0])
+
+    def sample_counts(self) -> np.ndarray:
+        """Samples per row: ones for a capture, the merged counts for an aggregated profile."""
+        if self.sample_count is None:
+            return np.ones(self.n_samples)
+        return self.sample_count.astype(np.float64)
+
+    @property
+    def total_samples(self) -> int:
+        return self.n_samples if self.sample_count is None else int(self.sample_count.sum())
 
     def string(self, index: int) -> str | None:
         return None if index < 0 else self.strings[index]
@@ -120,10 +134,12 @@ class Profile:
         n = self.n_samples
         counters = self.counters.reshape(n, -1)[keep] if n else self.counters
         state = self.sample_state[keep] if self.sample_state is not None else None
+        count = self.sample_count[keep] if self.sample_count is not None else None
         return replace(self, sample_time=self.sample_time[keep], sample_pid=self.sample_pid[keep],
                        sample_tid=self.sample_tid[keep], sample_cpu=self.sample_cpu[keep],
                        sample_stack=self.sample_stack[keep], sample_period=self.sample_period[keep],
-                       sample_end=self.sample_end[keep], counters=counters, sample_state=state)
+                       sample_end=self.sample_end[keep], counters=counters, sample_state=state,
+                       sample_count=count)
 
     def stack_frames(self, stack: int) -> list[int]:
         """Frames of a stack, root first."""
@@ -177,6 +193,24 @@ class Profile:
         )
 
 
+@dataclass(frozen=True)
+class SampleArrays:
+    """The per-sample columns of a Profile, for producers that build them with numpy (the decoder)."""
+
+    time: np.ndarray      # uint64
+    pid: np.ndarray       # int32
+    tid: np.ndarray       # int32
+    cpu: np.ndarray       # int32
+    stack: np.ndarray     # int32
+    period: np.ndarray    # float64
+    end: np.ndarray       # uint8
+    counters: np.ndarray  # float64 (n, weights)
+
+    def take(self, index: np.ndarray) -> SampleArrays:
+        """The samples at `index` (a permutation, a selection or a boolean mask), in that order."""
+        return SampleArrays(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
+
+
 class ProfileBuilder:
     """Interns strings, frames and stacks while a producer walks its samples, then freezes to a Profile."""
 
@@ -226,33 +260,37 @@ class ProfileBuilder:
         if self.meta.weight_names:
             self._counters.append(counters or [0.0] * len(self.meta.weight_names))
 
-    def build(self) -> Profile:
+    def build_from_columns(self, stack_frame: np.ndarray, stack_parent: np.ndarray,
+                           samples: SampleArrays) -> Profile:
+        """The Profile of the interned frames with a stack table and samples built as arrays elsewhere."""
+        frames = self._frame_cols()
+        return Profile(meta=self.meta, strings=list(self._strings), **frames, stack_frame=stack_frame,
+                       stack_parent=stack_parent, sample_time=samples.time, sample_pid=samples.pid,
+                       sample_tid=samples.tid, sample_cpu=samples.cpu, sample_stack=samples.stack,
+                       sample_period=samples.period, sample_end=samples.end, counters=samples.counters,
+                       threads=dict(self.threads))
+
+    def _frame_cols(self) -> dict[str, np.ndarray]:
         frames = self._frame_rows
+
+        def col(i: int, dtype: str) -> np.ndarray:
+            return np.fromiter((r[i] for r in frames), dtype=dtype, count=len(frames))
+
+        return {"frame_function": col(0, "int32"), "frame_module": col(1, "int32"),
+                "frame_address": col(2, "uint64"), "frame_file": col(3, "int32"), "frame_line": col(4, "int32"),
+                "frame_kind": col(5, "uint8"), "frame_inlined": col(6, "bool")}
+
+    def build(self) -> Profile:
         samples = self._samples
         width = len(self.meta.weight_names)
 
         def col(rows: list[tuple], i: int, dtype: str) -> np.ndarray:
             return np.fromiter((r[i] for r in rows), dtype=dtype, count=len(rows))
 
-        return Profile(
-            meta=self.meta,
-            strings=list(self._strings),
-            frame_function=col(frames, 0, "int32"),
-            frame_module=col(frames, 1, "int32"),
-            frame_address=col(frames, 2, "uint64"),
-            frame_file=col(frames, 3, "int32"),
-            frame_line=col(frames, 4, "int32"),
-            frame_kind=col(frames, 5, "uint8"),
-            frame_inlined=col(frames, 6, "bool"),
-            stack_frame=col(self._stack_rows, 0, "int32"),
-            stack_parent=col(self._stack_rows, 1, "int32"),
-            sample_time=col(samples, 0, "uint64"),
-            sample_pid=col(samples, 1, "int32"),
-            sample_tid=col(samples, 2, "int32"),
-            sample_cpu=col(samples, 3, "int32"),
-            sample_stack=col(samples, 4, "int32"),
-            sample_period=col(samples, 5, "float64"),
-            sample_end=col(samples, 6, "uint8"),
-            counters=np.array(self._counters, dtype="float64").reshape(len(samples), width),
-            threads=dict(self.threads),
-        )
+        columns = SampleArrays(
+            time=col(samples, 0, "uint64"), pid=col(samples, 1, "int32"), tid=col(samples, 2, "int32"),
+            cpu=col(samples, 3, "int32"), stack=col(samples, 4, "int32"), period=col(samples, 5, "float64"),
+            end=col(samples, 6, "uint8"),
+            counters=np.array(self._counters, dtype="float64").reshape(len(samples), width))
+        return self.build_from_columns(col(self._stack_rows, 0, "int32"), col(self._stack_rows, 1, "int32"),
+                                       columns)
