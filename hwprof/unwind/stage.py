@@ -164,6 +164,10 @@ class UnwindStage:
         # bookkeeping for the notes
         self.samples += n
         self.fp_frames += int(result.fp_steps.sum())
+        # A read past the copied bytes is "stack copy too small" only when the copy was full; a shorter copy
+        # ended at the top of the stack (the kernel copies no further), so the walk went wrong there.
+        past_top = (result.stop == StopReason.STACK_TRUNCATED) & (state.stack_size < state.copy_size)
+        result.stop[past_top] = StopReason.BAD_FRAME
         self.stops.update(result.stop.tolist())
         trunc = result.stop == StopReason.STACK_TRUNCATED
         if trunc.any():
@@ -183,13 +187,22 @@ class UnwindStage:
                  for r, c in sorted(self.stops.items(), key=lambda kv: -kv[1])]
         out.append(f"dwarf unwinding of {self.samples:,} samples: " + ", ".join(parts))
         if self.truncated_sizes:
-            sizes = np.array(self.truncated_sizes)
-            need = int(np.percentile(sizes, 95))
-            need = min(65528, (need + 1023) // 1024 * 1024)
-            out.append(f"truncated: stack copy too small in {len(sizes):,} samples ({self.copy_size} bytes copied); "
-                       f"--call-graph dwarf,{need} would have held 95% of them")
+            out.append(truncation_note(np.array(self.truncated_sizes), self.copy_size))
         if self.fp_frames:
             out.append(f"{self.fp_frames:,} frames were found by following frame pointers (code without CFI)")
         for note in dict.fromkeys(self.table_notes):
             out.append(f"unwind tables: {note}")
         return out
+
+
+def truncation_note(needed: np.ndarray, copy_size: int) -> str:
+    """What to tell the user about stacks that ran out of copied bytes: how many, and a copy size to try. The next
+    read's offset is a lower bound of what the whole stack needs, so the advice doubles the copy at least."""
+    from hwprof.callgraph import MAX_STACK_DUMP
+
+    largest = int(np.percentile(needed, 95)) if len(needed) else 0
+    suggest = min(MAX_STACK_DUMP, max(2 * copy_size, (largest * 3 // 2 + 4095) // 4096 * 4096))
+    advice = (f"try --call-graph dwarf,{suggest}" if copy_size < MAX_STACK_DUMP
+              else "the copy is already at the kernel's maximum")
+    return (f"truncated: stack copy too small in {len(needed):,} samples ({copy_size} bytes copied per sample); "
+            f"{advice}")

@@ -264,7 +264,14 @@ def unwind(samples: StackSamples, mappings: Mappings, tables: list[UnwindTable],
         rel_ra, ok_ra = readable(ra_at.astype(np.uint64))
         saves_rbp = step & (rbp_off != RBP_SAME) & (rbp_off != RBP_LOST)
         rbp_at = cfa.astype(np.int64) + np.where(saves_rbp, rbp_off, 0)
+        # In an epilogue, after `pop %rbp`, the CFI may still name rbp's old slot, now below rsp: the register
+        # already holds the caller's value (and the slot is not in the copy, which starts at rsp).
+        saves_rbp &= rbp_at >= sp.astype(np.int64)
         rel_bp, ok_bp = readable(rbp_at.astype(np.uint64))
+        below = step & (ra_at < sp.astype(np.int64))
+        finish(below, StopReason.BAD_FRAME)
+        ended |= below
+        step &= ~below
         sig_rel, sig_ok = readable(sp + np.uint64(_UC_RIP))
         short = (step & (~ok_ra | (saves_rbp & ~ok_bp))) | (sig & ~ended & ~sig_ok)
         want = np.where(sig, sig_rel, np.maximum(rel_ra, np.where(saves_rbp, rel_bp, 0))) + 8
