@@ -12,6 +12,7 @@ ELF files itself.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,21 +36,45 @@ def is_jit_name(filename: str) -> bool:
 
 
 @dataclass
-class _Generation:
-    since: int                                   # stream position (time or side-record count) it began
-    maps: list[Mmap] = field(default_factory=list)
-    space_id: int = -1
+class _History:
+    """One process's side records (exec, mmap, fork from its parent), kept in arrival order and replayed in time
+    order: rings of different CPUs reach the file in rounds, so a mapping can arrive before the exec it follows."""
+
+    events: list[tuple[int, int, str, object]] = field(default_factory=list)  # (when, arrival, kind, data)
+    version: int = 0
+    _sorted_version: int = -1
+    _execs: list[int] = field(default_factory=list)
+
+    def add(self, when: int, kind: str, data: object) -> None:
+        self.events.append((when, len(self.events), kind, data))
+        self.version += 1
+
+    def ordered(self) -> list[tuple[int, int, str, object]]:
+        if self._sorted_version != self.version:
+            self.events.sort(key=lambda e: (e[0], e[1]))
+            self._execs = [e[0] for e in self.events if e[2] == "exec"]
+            self._sorted_version = self.version
+        return self.events
+
+    def execs(self) -> int:
+        self.ordered()
+        return len(self._execs)
+
+    def generation(self, when: int) -> int:
+        """How many execs happened at or before `when`."""
+        self.ordered()
+        return bisect.bisect_right(self._execs, when)
 
 
 class UnwindStage:
     def __init__(self, tables: TableProvider, build_ids: dict[str, bytes] | None = None) -> None:
         self._provide = tables
         self._build_ids = build_ids or {}
-        self._gens: dict[int, list[_Generation]] = defaultdict(list)
+        self._history: dict[int, _History] = defaultdict(_History)
         self._tables: list[UnwindTable] = []
         self._table_of: dict[tuple[str, bytes | None], int] = {}
+        self._space_ids: dict[tuple[int, int, int], int] = {}   # (pid, generation, version) -> space id
         self._space_rows: dict[int, list[tuple[int, int, int, int, int, int]]] = {}
-        self._next_space = 0
         self.stops: Counter[int] = Counter()
         self.needed_max = 0
         self.truncated_sizes: list[int] = []
@@ -59,46 +84,55 @@ class UnwindStage:
         self.table_notes: list[str] = []
         self.refused: str | None = None
 
-    # --- address spaces, from the side records in stream order -------------------------------------
-    def _current(self, pid: int, when: int) -> _Generation:
-        gens = self._gens[pid]
-        if not gens:
-            gens.append(_Generation(when))
-        return gens[-1]
-
+    # --- address spaces, from the side records ---------------------------------------------------------
     def mmap(self, when: int, rec: Mmap) -> None:
         if rec.pid == -1 or rec.filename.startswith("[kernel.kallsyms]") or rec.filename.startswith("[guest"):
             return
         if rec.misc & MISC_MMAP_DATA or (rec.prot and not rec.prot & 4):
             return  # data mappings (recorded for perf's unwinder) hold no code
-        gen = self._current(rec.pid, when)
-        gen.maps.append(rec)
-        self._space_rows.pop(gen.space_id, None)
+        self._history[rec.pid].add(when, "mmap", rec)
 
     def comm(self, when: int, rec: Comm) -> None:
         if rec.exec and rec.pid == rec.tid:
-            self._gens[rec.pid].append(_Generation(when))
+            self._history[rec.pid].add(when, "exec", None)
 
     def task(self, when: int, rec: TaskEvent) -> None:
         from hwprof.perf.abi import RecordType
 
-        if rec.kind == RecordType.FORK and rec.pid != rec.ppid and not self._gens.get(rec.pid):
-            parent = self._gens.get(rec.ppid)
-            inherited = list(parent[-1].maps) if parent else []
-            self._gens[rec.pid].append(_Generation(when, inherited))
+        if rec.kind == RecordType.FORK and rec.pid != rec.ppid:
+            self._history[rec.pid].add(when, "fork", rec.ppid)
+
+    def _maps(self, pid: int, when: int, depth: int = 0) -> list[Mmap]:
+        """The code mappings of `pid` in the generation (exec to exec) that holds `when`: every mapping of that
+        generation (munmap is not recorded; later mappings of the same generation do not hurt), plus what a
+        forked child inherited from its parent."""
+        history = self._history.get(pid)
+        if history is None:
+            return []
+        gen = history.generation(when)
+        maps: list[Mmap] = []
+        seen = 0
+        for at, _, kind, data in history.ordered():
+            if kind == "exec":
+                seen += 1
+                maps = []
+                if seen > gen:
+                    break
+            elif seen == gen:
+                if kind == "mmap":
+                    maps.append(data)
+                elif kind == "fork" and gen == 0 and depth < 8:
+                    maps = self._maps(int(data), at, depth + 1) + maps
+        return maps
 
     def _space(self, pid: int, when: int) -> int:
-        gens = self._gens.get(pid)
-        if not gens:
-            gens = self._gens[pid] = [_Generation(when)]
-        i = max(0, int(np.searchsorted([g.since for g in gens], when, side="right")) - 1)
-        gen = gens[i]
-        if gen.space_id < 0:
-            gen.space_id = self._next_space
-            self._next_space += 1
-        if gen.space_id not in self._space_rows:
-            self._space_rows[gen.space_id] = [self._mapping_row(gen.space_id, m) for m in gen.maps]
-        return gen.space_id
+        history = self._history[pid]
+        key = (pid, history.generation(when), history.version)
+        space = self._space_ids.get(key)
+        if space is None:
+            space = self._space_ids[key] = len(self._space_ids)
+            self._space_rows[space] = [self._mapping_row(space, m) for m in self._maps(pid, when)]
+        return space
 
     def _table(self, path: str, build_id: bytes | None) -> int:
         key = (path, build_id)
@@ -140,9 +174,12 @@ class UnwindStage:
         for p in np.unique(pid).tolist():
             mask = pid == p
             ws = when[mask]
-            ids = np.array([self._space(p, int(w)) for w in ws.tolist()], np.int64) if len(
-                self._gens.get(p, ())) > 1 else np.full(int(mask.sum()), self._space(p, int(ws[0])), np.int64)
-            space[mask] = ids
+            history = self._history[p]
+            gens = np.array([history.generation(int(w)) for w in ws.tolist()]) if history.execs() else None
+            if gens is None or (gens == gens[0]).all():
+                space[mask] = self._space(p, int(ws[0]))
+            else:
+                space[mask] = [self._space(p, int(w)) for w in ws.tolist()]
         used = np.unique(space).tolist()
         rows = [r for s in used for r in self._space_rows.get(s, ())]
         mappings = Mappings.build(rows)
