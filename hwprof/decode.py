@@ -332,7 +332,9 @@ class PerfDataDecoder:
             return None
         from hwprof.unwind.stage import UnwindStage
 
-        return UnwindStage(provider, self._bids)
+        jit = getattr(self.symbolizer, "jit_unwind_table", None)
+        return UnwindStage(provider, self._bids,
+                           (lambda pid, binaries: jit(self._perf_map_path(pid), binaries)) if jit else None)
 
     def _choose_event(self, events: list[EventInfo]) -> EventInfo:
         if self.wanted_event is not None:
@@ -722,12 +724,20 @@ class PerfDataDecoder:
             return [()] * len(addrs)
         return [tuple(c) for c in self.symbolizer.symbolize_kernel(addrs)]
 
+    def _perf_map_path(self, pid: int) -> str | None:
+        """The process's JIT map: a perf map, else a jitdump (its code-load records name the code), copied into
+        the capture's side directory or still in /tmp."""
+        for name in (f"perf-{pid}.map", f"jit-{pid}.dump"):
+            for folder in (self.jit_dir, "/tmp"):
+                path = Path(folder) / name
+                if path.is_file():
+                    return str(path)
+        return None
+
     def _symbolize_jit(self, pid: int, addrs: np.ndarray) -> list[tuple]:
         if self.symbolizer is None or pid <= 0:
             return [()] * len(addrs)
-        copied = Path(self.jit_dir) / f"perf-{pid}.map"
-        live = Path(f"/tmp/perf-{pid}.map")
-        path = copied if copied.is_file() else live if live.is_file() else None
+        path = self._perf_map_path(pid)
         if path is None:
             return [()] * len(addrs)
         return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, str(path))]

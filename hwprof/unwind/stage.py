@@ -26,6 +26,8 @@ from hwprof.unwind.table import UnwindTable
 from hwprof.unwind.walk import STOP_TEXT, MappingKind, Mappings, StackSamples, StopReason, unwind
 
 TableProvider = Callable[[str, "bytes | None"], UnwindTable]
+# (pid, the paths of the files it mapped) -> a table for its JIT code and the base its rows are relative to
+JitTableProvider = Callable[[int, "list[str]"], "tuple[UnwindTable, int] | None"]
 _USER_MARKER = np.uint64(CallchainContext.USER)
 
 
@@ -67,8 +69,11 @@ class _History:
 
 
 class UnwindStage:
-    def __init__(self, tables: TableProvider, build_ids: dict[str, bytes] | None = None) -> None:
+    def __init__(self, tables: TableProvider, build_ids: dict[str, bytes] | None = None,
+                 jit_tables: JitTableProvider | None = None) -> None:
         self._provide = tables
+        self._provide_jit = jit_tables
+        self._jit_of: dict[int, tuple[int, int] | None] = {}   # pid -> (table index, base)
         self._build_ids = build_ids or {}
         self._history: dict[int, _History] = defaultdict(_History)
         self._tables: list[UnwindTable] = []
@@ -131,7 +136,8 @@ class UnwindStage:
         space = self._space_ids.get(key)
         if space is None:
             space = self._space_ids[key] = len(self._space_ids)
-            self._space_rows[space] = [self._mapping_row(space, m) for m in self._maps(pid, when)]
+            maps = self._maps(pid, when)
+            self._space_rows[space] = [self._mapping_row(space, m, pid, maps) for m in maps]
         return space
 
     def _table(self, path: str, build_id: bytes | None) -> int:
@@ -147,8 +153,28 @@ class UnwindStage:
             self._tables.append(table)
         return index
 
-    def _mapping_row(self, space: int, m: Mmap) -> tuple[int, int, int, int, int, int]:
+    def _jit_table(self, pid: int, maps: list[Mmap]) -> tuple[int, int] | None:
+        if pid not in self._jit_of:
+            found = None
+            if self._provide_jit is not None:
+                try:
+                    found = self._provide_jit(pid, list(dict.fromkeys(m.filename for m in maps)))
+                except Exception as exc:  # never take the decode down: JIT frames then stop with their reason
+                    self.table_notes.append(f"JIT unwind info of pid {pid}: {exc}")
+            if found is not None:
+                table, base = found
+                self._tables.append(table)
+                self._jit_of[pid] = (len(self._tables) - 1, base)
+            else:
+                self._jit_of[pid] = None
+        return self._jit_of[pid]
+
+    def _mapping_row(self, space: int, m: Mmap, pid: int = -1,
+                     maps: list[Mmap] | None = None) -> tuple[int, int, int, int, int, int]:
         if is_jit_name(m.filename):
+            jit = self._jit_table(pid, maps or []) if pid > 0 else None
+            if jit is not None:
+                return (space, m.start, m.end, jit[0], -jit[1], MappingKind.ANON)
             return (space, m.start, m.end, -1, 0, MappingKind.ANON)
         if m.filename.startswith("[") and m.filename != "[vdso]":
             return (space, m.start, m.end, -1, 0, MappingKind.ANON)
