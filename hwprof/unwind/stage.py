@@ -1,10 +1,10 @@
 """The unwinding stage of the decoder: per batch of dwarf samples, their user frames and why each stack ended.
 
-The decoder feeds it the side records in stream order (mappings, exec, fork) and then, chunk by chunk, the
-samples that carry user registers and a stack copy. The stage unwinds them while the chunk's bytes are at hand
-(stack copies are never kept: memory stays bounded by the chunk) and hands back, per sample, the user frames as a
-callchain tail (PERF_CONTEXT_USER then the addresses, leaf first), so everything after it (deduplication, stack
-resolution, symbolization) treats unwound stacks exactly like the kernel's callchains.
+The decoder feeds it the side records (mappings, exec, fork) and then, batch by batch, the samples that carry user
+registers and a stack copy. The stage unwinds them while the batch's bytes are at hand (stack copies are never
+kept: memory stays bounded by the batch) and hands back, per sample, the user frames leaf first in the kernel's
+callchain convention, so everything after it (deduplication, stack resolution, symbolization) treats unwound
+stacks exactly like the kernel's callchains. hwprof.unwind.dwarf_stage plugs it into the pipeline.
 
 Binaries' unwind tables come from an injected provider (hwprof.symbolize builds and caches them): core never reads
 ELF files itself.
@@ -19,16 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwprof.perf.abi import MISC_MMAP_DATA, CallchainContext
+from hwprof.perf.abi import MISC_MMAP_DATA
 from hwprof.perf.records import Comm, Mmap, SampleLayout, TaskEvent
 from hwprof.unwind.samples import supported, user_state
 from hwprof.unwind.table import UnwindTable
-from hwprof.unwind.walk import STOP_TEXT, MappingKind, Mappings, StackSamples, StopReason, unwind
+from hwprof.unwind.walk import STOP_TEXT, MappingKind, Mappings, StackSamples, StopReason, Unwound, unwind
 
 TableProvider = Callable[[str, "bytes | None"], UnwindTable]
 # (pid, the paths of the files it mapped) -> a table for its JIT code and the base its rows are relative to
 JitTableProvider = Callable[[int, "list[str]"], "tuple[UnwindTable, int] | None"]
-_USER_MARKER = np.uint64(CallchainContext.USER)
 
 
 def is_jit_name(filename: str) -> bool:
@@ -192,8 +191,9 @@ class UnwindStage:
         return why is None
 
     def unwind_batch(self, chunk: bytes, words: np.ndarray, after_callchain: np.ndarray, layout: SampleLayout,
-                     pid: np.ndarray, when: np.ndarray) -> tuple[list[bytes], np.ndarray]:
-        """User callchain tail (USER marker + frames, as bytes) and StopReason per sample of one attr."""
+                     pid: np.ndarray, when: np.ndarray) -> Unwound:
+        """The user frames of each sample of one attr (leaf = exact ip, callers = return addresses: the kernel's
+        callchain convention) and its StopReason."""
         state = user_state(words, after_callchain, layout)
         n = len(pid)
         space = np.empty(n, np.int64)
@@ -212,18 +212,6 @@ class UnwindStage:
         stack = np.frombuffer(chunk, dtype=np.uint8)
         result = unwind(StackSamples(state.ip, state.sp, state.bp, state.has_regs, space, stack, state.stack_at,
                                      state.stack_size), mappings, self._tables)
-        # tails: USER marker then the frames, one bytes object per sample
-        counts = np.diff(result.offsets)
-        total = int(counts.sum()) + n
-        flat = np.empty(total, np.uint64)
-        starts = result.offsets[:-1] + np.arange(n)
-        flat[starts] = _USER_MARKER
-        dest = np.repeat(starts + 1, counts) + (np.arange(int(counts.sum())) - np.repeat(result.offsets[:-1],
-                                                                                           counts))
-        flat[dest] = result.frames
-        raw = flat.astype("<u8").tobytes()
-        bounds = (np.append(starts, total) * 8).tolist()
-        tails = [raw[bounds[i]:bounds[i + 1]] if counts[i] else b"" for i in range(n)]
         # bookkeeping for the notes
         self.samples += n
         self.fp_frames += int(result.fp_steps.sum())
@@ -237,7 +225,7 @@ class UnwindStage:
             self.truncated_sizes += result.needed[trunc].tolist()
         if n:
             self.copy_size = max(self.copy_size, int(state.copy_size.max()))
-        return tails, result.stop
+        return result
 
     # --- what the profile's notes say -----------------------------------------------------------
     def notes(self) -> list[str]:

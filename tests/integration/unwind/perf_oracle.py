@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from hwprof.symbolize import Symbolizer
 
-from hwprof.decode import decode_file
+from hwprof.pipeline import decode_file
 from hwprof.profile import FrameKind, Profile
 
 _HEADER = re.compile(r"^\s*(\d+)\s+(\d+)\.(\d+):")
