@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # Debian binaries built without frame pointers that the dwarf unwinding tests profile.
 APT_TEST_PACKAGES := linux-perf libpfm4 bpftrace binutils llvm elfutils debuginfod gcc g++ make \
 	chromium chromium-driver qemu-system-x86 busybox-static cpio python3-venv procps util-linux kmod \
-	xz-utils python3.11 sqlite3
+	xz-utils python3.11 sqlite3 clickhouse-server clickhouse-client
 APT_DEMO_PACKAGES := gcc make python3-venv procps libpfm4
 
 .PHONY: demo test apt-test apt-demo venv lint unit integration clean vm-kernel vm-test
