@@ -153,10 +153,3 @@ def _frames_root_first(builder: ProfileBuilder, chain, module: str, address: int
         out.append(builder.frame(function=frame.function, module=frame.module or module, address=address,
                                  kind=kind, file=frame.file, line=frame.line or 0, inlined=frame.inlined))
     return out
-
-
-def stack_quality(profile: Profile) -> float | None:
-    """Share of samples whose stacks are complete and known (the store's meter)."""
-    if profile.n_samples == 0:
-        return None
-    return float(np.mean(profile.sample_end == StackEnd.COMPLETE))
