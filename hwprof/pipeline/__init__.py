@@ -13,10 +13,23 @@
 The stage contract is in /work/notes/CONTRACT.md and stages.py's docstring.
 """
 
-from hwprof.pipeline.decode import PerfDataDecoder, decode_file
-from hwprof.pipeline.stacks import Symbolizer
-from hwprof.pipeline.stages import EmittedSamples, FinishContext, Stage, UnwindStop
-from hwprof.pipeline.stored import load_profile
+from __future__ import annotations
 
-__all__ = ["EmittedSamples", "FinishContext", "PerfDataDecoder", "Stage", "Symbolizer", "UnwindStop", "decode_file",
-           "load_profile"]
+import importlib
+
+# Loaded on first use: the collectors import hwprof.pipeline.walk alone, and `hwprof record` should not pay for the
+# decoder's imports at start.
+_EXPORTS = {
+    "PerfDataDecoder": "hwprof.pipeline.decode", "decode_file": "hwprof.pipeline.decode",
+    "Symbolizer": "hwprof.pipeline.stacks", "EmittedSamples": "hwprof.pipeline.stages",
+    "FinishContext": "hwprof.pipeline.stages", "Stage": "hwprof.pipeline.stages",
+    "NOT_UNWOUND": "hwprof.pipeline.stages", "load_profile": "hwprof.pipeline.stored",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hwprof.pipeline' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

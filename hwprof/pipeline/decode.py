@@ -48,6 +48,7 @@ class _Collector(RecordHandler):
         self.rejected: Counter = Counter()
         self.lost_samples = 0
         self.throttles = 0
+        self.last_when = 0
         self._staged: dict[int, list[Stage]] = defaultdict(list)
         for stage in self.stages:
             for kind in stage.record_kinds:
@@ -75,6 +76,8 @@ class _Collector(RecordHandler):
                                  self.spaces, self.table.timed, cols.members)
             for stage in self.stages:
                 stage.on_batch(batch)
+            if len(batch):
+                self.last_when = max(self.last_when, int(batch.when.max()))
             self.rejected.update(batch.rejected)
             self.counts[ev] += len(batch)
             cols.add(batch, self.chains)
@@ -176,7 +179,9 @@ class PerfDataDecoder:
         walk.close()
 
         ctx = FinishContext(events=events, spaces=collector.spaces,
-                            sample_counts={e.name: int(collector.counts[e.index]) for e in events})
+                            sample_counts={e.name: int(collector.counts[e.index]) for e in events},
+                            features=dict(f.features),
+                            last_when=max(walk.last_when, collector.last_when))
         for stage in stages:
             stage.finish(ctx)
         events = self._add_emitted(ctx, events, collector)
@@ -201,8 +206,11 @@ class PerfDataDecoder:
             notes=notes,
         )
         resolver = StackResolver(collector.spaces, self.symbolizer, bids, self.jit_dir)
-        return _build(meta, events, chosen, collector.columns.get(chosen.index, SampleColumns()), collector,
-                      resolver, table.timed, stages)
+        profile = _build(meta, events, chosen, collector.columns.get(chosen.index, SampleColumns()), collector,
+                         resolver, table.timed, stages)
+        for stage in stages:
+            profile = stage.on_profile(profile)
+        return profile
 
     @staticmethod
     def _add_emitted(ctx: FinishContext, events: list[EventInfo], collector: _Collector) -> list[EventInfo]:
@@ -228,7 +236,7 @@ class PerfDataDecoder:
                 chain[i] = value
             seq = np.full(len(chain), np.iinfo(np.int64).max)
             collector.columns[index].add_emitted(emitted.time, emitted.pid, emitted.tid, emitted.cpu,
-                                                 emitted.weight, seq, chain)
+                                                 emitted.weight, seq, chain, emitted.state)
             counts[index] += len(chain)
         collector.counts = np.array(counts, dtype=np.int64)
         return events

@@ -304,6 +304,7 @@ class SampleColumns:
     reads: list[np.ndarray] = field(default_factory=list)       # (n, members) raw values
     read_times: list[np.ndarray] = field(default_factory=list)  # (n, 2) enabled, running
     stream: list[np.ndarray] = field(default_factory=list)
+    state: list[np.ndarray] = field(default_factory=list)       # uint8 per sample (0: ordinary; emitted states)
     members: int | None = None                                  # group size, once seen
 
     def add(self, batch: SampleBatch, chains: dict[bytes, int]) -> None:
@@ -332,9 +333,10 @@ class SampleColumns:
         self.chain.append(index)
         self.stop.append(batch.unwound.stop.astype(np.uint8) if batch.unwound is not None
                          else np.full(n, _NOT_UNWOUND, dtype=np.uint8))
+        self.state.append(np.zeros(n, dtype=np.uint8))
 
     def add_emitted(self, time: np.ndarray, pid: np.ndarray, tid: np.ndarray, cpu: np.ndarray,
-                    weight: np.ndarray, seq: np.ndarray, chain: np.ndarray) -> None:
+                    weight: np.ndarray, seq: np.ndarray, chain: np.ndarray, state: np.ndarray | None) -> None:
         """Samples a finishing stage made (already keyed to unique chains)."""
         self.time.append(time.astype(np.uint64))
         self.pid.append(pid.astype(np.int64))
@@ -344,6 +346,7 @@ class SampleColumns:
         self.seq.append(seq.astype(np.int64))
         self.chain.append(chain.astype(np.int64))
         self.stop.append(np.full(len(time), _NOT_UNWOUND, dtype=np.uint8))
+        self.state.append(state.astype(np.uint8) if state is not None else np.zeros(len(time), dtype=np.uint8))
 
     def cat(self, name: str, dtype: str, width: int | None = None) -> np.ndarray:
         parts = getattr(self, name)

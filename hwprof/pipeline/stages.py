@@ -16,6 +16,8 @@ A stage is an object with three optional hooks (subclass `Stage`, override what 
   SWITCH_CPU_WIDE, EXIT), parsed (hwprof.perf.records types) with the stream's order key `when`.
 - `finish(ctx)`: once, after the walk; `ctx.emit(...)` adds weighted samples (e.g. off-CPU time) with their
   callchains, which then go through the same stack resolution and symbolization as every other sample.
+- `stack_ends(ends, stop)`: how each sample's stack ended, given the stop code an unwinding stage set.
+- `on_profile(profile)`: the built Profile, before it is returned and cached; return it or a changed copy.
 
 Stages are given to the decoder by its caller (`decode_file(..., stages=[...])`): the core never imports them.
 """
@@ -31,6 +33,7 @@ from hwprof.perf.records import ReadRecord, Switch, TaskEvent
 from hwprof.pipeline.samples import SampleBatch
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.walk import EventInfo
+from hwprof.profile import Profile
 
 SideRecord = Switch | TaskEvent | ReadRecord | object
 
@@ -52,6 +55,7 @@ class EmittedSamples:
     weight: np.ndarray      # float64
     callchains: Sequence[np.ndarray]
     like: int = 0           # index of the event whose attr the new event takes (stack depth limit, layout)
+    state: np.ndarray | None = None  # uint8 per sample (e.g. off-CPU state; 0 = ordinary), SampleColumns.state
 
 
 @dataclass
@@ -61,6 +65,8 @@ class FinishContext:
     events: list[EventInfo]
     spaces: AddressSpaces                     # mappings, comms (spaces.comms), pid of each tid
     sample_counts: dict[str, int]             # samples decoded per event name
+    features: dict[int, bytes] = field(default_factory=dict)  # the file's raw feature sections (Feature -> bytes)
+    last_when: int = 0                        # order key of the last record walked (the end of the capture)
     emitted: list[EmittedSamples] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # shown with the profile (e.g. "120 switch-outs unpaired")
 
@@ -82,6 +88,11 @@ class Stage:
 
     def finish(self, ctx: FinishContext) -> None:
         """After the walk: pair, aggregate, emit samples (ctx.emit)."""
+
+    def on_profile(self, profile: Profile) -> Profile:
+        """The built Profile, before it is returned (and cached): a stage may return a changed copy (e.g. with
+        frames for off-CPU states added), never change it in place."""
+        return profile
 
     def stack_ends(self, ends: np.ndarray, stop: np.ndarray) -> np.ndarray:
         """How each sample's stack ended (StackEnd, uint8 per sample, as resolution found it), given the stop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -9,10 +10,12 @@ import numpy as np
 from hwprof.errors import HwprofError
 from hwprof.pipeline.decode import decode_file
 from hwprof.pipeline.stacks import Symbolizer
+from hwprof.pipeline.stages import Stage
 from hwprof.profile import Profile, StackEnd
 
 
-def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None = None) -> Profile:
+def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None = None,
+                 stages: Sequence[Stage] = ()) -> Profile:
     """The decoded, symbolized Profile of a stored recording, cached next to it in the store."""
     from hwprof.store import validate_id
 
@@ -26,7 +29,7 @@ def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None 
             return Profile.load(cache)
         except HwprofError:
             pass  # stale or damaged cache: decode again
-    profile = decode_file(data, symbolizer, event)
+    profile = decode_file(data, symbolizer, event, stages=stages)
     profile = replace(profile, meta=replace(profile.meta, target=entry.target or profile.meta.target))
     if event is None and profile.n_samples and symbolizer is not None:
         # The index keeps the share of complete stacks, so `hwprof ls` and the web list can show it.

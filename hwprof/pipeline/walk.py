@@ -215,6 +215,7 @@ class RecordWalk:
         self._wants_samples = "samples" in _overridden(handler)
         self._carry = b""
         self._side_seq = 0
+        self.last_when = 0  # order key of the last side record walked (its time, or its position)
         self._consumed = 0  # stream offset of the first byte of the carry
 
     # --- feeding --------------------------------------------------------------------------------------
@@ -299,6 +300,7 @@ class RecordWalk:
                         # Rings of different CPUs interleave by round, not by time: order side records by their
                         # timestamp when the stream has one, as perf's ordered-events queue does.
                         when = rec.sample_id.time if timed and hasattr(rec, "sample_id") else side_seq
+                        self.last_when = max(self.last_when, when)
                         callback(rec, when)
             elif rtype == _COMPRESSED:
                 self.compressed += 1
