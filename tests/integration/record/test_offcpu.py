@@ -80,9 +80,11 @@ def test_wall_time_per_thread_matches_each_threads_lifetime(workloads, tmp_path)
     # and exit add a few ms at most.
     assert close(main["wall_ns"], truth["main_life_ns"]), (main, truth)
     assert close(helper["wall_ns"], truth["helper_life_ns"]), (helper, truth)
-    # Wall = on-CPU + off-CPU, and the helper spins about half of its life.
-    assert helper["on_cpu_ns"] > 0.3 * helper["wall_ns"]
+    # Wall = on-CPU + off-CPU. The helper's spins last 8 x 20 ms of wall time each way: on a shared machine a
+    # spin is partly preempted, so those 160 ms show as on-CPU plus runnable (preempted) time.
     assert abs(sum(helper["off_cpu_ns"].values()) + helper["on_cpu_ns"] - helper["wall_ns"]) < 1e3
+    spinning = helper["on_cpu_ns"] + helper["off_cpu_ns"].get("runnable (R, preempted)", 0.0)
+    assert 0.9 * 160e6 < spinning < 1.5 * 160e6, helper
 
 
 def test_the_waiting_threads_futex_stack_carries_the_contended_time(workloads, tmp_path):
@@ -104,10 +106,12 @@ def test_wakeups_put_the_wakers_stack_above_the_blocked_one(workloads, tmp_path)
     rows = folded(data, "--off-cpu", "--tid", str(truth["tid_waiter"]))
     woken = [(frames, w) for frames, w in rows if "futex_wait" in ";".join(frames) and "--" in frames]
     assert woken, rows
-    # The holder wakes the waiter when it unlocks: the waker part (after "--", leaf first) is the kernel's wake
-    # path then the holder's user stack, and the chain ends in the waker's name.
+    # The holder wakes the waiter when it unlocks: the waker part (after "--", leaf first) is the kernel's futex
+    # wake path then the holder's user stack from libc's lock-wake (frame pointers skip the frameless libc
+    # callers), and the chain ends in the waker's name.
     waker_part = [";".join(frames[frames.index("--") + 1:]) for frames, _ in woken]
-    assert any("try_to_wake_up" in part and "holder" in part for part in waker_part), waker_part
+    assert any(part.startswith("try_to_wake_up") and "futex_wake" in part and "lock_wake" in part
+               for part in waker_part), waker_part
     assert all(part.endswith("]") and "[waker: offcpu_lock" in part for part in waker_part)
     assert close(sum(w for _, w in woken) * 1000, truth["wait_ns"], 0.10)
 
@@ -196,7 +200,7 @@ def test_an_unprivileged_user_gets_switch_records_and_a_clear_notice(workloads, 
     os.chmod(tmp_path, 0o777)
     data = tmp_path / "user.data"
     proc = run_unprivileged([sys.executable, "-m", "hwprof", "record", "--off-cpu", "-o", str(data), "--",
-                             str(workloads["offcpu_split"]), "4"])
+                             str(workloads["offcpu_split"]), "10"])  # main outlives the helper: no join wait
     assert proc.returncode == 0, proc.stderr
     assert "tracepoints need root or CAP_PERFMON" in proc.stderr
     report = json.loads(run_hwprof("report", "-i", str(data), "--wall", "--json", timeout=180).stdout)
@@ -206,3 +210,17 @@ def test_an_unprivileged_user_gets_switch_records_and_a_clear_notice(workloads, 
     assert set(main["off_cpu_ns"]) <= {"blocked (S or D)", "runnable (R, preempted)"}
     assert close(main["off_cpu_ns"]["blocked (S or D)"], truth["long_ns"] + truth["short_ns"], 0.10)
     assert "no stacks" in run_hwprof("report", "-i", str(data), "--off-cpu", timeout=180).stdout
+
+
+def test_system_wide_capture_pairs_the_blocks_of_every_thread(workloads, tmp_path):
+    proc = subprocess.Popen([str(workloads["offcpu_split"]), "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        data = tmp_path / "all.data"
+        run_hwprof("record", "--off-cpu", "-a", "-d", "1.5", "-o", str(data), timeout=180)
+    finally:
+        proc.wait(timeout=120)
+    rows = folded(data, "--off-cpu", "--pid", str(proc.pid))
+    long_us, short_us = blocked_us(rows, "caller_long"), blocked_us(rows, "caller_short")
+    assert 2.3 < long_us / short_us < 3.7, (long_us, short_us)
+    assert 0.5e6 < long_us + short_us < 1.5e6  # most of the 1.5 s window is spent in those sleeps
