@@ -605,8 +605,8 @@ class SamplingSession:
         for block in _data_blocks(self.output, writer.data_offset, writer.data_size):
             walk.feed(block)
         walk.close()
-        samples, lost, mapped, pids = walk.stats.samples, census.lost_samples, census.mapped, census.pids
-        switches = census.switch_ins
+        samples, lost, switches = walk.stats.samples, census.lost_samples, census.switch_ins
+        mapped, pids = census.mapped, census.pids
         entries = [feat.BuildIdEntry(-1, bid, path, abi.CpuMode.USER) for _, path, bid in buildids.collect(mapped)]
         kernel_bid = buildids.kernel_build_id()
         if kernel_bid:
@@ -673,7 +673,7 @@ def jit_dir(perf_data_path: str | os.PathLike) -> str:
 
 class _Census(RecordHandler):
     """What finalising a capture needs from its records: the files mapped (for build-ids), the processes (for
-    JIT maps), the losses and the switch-ins (off-CPU captures); samples are counted by the walk itself."""
+    JIT maps), the losses and the switch-ins; samples are counted by the walk itself."""
 
     def __init__(self) -> None:
         self.lost_samples = 0

@@ -325,7 +325,7 @@ _PERFMON_CONSTANTS = {
     "system.sockets[0].cpus.count * system.socket_count": "#num_cpus_online",
     "DEPENDENTLOADSWEIGHT": "#dependent_loads_weight",
 }
-_ALIAS_RE = re.compile(r"\b([a-z]{1,2})\b")
+_ALIAS_RE = re.compile(r"\b([a-z]{1,2}(?:_[a-z]{1,2})?)\b")  # a .. z, aa .., and a_n, b_a in the longest
 
 
 def _perfmon_event_ref(name: str) -> str:
@@ -340,7 +340,7 @@ def _perfmon_metric(raw: dict, pmu: str) -> VendorMetric:
     for const in raw.get("Constants", []):
         name = const["Name"]
         aliases[const["Alias"]] = _PERFMON_CONSTANTS.get(name, _PERFMON_CONSTANTS.get(name.upper(), name))
-    formula = raw.get("Formula", "")
+    formula = re.sub(r"([<>=!])\s+=", r"\1=", raw.get("Formula", ""))  # GNR writes `> =`
     expression = _ALIAS_RE.sub(lambda m: aliases.get(m.group(1), m.group(1)), formula)
     expression = expression.replace("smt_on", "#smt_on").replace("##smt_on", "#smt_on")
     threshold = None
@@ -348,6 +348,9 @@ def _perfmon_metric(raw: dict, pmu: str) -> VendorMetric:
     if isinstance(th, dict) and th.get("Formula"):
         names = {t["Alias"]: _legacy_to_metric(t["Value"]) for t in th.get("ThresholdMetrics", [])}
         threshold = _ALIAS_RE.sub(lambda m: names.get(m.group(1), m.group(1)), th["Formula"])
+        # Some models write the legacy names inline (`metric_TMA_..IFetch_Latency(%) >0.15 && ...`).
+        threshold = re.sub(r"metric_(?:TMA_)?\.*([A-Za-z0-9_]+)\([^)]*\)", r"\1", threshold)
+        threshold = threshold.replace("&&", "&").replace("||", "|")
     unit = raw.get("UnitOfMeasure", "")
     groups = tuple(g for g in raw.get("MetricGroup", "").split(";") if g)
     # perf calls perfmon's TmaL<n> groups TopdownL<n>: accept both names.
