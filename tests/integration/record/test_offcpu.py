@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from record_helpers import need_perf, run_hwprof
 
@@ -116,17 +117,19 @@ def test_wakeups_put_the_wakers_stack_above_the_blocked_one(workloads, tmp_path)
     assert close(sum(w for _, w in woken) * 1000, truth["wait_ns"], 0.10)
 
 
+# Every blocked interval of the workload's threads from sched_switch, one line each: "B tid start duration infutex"
+# (start in CLOCK_MONOTONIC ns, the clock of hwprof's off-CPU captures). A new thread waits to run from its first
+# wakeup, as hwprof counts it from its FORK.
 BPFTRACE = """
 BEGIN { printf("ready\\n"); }
 tracepoint:syscalls:sys_enter_futex /comm == "offcpu_lock"/ { @infutex[tid] = 1; }
 tracepoint:syscalls:sys_exit_futex /comm == "offcpu_lock"/ { delete(@infutex[tid]); }
+tracepoint:sched:sched_wakeup_new /args->comm == "offcpu_lock"/ { @start[args->pid] = nsecs; }
 tracepoint:sched:sched_switch {
   if (comm == "offcpu_lock") { @start[tid] = nsecs; @fut[tid] = @infutex[tid]; }
   $n = args->next_pid;
   if (@start[$n]) {
-    $d = nsecs - @start[$n];
-    @off[$n] = sum($d);
-    if (@fut[$n]) { @futex_off[$n] = sum($d); }
+    printf("B %d %llu %llu %d\\n", $n, @start[$n], nsecs - @start[$n], @fut[$n]);
     delete(@start[$n]); delete(@fut[$n]);
   }
 }
@@ -134,7 +137,25 @@ END { clear(@start); clear(@fut); clear(@infutex); }
 """
 
 
-def test_bpftrace_over_sched_switch_sees_the_same_off_cpu_time(workloads, tmp_path):
+def hwprof_blocks(data: Path, tid: int) -> list[tuple[int, float, bool]]:
+    """(start ns, duration ns, futex in the blocked stack) of each off-CPU block of one thread."""
+    from hwprof.symbolize import Symbolizer
+
+    from hwprof.offcpu_stage import stages_for
+    from hwprof.pipeline import decode_file
+
+    profile = decode_file(data, Symbolizer(), stages=stages_for(data))
+    out = []
+    for i in np.nonzero((profile.sample_tid == tid) & (profile.sample_state > 0))[0].tolist():
+        names = [profile.frame_label(f) for f in profile.stack_frames(int(profile.sample_stack[i]))]
+        out.append((int(profile.sample_time[i]), float(profile.sample_period[i]),
+                    any("futex_wait" in n for n in names)))
+    return out
+
+
+def test_bpftrace_over_sched_switch_sees_the_same_blocks(workloads, tmp_path):
+    """Block by block: a BPF program can be skipped when another one runs on the same CPU (other tracers on a shared
+    machine), so the oracle may miss a few blocks; every block it saw must be one of hwprof's, of the same length."""
     if not shutil.which("bpftrace"):
         pytest.skip("bpftrace is not installed (make apt-test installs it)")
     script = tmp_path / "offcpu.bt"
@@ -153,19 +174,29 @@ def test_bpftrace_over_sched_switch_sees_the_same_off_cpu_time(workloads, tmp_pa
         if tracer.poll() is None:
             tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=60)
-    maps: dict[str, dict[int, int]] = {}
+    oracle: dict[int, list[tuple[int, int, bool]]] = {}
     for line in Path(out.name).read_text().splitlines():
-        if line.startswith("@") and "[" in line:
-            name, _, rest = line.partition("[")
-            key, _, value = rest.partition("]: ")
-            maps.setdefault(name[1:], {})[int(key)] = int(value)
-    waiter, holder = truth["tid_waiter"], truth["tid_holder"]
-    report = json.loads(run_hwprof("report", "-i", str(data), "--wall", "--json", timeout=180).stdout)
-    ours = {t["tid"]: sum(t["off_cpu_ns"].values()) for t in report["off_cpu"]["threads"]}
-    for tid in (waiter, holder):
-        assert close(ours[tid], maps["off"][tid]), (tid, ours, maps["off"])
-    futex_us = blocked_us(folded(data, "--off-cpu", "--tid", str(waiter)), "futex_wait")
-    assert close(futex_us * 1000, maps["futex_off"][waiter]), (futex_us, maps["futex_off"])
+        if line.startswith("B "):
+            _, tid, start, duration, futex = line.split()
+            oracle.setdefault(int(tid), []).append((int(start), int(duration), futex != "0"))
+    for tid in (truth["tid_waiter"], truth["tid_holder"]):
+        ours = hwprof_blocks(data, tid)
+        starts = np.array([b[0] for b in ours], dtype=np.int64)
+        seen = oracle[tid]
+        matched = []
+        for start, duration, futex in seen:
+            j = int(np.argmin(np.abs(starts - start)))
+            if abs(int(starts[j]) - start) < 200_000:  # the same switch-out, seen from two probes
+                matched.append((duration, ours[j][1], futex, ours[j][2]))
+        assert len(matched) >= len(seen) - 1, (tid, len(matched), len(seen))
+        assert len(matched) >= 0.95 * len(ours), (tid, len(matched), len(ours))
+        theirs_ns, ours_ns = sum(m[0] for m in matched), sum(m[1] for m in matched)
+        assert close(ours_ns, theirs_ns), (tid, ours_ns, theirs_ns)
+        # The blocks bpftrace saw inside futex(2) are those whose stack hwprof shows in futex_wait.
+        assert all(m[2] == m[3] for m in matched if m[0] > 1_000_000), tid
+        if tid == truth["tid_waiter"]:
+            futex_ns = sum(m[1] for m in matched if m[3])
+            assert close(futex_ns, sum(m[0] for m in matched if m[2])), (futex_ns, matched)
 
 
 def test_perf_script_reads_the_capture(workloads, tmp_path):
