@@ -27,13 +27,14 @@ from hwprof.collectors.cpus import online_cpus
 from hwprof.errors import HwprofError
 from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
-from hwprof.perf.abi import ReadFormat, RecordType, SampleType
+from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.records import SampleLayout, iter_records, parse_record, sample_id_trailer
+from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, sample_id_trailer
 from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
 from hwprof.perfdata.writer import FileAttr, PerfDataWriter
+from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
 from hwprof.units import Cpu, Nanoseconds, Pid
 
 DEFAULT_FREQUENCY = 4000  # perf record's default
@@ -597,22 +598,15 @@ class SamplingSession:
         """Count samples, losses and switch-ins, gather build-ids and JIT maps from the file, write the features."""
         from hwprof.collectors import buildids
 
-        samples = lost = switches = 0
-        mapped: list[tuple[int, str]] = []
-        pids: set[int] = set()
+        census = _Census()
         layout = SampleLayout.from_attr(self._events[0][0].attr)
-        for chunk in _data_chunks(self.output, writer.data_offset, writer.data_size):
-            for offset, rtype, misc, _size in iter_records(chunk):
-                if rtype == RecordType.SAMPLE:
-                    samples += 1
-                elif rtype in (RecordType.MMAP, RecordType.MMAP2):
-                    rec = parse_record(chunk, offset, layout)
-                    mapped.append((rec.pid, rec.filename))
-                    pids.add(rec.pid)
-                elif rtype in (RecordType.LOST, RecordType.LOST_SAMPLES):
-                    lost += parse_record(chunk, offset, layout).lost
-                elif rtype in (RecordType.SWITCH, RecordType.SWITCH_CPU_WIDE) and not misc & abi.MISC_SWITCH_OUT:
-                    switches += 1
+        event = EventInfo(0, "", self._events[0][0].attr, layout)
+        walk = RecordWalk(EventTable([event], {}, side_layout=layout), census)
+        for block in _data_blocks(self.output, writer.data_offset, writer.data_size):
+            walk.feed(block)
+        walk.close()
+        samples, lost, switches = walk.stats.samples, census.lost_samples, census.switch_ins
+        mapped, pids = census.mapped, census.pids
         entries = [feat.BuildIdEntry(-1, bid, path, abi.CpuMode.USER) for _, path, bid in buildids.collect(mapped)]
         kernel_bid = buildids.kernel_build_id()
         if kernel_bid:
@@ -677,22 +671,37 @@ def jit_dir(perf_data_path: str | os.PathLike) -> str:
     return f"{os.fspath(perf_data_path)}.jit"
 
 
-def _data_chunks(path: str, offset: int, size: int, chunk: int = 16 << 20) -> Iterator[bytes]:
-    from hwprof.perf.records import whole_records_length
+class _Census(RecordHandler):
+    """What finalising a capture needs from its records: the files mapped (for build-ids), the processes (for
+    JIT maps), the losses and the switch-ins; samples are counted by the walk itself."""
 
+    def __init__(self) -> None:
+        self.lost_samples = 0
+        self.switch_ins = 0
+        self.mapped: list[tuple[int, str]] = []
+        self.pids: set[int] = set()
+
+    def mmap(self, rec: Mmap, when: int) -> None:
+        self.mapped.append((rec.pid, rec.filename))
+        self.pids.add(rec.pid)
+
+    def lost(self, rec: Lost, when: int) -> None:
+        self.lost_samples += rec.lost
+
+    def switch(self, rec: Switch, when: int) -> None:
+        self.switch_ins += not rec.out
+
+
+def _data_blocks(path: str, offset: int, size: int, block: int = 16 << 20) -> Iterator[bytes]:
     with open(path, "rb") as f:
         f.seek(offset)
-        carry = b""
         left = size
         while left > 0:
-            block = carry + f.read(min(chunk, left))
-            left -= min(chunk, left)
-            used = whole_records_length(block)
-            carry = block[used:]
-            if used:
-                yield block[:used]
-            elif len(block) > chunk + 65536:
+            data = f.read(min(block, left))
+            if not data:
                 return
+            left -= len(data)
+            yield data
 
 
 def _short(exc: Exception) -> str:
