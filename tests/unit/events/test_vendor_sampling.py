@@ -4,8 +4,8 @@ the flame graph compute from a group of named events."""
 from __future__ import annotations
 
 import numpy as np
-
 from hwprof.collectors.sampling import SamplingOptions, _sampling_attrs
+
 from hwprof.events.cpuid import parse_cpuid
 from hwprof.events.parser import EventParser
 from hwprof.events.pmu import PmuRegistry
