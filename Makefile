@@ -9,9 +9,9 @@ STAMP  := $(VENV)/.installed
 
 # Debian packages: the oracles the tests compare against, compilers for test programs,
 # Chromium for browser tests, qemu for the kprobe VM tier.
-APT_TEST_PACKAGES := linux-perf bpftrace binutils llvm elfutils debuginfod gcc g++ make \
+APT_TEST_PACKAGES := linux-perf libpfm4 bpftrace binutils llvm elfutils debuginfod gcc g++ make \
 	chromium chromium-driver qemu-system-x86 busybox-static cpio python3-venv procps util-linux kmod
-APT_DEMO_PACKAGES := gcc make python3-venv procps
+APT_DEMO_PACKAGES := gcc make python3-venv procps libpfm4
 
 .PHONY: demo test apt-test apt-demo venv lint unit integration clean vm-kernel vm-test
 

@@ -33,10 +33,11 @@ from hwprof.collectors.tracefs import DynamicEvent, DynamicEvents, TraceFormat, 
 
 from hwprof.errors import HwprofError
 from hwprof.perf import syscall
-from hwprof.perf.abi import ReadFormat, RecordType, SampleType
+from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.records import Comm, Lost, Mmap, SampleLayout, TaskEvent, iter_records, parse_record, parse_sample
+from hwprof.perf.records import Comm, Lost, Mmap, ReadRecord, SampleLayout, TaskEvent, parse_sample
 from hwprof.perf.ring import RingBuffer
+from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords
 from hwprof.units import Nanoseconds, Pid, Tid
 
 PMU_ROOT = "/sys/bus/event_source/devices"
@@ -218,6 +219,7 @@ class ProbeSession:
         self._ids: dict[int, int] = {}          # perf event id -> probe index
         self._layouts: dict[int, SampleLayout] = {}  # probe index -> its sample layout
         self._side_layout: SampleLayout | None = None  # layout of the ring owners (side-record trailers)
+        self._walk: RecordWalk | None = None   # the record walk over the rings, made once the ids are known
         self._dynamic: DynamicEvents | None = None
         self._child: int | None = None
         self._go_fd: int | None = None
@@ -597,18 +599,7 @@ class ProbeSession:
         if self.options.filter.keeps(pid, self._comm(owner)):
             self.result.probes[index].per_thread[(pid, owner)] += hits
 
-    def _read_record(self, data: bytes, offset: int) -> None:
-        """PERF_RECORD_READ: an inherited thread exited; its own count, under its parent event's id."""
-        pid, tid, value, ident = struct.unpack_from("<iiQQ", data, offset + 8)
-        index = self._ids.get(ident)
-        if index is None:
-            return
-        self._child_counts[ident] += value
-        self._reported.add((index, tid))
-        if value and self.options.filter.keeps(pid, self._comm(tid)):
-            self.result.probes[index].per_thread[(pid, tid)] += value
-
-    # --- decoding ------------------------------------------------------------------------------------
+    # --- decoding: the pipeline's record walk with this session's callbacks ---------------------------
     def _drain(self) -> None:
         for ring in self._rings:
             data = ring.read_available()
@@ -616,53 +607,14 @@ class ProbeSession:
                 self._decode(data)
 
     def _decode(self, data: bytes) -> None:
-        mode = self.options.mode
-        if mode in (Mode.COUNT, Mode.LATENCY):
-            offsets = self._walk(data)
-            if len(offsets):
-                self._take_fixed(data, offsets)
-            return
-        layouts = self._layouts
-        for offset, rtype, _, _ in iter_records(data):
-            if rtype == RecordType.SAMPLE:
-                (ident,) = struct.unpack_from("<Q", data, offset + 8)
-                index = self._ids.get(ident)
-                if index is None:
-                    continue
-                sample = parse_sample(data, offset, layouts[index])
-                comm = self._comm(sample.tid)
-                if self.options.filter.active and not self.options.filter.keeps(sample.pid, comm):
-                    continue
-                self.result.probes[index].per_thread[(sample.pid, sample.tid)] += 1
-                if mode == Mode.STACKS and sample.pid not in self.result.proc_maps:
-                    self._snapshot_maps(sample.pid)
-                hit = Hit(index, sample.pid, sample.tid, sample.time, sample.cpu, sample.callchain)
-                fmt = self.result.formats.get(index)
-                if fmt is not None and sample.raw:
-                    hit.args = fmt.decode(sample.raw)
-                self.result.hits.append(hit)
-            else:
-                self._side_record(data, offset, rtype)
-
-    def _side_record(self, data: bytes, offset: int, rtype: int) -> None:
-        if rtype == RecordType.READ:
-            self._read_record(data, offset)
-            return
-        if rtype not in (RecordType.COMM, RecordType.MMAP, RecordType.MMAP2, RecordType.LOST, RecordType.EXIT,
-                         RecordType.FORK):
-            return
-        record = parse_record(data, offset, self._side_layout)
-        if isinstance(record, Comm):
-            self.result.comms[record.tid] = record.comm
-        elif isinstance(record, Mmap):
-            self.result.maps.append(record)
-        elif isinstance(record, Lost):
-            self.result.lost += record.lost
-        elif isinstance(record, TaskEvent):
-            if record.kind == RecordType.EXIT:
-                self._exited.add(record.tid)
-            elif record.tid != record.ptid:
-                self._parent[record.tid] = record.ptid
+        if self._walk is None:
+            events = [EventInfo(index, self.probes[index].label, PerfEventAttr(), layout)
+                      for index, layout in sorted(self._layouts.items())]
+            table = EventTable(events, {ident: pos for pos, e in enumerate(events) for ident, index
+                                        in self._ids.items() if index == e.index}, side_layout=self._side_layout)
+            self._walk = RecordWalk(table, _SessionRecords(self))
+        self._walk.walk_whole(data)
+        self.result.notes.extend(note for note in self._walk.stats.notes() if note not in self.result.notes)
 
     def _snapshot_maps(self, pid: Pid) -> None:
         """Mappings of a process that was running before the probes went in (no MMAP2 records for those)."""
@@ -680,26 +632,6 @@ class ProbeSession:
         if comm is None:
             comm = self.result.comms[tid] = comm_of(tid)
         return comm
-
-    def _walk(self, data: bytes) -> np.ndarray:
-        """Offsets of the SAMPLE records in `data`; side records are handled on the way.
-
-        Fast path: a buffer of nothing but equal-size samples (the usual case under load) is checked with numpy.
-        """
-        size = 8 + 8 * bin(self._sample_type(self._opened[0])).count("1")
-        n = len(data) // size
-        if n and len(data) == n * size:
-            headers = np.ndarray((n,), dtype=[("type", "<u4"), ("misc", "<u2"), ("size", "<u2")], buffer=data,
-                                 strides=(size,))
-            if (headers["type"] == RecordType.SAMPLE).all() and (headers["size"] == size).all():
-                return np.arange(n, dtype=np.int64) * size
-        offsets = []
-        for offset, rtype, _, _ in iter_records(data):
-            if rtype == RecordType.SAMPLE:
-                offsets.append(offset)
-            else:
-                self._side_record(data, offset, rtype)
-        return np.asarray(offsets, dtype=np.int64)
 
     def _take_fixed(self, data: bytes, offsets: np.ndarray) -> None:
         """Vectorised decode of IDENTIFIER, TID[, TIME] samples (count and latency modes)."""
@@ -736,6 +668,68 @@ class ProbeSession:
             self.result.times = np.concatenate([self.result.times, times])
             self.result.tids = np.concatenate([self.result.tids, tids])
             self.result.probe_index = np.concatenate([self.result.probe_index, index])
+
+
+class _SessionRecords(RecordHandler):
+    """The probe session's callbacks for the record walk: hits, names, mappings, losses, exits, final counts."""
+
+    def __init__(self, session: ProbeSession) -> None:
+        self.session = session
+        self.result = session.result
+
+    def samples(self, records: SampleRecords) -> None:
+        session = self.session
+        mode = session.options.mode
+        if mode in (Mode.COUNT, Mode.LATENCY):
+            session._take_fixed(records.buffer, records.offsets)
+            return
+        buffer = records.buffer
+        layouts = session._layouts
+        for offset in records.offsets.tolist():
+            (ident,) = struct.unpack_from("<Q", buffer, offset + 8)
+            index = session._ids.get(ident)
+            if index is None:
+                continue
+            sample = parse_sample(buffer, offset, layouts[index])
+            comm = session._comm(sample.tid)
+            if session.options.filter.active and not session.options.filter.keeps(sample.pid, comm):
+                continue
+            self.result.probes[index].per_thread[(sample.pid, sample.tid)] += 1
+            if mode == Mode.STACKS and sample.pid not in self.result.proc_maps:
+                session._snapshot_maps(sample.pid)
+            hit = Hit(index, sample.pid, sample.tid, sample.time, sample.cpu, sample.callchain)
+            fmt = self.result.formats.get(index)
+            if fmt is not None and sample.raw:
+                hit.args = fmt.decode(sample.raw)
+            self.result.hits.append(hit)
+
+    def read(self, rec: ReadRecord, when: int) -> None:
+        """An inherited thread exited; its own count, under its parent event's id."""
+        session = self.session
+        value, ident = rec.values[0].raw, rec.values[0].id
+        index = session._ids.get(ident)
+        if index is None:
+            return
+        session._child_counts[ident] += value
+        session._reported.add((index, rec.tid))
+        if value and session.options.filter.keeps(rec.pid, session._comm(rec.tid)):
+            self.result.probes[index].per_thread[(rec.pid, rec.tid)] += value
+
+    def comm(self, rec: Comm, when: int) -> None:
+        self.result.comms[rec.tid] = rec.comm
+
+    def mmap(self, rec: Mmap, when: int) -> None:
+        self.result.maps.append(rec)
+
+    def lost(self, rec: Lost, when: int) -> None:
+        self.result.lost += rec.lost
+
+    def exit(self, rec: TaskEvent, when: int) -> None:
+        self.session._exited.add(rec.tid)
+
+    def fork(self, rec: TaskEvent, when: int) -> None:
+        if rec.tid != rec.ptid:
+            self.session._parent[rec.tid] = rec.ptid
 
 
 def _has_control(name: str) -> bool:

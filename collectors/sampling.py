@@ -27,13 +27,14 @@ from hwprof.collectors.cpus import online_cpus
 from hwprof.errors import HwprofError
 from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
-from hwprof.perf.abi import ReadFormat, RecordType, SampleType
+from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.records import SampleLayout, iter_records, parse_record, sample_id_trailer
+from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, sample_id_trailer
 from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
 from hwprof.perfdata.writer import FileAttr, PerfDataWriter
+from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
 from hwprof.units import Cpu, Nanoseconds, Pid
 
 DEFAULT_FREQUENCY = 4000  # perf record's default
@@ -68,12 +69,18 @@ class SamplingOptions:
     frequency: int | None = None
     period: int | None = None
     callgraph: bool = False
+    stack_dump: int = 0                # --call-graph dwarf: bytes of user stack per sample (0: frame pointers)
     max_stack: int | None = None
     user_callchain: bool = True
     kernel_callchain: bool = True
     data_pages: int | None = None      # None: DEFAULT_DATA_PAGES, halved while the lock limit refuses it
     duration: float | None = None
     inherit: bool = True
+    # Off-CPU capture (collectors/offcpu.py): event groups sampled at every hit besides the sampling event,
+    # PERF_RECORD_SWITCH records, and sample times in this clock (its span goes into the SAMPLE_TIME feature).
+    extra_events: str | None = None
+    context_switch: bool = False
+    clockid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,13 +96,17 @@ class CaptureResult:
     size: int
     exit_status: int | None
     notices: list[str] = field(default_factory=list)
+    switches: int = 0  # PERF_RECORD_SWITCH switch-ins (with context_switch)
 
 
-def default_data_pages() -> int:
+def default_data_pages(stack_dump: int = 0) -> int:
     """Ring pages per CPU when -m is not given: 1 MiB for root (twice perf's default: a Python reader can be
     scheduled later than perf's C loop on a busy machine, and the ring must absorb that), perf's 512 KiB
-    otherwise (the locked-memory limit of an unprivileged user)."""
-    return 2 * DEFAULT_DATA_PAGES if os.geteuid() == 0 else DEFAULT_DATA_PAGES
+    otherwise (the locked-memory limit of an unprivileged user). Stack copies (--call-graph dwarf) make every
+    sample up to 64 KiB: root gets 4 MiB then, so a ring still holds a quarter second at 4000 Hz x 8 KiB."""
+    if os.geteuid() != 0:
+        return DEFAULT_DATA_PAGES
+    return 8 * DEFAULT_DATA_PAGES if stack_dump else 2 * DEFAULT_DATA_PAGES
 
 
 # --- attrs ------------------------------------------------------------------------------------------------
@@ -134,13 +145,15 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
                 st |= SampleType.RAW
             attr.sample_type = st
             attr.sample_id_all = 1
+            if opts.clockid is not None:
+                attr.use_clockid, attr.clockid = 1, opts.clockid
             attr.disabled = 1 if index == 0 else 0  # members follow their leader
             attr.inherit = 1 if opts.inherit else 0
             if index == 0:
                 _set_rate(attr, spec, opts, notices)
                 # Wake the reader when a quarter of the ring is full: three quarters stay free for the time it
                 # takes to be scheduled and copy (the kernel's default waits for half).
-                pages = opts.data_pages or default_data_pages()
+                pages = opts.data_pages or default_data_pages(opts.stack_dump)
                 attr.watermark = 1
                 attr.wakeup_watermark = max(64, pages * PAGE_SIZE // 4)
                 if opts.callgraph:
@@ -148,13 +161,30 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
                         attr.sample_max_stack = opts.max_stack
                     attr.exclude_callchain_user = 0 if opts.user_callchain else 1
                     attr.exclude_callchain_kernel = 0 if opts.kernel_callchain else 1
+                    if opts.stack_dump and opts.user_callchain:
+                        _dwarf_stacks(attr, opts.stack_dump)
             if first:
                 # The first event carries the side-band: mappings, names, forks and exits.
                 attr.mmap = attr.mmap2 = attr.comm = attr.comm_exec = attr.task = 1
+                attr.context_switch = 1 if opts.context_switch else 0
                 first = False
             events.append(_Event(spec, attr))
         out.append(events)
     return out
+
+
+def _dwarf_stacks(attr: PerfEventAttr, stack_dump: int) -> None:
+    """perf's --call-graph dwarf: user registers and a copy of the user stack in every sample; the kernel
+    callchain keeps only the kernel part (the user part is unwound from the copy). Data mappings are recorded too
+    (mmap_data), as perf does: .eh_frame_hdr lives in a binary's read-only segment, and perf's unwinder finds it
+    through that mapping."""
+    from hwprof.callgraph import X86_64_DWARF_REGS_MASK
+
+    attr.sample_type |= SampleType.REGS_USER | SampleType.STACK_USER
+    attr.sample_regs_user = X86_64_DWARF_REGS_MASK
+    attr.sample_stack_user = stack_dump
+    attr.exclude_callchain_user = 1
+    attr.mmap_data = 1
 
 
 def _set_rate(attr: PerfEventAttr, spec: EventSpec, opts: SamplingOptions, notices: list[str]) -> None:
@@ -315,7 +345,10 @@ class SamplingSession:
     def _groups(self) -> tuple[list[EventGroup], bool]:
         explicit = self.options.events is not None
         groups = parse_events(self.options.events or DEFAULT_EVENT)
-        return groups, explicit
+        return groups + self._extra_groups(), explicit
+
+    def _extra_groups(self) -> list[EventGroup]:
+        return parse_events(self.options.extra_events) if self.options.extra_events else []
 
     def _open_targets(self) -> list[tuple[int, Cpu]]:
         """(pid, cpu) pairs to open every event on."""
@@ -345,7 +378,7 @@ class SamplingSession:
         for message in dict.fromkeys(rate_notices):
             self.notice(message)
         pairs = self._open_targets()
-        kernel_fallback_done = event_fallback_done = False
+        kernel_fallback_done = clock_fallback_done = False
         for _attempt in range(3):
             try:
                 self._open_pairs(pairs)
@@ -353,12 +386,13 @@ class SamplingSession:
             except syscall.PerfOpenError as exc:
                 self._close_fds()
                 leader = self._events[0][0]
-                if exc.unsupported and not explicit and leader.spec.is_hardware and not event_fallback_done:
-                    # (not only on the first attempt: unprivileged, the user-space-only retry comes first)
-                    event_fallback_done = True
+                # Either fallback may come first: unprivileged, the kernel refuses the kernel part of `cycles`
+                # before it finds that there is no CPU PMU.
+                if exc.unsupported and not explicit and leader.spec.is_hardware and not clock_fallback_done:
+                    clock_fallback_done = True
                     self.notice(f"event '{leader.spec.name}' cannot be opened here ({_short(exc)}); "
                                 f"falling back to '{FALLBACK_EVENT}'")
-                    self._events = _sampling_attrs(parse_events(FALLBACK_EVENT), self.options)
+                    self._events = _sampling_attrs(parse_events(FALLBACK_EVENT) + self._extra_groups(), self.options)
                     if kernel_fallback_done:
                         self._user_space_only()
                     continue
@@ -445,7 +479,7 @@ class SamplingSession:
         pages = self.options.data_pages
         if pages is not None:
             return RingBuffer(fd, pages)
-        pages = default_data_pages()
+        pages = default_data_pages(self.options.stack_dump)
         while True:
             try:
                 return RingBuffer(fd, pages)
@@ -531,7 +565,8 @@ class SamplingSession:
             poller.register(stop.fd, select.POLLIN)
             start_wall = time.time()
             start_mono = time.monotonic()
-            start_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            clock = opts.clockid if opts.clockid is not None else time.CLOCK_MONOTONIC
+            start_ns = time.clock_gettime_ns(clock)
             if self._child is not None:
                 self._child.start()  # events enable themselves at exec
             else:
@@ -567,18 +602,19 @@ class SamplingSession:
                 for fd in self._leader_fds():
                     with contextlib.suppress(OSError):
                         syscall.disable(fd)
+                end_ns = time.clock_gettime_ns(clock)
                 self._drain(writer)
                 writer.flush()
                 if self._child is not None and not self._child.poll():
                     self._child.terminate()
                     self._child.wait()
         duration_ns = int((time.monotonic() - start_mono) * 1e9)
-        stats = self._finalise(writer, start_ns, duration_ns)
+        stats = self._finalise(writer, start_ns, end_ns)
         return CaptureResult(
             path=self.output, target=self.target.describe(), command=list(self.target.command),
             events=[e.spec.name for g in self._events for e in g], start_time_ns=int(start_wall * 1e9),
             duration_ns=duration_ns, samples=stats[0], lost=stats[1], size=os.path.getsize(self.output),
-            exit_status=self._child.status if self._child else None, notices=list(self.notices))
+            exit_status=self._child.status if self._child else None, notices=list(self.notices), switches=stats[2])
 
     def _drain(self, writer: PerfDataWriter) -> None:
         data = b"".join(ring.read_available() for ring in self._rings)
@@ -587,24 +623,19 @@ class SamplingSession:
             writer.finish_round()
 
     # --- after the stop -----------------------------------------------------------------------------
-    def _finalise(self, writer: PerfDataWriter, start_ns: int, duration_ns: int) -> tuple[int, int]:
-        """Count samples and losses, gather build-ids and JIT maps from the file, write the features."""
+    def _finalise(self, writer: PerfDataWriter, start_ns: int, end_ns: int) -> tuple[int, int, int]:
+        """Count samples, losses and switch-ins, gather build-ids and JIT maps from the file, write the features."""
         from hwprof.collectors import buildids
 
-        samples = lost = 0
-        mapped: list[tuple[int, str]] = []
-        pids: set[int] = set()
+        census = _Census()
         layout = SampleLayout.from_attr(self._events[0][0].attr)
-        for chunk in _data_chunks(self.output, writer.data_offset, writer.data_size):
-            for offset, rtype, _misc, _size in iter_records(chunk):
-                if rtype == RecordType.SAMPLE:
-                    samples += 1
-                elif rtype in (RecordType.MMAP, RecordType.MMAP2):
-                    rec = parse_record(chunk, offset, layout)
-                    mapped.append((rec.pid, rec.filename))
-                    pids.add(rec.pid)
-                elif rtype in (RecordType.LOST, RecordType.LOST_SAMPLES):
-                    lost += parse_record(chunk, offset, layout).lost
+        event = EventInfo(0, "", self._events[0][0].attr, layout)
+        walk = RecordWalk(EventTable([event], {}, side_layout=layout), census)
+        for block in _data_blocks(self.output, writer.data_offset, writer.data_size):
+            walk.feed(block)
+        walk.close()
+        samples, lost, switches = walk.stats.samples, census.lost_samples, census.switch_ins
+        mapped, pids = census.mapped, census.pids
         entries = [feat.BuildIdEntry(-1, bid, path, abi.CpuMode.USER) for _, path, bid in buildids.collect(mapped)]
         kernel_bid = buildids.kernel_build_id()
         if kernel_bid:
@@ -622,10 +653,20 @@ class SamplingSession:
         writer.add_feature(Feature.CPUDESC, feat.pack_string(_cpu_description()))
         writer.add_feature(Feature.TOTAL_MEM, feat.pack_u64(_total_mem_kb()))
         writer.add_feature(Feature.CMDLINE, feat.pack_string_list(self.cmdline))
+        tracepoints = [e.spec.name for g in self._events for e in g if e.spec.is_tracepoint]
+        if tracepoints:
+            from hwprof.collectors.tracefs import tracing_data
+
+            tracing = tracing_data(tracepoints)
+            if tracing is not None:
+                writer.add_feature(Feature.TRACING_DATA, tracing)
+        if self.options.clockid is not None:
+            # The capture's span in the samples' clock: threads still blocked at the stop are blocked until then.
+            writer.add_feature(Feature.SAMPLE_TIME, feat.pack_sample_time(start_ns, end_ns))
         writer.add_feature(Feature.EVENT_DESC, feat.pack_event_desc(
             [feat.EventDesc(fa.attr, fa.name, fa.ids) for fa in self._file_attrs()], writer.attr_size))
         writer.close()
-        return samples, lost
+        return samples, lost, switches
 
     def _copy_perf_maps(self, pids: set[int]) -> None:
         """JIT symbol maps (/tmp/perf-PID.map) go next to the capture: the process and /tmp may be gone later."""
@@ -659,22 +700,37 @@ def jit_dir(perf_data_path: str | os.PathLike) -> str:
     return f"{os.fspath(perf_data_path)}.jit"
 
 
-def _data_chunks(path: str, offset: int, size: int, chunk: int = 16 << 20) -> Iterator[bytes]:
-    from hwprof.perf.records import whole_records_length
+class _Census(RecordHandler):
+    """What finalising a capture needs from its records: the files mapped (for build-ids), the processes (for
+    JIT maps), the losses and the switch-ins; samples are counted by the walk itself."""
 
+    def __init__(self) -> None:
+        self.lost_samples = 0
+        self.switch_ins = 0
+        self.mapped: list[tuple[int, str]] = []
+        self.pids: set[int] = set()
+
+    def mmap(self, rec: Mmap, when: int) -> None:
+        self.mapped.append((rec.pid, rec.filename))
+        self.pids.add(rec.pid)
+
+    def lost(self, rec: Lost, when: int) -> None:
+        self.lost_samples += rec.lost
+
+    def switch(self, rec: Switch, when: int) -> None:
+        self.switch_ins += not rec.out
+
+
+def _data_blocks(path: str, offset: int, size: int, block: int = 16 << 20) -> Iterator[bytes]:
     with open(path, "rb") as f:
         f.seek(offset)
-        carry = b""
         left = size
         while left > 0:
-            block = carry + f.read(min(chunk, left))
-            left -= min(chunk, left)
-            used = whole_records_length(block)
-            carry = block[used:]
-            if used:
-                yield block[:used]
-            elif len(block) > chunk + 65536:
+            data = f.read(min(block, left))
+            if not data:
                 return
+            left -= len(data)
+            yield data
 
 
 def _short(exc: Exception) -> str:

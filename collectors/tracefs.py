@@ -14,13 +14,13 @@ import errno
 import os
 import re
 import signal
-import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hwprof.errors import HwprofError
+from hwprof.perf.tracepoint_format import FormatField, TraceFormat, decode_field, parse_format  # noqa: F401
 from hwprof.units import Pid
 
 GROUP_PREFIX = "hwprof_"
@@ -133,94 +133,12 @@ def _disable_event(root: Path, group: str, event: str) -> None:
         pass
 
 
-@dataclass(frozen=True)
-class FormatField:
-    name: str
-    ctype: str
-    offset: int
-    size: int
-    signed: bool
-
-    @property
-    def is_data_loc(self) -> bool:
-        return self.ctype.startswith("__data_loc")
-
-    @property
-    def is_char_array(self) -> bool:
-        return "char" in self.ctype and "[" in self.ctype and not self.is_data_loc
-
-
-@dataclass(frozen=True)
-class TraceFormat:
-    """A tracepoint's format file: the fields of its RAW payload (common_* first)."""
-
-    name: str
-    id: int
-    fields: tuple[FormatField, ...]
-
-    @property
-    def arg_fields(self) -> tuple[FormatField, ...]:
-        """The fields a user asked about: not the common_* header nor the probe's own ip."""
-        return tuple(f for f in self.fields if not f.name.startswith("common_") and f.name != "__probe_ip")
-
-    def decode(self, raw: bytes, fields: tuple[FormatField, ...] | None = None) -> dict[str, int | str]:
-        out: dict[str, int | str] = {}
-        for fld in self.arg_fields if fields is None else fields:
-            out[fld.name] = decode_field(fld, raw)
-        return out
-
-
-_FIELD = re.compile(
-    r"field:(?P<decl>[^;]*);\s*offset:(?P<offset>\d+);\s*size:(?P<size>\d+);(\s*signed:(?P<signed>\d+);)?")
-
-
-def parse_format(text: str) -> TraceFormat:
-    name, ident, fields = "", -1, []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("name:"):
-            name = stripped.split(":", 1)[1].strip()
-        elif stripped.startswith("ID:"):
-            ident = int(stripped.split(":", 1)[1])
-        else:
-            match = _FIELD.search(stripped)
-            if match:
-                decl = match["decl"].strip()
-                field_name = re.sub(r"\[.*\]$", "", decl.split()[-1])
-                ctype = decl[: len(decl) - len(decl.split()[-1])].strip() + (
-                    re.search(r"\[.*\]$", decl.split()[-1])[0] if "[" in decl.split()[-1] else "")
-                fields.append(FormatField(field_name, ctype, int(match["offset"]), int(match["size"]),
-                                          match["signed"] == "1"))
-    if ident < 0 or not fields:
-        raise HwprofError(f"unreadable tracepoint format for {name or '?'}")
-    return TraceFormat(name, ident, tuple(fields))
-
-
 def read_format(root: Path, group: str, event: str) -> TraceFormat:
     path = root / "events" / group / event / "format"
     try:
         return parse_format(path.read_text())
     except OSError as exc:
         raise HwprofError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def decode_field(fld: FormatField, raw: bytes) -> int | str:
-    if fld.offset + fld.size > len(raw):
-        return 0
-    if fld.is_data_loc:
-        (loc,) = struct.unpack_from("<I", raw, fld.offset)
-        start, length = loc & 0xFFFF, loc >> 16
-        if "rel_loc" in fld.ctype:
-            start += fld.offset + fld.size
-        data = raw[start:start + length]
-        return data.split(b"\0", 1)[0].decode("utf-8", "replace")
-    if fld.is_char_array:
-        return raw[fld.offset:fld.offset + fld.size].split(b"\0", 1)[0].decode("utf-8", "replace")
-    if fld.size in (1, 2, 4, 8):
-        code = {1: "b", 2: "h", 4: "i", 8: "q"}[fld.size]
-        (value,) = struct.unpack_from("<" + (code if fld.signed else code.upper()), raw, fld.offset)
-        return value
-    return raw[fld.offset:fld.offset + fld.size].hex()
 
 
 @dataclass(frozen=True)
@@ -340,3 +258,27 @@ class DynamicEvents:
 def _exit_on_signal(signum: int, frame: object) -> None:
     DynamicEvents._remove_every_instance()
     raise SystemExit(128 + signum)
+
+
+def tracing_data(tracepoints: list[str], root: Path | None = None) -> bytes | None:
+    """The TRACING_DATA feature for these `system:event` tracepoints (perf needs it to read the file), or None
+    when tracefs cannot be read."""
+    import mmap
+
+    from hwprof.perfdata.features import TracingData, pack_tracing_data
+
+    try:
+        base = root or tracefs_root()
+        systems: dict[str, list[bytes]] = {}
+        for name in dict.fromkeys(tracepoints):
+            system, event = name.split(":")[:2]
+            systems.setdefault(system, []).append((base / "events" / system / event / "format").read_bytes())
+        try:
+            printk = (base / "printk_formats").read_bytes()
+        except OSError:
+            printk = b""
+        data = TracingData((base / "events" / "header_page").read_bytes(),
+                           (base / "events" / "header_event").read_bytes(), systems, printk, mmap.PAGESIZE)
+    except (OSError, HwprofError, ValueError):
+        return None
+    return pack_tracing_data(data)

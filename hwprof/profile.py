@@ -32,6 +32,7 @@ class FrameKind(IntEnum):
     KERNEL = 2
     JIT = 3
     GUEST = 4
+    OFFCPU = 5  # a marker frame of off-CPU profiles: the task state, the waker separator (hwprof.offcpu_profile)
 
 
 class StackEnd(IntEnum):
@@ -90,6 +91,8 @@ class Profile:
     sample_end: np.ndarray       # uint8 StackEnd
     counters: np.ndarray         # float64 (n_samples, len(meta.weight_names)): counter deltas per sample
     threads: dict[int, str] = field(default_factory=dict)  # tid -> comm
+    # uint8 hwprof.offcpu.OffCpuState per sample (0: on-CPU); None for profiles without off-CPU samples
+    sample_state: np.ndarray | None = None
 
     # --- sizes --------------------------------------------------------------------------------------
     @property
@@ -108,6 +111,19 @@ class Profile:
         if mod >= 0:
             return f"{Path(self.strings[mod]).name}+{int(self.frame_address[frame]):#x}"
         return "[unknown]"
+
+    def select(self, keep: np.ndarray) -> Profile:
+        """The profile restricted to the samples where `keep` is True; frames and stacks stay, so frame and stack
+        ids are those of the whole profile."""
+        from dataclasses import replace
+
+        n = self.n_samples
+        counters = self.counters.reshape(n, -1)[keep] if n else self.counters
+        state = self.sample_state[keep] if self.sample_state is not None else None
+        return replace(self, sample_time=self.sample_time[keep], sample_pid=self.sample_pid[keep],
+                       sample_tid=self.sample_tid[keep], sample_cpu=self.sample_cpu[keep],
+                       sample_stack=self.sample_stack[keep], sample_period=self.sample_period[keep],
+                       sample_end=self.sample_end[keep], counters=counters, sample_state=state)
 
     def stack_frames(self, stack: int) -> list[int]:
         """Frames of a stack, root first."""
@@ -133,6 +149,8 @@ class Profile:
             "threads": {str(k): v for k, v in self.threads.items()},
         }
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        if self.sample_state is not None:
+            arrays["sample_state"] = self.sample_state
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         tmp = Path(f"{path}.tmp")
         with open(tmp, "wb") as f:
@@ -147,6 +165,8 @@ class Profile:
                 if header.get("version") != FORMAT_VERSION:
                     raise HwprofError(f"{path}: profile format {header.get('version')} is not {FORMAT_VERSION}")
                 arrays = {name: data[name] for name in cls._ARRAYS}
+                if "sample_state" in data:
+                    arrays["sample_state"] = data["sample_state"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, io.UnsupportedOperation) as exc:
             raise HwprofError(f"cannot read profile {path}: {exc}") from None
         return cls(
@@ -155,6 +175,24 @@ class Profile:
             threads={int(k): v for k, v in header["threads"].items()},
             **arrays,
         )
+
+
+@dataclass(frozen=True)
+class SampleArrays:
+    """The per-sample columns of a Profile, for producers that build them with numpy (the decoder)."""
+
+    time: np.ndarray      # uint64
+    pid: np.ndarray       # int32
+    tid: np.ndarray       # int32
+    cpu: np.ndarray       # int32
+    stack: np.ndarray     # int32
+    period: np.ndarray    # float64
+    end: np.ndarray       # uint8
+    counters: np.ndarray  # float64 (n, weights)
+
+    def take(self, index: np.ndarray) -> SampleArrays:
+        """The samples at `index` (a permutation, a selection or a boolean mask), in that order."""
+        return SampleArrays(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
 
 
 class ProfileBuilder:
@@ -206,33 +244,37 @@ class ProfileBuilder:
         if self.meta.weight_names:
             self._counters.append(counters or [0.0] * len(self.meta.weight_names))
 
-    def build(self) -> Profile:
+    def build_from_columns(self, stack_frame: np.ndarray, stack_parent: np.ndarray,
+                           samples: SampleArrays) -> Profile:
+        """The Profile of the interned frames with a stack table and samples built as arrays elsewhere."""
+        frames = self._frame_cols()
+        return Profile(meta=self.meta, strings=list(self._strings), **frames, stack_frame=stack_frame,
+                       stack_parent=stack_parent, sample_time=samples.time, sample_pid=samples.pid,
+                       sample_tid=samples.tid, sample_cpu=samples.cpu, sample_stack=samples.stack,
+                       sample_period=samples.period, sample_end=samples.end, counters=samples.counters,
+                       threads=dict(self.threads))
+
+    def _frame_cols(self) -> dict[str, np.ndarray]:
         frames = self._frame_rows
+
+        def col(i: int, dtype: str) -> np.ndarray:
+            return np.fromiter((r[i] for r in frames), dtype=dtype, count=len(frames))
+
+        return {"frame_function": col(0, "int32"), "frame_module": col(1, "int32"),
+                "frame_address": col(2, "uint64"), "frame_file": col(3, "int32"), "frame_line": col(4, "int32"),
+                "frame_kind": col(5, "uint8"), "frame_inlined": col(6, "bool")}
+
+    def build(self) -> Profile:
         samples = self._samples
         width = len(self.meta.weight_names)
 
         def col(rows: list[tuple], i: int, dtype: str) -> np.ndarray:
             return np.fromiter((r[i] for r in rows), dtype=dtype, count=len(rows))
 
-        return Profile(
-            meta=self.meta,
-            strings=list(self._strings),
-            frame_function=col(frames, 0, "int32"),
-            frame_module=col(frames, 1, "int32"),
-            frame_address=col(frames, 2, "uint64"),
-            frame_file=col(frames, 3, "int32"),
-            frame_line=col(frames, 4, "int32"),
-            frame_kind=col(frames, 5, "uint8"),
-            frame_inlined=col(frames, 6, "bool"),
-            stack_frame=col(self._stack_rows, 0, "int32"),
-            stack_parent=col(self._stack_rows, 1, "int32"),
-            sample_time=col(samples, 0, "uint64"),
-            sample_pid=col(samples, 1, "int32"),
-            sample_tid=col(samples, 2, "int32"),
-            sample_cpu=col(samples, 3, "int32"),
-            sample_stack=col(samples, 4, "int32"),
-            sample_period=col(samples, 5, "float64"),
-            sample_end=col(samples, 6, "uint8"),
-            counters=np.array(self._counters, dtype="float64").reshape(len(samples), width),
-            threads=dict(self.threads),
-        )
+        columns = SampleArrays(
+            time=col(samples, 0, "uint64"), pid=col(samples, 1, "int32"), tid=col(samples, 2, "int32"),
+            cpu=col(samples, 3, "int32"), stack=col(samples, 4, "int32"), period=col(samples, 5, "float64"),
+            end=col(samples, 6, "uint8"),
+            counters=np.array(self._counters, dtype="float64").reshape(len(samples), width))
+        return self.build_from_columns(col(self._stack_rows, 0, "int32"), col(self._stack_rows, 1, "int32"),
+                                       columns)

@@ -254,7 +254,7 @@ def _sample_groups(profile: Profile, sort: tuple[str, ...], mask: np.ndarray) ->
             unknown = index["[unknown]"]
             columns.append(np.array([tid_comm.get(int(t), unknown) for t in profile.sample_tid], dtype=np.int64))
     stacked = np.stack(columns, axis=1) if profile.n_samples else np.zeros((0, len(fields)), dtype=np.int64)
-    from hwprof.decode import unique_rows
+    from hwprof.pipeline.arrays import unique_rows
 
     uniq, inverse = unique_rows(stacked)
     labels = []
@@ -310,7 +310,7 @@ def build_report(profile: Profile, opts: ReportOptions, source: str = "") -> Rep
 
 def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights: np.ndarray, groups: np.ndarray,
                 group_labels: list[tuple[str, ...]], total: float, ratio_specs: list) -> list[Row]:
-    from hwprof.decode import unique_inverse
+    from hwprof.pipeline.arrays import unique_inverse
 
     tree = StackTree(profile)
     frame_key, key_labels = _frame_keys(profile, opts.sort)

@@ -109,9 +109,10 @@ class StatResult:
     intervals: tuple[Slice, ...] = ()
     interrupted: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    topdown: dict | None = None  # stat --topdown-level: the TMA tree (hwprof.events.metricplan)
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "version": JSON_VERSION,
             "target": self.target,
             "command": list(self.command),
@@ -129,6 +130,9 @@ class StatResult:
             "intervals": [s.to_json() for s in self.intervals],
             "notes": list(self.notes),
         }
+        if self.topdown is not None:
+            out["topdown"] = self.topdown
+        return out
 
 
 def metric_json(metric: Metric) -> dict:

@@ -298,6 +298,16 @@ class Symbolizer:
                 )
         return out
 
+    # ---- unwind tables (for --call-graph dwarf) -------------------------------------------
+    def unwind_table(self, path: str, build_id: bytes | None = None):
+        """The binary's CFI rows (hwprof.unwind.table.UnwindTable), found and cached like its symbols."""
+        from hwprof.symbolize.cfi import load_or_build_table
+
+        table = load_or_build_table(path, build_id, self.cache_dir, self.search)
+        if table.notes:
+            self._warn(f"{path} (unwind)", list(table.notes))
+        return table
+
     # ---- JIT -------------------------------------------------------------------------------
     def symbolize_jit(self, pid: Pid, addrs: np.ndarray, perf_map_path: str | None = None) -> list[Chain]:
         import numpy as np

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -192,6 +192,9 @@ def merge_call_tree(profile: Profile, frame_func: np.ndarray) -> tuple[np.ndarra
     return np.concatenate(node_func_parts), np.concatenate(node_parent_parts), stack_node
 
 
+OFFCPU_WEIGHTS = ("on-CPU ns", "off-CPU ns", "wall ns")
+
+
 def weight_matrix(profile: Profile) -> tuple[list[str], np.ndarray]:
     """Columns the page can weigh by: samples, the sampling event's period, then each counter delta."""
     event = profile.meta.events[0] if profile.meta.events else "period"
@@ -201,6 +204,15 @@ def weight_matrix(profile: Profile) -> tuple[list[str], np.ndarray]:
     for i, name in enumerate(profile.meta.weight_names):
         names.append(name)
         cols.append(counters[:, i].astype(np.float64) if profile.n_samples else np.zeros(0))
+    state = profile.sample_state
+    if state is not None and np.any(state):
+        # An off-CPU recording: a sample is an on-CPU sample or a blocked interval weighted in ns, so "samples"
+        # counts on-CPU samples only, and on-CPU / off-CPU / wall time are extra weight choices, last (no ratios).
+        period = profile.sample_period.astype(np.float64)
+        on = state == 0
+        cols[0] = on.astype(np.float64)
+        names += list(OFFCPU_WEIGHTS)
+        cols += [np.where(on, period, 0.0), np.where(on, 0.0, period), period]
     return names, np.vstack(cols) if cols else np.zeros((0, profile.n_samples))
 
 
@@ -282,13 +294,8 @@ class SampleFilter:
 
 
 def select_samples(profile: Profile, keep: np.ndarray) -> Profile:
-    """The profile restricted to the samples in `keep`; frames and stacks stay, so function and call-path ids are
-    those of the whole profile."""
-    counters = profile.counters.reshape(profile.n_samples, -1)[keep] if profile.n_samples else profile.counters
-    return replace(profile, sample_time=profile.sample_time[keep], sample_pid=profile.sample_pid[keep],
-                   sample_tid=profile.sample_tid[keep], sample_cpu=profile.sample_cpu[keep],
-                   sample_stack=profile.sample_stack[keep], sample_period=profile.sample_period[keep],
-                   sample_end=profile.sample_end[keep], counters=counters)
+    """The profile restricted to the samples in `keep` (Profile.select)."""
+    return profile.select(keep)
 
 
 def thread_list(profile: Profile) -> list[dict]:
@@ -394,7 +401,7 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
         "nodes": {"func": int_column(node_func), "roots": n_roots,
                   "children": int_column(child_count)},
         "weights": weight_names,
-        "ratios": ratio_specs(weight_names),
+        "ratios": ratio_specs([n for n in weight_names if n not in OFFCPU_WEIGHTS]),
         "time": {"start_ns": start, "bin_ns": width, "n_bins": n_bins},
         "cells": {
             "bin_offsets": column(bin_offsets, "i4"),

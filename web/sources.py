@@ -1,7 +1,7 @@
 """Turn store entries into what the pages draw: Profiles (and their payloads) and stat runs.
 
 Decoding a perf.data and symbolizing it is the slow part of opening a recording, so the decoded Profile is cached
-by hwprof.decode in the store's cache/ and the page payload next to it (`<id>.web.json.gz`), both keyed by the data
+by hwprof.pipeline in the store's cache/ and the page payload next to it (`<id>.web.json.gz`), both keyed by the data
 file's mtime: a second visit, or a restarted server, answers from disk.
 """
 
@@ -57,9 +57,9 @@ class EntrySource:
         if path.suffix == ".json":
             raise HwprofError(f"{entry.id} holds counts, not samples: there is no flame graph to draw")
         try:
-            from hwprof.decode import load_profile
+            from hwprof.pipeline import load_profile
         except ImportError:
-            raise HwprofError("this hwprof cannot decode perf.data recordings (hwprof.decode is missing)") from None
+            raise HwprofError("this hwprof cannot decode perf.data recordings (hwprof.pipeline is missing)") from None
         return load_profile(self.store, entry, self.symbolizer_factory())
 
     def payload_gzip(self, entry: StoreEntry, sample_filter: SampleFilter | None = None) -> bytes:

@@ -116,10 +116,25 @@ def save_run(result: StatResult, name: str = "") -> str:
 
 def run_stat(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
-    groups = parse_groups(opts.event_text, opts.topdown, opts.detailed)
+    plan = None
+    if getattr(args, "metrics", None) or getattr(args, "topdown_level", None):
+        from hwprof.commands._stat_metrics import build_plan
+
+        plan = build_plan(args.metrics, args.topdown_level)  # -M / --topdown-level: the vendor's metrics
+    groups = parse_groups(opts.event_text, opts.topdown, opts.detailed) if opts.event_text or not plan else []
+    if plan is not None:
+        from hwprof.commands._stat_metrics import plan_groups
+
+        groups += plan_groups(plan, len(groups), sum(len(g.events) for g in groups))
+    verbose = getattr(args, "verbose", 0)
     sink = _open_sink(opts.output)
     try:
-        return _run(opts, groups, sink)
+        if verbose >= 2:  # -vv: each perf_event_attr before it is opened, as perf prints it
+            from hwprof.perf.syscall import trace_opens
+
+            with trace_opens(sys.stderr.write):
+                return _run(opts, groups, sink, plan, verbose)
+        return _run(opts, groups, sink, plan, verbose)
     finally:
         if sink is not sys.stderr:
             sink.close()
@@ -134,7 +149,7 @@ def _open_sink(path: str | None):
         raise HwprofError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def _run(opts: StatOptions, groups: Sequence, sink) -> int:
+def _run(opts: StatOptions, groups: Sequence, sink, plan=None, verbose: int = 0) -> int:
     live = opts.interval_ms is not None and not opts.json
     header_printed = False
 
@@ -150,13 +165,18 @@ def _run(opts: StatOptions, groups: Sequence, sink) -> int:
         sink.flush()
 
     result = run_stat_session(groups, opts, emit if live else None)
+    shown, tree_text = result, ""
+    if plan is not None:
+        from hwprof.commands._stat_metrics import apply_plan
+
+        result, shown, tree_text = apply_plan(result, plan, verbose > 0, plan.first_slot)
     if opts.json:
         sink.write(render_json(result))
     elif opts.separator is not None:
         if not live:
             sink.write(render_csv(result, opts.separator))
     elif not live:
-        sink.write(render_text(result))
+        sink.write(render_text(shown) + tree_text)
     sink.flush()
     if opts.save:
         entry_id = save_run(result, opts.name)

@@ -17,6 +17,11 @@ examples:
   hwprof list pmu                   # sysfs PMU events such as msr/tsc/ and power/energy-pkg/
   hwprof list --openable cache      # only what can be counted here
   hwprof list --json | jq '.[] | select(.openable)'
+  hwprof list cache miss            # cache events (generic and this CPU model's) that mention "miss"
+  hwprof list vendor                # every named event of this CPU model, by topic
+  PERF_CPUID=GenuineIntel-6-8F-8 hwprof list memory   # another model's events (listed, not opened)
+  hwprof list metric TopdownL1      # the vendor's metrics and metric groups (hwprof stat -M NAME)
+  hwprof list --refresh-perfmon ~/src/perfmon        # newer Intel event data from a perfmon checkout
 """
 
 # perf list's spellings of the kinds, and ours.
@@ -24,6 +29,14 @@ KIND_ALIASES = {
     "hw": "hardware", "hardware": "hardware", "cache": "cache", "hwcache": "cache",
     "sw": "software", "software": "software", "tool": "tool", "pmu": "pmu", "kernel": "pmu",
     "tracepoint": "tracepoint", "tp": "tracepoint", "breakpoint": "breakpoint", "bp": "breakpoint", "raw": "raw",
+    "vendor": "vendor", "metric": "metric", "metrics": "metric", "metricgroup": "metric",
+    "metricgroups": "metric",
+}
+# Vendor topics a word selects (perf list's spellings): the word also selects these topics' named events.
+TOPIC_WORDS = {
+    "cache": "Cache", "memory": "Memory", "pipeline": "Pipeline", "frontend": "Frontend", "branch": "Branch",
+    "floating-point": "Floating point", "fp": "Floating point", "virtual-memory": "Virtual memory",
+    "tlb": "Virtual memory", "other": "Other", "recommended": "Recommended",
 }
 TITLES = {
     "hardware": "Hardware events [generic, need a CPU PMU]",
@@ -34,6 +47,8 @@ TITLES = {
     "tracepoint": "Tracepoint events [tracefs]",
     "breakpoint": "Hardware breakpoints",
     "raw": "Raw CPU events",
+    "vendor": "Named events of this CPU model",
+    "metric": "Metrics of this CPU model",
 }
 
 
@@ -52,22 +67,39 @@ class ListCommand:
         parser.add_argument("--no-probe", action="store_true", help="do not try to open the events")
         parser.add_argument("--openable", action="store_true", help="show only events that open here")
         parser.add_argument("-v", "--verbose", action="store_true", help="show the encoding of each event")
+        parser.add_argument("--refresh-perfmon", metavar="PERFMON_DIR",
+                            help="rebuild the Intel event data from a newer perfmon checkout (github.com/intel/"
+                                 "perfmon) into your data folder; it is used from then on")
 
     def run(self, args: argparse.Namespace) -> int:
         from hwprof.events.catalog import KINDS, build_catalog
 
+        if args.refresh_perfmon:
+            return _refresh(args.refresh_perfmon)
         kinds: list[str] = []
         patterns: list[str] = []
+        words: list[str] = []
+        topics: list[str] = []
         for item in args.filters:
             if item in KIND_ALIASES:
                 kinds.append(KIND_ALIASES[item])
-            else:
+            if item.lower() in TOPIC_WORDS:
+                topics.append(TOPIC_WORDS[item.lower()])
+                if "vendor" not in kinds:
+                    kinds.append("vendor")
+            if item in KIND_ALIASES or item.lower() in TOPIC_WORDS:
+                continue
+            if any(c in item for c in "*?[:/"):
                 patterns.append(item)
+            else:
+                words.append(item)
         if len(patterns) > 1:
             raise HwprofError(f"one name glob at most (got {' '.join(patterns)}); "
                               f"kinds are: {', '.join(sorted(KIND_ALIASES))}")
-        entries = build_catalog(tuple(kinds) or KINDS, probe=not args.no_probe,
-                                pattern=patterns[0] if patterns else None)
+        if words and not patterns and len(words) == 1 and not kinds:
+            patterns, words = words, []  # one plain word: perf list's name search, as before
+        entries = build_catalog(tuple(k for k in KINDS if k in kinds) or KINDS, probe=not args.no_probe,
+                                pattern=patterns[0] if patterns else None, words=tuple(words), topics=tuple(topics))
         if args.openable:
             entries = [e for e in entries if e.openable is not None and e.openable.ok]
         if args.json:
@@ -82,7 +114,8 @@ class ListCommand:
             if path is None:
                 tracepoint_note = f"tracepoints are not listed: {why}"
         if not entries:
-            raise HwprofError(tracepoint_note or "no event matches" + (f" '{patterns[0]}'" if patterns else ""))
+            wanted = " ".join(patterns + words)
+            raise HwprofError(tracepoint_note or "no event matches" + (f" '{wanted}'" if wanted else ""))
         _print_table(entries, args.verbose, tuple(kinds) or KINDS)
         if "pmu" in kinds or args.verbose and not kinds:
             _print_pmu_terms()
@@ -93,7 +126,7 @@ class ListCommand:
 
 def _as_json(entry) -> dict:
     out = {"name": entry.name, "kind": entry.kind, "aliases": list(entry.aliases), "pmu": entry.pmu,
-           "description": entry.description, "unit": entry.unit, "encoding": entry.encoding}
+           "description": entry.description, "unit": entry.unit, "encoding": entry.encoding, "topic": entry.topic}
     if entry.openable is not None:
         out.update(openable=entry.openable.ok, user_space_only=entry.openable.user_only,
                    reason=entry.openable.reason)
@@ -106,6 +139,9 @@ def _print_table(entries, verbose: bool, kinds: tuple[str, ...]) -> None:
     for kind in kinds:
         section = [e for e in entries if e.kind == kind]
         if not section:
+            continue
+        if kind in ("vendor", "metric"):
+            _print_vendor(section, kind, verbose)
             continue
         out.write(f"\n{TITLES[kind]}\n")
         reasons = {e.openable.reason for e in section if e.openable is not None and not e.openable.ok}
@@ -124,6 +160,47 @@ def _print_table(entries, verbose: bool, kinds: tuple[str, ...]) -> None:
             out.write(f"  why not: {reasons.pop()}\n")
         elif kind == "tracepoint" and section[0].openable is not None and "probed with" in section[0].openable.reason:
             out.write(f"  ({section[0].openable.reason})\n")
+
+
+def _print_vendor(section, kind: str, verbose: bool) -> None:
+    """Named events (or metrics) under the vendor's topics, each event marked by whether it opens here."""
+    from hwprof.events.vendor_catalog import model_title
+
+    out = sys.stdout
+    out.write(f"\n{model_title(kind)}\n")
+    width = min(56, max(len(e.name) for e in section) + 2)
+    reasons = {e.openable.reason for e in section if e.openable is not None and not e.openable.ok}
+    shared = len(reasons) == 1 and all(e.openable is not None and not e.openable.ok for e in section)
+    topics: dict[str, list] = {}
+    for entry in section:
+        topics.setdefault(entry.topic or "Other", []).append(entry)
+    for topic in sorted(topics):
+        out.write(f" {topic}:\n")
+        for entry in sorted(topics[topic], key=lambda e: e.name):
+            status = f"[{entry.openable.label}]" if entry.openable is not None else ""
+            line = f"  {entry.name:<{width}} {status:<6} {entry.description}"
+            if kind == "metric" and entry.aliases:
+                line += f" (groups: {', '.join(entry.aliases)})"
+            if verbose and entry.encoding:
+                line += f"  <{entry.encoding}>"
+            out.write(line.rstrip() + "\n")
+            if entry.openable is not None and not entry.openable.ok and not shared:
+                out.write(f"  {'':<{width}}   why: {entry.openable.reason}\n")
+    if shared:
+        out.write(f"  why not: {reasons.pop()}\n")
+
+
+def _refresh(source: str) -> int:
+    import os
+
+    from hwprof.events.perfmon_build import build
+
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    target = os.path.join(base, "hwprof", "perfmon")
+    index = build(source, target)
+    sys.stdout.write(f"perfmon {index['revision'][:12]}: {len(index['mapfile'])} mapfile rows written to {target}; "
+                     "hwprof uses them from now on (delete the folder to go back to the shipped data)\n")
+    return 0
 
 
 def _print_pmu_terms() -> None:

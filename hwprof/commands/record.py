@@ -7,6 +7,7 @@ import argparse
 EPILOG = """\
 examples:
   hwprof record -g -- ./a.out              # sample a command and its children at 4000 Hz, with call stacks
+  hwprof record --call-graph dwarf -- ./a.out   # complete stacks without frame pointers (8 KiB stack copies)
   hwprof record -F 999 -g -p 1234 -d 10    # attach to every thread of PID 1234 for 10 s, then detach
   hwprof record -a -g -d 5                 # the whole machine for 5 s (Ctrl-C stops early)
   hwprof record -C 0 -e cpu-clock -d 2     # CPU 0 only
@@ -15,6 +16,8 @@ examples:
   hwprof record -e sched:sched_switch -g -a -d 1   # a tracepoint as the sampling event (every hit)
   hwprof record -c 100000 -e page-faults -- ./a.out  # one sample every 100000 page faults
   hwprof record -o out.perf.data -g -- ./a.out       # a file instead of the profile store
+  hwprof record --off-cpu -- ./server      # on-CPU samples plus where and how long threads block
+  hwprof record --off-cpu --wakeups -p 1234 -d 5   # ... and who woke them ('hwprof report --off-cpu', --wall)
 captures go to the profile store ($HWPROF_HOME, default ~/.local/share/hwprof) unless -o is given;
 'hwprof report' then shows the newest one, 'hwprof ls' lists them. The file is a perf.data that
 'perf report -i' and 'perf script -i' read too.
@@ -48,12 +51,20 @@ class RecordCommand:
         target.add_argument("--no-inherit", action="store_true", help="do not follow child tasks")
         stacks = parser.add_argument_group("stacks")
         stacks.add_argument("-g", action="store_true", help="record kernel and user call stacks (frame pointers)")
-        stacks.add_argument("--call-graph", choices=("fp", "dwarf", "lbr"), metavar="MODE",
-                            help="fp (same as -g); dwarf and lbr are not supported yet")
+        stacks.add_argument("--call-graph", metavar="MODE[,SIZE]",
+                            help="fp (same as -g), or dwarf[,SIZE]: user registers and SIZE bytes of user stack "
+                                 "(default 8192, max 65528) per sample, unwound with the binaries' CFI, for code "
+                                 "built without frame pointers; lbr where the CPU has last branch records")
         stacks.add_argument("--max-stack", type=int, metavar="N", help="at most N frames per stack")
         only = stacks.add_mutually_exclusive_group()
         only.add_argument("--user-callchains", action="store_true", help="user-space frames only")
         only.add_argument("--kernel-callchains", action="store_true", help="kernel frames only")
+        offcpu = parser.add_argument_group("off-CPU")
+        offcpu.add_argument("--off-cpu", action="store_true",
+                            help="also record every switch-out of a target thread (stack, state) and its switch-in: "
+                                 "time blocked per stack (implies -g; root for stacks)")
+        offcpu.add_argument("--wakeups", action="store_true",
+                            help="with --off-cpu: the waker's stack at each wakeup (sched:sched_waking)")
         out = parser.add_argument_group("output")
         out.add_argument("-o", "--output", metavar="FILE", help="write this perf.data file instead of the store")
         out.add_argument("-m", "--mmap-pages", type=int, metavar="PAGES",
@@ -89,8 +100,15 @@ class RecordCommand:
             raise HwprofError("nothing to sample: give a command after --, -p PID, -a or -C CPUS", exit_code=2)
         if chosen > 1:
             raise HwprofError("choose one target: a command, -p PID or -a", exit_code=2)
-        if args.call_graph in ("dwarf", "lbr"):
-            raise HwprofError(f"--call-graph {args.call_graph} is not supported yet: use -g (frame pointers)")
+        stack_dump = 0
+        if args.call_graph:
+            from hwprof.callgraph import lbr_refusal, parse_call_graph
+
+            call_graph = parse_call_graph(args.call_graph)
+            if call_graph.mode == "lbr":
+                raise HwprofError(lbr_refusal() or "--call-graph lbr is not supported by hwprof yet: use "
+                                  "--call-graph dwarf")
+            stack_dump = call_graph.stack_size
         for name, value in (("-F", args.freq), ("-c", args.count), ("--max-stack", args.max_stack)):
             if value is not None and value <= 0:
                 raise HwprofError(f"{name} must be positive, got {value}", exit_code=2)
@@ -107,11 +125,24 @@ class RecordCommand:
             limit = read_sysctl("perf_event_max_stack", 127) or 127
             if max_stack > limit:
                 raise HwprofError(f"--max-stack {max_stack} is above kernel.perf_event_max_stack ({limit})")
+        offcpu_plan = None
+        if args.wakeups and not args.off_cpu:
+            raise HwprofError("--wakeups needs --off-cpu", exit_code=2)
+        if args.off_cpu:
+            from hwprof.collectors.offcpu import CLOCKID, plan_capture
+
+            offcpu_plan = plan_capture(args.wakeups)
+            if args.mmap_pages is None:
+                from hwprof.collectors.offcpu import data_pages
+
+                args.mmap_pages = data_pages()
         options = SamplingOptions(
             events=",".join(args.event) if args.event else None, frequency=args.freq, period=args.count,
-            callgraph=bool(args.g or args.call_graph), max_stack=max_stack,
+            callgraph=bool(args.g or args.call_graph or args.off_cpu), stack_dump=stack_dump, max_stack=max_stack,
             user_callchain=not args.kernel_callchains, kernel_callchain=not args.user_callchains,
-            data_pages=args.mmap_pages, duration=args.duration, inherit=not args.no_inherit)
+            data_pages=args.mmap_pages, duration=args.duration, inherit=not args.no_inherit,
+            extra_events=offcpu_plan.extra_events if offcpu_plan else None, context_switch=offcpu_plan is not None,
+            clockid=CLOCKID if offcpu_plan else None)
         target = Target(command=tuple(command), pids=pids, system_wide=args.all_cpus, cpus=cpus)
         store = None
         entry_id = None
@@ -133,6 +164,8 @@ class RecordCommand:
 
         cmdline = ["hwprof", "record", *sys.argv[2:]] if len(sys.argv) > 1 and sys.argv[1] == "record" else [
             "hwprof", "record", *(["--", *command] if command else [])]
+        for message in offcpu_plan.notices if offcpu_plan else ():
+            notify(message)
         session = SamplingSession(target, options, path, cmdline=cmdline, notify=notify)
         result = session.run()
         if store is not None and entry_id is not None:
@@ -149,6 +182,11 @@ class RecordCommand:
                   file=sys.stderr)
             if result.lost:
                 print("hwprof record: samples were lost: raise -m (ring pages) or lower -F", file=sys.stderr)
+            if offcpu_plan:
+                from hwprof.collectors.offcpu import summary
+
+                for line in summary(result.switches, result.duration_ns, result.lost):
+                    print(f"hwprof record: {line}", file=sys.stderr)
             if result.exit_status:
                 print(f"hwprof record: the command exited with status {result.exit_status}", file=sys.stderr)
         # Like perf record (and hwprof stat), the profiled command's exit code becomes ours, so scripts see a

@@ -72,8 +72,8 @@ class ReportCommand:
 
         import numpy as np
 
-        from hwprof.decode import decode_file, load_profile
         from hwprof.errors import HwprofError
+        from hwprof.pipeline import decode_file, load_profile
         from hwprof.report import ReportOptions, build_report, render_call_graph, render_text, sample_mask
         from hwprof.report import sample_weights as weights_for
 

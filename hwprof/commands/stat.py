@@ -17,6 +17,9 @@ examples:
   hwprof stat --json -o out.json -- ./bench  # machine-readable (schema in README)
   hwprof stat -x, -- ./bench               # CSV like perf stat -x,
   hwprof stat --save -I 500 -- ./bench     # keep the run in the store; 'hwprof serve' charts its intervals
+  hwprof stat -M TopdownL1,Info_Thread_IPC -- ./bench  # vendor metrics / metric groups of this CPU model
+  hwprof stat --topdown-level 3 -- ./bench # the TMA tree to level 3, bottleneck path marked <==
+  PERF_CPUID=GenuineIntel-6-8F-8 hwprof stat -vv -M TopdownL2 -- true  # another model's metric events
 """
 
 class StatCommand:
@@ -65,6 +68,13 @@ class StatCommand:
                             help="start counting MS milliseconds after the command (or the attach) starts")
         parser.add_argument("--topdown", action="store_true",
                             help="add this CPU's top-down level 1 events (Intel perf-metrics, AMD Zen 4)")
+        parser.add_argument("-M", "--metrics", action="append", default=[], metavar="METRIC|GROUP",
+                            help="the CPU vendor's metrics or metric groups (comma list, repeatable; "
+                                 "'hwprof list metric' shows them), evaluated over scheduled event groups")
+        parser.add_argument("--topdown-level", type=int, metavar="N",
+                            help="the vendor's top-down (TMA) tree to level N (1-6), printed as toplev does")
+        parser.add_argument("-v", "--verbose", action="count", default=0,
+                            help="-vv: print each perf_event_attr before opening it, in perf's -vv layout")
         parser.add_argument("workload", nargs=argparse.REMAINDER, metavar="command",
                             help="command to run (after --)")
 

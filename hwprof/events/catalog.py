@@ -13,7 +13,7 @@ from hwprof.events.pmu import PmuRegistry
 from hwprof.perf.abi import PerfType
 from hwprof.perf.attr import PerfEventAttr
 
-KINDS = ("hardware", "cache", "software", "tool", "pmu", "tracepoint", "breakpoint", "raw")
+KINDS = ("hardware", "cache", "vendor", "software", "tool", "pmu", "tracepoint", "breakpoint", "raw", "metric")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class CatalogEntry:
     unit: str = ""
     encoding: str = ""
     openable: Openability | None = None  # None: not probed
+    topic: str = ""                      # vendor events and metrics: the vendor's topic or metric group
 
 
 def _attr(type_: int, config: int = 0) -> PerfEventAttr:
@@ -40,10 +41,21 @@ def _symbolic(event: generic.SymbolicEvent, kind: str) -> tuple[CatalogEntry, Pe
 
 
 def build_catalog(kinds: tuple[str, ...] = KINDS, probe: bool = True, pattern: str | None = None,
-                  pmus: PmuRegistry | None = None, tracefs_path: str | None = None) -> list[CatalogEntry]:
-    """The events of the requested kinds whose name (or an alias) matches the glob `pattern`."""
+                  pmus: PmuRegistry | None = None, tracefs_path: str | None = None,
+                  words: tuple[str, ...] = (), topics: tuple[str, ...] = ()) -> list[CatalogEntry]:
+    """The events of the requested kinds whose name (or an alias) matches the glob `pattern`, and, for each of
+    `words`, whose name or description contains it. `topics` limits vendor events to those topics."""
     pmus = pmus or PmuRegistry()
     found: list[tuple[CatalogEntry, PerfEventAttr | None]] = []
+    vendor_probe_reason: str | None = None
+    if "vendor" in kinds or "metric" in kinds:
+        from hwprof.events.vendor_catalog import metric_entries, vendor_entries
+
+        if "vendor" in kinds:
+            entries, vendor_probe_reason = vendor_entries(pmus, topics)
+            found.extend(entries)
+        if "metric" in kinds:
+            found.extend((entry, None) for entry in metric_entries())
     if "hardware" in kinds:
         found.extend(_symbolic(e, "hardware") for e in generic.HARDWARE_EVENTS)
     if "cache" in kinds:
@@ -77,8 +89,13 @@ def build_catalog(kinds: tuple[str, ...] = KINDS, probe: bool = True, pattern: s
                                    (), "cpu"), None))
     if pattern:
         found = [(e, a) for e, a in found if _matches(e, pattern)]
+    for word in words:
+        found = [(e, a) for e, a in found if _mentions(e, word)]
     if not probe:
         return [e for e, _ in found]
+    if vendor_probe_reason is not None:
+        found = [(replace(e, openable=Openability(False, reason=vendor_probe_reason)), None)
+                 if e.kind == "vendor" else (e, a) for e, a in found]
     tracepoints = [(e, a) for e, a in found if e.kind == "tracepoint"]
     shared: Openability | None = None
     if len(tracepoints) > PROBE_EACH_TRACEPOINT_LIMIT:
@@ -105,10 +122,18 @@ def _matches(entry: CatalogEntry, pattern: str) -> bool:
                for name in (entry.name, *entry.aliases))
 
 
+def _mentions(entry: CatalogEntry, word: str) -> bool:
+    """`hwprof list cache miss`: every word must appear in the name, an alias, the topic or the description."""
+    word = word.lower()
+    return any(word in text.lower() for text in (entry.name, *entry.aliases, entry.topic, entry.description))
+
+
 def _probe(entry: CatalogEntry, attr: PerfEventAttr | None, pmus: PmuRegistry,
            tracefs_path: str | None) -> CatalogEntry:
     if entry.kind == "tool":
         return replace(entry, openable=Openability(True, reason="measured by hwprof itself"))
+    if entry.kind == "metric" or entry.openable is not None:
+        return entry
     if entry.kind == "pmu":
         from hwprof.events.parser import EventParseError, parse_event
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from hwprof.errors import HwprofError
 from hwprof.events import generic, tracefs
 from hwprof.events.modifiers import ModifierError, ModifierState, apply_modifier
-from hwprof.events.pmu import Pmu, PmuError, PmuRegistry
+from hwprof.events.pmu import CPU_PMU_NAMES, Pmu, PmuAlias, PmuError, PmuRegistry
 from hwprof.events.spec import EventGroup, EventSpec
 from hwprof.perf.abi import PerfType
 from hwprof.perf.attr import PerfEventAttr
@@ -113,9 +113,10 @@ def _is_breakpoint_at(text: str, index: int) -> bool:
 # --- the parser --------------------------------------------------------------------------------------------
 
 class EventParser:
-    def __init__(self, pmus: PmuRegistry | None = None, tracefs_path: str | None = None) -> None:
+    def __init__(self, pmus: PmuRegistry | None = None, tracefs_path: str | None = None, vendor=None) -> None:
         self.pmus = pmus or PmuRegistry()
         self._tracefs = tracefs_path
+        self._vendor = False if vendor is None else vendor
 
     @property
     def tracefs(self) -> str:
@@ -207,7 +208,8 @@ class EventParser:
         parts = text.split(":")
         if len(parts) == 1:
             return self._named(text)
-        if len(parts) == 2 and (self._is_known_name(parts[0]) or not parts[1]):
+        # Tracepoint systems have no '.', vendor event names (MEM_LOAD_RETIRED.L3_MISS:pp) do.
+        if len(parts) == 2 and (self._is_known_name(parts[0]) or not parts[1] or "." in parts[0]):
             drafts = self._named(parts[0])
             for draft in drafts:
                 self._apply_event_modifier(draft, parts[1])
@@ -228,7 +230,51 @@ class EventParser:
                 return True
         except generic.CacheNameError:
             return True
-        return bool(self.pmus.alias_owners(name))
+        return bool(self.pmus.alias_owners(name)) or bool(self._vendor_events(name))
+
+    # --- vendor events (hwprof.events.vendor): perfmon / perf JSON names for this CPU model ---------------
+
+    @property
+    def vendor(self):
+        """The vendor data of this CPU model (PERF_CPUID overrides it); None where no source describes it."""
+        if self._vendor is False:
+            from hwprof.events.cpuid import CpuidError
+            from hwprof.events.vendor import VendorDataError, current_model
+
+            try:
+                self._vendor = current_model()
+            except CpuidError as exc:
+                raise EventParseError(str(exc)) from None
+            except VendorDataError:
+                self._vendor = None
+        return self._vendor
+
+    def _vendor_events(self, name: str) -> list:
+        if "." not in name and "_" not in name:
+            return []  # every vendor event name has one; skip loading the data for plain words
+        model = self.vendor
+        return model.find(name) if model is not None else []
+
+    def _core_pmu(self, name: str) -> Pmu:
+        """The core PMU `name` of this machine, or the vendor's formats where this machine has none."""
+        pmu = self.pmus.get(name)
+        if pmu is None and self.vendor is not None and name in self.vendor.core_pmus + ("cpu",):
+            from hwprof.events.vendor import VendorCorePmu
+
+            pmu = VendorCorePmu(name, self.vendor.vendor == "amd")
+        if pmu is None:
+            raise EventParseError(self._unknown_pmu_message(name, name + "/"))
+        return pmu
+
+    def _vendor_drafts(self, name: str) -> list[_Draft]:
+        events = self._vendor_events(name)
+        drafts = []
+        for event in events:
+            pmu = self._core_pmu(event.pmu)
+            label = f"{event.pmu}/{name}/" if len(events) > 1 else name
+            draft = self._pmu_draft(pmu, event.term_string.split(","), label)
+            drafts.append(draft)
+        return drafts
 
     def _named(self, name: str) -> list[_Draft]:
         symbolic = generic.SYMBOLIC_EVENTS.get(name)
@@ -254,6 +300,9 @@ class EventParser:
         owners = self.pmus.alias_owners(name)
         if owners:
             return [self._pmu_draft(pmu, [name], name) for pmu, _ in owners]
+        drafts = self._vendor_drafts(name)
+        if drafts:
+            return drafts
         raise EventParseError(self._unknown_message(name))
 
     def _hardware(self, name: str, type_: int, config: int) -> list[_Draft]:
@@ -277,9 +326,24 @@ class EventParser:
         for pmu in self.pmus.pmus.values():
             candidates.update(pmu.aliases)
             candidates.update(f"{pmu.name}/{alias}/" for alias in pmu.aliases)
+        model = self.vendor if ("." in name or "_" in name) else None
+        if model is not None:
+            from hwprof.events.vendor import all_event_names
+
+            other = all_event_names().get(name.upper())
+            mine = "AMD" if model.vendor == "amd" else "Intel"
+            if other is not None and other != mine:
+                return (f"'{name}' is an {other} event; this CPU model ({model.cpuid.text}, {model.name}) is "
+                        f"{mine}: see 'hwprof list' for its events")
+            # Vendor names are matched in any case: suggest in the case the user wrote.
+            lower = name.islower()
+            candidates.update(n.lower() if lower else n for n in model.event_names())
         close = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
         if close:
             return f"unknown event '{name}' (did you mean: {', '.join(close)}?)"
+        if model is not None:
+            other = "" if model.find(name) else f" for {model.cpuid.text} ({model.name})"
+            return f"unknown event '{name}'{other} (run 'hwprof list' to see the events of this CPU model)"
         return f"unknown event '{name}' (run 'hwprof list' to see the events on this machine)"
 
     # --- PMU events ----------------------------------------------------------------------------------------
@@ -301,6 +365,10 @@ class EventParser:
             drafts = [self._symbolic_with_terms(pmu_name, terms, name)]
         else:
             matching = self.pmus.matching(pmu_name)
+            if not matching and pmu_name in CPU_PMU_NAMES and self.vendor is not None \
+                    and self.vendor.cpuid.overridden and (pmu_name in self.vendor.core_pmus or pmu_name == "cpu"):
+                # PERF_CPUID names a model this machine is not: encode with that vendor's core PMU formats.
+                matching = [self._core_pmu(pmu_name)]
             if not matching:
                 raise EventParseError(self._unknown_pmu_message(pmu_name, text))
             drafts = [self._pmu_draft(pmu, terms, name) for pmu in matching]
@@ -406,6 +474,8 @@ class EventParser:
                 format_terms.append((key, number, term))
                 continue
             alias = pmu.find_alias(key) if not eq or value == "?" else None
+            if alias is None and not eq and pmu.is_core:
+                alias = self._vendor_alias(pmu, key)
             if alias is not None:
                 draft.scale, draft.unit = alias.scale, alias.unit
                 alias_terms = [t.strip() for t in alias.terms.split(",") if t.strip()]
@@ -420,6 +490,13 @@ class EventParser:
             hint = f"did you mean: {', '.join(close)}? " if close else ""
             raise EventParseError(f"unknown term '{key}' for PMU '{pmu.name}' ({hint}"
                                   f"valid: {', '.join(valid)})")
+
+    def _vendor_alias(self, pmu: Pmu, key: str) -> PmuAlias | None:
+        """`cpu/mem_load_retired.l3_miss,cmask=1/`: a vendor event used as a term of its core PMU."""
+        events = [e for e in self._vendor_events(key) if e.pmu == pmu.name or len(self._vendor_events(key)) == 1]
+        if not events:
+            return None
+        return PmuAlias(events[0].name, events[0].term_string)
 
     # --- tracepoints ---------------------------------------------------------------------------------------
 
@@ -456,6 +533,12 @@ class EventParser:
             if names:
                 return f"unknown event '{system}' (did you mean: {names[0]}?)"
             hint = f" (did you mean: {', '.join(c + ':' + event for c in close)}?)" if close else ""
+            if "_" in system:
+                from hwprof.events.vendor import all_event_names
+
+                vendor = all_event_names().get(system.upper())
+                if vendor is not None:
+                    return f"'{system}' is an {vendor} event, not one of this CPU model's (see 'hwprof list')"
             return f"unknown tracepoint system '{system}' in '{system}:{event}'{hint}"
         close = difflib.get_close_matches(event, tracefs.list_events(root, system), n=3, cutoff=0.6)
         hint = f" (did you mean: {', '.join(system + ':' + c for c in close)}?)" if close else ""

@@ -2,7 +2,7 @@
 
 The layout of a sample depends on the attr that produced it (sample_type, read_format, register masks), so it is
 computed once per attr (`SampleLayout.from_attr`) and then used for every record. This module is the slow, exact
-path: one Python object per record, for probes, tests and side records. The bulk decoder (hwprof.decode) reads
+path: one Python object per record, for probes, tests and side records. The bulk decoder (hwprof.pipeline) reads
 samples with numpy using the same layout's fixed offsets.
 """
 
@@ -12,7 +12,16 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hwprof.perf.abi import MISC_COMM_EXEC, MISC_CPUMODE_MASK, MISC_MMAP_BUILD_ID, ReadFormat, RecordType, SampleType
+from hwprof.perf.abi import (
+    MISC_COMM_EXEC,
+    MISC_CPUMODE_MASK,
+    MISC_MMAP_BUILD_ID,
+    MISC_SWITCH_OUT,
+    MISC_SWITCH_OUT_PREEMPT,
+    ReadFormat,
+    RecordType,
+    SampleType,
+)
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.readformat import CounterValue, parse_read, read_size
 from hwprof.units import Address, Cpu, FileOffset, Nanoseconds, Pid, Tid
@@ -217,6 +226,27 @@ class Throttle:
 
 
 @dataclass(frozen=True)
+class Switch:
+    """SWITCH (the sample's own task) or SWITCH_CPU_WIDE (with the task switched to or from)."""
+
+    out: bool                 # switched out (else in)
+    preempt: bool             # switched out while runnable (preempted), not blocked
+    next_prev_pid: Pid = -1   # CPU-wide only: the task switched to (out) or from (in)
+    next_prev_tid: Tid = -1
+    sample_id: SampleId = field(default_factory=SampleId)
+
+
+@dataclass(frozen=True)
+class ReadRecord:
+    """READ: an inherited counter's final value, written when the thread that owned it exits."""
+
+    pid: Pid
+    tid: Tid
+    values: tuple[CounterValue, ...]
+    sample_id: SampleId = field(default_factory=SampleId)
+
+
+@dataclass(frozen=True)
 class OtherRecord:
     """Any record this module does not model field by field; kept whole."""
 
@@ -400,8 +430,8 @@ def _signed32(value: int) -> int:
 
 
 def parse_record(buf: bytes | memoryview, offset: int, layout: SampleLayout | None = None):
-    """Decode any record at `offset`: Sample (needs a layout), Mmap, Comm, TaskEvent, Lost, Throttle or
-    OtherRecord. `layout` also supplies the sample_id trailer of side records."""
+    """Decode any record at `offset`: Sample (needs a layout), Mmap, Comm, TaskEvent, Lost, Throttle, Switch,
+    ReadRecord (needs a layout) or OtherRecord. `layout` also supplies the sample_id trailer of side records."""
     rtype, misc, size = HEADER.unpack_from(buf, offset)
     if size < 8 or offset + size > len(buf):
         raise RecordError(f"record at {offset} of size {size} runs past the end of the data")
@@ -447,6 +477,22 @@ def parse_record(buf: bytes | memoryview, offset: int, layout: SampleLayout | No
         if rtype in (RecordType.THROTTLE, RecordType.UNTHROTTLE):
             time, ident, stream = struct.unpack_from("<QQQ", buf, offset + 8)
             return Throttle(rtype == RecordType.THROTTLE, time, ident, stream, sample_id=sid())
+        if rtype in (RecordType.SWITCH, RecordType.SWITCH_CPU_WIDE):
+            out, preempt = bool(misc & MISC_SWITCH_OUT), bool(misc & MISC_SWITCH_OUT_PREEMPT)
+            if rtype == RecordType.SWITCH:
+                return Switch(out, preempt, sample_id=sid())
+            pid, tid = struct.unpack_from("<ii", buf, offset + 8)
+            return Switch(out, preempt, pid, tid, sample_id=sid())
+        if rtype == RecordType.READ:
+            if layout is None:
+                raise RecordError("decoding a READ record needs the layout of its attr")
+            pid, tid = struct.unpack_from("<ii", buf, offset + 8)
+            rf = layout.read_format
+            nr = struct.unpack_from("<Q", buf, offset + 16)[0] if rf & ReadFormat.GROUP else 1
+            if 16 + read_size(rf, nr) > body_end - offset:
+                raise RecordError(f"READ record at {offset} is shorter than its read_format says")
+            values, _ = parse_read(buf, rf, offset + 16)
+            return ReadRecord(pid, tid, tuple(values), sample_id=sid())
     except struct.error as exc:
         raise RecordError(f"record type {rtype} at {offset} is truncated: {exc}") from None
     return OtherRecord(rtype, misc, bytes(buf[offset:offset + size]))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
 import resource
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hwprof.errors import HwprofError
@@ -164,9 +166,39 @@ def explain_open_error(err: int, name: str, attr: PerfEventAttr, pid: int, cpu: 
     return f"cannot open '{name}': {os.strerror(err)}"
 
 
+# `-vv`: a writer that sees every attr before it is opened and the syscall's result (hwprof.perf.attr_format).
+_open_trace: Callable[[str], None] | None = None
+
+
+@contextlib.contextmanager
+def trace_opens(write: Callable[[str], None]):
+    """Within the block, print each perf_event_attr and perf_event_open() result as `perf -vv` does."""
+    global _open_trace
+    previous, _open_trace = _open_trace, write
+    try:
+        yield
+    finally:
+        _open_trace = previous
+
+
 def perf_event_open(attr: PerfEventAttr, pid: int = 0, cpu: int = -1, group_fd: int = -1,
                     flags: int = abi.FLAG_FD_CLOEXEC, name: str | None = None) -> int:
     """Open an event; return its fd. On E2BIG, retry once with the attr size the kernel reported."""
+    if _open_trace is None:
+        return _perf_event_open(attr, pid, cpu, group_fd, flags, name)
+    from hwprof.perf.attr_format import format_attr, format_open
+
+    _open_trace(format_attr(attr))
+    try:
+        fd = _perf_event_open(attr, pid, cpu, group_fd, flags, name)
+    except PerfOpenError as exc:
+        _open_trace(format_open(pid, cpu, group_fd, flags, None, exc.errno))
+        raise
+    _open_trace(format_open(pid, cpu, group_fd, flags, fd))
+    return fd
+
+
+def _perf_event_open(attr: PerfEventAttr, pid: int, cpu: int, group_fd: int, flags: int, name: str | None) -> int:
     label = name or repr(attr)
     for _ in range(2):
         fd = _libc.syscall(_NR_PERF_EVENT_OPEN, ctypes.byref(attr), pid, cpu, group_fd, flags)

@@ -163,3 +163,85 @@ def pack_u64(value: int) -> bytes:
 
 def pack_sample_time(first: int, last: int) -> bytes:
     return struct.pack("<QQ", first, last)
+
+
+# --- tracing data ----------------------------------------------------------------------------------------
+
+TRACING_MAGIC = b"\x17\x08Dtracing"
+TRACING_VERSION = b"0.6"
+
+
+@dataclass(frozen=True)
+class TracingData:
+    """What perf needs to name the RAW fields of tracepoint samples: tracefs's ring-buffer headers and the format
+    file of every recorded tracepoint, grouped by system. Without this feature `perf script` refuses a file that
+    has a tracepoint attr ("broken or missing trace data")."""
+
+    header_page: bytes
+    header_event: bytes
+    systems: dict[str, list[bytes]]   # system -> format file texts
+    printk_formats: bytes = b""
+    page_size: int = 4096
+
+
+def pack_tracing_data(data: TracingData) -> bytes:
+    """perf's tracing_data layout (version 0.6, little-endian, 8-byte long): magic, version, endianness, long size,
+    page size; header_page and header_event as name + u64 size + text; no ftrace formats; per system its name and
+    u32 count of u64-sized format files; u32 kallsyms (empty), u32 printk formats, u64 saved cmdlines (empty)."""
+    out = [TRACING_MAGIC, TRACING_VERSION + b"\0", bytes([0, 8]), struct.pack("<I", data.page_size)]
+    for name, text in ((b"header_page", data.header_page), (b"header_event", data.header_event)):
+        out += [name + b"\0", struct.pack("<Q", len(text)), text]
+    out.append(struct.pack("<I", 0))  # ftrace's own formats
+    out.append(struct.pack("<I", len(data.systems)))
+    for system, formats in data.systems.items():
+        out += [system.encode() + b"\0", struct.pack("<I", len(formats))]
+        for text in formats:
+            out += [struct.pack("<Q", len(text)), text]
+    out += [struct.pack("<I", 0), struct.pack("<I", len(data.printk_formats)), data.printk_formats]
+    out.append(struct.pack("<Q", 0))
+    return b"".join(out)
+
+
+def unpack_tracing_data(raw: bytes) -> TracingData:
+    """The inverse of pack_tracing_data, for perf's files as well as hwprof's (version 0.5 has no saved cmdlines).
+    Raises ValueError on a malformed section."""
+    if not raw.startswith(TRACING_MAGIC):
+        raise ValueError("not a tracing_data section")
+    pos = len(TRACING_MAGIC)
+
+    def cstring() -> bytes:
+        nonlocal pos
+        end = raw.index(b"\0", pos)
+        text, pos = raw[pos:end], end + 1
+        return text
+
+    def take(fmt: str) -> int:
+        nonlocal pos
+        (value,) = struct.unpack_from(fmt, raw, pos)
+        pos += struct.calcsize(fmt)
+        return value
+
+    def blob(size: int) -> bytes:
+        nonlocal pos
+        if pos + size > len(raw):
+            raise ValueError("tracing_data section is cut short")
+        data, pos = raw[pos:pos + size], pos + size
+        return data
+
+    cstring()  # version
+    if raw[pos] != 0:
+        raise ValueError("big-endian tracing data is not supported")
+    pos += 2
+    page_size = take("<I")
+    headers = {}
+    for _ in range(2):
+        name = cstring()
+        headers[name] = blob(take("<Q"))
+    for _ in range(take("<I")):  # ftrace's own formats
+        blob(take("<Q"))
+    systems: dict[str, list[bytes]] = {}
+    for _ in range(take("<I")):
+        system = cstring().decode(errors="replace")
+        systems[system] = [blob(take("<Q")) for _ in range(take("<I"))]
+    return TracingData(headers.get(b"header_page", b""), headers.get(b"header_event", b""), systems,
+                       page_size=page_size)

@@ -17,7 +17,9 @@ var HW = window.HW || (window.HW = {});
   }
 
   // Colour schemes. Each returns a CSS colour for a node.
-  const KIND_HUES = { user: [12, 40], kernel: [195, 225], jit: [95, 140], guest: [270, 300], unknown: [0, 0] };
+  // offcpu: the marker frames of off-CPU recordings (task state at switch-out, the "--" before a waker's stack).
+  const KIND_HUES = { user: [12, 40], kernel: [195, 225], jit: [95, 140], guest: [270, 300], offcpu: [240, 255],
+    unknown: [0, 0] };
   function kindColor(tree, node) {
     const f = tree.func[node], kind = tree.data.funcKindName(f);
     const range = KIND_HUES[kind] || KIND_HUES.unknown;

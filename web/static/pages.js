@@ -84,6 +84,8 @@ var HW = window.HW || (window.HW = {});
       this.range = [0, data.nBins];
       this.view = "flame";
       this.weight = data.nW > 1 && data.meta.events && data.meta.events.length ? 1 : 0;
+      // An off-CPU recording (payload.OFFCPU_WEIGHTS): open on the on-CPU time, with off-CPU and wall a choice away.
+      if (data.weights.indexOf("on-CPU ns") >= 0) this.weight = data.weights.indexOf("on-CPU ns");
       this.colorMode = "kind";
       this.search = null;
       this.match = null;

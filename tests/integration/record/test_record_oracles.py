@@ -196,7 +196,7 @@ def test_system_wide_and_cpu_list(tmp_path):
     assert report["samples"] >= 350 and len(report["rows"]) >= 2
     one = tmp_path / "cpu0.data"
     run_hwprof("record", "-C", "0", "-d", "0.3", "-e", "cpu-clock", "-o", str(one))
-    from hwprof.decode import decode_file
+    from hwprof.pipeline import decode_file
 
     profile = decode_file(one)
     assert set(profile.sample_cpu.tolist()) == {0}
@@ -263,7 +263,7 @@ def test_system_wide_group_deltas_add_up(workloads, tmp_path):
     time.sleep(0.8)
     subprocess.run([str(workloads["faults"]), "64"], check=True, stdout=subprocess.DEVNULL)
     assert recorder.wait(timeout=60) == 0
-    from hwprof.decode import decode_file
+    from hwprof.pipeline import decode_file
 
     profile = decode_file(data)
     clock_ns, faults = profile.counters.sum(axis=0)

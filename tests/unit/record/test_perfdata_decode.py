@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from hwprof.decode import decode_file
 from hwprof.errors import HwprofError
 from hwprof.folded import profile_folded
 from hwprof.perf.abi import CallchainContext, ReadFormat, RecordType, SampleType
@@ -18,6 +17,7 @@ from hwprof.perfdata import PerfDataFile, PerfDataWriter
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
 from hwprof.perfdata.writer import FileAttr
+from hwprof.pipeline import decode_file
 from hwprof.report import ReportOptions, build_report, render_text
 
 USER = int(CallchainContext.USER)

@@ -1,0 +1,90 @@
+"""The CPU model string vendor data is looked up by, in perf's format, and perf's `PERF_CPUID` override.
+
+perf (tools/perf/arch/x86/util/header.c) writes it as `VENDOR-FAMILY-MODEL-STEPPING` with the family in decimal
+and model and stepping in upper-case hex: `GenuineIntel-6-55-4` (Skylake-SP), `AuthenticAMD-25-1-1` (Zen 3).
+Mapfile rows are regular expressions over that string; a row without a stepping matches every stepping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from hwprof.perf.syscall import read_text
+
+ENV_OVERRIDE = "PERF_CPUID"
+_CPUID_RE = re.compile(r"^(\w+)-(\d+)-([0-9A-Fa-f]+)(?:-([0-9A-Fa-f]+))?$")
+
+
+class CpuidError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CpuId:
+    vendor: str      # GenuineIntel, AuthenticAMD, ...
+    family: int
+    model: int
+    stepping: int | None
+    overridden: bool = False  # came from PERF_CPUID, not from this machine
+
+    @property
+    def text(self) -> str:
+        base = f"{self.vendor}-{self.family}-{self.model:X}"
+        return base if self.stepping is None else f"{base}-{self.stepping:X}"
+
+    @property
+    def without_stepping(self) -> str:
+        return f"{self.vendor}-{self.family}-{self.model:X}"
+
+    @property
+    def is_intel(self) -> bool:
+        return self.vendor == "GenuineIntel"
+
+    @property
+    def is_amd(self) -> bool:
+        return self.vendor in ("AuthenticAMD", "HygonGenuine")
+
+    def matches(self, pattern: str) -> bool:
+        """perf's rule: the mapfile regex matches the whole string, or the string without its stepping."""
+        try:
+            regex = re.compile(pattern, re.IGNORECASE)
+        except re.error:
+            return False
+        return bool(regex.fullmatch(self.text) or regex.fullmatch(self.without_stepping))
+
+
+def parse_cpuid(text: str, overridden: bool = True) -> CpuId:
+    m = _CPUID_RE.match(text.strip())
+    if not m:
+        raise CpuidError(f"{ENV_OVERRIDE}='{text}' is not VENDOR-FAMILY-MODEL[-STEPPING] "
+                         "(perf's format, e.g. GenuineIntel-6-55-4 or AuthenticAMD-25-1-1)")
+    vendor, family, model, stepping = m.groups()
+    return CpuId(vendor, int(family), int(model, 16), int(stepping, 16) if stepping else None, overridden)
+
+
+def machine_cpuid(cpuinfo: str = "/proc/cpuinfo") -> CpuId | None:
+    """This machine's model from the first processor in /proc/cpuinfo (x86); None where it has none."""
+    text = read_text(cpuinfo) or ""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    try:
+        return CpuId(fields["vendor_id"], int(fields["cpu family"]), int(fields["model"]),
+                     int(fields["stepping"]) if fields.get("stepping", "").isdigit() else None)
+    except (KeyError, ValueError):
+        return None
+
+
+def current_cpuid() -> CpuId | None:
+    """PERF_CPUID when set (every command then resolves events and metrics for that model), else this CPU."""
+    override = os.environ.get(ENV_OVERRIDE, "").strip()
+    if override:
+        return parse_cpuid(override)
+    return machine_cpuid()

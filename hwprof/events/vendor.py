@@ -1,0 +1,449 @@
+"""Named vendor events and metrics for one CPU model, offline: `MEM_LOAD_RETIRED.L3_MISS`, `ls_dc_accesses`.
+
+Sources (shipped as package data, see hwprof/events/data/):
+- Intel: Intel's perfmon repository (BSD-3-Clause): per-model core event JSON and TMA metric JSON, chosen by
+  `mapfile.csv` rows matched against the CPU model string (hwprof.events.cpuid, PERF_CPUID overrides it).
+- AMD: the AMD Zen event and metric JSON of Linux perf (tools/perf/pmu-events/arch/x86/amdzen*, GPL-2.0, from
+  Linux 6.12), chosen by perf's own mapfile rows. libpfm4 knows the same events under AMD's PPR names and
+  is the independent encoder the tests compare with.
+
+An event becomes PMU terms (`event=0xd1,umask=0x20,period=50021`) exactly as perf's jevents turns the vendor
+JSON into aliases, so the rest is the ordinary sysfs-PMU path of the parser: the terms are encoded through the
+core PMU's `format/` files, or, where this machine has no such PMU (a VM, or PERF_CPUID naming another model),
+through the kernel's formats for that vendor (below), with type PERF_TYPE_RAW.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+
+from hwprof.events.cpuid import CpuId, current_cpuid
+from hwprof.events.pmu import FormatField, Pmu, PmuAlias
+from hwprof.perf.abi import PerfType
+
+DATA_ROOT = os.path.join(os.path.dirname(__file__), "data")
+SHIPPED_DIR = os.path.join(DATA_ROOT, "perfmon")
+AMD_DIR = os.path.join(DATA_ROOT, "perf_amd")
+
+# The kernel's format/ files of the core PMUs (arch/x86/events/intel/core.c, amd/core.c). Intel's umask is the
+# umask2 layout (bits 40-47 take perfmon's UMaskExt); older CPUs have no event that sets those bits.
+INTEL_FORMATS = {
+    "event": "config:0-7", "umask": "config:8-15,40-47", "edge": "config:18", "pc": "config:19",
+    "any": "config:21", "inv": "config:23", "cmask": "config:24-31", "in_tx": "config:32",
+    "in_tx_cp": "config:33", "eq": "config:36", "offcore_rsp": "config1:0-63", "ldlat": "config1:0-15",
+    "frontend": "config1:0-23",
+}
+AMD_FORMATS = {"event": "config:0-7,32-35", "umask": "config:8-15", "edge": "config:18", "inv": "config:23",
+               "cmask": "config:24-31"}
+
+# perfmon MSRIndex -> the PMU term its MSRValue fills (Linux's intel core PMU formats).
+_MSR_TERMS = {"0x3f6": "ldlat", "0x1a6": "offcore_rsp", "0x1a7": "offcore_rsp", "0x1a6,0x1a7": "offcore_rsp",
+              "0x3f7": "frontend"}
+# perfmon "Core Role Name" -> perf's hybrid PMU.
+_ROLE_PMUS = {"Core": "cpu_core", "Atom": "cpu_atom", "LowPower_Atom": "cpu_lowpower"}
+
+# Topics for Intel events (perf groups its x86 JSON the same way): first match wins.
+_TOPIC_RULES = (
+    ("Virtual memory", r"(DTLB|ITLB|STLB|TLB_|EPT\.|PAGE_WALK)"),
+    ("Floating point", r"(FP_|.*AVX|.*SIMD|X87|ASSISTS\.FP|.*FPDIV|ARITH\.FP)"),
+    ("Memory", r"(.*L3_MISS|.*LLC_MISS|.*DRAM|MEM_TRANS_RETIRED|.*MEMORY_ORDERING|RTM_|HLE_|TX_|MEMORY_ACTIVITY|"
+               r"OCR\..*(MEMORY|PMM))"),
+    ("Cache", r"(.*CACHE|L1D|L1I|L2_|LONGEST_LAT|MEM_LOAD|MEM_INST|MEM_UOPS|MEM_STORE|OCR\.|OFFCORE_|SQ_MISC|"
+              r"SW_PREFETCH|LD_HEAD|CORE_SNOOP|XQ_)"),
+    ("Frontend", r"(FRONTEND|ICACHE|IDQ|DSB|DECODE|BACLEARS|ILD_|MS_DECODED|UOPS\.MS|LSD\.)"),
+    ("Branch", r"(BR_|BTCLEAR|BACLEAR|.*BRANCH)"),
+)
+_TOPIC_RES = tuple((topic, re.compile(rule)) for topic, rule in _TOPIC_RULES)
+# AMD: perf's JSON file names are the topics.
+_AMD_TOPICS = {"branch": "Branch", "cache": "Cache", "core": "Pipeline", "floating-point": "Floating point",
+               "memory": "Memory", "other": "Other", "pipeline": "Pipeline", "recommended": "Recommended"}
+
+
+_NAMEABLE = re.compile(r"^[A-Za-z0-9_.]+$")
+
+
+class VendorDataError(ValueError):
+    pass
+
+
+def intel_topic(name: str) -> str:
+    for topic, regex in _TOPIC_RES:
+        if regex.match(name):
+            return topic
+    return "Pipeline"
+
+
+@dataclass(frozen=True)
+class VendorEvent:
+    """One named event of one core PMU, as the vendor describes it."""
+
+    name: str
+    pmu: str                                   # cpu, cpu_core, cpu_atom
+    terms: tuple[tuple[str, int], ...]         # (format term, value), in perf's jevents order
+    description: str = ""
+    long_description: str = ""
+    topic: str = "Other"
+    counters: str = ""                         # "0,1,2,3", "Fixed counter 1", ... (Intel)
+    taken_alone: bool = False                  # must run without other events in its group (Intel)
+    precise: bool = False                      # PEBS / precise sampling capable
+    data_la: bool = False                      # PEBS records the data linear address
+    deprecated: bool = False
+    period: int | None = None                  # the vendor's SampleAfterValue
+    source: str = "perfmon"
+
+    @property
+    def fixed_counter(self) -> int | None:
+        m = re.match(r"fixed counter (\d+)", self.counters.lower())
+        return int(m.group(1)) if m else None
+
+    @property
+    def term_string(self) -> str:
+        """What perf's jevents writes into its alias table: the PMU terms (period included)."""
+        parts = [f"{k}={v:#x}" for k, v in self.terms]
+        if self.period:
+            parts.append(f"period={self.period}")
+        return ",".join(parts)
+
+    @property
+    def config_terms(self) -> str:
+        return ",".join(f"{k}={v:#x}" for k, v in self.terms)
+
+
+def _int(text: str | None) -> int:
+    if text is None or text == "":
+        return 0
+    return int(str(text).split(",")[0].strip(), 0)
+
+
+def _intel_event(raw: dict, pmu: str) -> VendorEvent:
+    terms: list[tuple[str, int]] = [("event", _int(raw.get("code")))]
+    umask = _int(raw.get("umask")) | (_int(raw.get("umask_ext")) << 8)
+    if umask:
+        terms.append(("umask", umask))
+    for short, term in (("cmask", "cmask"), ("inv", "inv"), ("edge", "edge"), ("any", "any")):
+        value = _int(raw.get(short))
+        if value:
+            terms.append((term, value))
+    msr = raw.get("msr", "").lower().replace(" ", "")
+    if msr and raw.get("msr_value"):
+        term = _MSR_TERMS.get(msr)
+        if term is not None:
+            terms.append((term, _int(raw["msr_value"])))
+    precise = raw.get("precise", raw.get("pebs", "0")) not in ("0", "")
+    return VendorEvent(
+        name=raw["name"], pmu=pmu, terms=tuple(terms), description=raw.get("brief", ""),
+        long_description=raw.get("public", ""), topic=intel_topic(raw["name"]), counters=raw.get("counter", ""),
+        taken_alone=raw.get("alone", "0") == "1", precise=precise, data_la=raw.get("data_la", "0") == "1",
+        deprecated=raw.get("deprecated", "0") == "1", period=_int(raw.get("period")) or None,
+    )
+
+
+def _amd_event(raw: dict) -> VendorEvent:
+    terms: list[tuple[str, int]] = [("event", _int(raw.get("EventCode")))]
+    if raw.get("UMask"):
+        terms.append(("umask", _int(raw["UMask"])))
+    for key, term in (("CounterMask", "cmask"), ("Invert", "inv"), ("EdgeDetect", "edge")):
+        if _int(raw.get(key)):
+            terms.append((term, _int(raw[key])))
+    return VendorEvent(
+        name=raw["EventName"], pmu="cpu", terms=tuple(terms), description=raw.get("BriefDescription", ""),
+        long_description=raw.get("PublicDescription", ""), topic=_AMD_TOPICS.get(raw.get("_topic", ""), "Other"),
+        period=_int(raw.get("SampleAfterValue")) or None, source="perf-json",
+    )
+
+
+@dataclass(frozen=True)
+class VendorMetric:
+    """A vendor metric: perfmon's formula over aliased events, or perf's MetricExpr (AMD)."""
+
+    name: str
+    expression: str                       # over event names / other metric names / constants (perf's syntax)
+    description: str = ""
+    unit: str = ""
+    groups: tuple[str, ...] = ()
+    level: int | None = None              # TMA level (1-6)
+    parent: str | None = None             # TMA parent metric
+    threshold: str | None = None          # perf-syntax condition over metric names ("is a bottleneck")
+    scale: float = 1.0                    # perf's ScaleUnit (100% -> 100)
+    category: str = ""
+    pmu: str = "cpu"
+
+    @property
+    def is_tma(self) -> bool:
+        return self.category == "TMA" or any(g.startswith("TopdownL") or g.startswith("TmaL")
+                                             for g in self.groups)
+
+
+def _data_dir() -> str:
+    """The user's refreshed copy (hwprof list --refresh-perfmon) wins over the shipped one."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    user = os.path.join(base, "hwprof", "perfmon")
+    return user if os.path.isfile(os.path.join(user, "index.json")) else SHIPPED_DIR
+
+
+@cache
+def _index(directory: str) -> dict:
+    try:
+        with open(os.path.join(directory, "index.json")) as f:
+            return json.load(f)
+    except OSError as exc:
+        raise VendorDataError(f"vendor event data is missing ({exc}); reinstall hwprof or run "
+                              "'hwprof list --refresh-perfmon PERFMON_DIR'") from None
+
+
+@cache
+def _load(directory: str, stem: str) -> dict:
+    with open(os.path.join(directory, stem + ".json.xz"), "rb") as f:
+        return json.loads(lzma.decompress(f.read()))
+
+
+def _pmu_formats(vendor_amd: bool) -> dict[str, FormatField]:
+    table = AMD_FORMATS if vendor_amd else INTEL_FORMATS
+    return {name: FormatField.parse(name, text) for name, text in table.items()}
+
+
+class VendorCorePmu(Pmu):
+    """A core PMU this machine does not expose (no PMU in the VM, or PERF_CPUID names another model): the
+    kernel's formats for the vendor and type PERF_TYPE_RAW, as perf encodes raw events."""
+
+    def __init__(self, name: str, amd: bool) -> None:
+        super().__init__(name, int(PerfType.RAW), "")
+        object.__setattr__(self, "_amd", amd)
+
+    @cached_property
+    def formats(self) -> dict[str, FormatField]:  # type: ignore[override]
+        return _pmu_formats(self._amd)
+
+    @cached_property
+    def aliases(self) -> dict[str, PmuAlias]:  # type: ignore[override]
+        return {}
+
+    @cached_property
+    def cpus(self) -> tuple[int, ...] | None:  # type: ignore[override]
+        return None
+
+
+@dataclass
+class VendorModel:
+    """Every named core event and metric of one CPU model."""
+
+    cpuid: CpuId
+    name: str                                  # perfmon folder (SKX, SPR, ADL) or perf's (amdzen3)
+    vendor: str                                # intel, amd
+    version: str = ""
+    event_files: dict[str, str] = field(default_factory=dict)   # pmu -> data file stem
+    metric_files: dict[str, str] = field(default_factory=dict)  # pmu -> data file stem
+    directory: str = ""
+
+    @property
+    def core_pmus(self) -> tuple[str, ...]:
+        return tuple(self.event_files)
+
+    @property
+    def is_hybrid(self) -> bool:
+        return len(self.event_files) > 1
+
+    @cached_property
+    def _events(self) -> dict[str, dict[str, VendorEvent]]:
+        out: dict[str, dict[str, VendorEvent]] = {}
+        for pmu, stem in self.event_files.items():
+            table: dict[str, VendorEvent] = {}
+            body = _load(self.directory, stem)
+            if self.vendor == "amd":
+                events = [_amd_event(e) for e in body["events"]]
+            else:
+                events = [_intel_event(e, pmu) for e in body["events"]]
+            for event in events:
+                if _NAMEABLE.match(event.name):  # perfmon's old 'OFFCORE_RESPONSE:request=...' rows are not
+                    table.setdefault(event.name.upper(), event)
+            out[pmu] = table
+        return out
+
+    def events(self, pmu: str | None = None) -> list[VendorEvent]:
+        pmus = [pmu] if pmu else list(self._events)
+        return [e for p in pmus for e in self._events.get(p, {}).values()]
+
+    def find(self, name: str) -> list[VendorEvent]:
+        """The event of that name (any case) on each core PMU that has it."""
+        key = name.upper()
+        return [table[key] for table in self._events.values() if key in table]
+
+    def event_names(self) -> list[str]:
+        return sorted({e.name for table in self._events.values() for e in table.values()})
+
+    @cached_property
+    def _metrics(self) -> list[VendorMetric]:
+        out: list[VendorMetric] = []
+        for pmu, stem in self.metric_files.items():
+            body = _load(self.directory, stem)
+            if self.vendor == "amd":
+                out.extend(_amd_metric(m) for m in body["metrics"])
+            else:
+                out.extend(_perfmon_metric(m, pmu) for m in body["metrics"])
+        return out
+
+    def metrics(self) -> list[VendorMetric]:
+        return list(self._metrics)
+
+    def counter_layout(self, pmu: str = "cpu") -> CounterLayout:
+        """General-purpose and fixed counters of a core PMU, from the vendor's per-event counter lists."""
+        if self.vendor == "amd":
+            # Zen 1-5 have six general-purpose core counters and no fixed ones (AMD PPR, "Core Performance
+            # Monitor Counters"); libpfm4 agrees (num_cntrs 6 for amd64_fam17h/19h).
+            return CounterLayout(generic=6, fixed=())
+        generic = 0
+        fixed: dict[int, str] = {}
+        for event in self.events(pmu if pmu in self._events else None):
+            if event.fixed_counter is not None:
+                fixed.setdefault(event.fixed_counter, event.name)
+                continue
+            for part in event.counters.split(","):
+                part = part.strip()
+                if part.isdigit():
+                    generic = max(generic, int(part) + 1)
+        return CounterLayout(generic=generic, fixed=tuple(fixed[i] for i in sorted(fixed)))
+
+
+@dataclass(frozen=True)
+class CounterLayout:
+    generic: int
+    fixed: tuple[str, ...]  # the event each fixed counter counts, by index
+
+
+# --- metrics ----------------------------------------------------------------------------------------------
+
+# perfmon constants -> perf's names for the same facts (the evaluator knows perf's).
+_PERFMON_CONSTANTS = {
+    "SYSTEM_TSC_FREQ": "#system_tsc_freq", "HYPERTHREADING_ON": "#smt_on", "THREADS_PER_CORE": "#threads_per_core",
+    "SOCKET_COUNT": "#num_packages", "CORES_PER_SOCKET": "#num_cores_per_package",
+    "DURATIONTIMEINMILLISECONDS": "duration_ms", "CHAS_PER_SOCKET": "#chas_per_socket",
+    "system.sockets[0].cpus.count * system.socket_count": "#num_cpus_online",
+    "DEPENDENTLOADSWEIGHT": "#dependent_loads_weight",
+}
+_ALIAS_RE = re.compile(r"\b([a-z]{1,2}(?:_[a-z]{1,2})?)\b")  # a .. z, aa .., and a_n, b_a in the longest
+
+
+def _perfmon_event_ref(name: str) -> str:
+    """perfmon's metric event spelling (`EVENT:c1:e1:SUP`) as a quoted reference the evaluator resolves."""
+    return "'" + name.replace("'", "") + "'"
+
+
+def _perfmon_metric(raw: dict, pmu: str) -> VendorMetric:
+    aliases: dict[str, str] = {}
+    for ev in raw.get("Events", []):
+        aliases[ev["Alias"]] = _perfmon_event_ref(ev["Name"])
+    for const in raw.get("Constants", []):
+        name = const["Name"]
+        aliases[const["Alias"]] = _PERFMON_CONSTANTS.get(name, _PERFMON_CONSTANTS.get(name.upper(), name))
+    formula = re.sub(r"([<>=!])\s+=", r"\1=", raw.get("Formula", ""))  # GNR writes `> =`
+    expression = _ALIAS_RE.sub(lambda m: aliases.get(m.group(1), m.group(1)), formula)
+    expression = expression.replace("smt_on", "#smt_on").replace("##smt_on", "#smt_on")
+    threshold = None
+    th = raw.get("Threshold")
+    if isinstance(th, dict) and th.get("Formula"):
+        names = {t["Alias"]: _legacy_to_metric(t["Value"]) for t in th.get("ThresholdMetrics", [])}
+        threshold = _ALIAS_RE.sub(lambda m: names.get(m.group(1), m.group(1)), th["Formula"])
+        # Some models write the legacy names inline (`metric_TMA_..IFetch_Latency(%) >0.15 && ...`).
+        threshold = re.sub(r"metric_(?:TMA_)?\.*([A-Za-z0-9_]+)\([^)]*\)", r"\1", threshold)
+        threshold = threshold.replace("&&", "&").replace("||", "|")
+    unit = raw.get("UnitOfMeasure", "")
+    groups = tuple(g for g in raw.get("MetricGroup", "").split(";") if g)
+    # perf calls perfmon's TmaL<n> groups TopdownL<n>: accept both names.
+    groups += tuple("TopdownL" + g[4:] for g in groups if re.fullmatch(r"TmaL\d", g))
+    return VendorMetric(
+        name=raw["MetricName"], expression=expression, description=raw.get("BriefDescription", ""),
+        unit="%" if unit == "percent" else unit, groups=groups, level=raw.get("Level"),
+        parent=raw.get("ParentCategory"), threshold=threshold, category=raw.get("Category", ""), pmu=pmu,
+    )
+
+
+_LEGACY_NAMES: dict[str, str] = {}
+
+
+def _legacy_to_metric(legacy: str) -> str:
+    """Thresholds name metrics by LegacyName (`metric_TMA_..Memory_Bound(%)`); the metric is `Memory_Bound`."""
+    name = legacy.removeprefix("metric_TMA_").removeprefix("metric_").lstrip(".")
+    name = re.sub(r"\(.*\)$", "", name).strip()
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def _amd_metric(raw: dict) -> VendorMetric:
+    scale_text = raw.get("ScaleUnit", "")
+    scale, unit = 1.0, ""
+    m = re.match(r"^([0-9.e+-]+)\s*(.*)$", scale_text)
+    if m:
+        scale, unit = float(m.group(1)), m.group(2)
+    groups = tuple(g for g in raw.get("MetricGroup", "").split(";") if g)
+    level = None
+    for g in groups:
+        lm = re.match(r"PipelineL(\d)", g)
+        if lm:
+            level = int(lm.group(1))
+    return VendorMetric(name=raw["MetricName"], expression=raw["MetricExpr"],
+                        description=raw.get("BriefDescription", ""), unit=unit, groups=groups, level=level,
+                        scale=scale, category="TMA" if level else "", threshold=raw.get("MetricThreshold"))
+
+
+# --- choosing the model -----------------------------------------------------------------------------------
+
+def _perf_regex(pattern: str) -> str:
+    """perf's mapfile uses POSIX classes; Python's re does not."""
+    return pattern.replace("[[:xdigit:]]", "[0-9A-Fa-f]")
+
+
+def model_for(cpuid: CpuId) -> VendorModel | None:
+    """The vendor data for a CPU model, None when no source describes it."""
+    if cpuid.is_intel:
+        directory = _data_dir()
+        index = _index(directory)
+        model: VendorModel | None = None
+        for row in index["mapfile"]:
+            if not cpuid.matches(row["cpuid"]):
+                continue
+            if model is None:
+                folder = row["file"].split("__")[0]
+                model = VendorModel(cpuid, folder, "intel", row["version"], directory=directory)
+            pmu = _ROLE_PMUS.get(row["role"], "cpu") if row["kind"] == "hybridcore" or row["role"] else "cpu"
+            if row["kind"] in ("core", "hybridcore"):
+                model.event_files.setdefault(pmu, row["file"])
+            elif row["kind"] == "metrics":
+                model.metric_files.setdefault(pmu, row["file"])
+        return model if model is not None and model.event_files else None
+    if cpuid.is_amd:
+        index = _index(AMD_DIR)
+        for row in index["mapfile"]:
+            if re.fullmatch(_perf_regex(row["cpuid"]), cpuid.text) or \
+                    re.fullmatch(_perf_regex(row["cpuid"]), cpuid.without_stepping):
+                model = VendorModel(cpuid, row["model"], "amd", row.get("version", ""), directory=AMD_DIR)
+                model.event_files["cpu"] = row["model"]
+                model.metric_files["cpu"] = row["model"]
+                return model
+    return None
+
+
+@cache
+def current_model() -> VendorModel | None:
+    """The model of this machine, or of PERF_CPUID when set (cached for the process)."""
+    cpuid = current_cpuid()
+    return model_for(cpuid) if cpuid is not None else None
+
+
+@cache
+def all_event_names() -> dict[str, str]:
+    """Every vendor event name of every shipped model (upper case) -> 'Intel' or 'AMD': for the one-line
+    error when someone names another vendor's event."""
+    out: dict[str, str] = {}
+    for directory, vendor in ((_data_dir(), "Intel"), (AMD_DIR, "AMD")):
+        try:
+            with open(os.path.join(directory, "names.json.xz"), "rb") as f:
+                names = json.loads(lzma.decompress(f.read()))
+        except OSError:
+            continue
+        for name in names:
+            out.setdefault(name.upper(), vendor)
+    return out

@@ -1,0 +1,138 @@
+"""Address spaces of the processes in a capture, as they were at any moment of it.
+
+Mappings change while a capture runs (exec, dlopen, a fork inherits its parent's): the side records (MMAP/MMAP2,
+COMM with exec, FORK) are kept per process in stream order, and a sample is resolved against the space of its
+process as it was when the sample was taken. A process's spaces are numbered by generation (how many of its
+changes came before) and built lazily, once each, by replaying its changes.
+
+`when` is the ordering key of the stream: the timestamp when every record carries one (sample_id_all + TIME), else
+the position of the side record in the stream (see RecordWalk).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwprof.perf.abi import RecordType
+from hwprof.perf.records import Comm, Mmap, TaskEvent
+from hwprof.units import Pid, Tid
+
+
+@dataclass
+class Space:
+    """A process's code mappings at one generation, sorted by start, overlaps resolved newest-wins."""
+
+    starts: list[int] = field(default_factory=list)
+    maps: list[Mmap] = field(default_factory=list)
+
+    def copy(self) -> Space:
+        return Space(list(self.starts), list(self.maps))
+
+    def insert(self, mmap: Mmap) -> None:
+        keep = [(s, m) for s, m in zip(self.starts, self.maps, strict=True) if m.end <= mmap.start or s >= mmap.end]
+        keep.append((mmap.start, mmap))
+        keep.sort(key=lambda pair: pair[0])
+        self.starts = [s for s, _ in keep]
+        self.maps = [m for _, m in keep]
+
+    def lookup(self, addrs: np.ndarray) -> np.ndarray:
+        """Index into self.maps for each address, -1 where none covers it."""
+        if not self.maps:
+            return np.full(len(addrs), -1, dtype=np.int64)
+        starts = np.array(self.starts, dtype=np.uint64)
+        ends = np.array([m.end for m in self.maps], dtype=np.uint64)
+        idx = np.searchsorted(starts, addrs, side="right").astype(np.int64) - 1
+        ok = idx >= 0
+        ok[ok] = addrs[ok] < ends[idx[ok]]
+        return np.where(ok, idx, -1)
+
+
+@dataclass(frozen=True)
+class _Change:
+    when: int
+    kind: str            # "mmap", "exec", "fork"
+    mmap: Mmap | None = None
+    parent: Pid = -1
+
+
+class AddressSpaces:
+    """Side records in stream order: per-process mapping changes, thread names, forks; replayed per generation."""
+
+    def __init__(self) -> None:
+        self.changes: dict[Pid, list[_Change]] = defaultdict(list)
+        self.comms: dict[Tid, str] = {}
+        self.pid_of_tid: dict[Tid, Pid] = {}
+        self._states: dict[Pid, list[Space]] = {}
+        self._sorted: set[Pid] = set()
+
+    # --- what the walk feeds in ----------------------------------------------------------------------
+    def mmap(self, when: int, rec: Mmap) -> None:
+        if rec.pid == -1 or rec.filename.startswith("[kernel.kallsyms]") or rec.filename.startswith("[guest"):
+            return  # the kernel image: resolved from kallsyms, not from a mapping
+        if rec.prot and not rec.prot & 4:
+            return  # data mapping (perf record -d): never code
+        self._change(rec.pid, _Change(when, "mmap", rec))
+
+    def snapshot(self, pid: Pid, maps: list[Mmap]) -> None:
+        """Mappings of a process that ran before the capture (from /proc/PID/maps): valid from the start."""
+        for m in maps:
+            self._change(pid, _Change(-1, "mmap", m))
+
+    def comm(self, when: int, rec: Comm) -> None:
+        self.comms[rec.tid] = rec.comm
+        self.pid_of_tid[rec.tid] = rec.pid
+        if rec.exec and rec.pid == rec.tid:
+            self._change(rec.pid, _Change(when, "exec"))
+
+    def task(self, when: int, rec: TaskEvent) -> None:
+        self.pid_of_tid[rec.tid] = rec.pid
+        if rec.kind == RecordType.FORK:
+            if rec.pid != rec.ppid and rec.pid not in self.changes:
+                self._change(rec.pid, _Change(when, "fork", parent=rec.ppid))
+            parent_comm = self.comms.get(rec.ptid) or self.comms.get(rec.ppid)
+            if parent_comm and rec.tid not in self.comms:
+                self.comms[rec.tid] = parent_comm
+
+    def _change(self, pid: Pid, change: _Change) -> None:
+        self.changes[pid].append(change)
+        self._sorted.discard(pid)
+        self._states.pop(pid, None)
+
+    # --- what stages and stack resolution ask ---------------------------------------------------------
+    def generations(self, pid: Pid, whens: np.ndarray) -> np.ndarray:
+        """For samples of `pid` taken at `whens`: how many of pid's changes precede each (its generation)."""
+        changes = self._ordered(pid)
+        change_whens = np.array([c.when for c in changes], dtype=np.int64)
+        return np.searchsorted(change_whens, whens, side="right")
+
+    def at(self, pid: Pid, when: int) -> Space:
+        """The space of `pid` as it was at `when` (for a stage that looks at one sample)."""
+        return self.space(pid, int(self.generations(pid, np.array([when], dtype=np.int64))[0]))
+
+    def space(self, pid: Pid, gen: int) -> Space:
+        changes = self._ordered(pid)
+        states = self._states.get(pid)
+        if states is None:
+            states = self._states[pid] = [Space()]
+        while len(states) <= gen and len(states) <= len(changes):
+            change = changes[len(states) - 1]
+            if change.kind == "mmap":
+                state = states[-1].copy()
+                state.insert(change.mmap)
+            elif change.kind == "exec":
+                state = Space()
+            else:  # fork: the parent's space as it was when it forked
+                parent = change.parent
+                state = self.at(parent, change.when).copy() if parent != pid else Space()
+            states.append(state)
+        return states[min(gen, len(states) - 1)]
+
+    def _ordered(self, pid: Pid) -> list[_Change]:
+        changes = self.changes.get(pid, [])
+        if pid not in self._sorted:
+            changes.sort(key=lambda c: c.when)  # stable: records of equal time keep their stream order
+            self._sorted.add(pid)
+        return changes

@@ -1,0 +1,262 @@
+"""Stack resolution: unique callchains -> frames of the profile's prefix tree, and how each stack ended.
+
+One path, one set of rules, for every producer (the sampler's captures, perf's files, probe stacks):
+- context markers in a callchain say which entries are kernel and which user addresses;
+- user addresses are resolved in the address space of their process as it was at the sample (spaces.py), to a
+  (module, file offset), or to JIT code (anonymous or memfd mappings, or no mapping: /tmp/perf-PID.map);
+- every unique thing an entry can be (a kernel address, a module offset, a JIT address) becomes one
+  `FrameDesc`, symbolized per module in one batch through the `Symbolizer` protocol, and interned once;
+- how a stack ended (StackEnd): at a known frame (complete), an unknown one, the depth limit (truncated), or
+  no stack at all.
+
+Everything runs on all entries of all unique stacks at once with numpy; the only per-item Python work is per
+unique address (symbolizer results) and per descriptor (interning).
+
+Core never imports hwprof.symbolize: the caller passes a symbolizer (hwprof.symbolize.Symbolizer in the CLI).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from hwprof.perf.abi import CallchainContext
+from hwprof.pipeline.arrays import prefix_tree, ranges, unique_inverse, unique_rows
+from hwprof.pipeline.spaces import AddressSpaces
+from hwprof.profile import FrameKind, ProfileBuilder, StackEnd
+
+KERNEL_MODULE = "[kernel.kallsyms]"
+JIT_MODULE = "[jit]"
+_MARKER_MIN = int(CallchainContext.MAX)
+_KERNEL_SPACE = 0xFFFF800000000000  # x86_64 and arm64 48-bit: kernel addresses live above this
+
+
+class Symbolizer(Protocol):
+    """What stack resolution asks of a symbolizer: an inline chain (innermost first) per address, or ()."""
+
+    def symbolize_offsets(self, path: str, file_offsets: np.ndarray, build_id: bytes | None = None) -> list: ...
+
+    def symbolize_kernel(self, addrs: np.ndarray) -> list: ...
+
+    def symbolize_jit(self, pid: int, addrs: np.ndarray, perf_map_path: str | None = None) -> list: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FrameDesc:
+    """One distinct thing a callchain entry can be, with its symbolizer answer."""
+
+    kind: FrameKind
+    module: str | None   # path, KERNEL_MODULE, JIT_MODULE, or None when unknown
+    address: int         # file offset (user), address (kernel, JIT, unknown)
+    chain: tuple         # SymbolizedFrame-like, innermost first; () when unknown
+
+
+@dataclass(frozen=True)
+class UniqueStacks:
+    """The rows to resolve: one per unique (callchain, address space)."""
+
+    chains: list[bytes]   # callchain entries of each row (u64 little-endian, context markers included)
+    pid: np.ndarray       # int64 process of each row
+    gen: np.ndarray       # int64 its address-space generation (AddressSpaces.generations)
+
+
+@dataclass(frozen=True)
+class ResolvedStacks:
+    leaf: np.ndarray          # int64 leaf stack node of each row, -1 for a row without frames
+    ends: np.ndarray          # uint8 StackEnd of each row
+    stack_frame: np.ndarray   # int32 the prefix tree: frame of each node
+    stack_parent: np.ndarray  # int32 parent node, -1 at the root
+
+
+class StackResolver:
+    """Resolves unique stacks against address spaces and names their frames with a symbolizer."""
+
+    def __init__(self, spaces: AddressSpaces, symbolizer: Symbolizer | None, build_ids: dict[str, bytes],
+                 jit_dir: str | None) -> None:
+        self.spaces = spaces
+        self.symbolizer = symbolizer
+        self.build_ids = build_ids
+        self.jit_dir = jit_dir
+
+    def resolve(self, builder: ProfileBuilder, rows: UniqueStacks, max_stack: int,
+                has_callchain: bool) -> ResolvedStacks:
+        """Resolve and symbolize every unique (chain, pid, generation), all entries at once with numpy.
+
+        Returns each row's leaf stack node and StackEnd, and the stack table (frame, parent) it built.
+        """
+        n_rows = len(rows.pid)
+        rows_pid, rows_gen = rows.pid, rows.gen
+        parts = rows.chains
+        lengths = np.array([len(b) // 8 for b in parts], dtype=np.int64)
+        flat = np.frombuffer(b"".join(parts), dtype="<u8") if parts else np.zeros(0, dtype=np.uint64)
+        parts.clear()  # the caller's only copy of the chains: the joined entries replace it
+        n = len(flat)
+        row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
+        # int32 indexes: tens of millions of callchain entries, and memory is what bounds a big decode.
+        row_of = np.repeat(np.arange(n_rows, dtype=np.int32), lengths)
+        # 1. Context of each entry: the last marker before it in its row (KERNEL, USER, ...).
+        marker = flat >= np.uint64(_MARKER_MIN)
+        last = (np.maximum.accumulate(np.where(marker, np.arange(n, dtype=np.int32), np.int32(-1))) if n
+                else np.zeros(0, dtype=np.int32))
+        in_row = last >= row_start[row_of] if n else np.zeros(0, dtype=bool)
+        kernel = flat[np.maximum(last, 0)] == np.uint64(CallchainContext.KERNEL)
+        kernel &= in_row
+        kernel |= flat >= np.uint64(_KERNEL_SPACE)
+        del last, in_row
+        frame_entry = ~marker
+        zero = frame_entry & ~kernel & (flat == 0)
+        count = np.bincount(row_of[frame_entry], minlength=n_rows)
+        # 2. One descriptor per distinct thing an entry can be: kernel address, (module, offset), JIT address.
+        descs: list[FrameDesc] = []
+        entry_desc = np.full(n, -1, dtype=np.int32)
+        kidx = np.nonzero(frame_entry & kernel)[0]
+        if len(kidx):
+            kaddrs, kinv = unique_inverse(flat[kidx])
+            chains = self._symbolize_kernel(kaddrs)
+            entry_desc[kidx] = len(descs) + kinv.reshape(-1)
+            descs += [FrameDesc(FrameKind.KERNEL, KERNEL_MODULE, a, c)
+                      for a, c in zip(kaddrs.tolist(), chains, strict=True)]
+        uidx = np.nonzero(frame_entry & ~kernel & ~zero)[0]
+        if len(uidx):
+            space_keys, row_space = unique_rows(np.stack([rows_pid, rows_gen], axis=1))
+            self._user_descs(uidx, flat, row_space[row_of[uidx]], space_keys, descs, entry_desc)
+        # 3. Frame ids of each descriptor (an inline chain gives several, innermost first).
+        desc_frames: list[int] = []
+        desc_off = np.zeros(len(descs) + 1, dtype=np.int64)
+        desc_known = np.zeros(len(descs), dtype=bool)
+        for d, desc in enumerate(descs):
+            ids = self._intern(builder, desc)
+            desc_frames.extend(ids)
+            desc_off[d + 1] = desc_off[d] + len(ids)
+            desc_known[d] = (desc.module is not None) if self.symbolizer is None else bool(
+                desc.chain and desc.chain[-1].function is not None)
+        desc_frames_arr = np.array(desc_frames, dtype=np.int32)
+        used = np.nonzero(entry_desc >= 0)[0]
+        ed = entry_desc[used]
+        per = desc_off[ed + 1] - desc_off[ed]
+        if len(used) and np.all(per == 1):  # no inlined frames: one frame per entry, no expansion needed
+            frames = desc_frames_arr[desc_off[ed]]
+            frame_row = row_of[used]
+        else:
+            frames = (desc_frames_arr[np.repeat(desc_off[ed], per) + ranges(per)] if len(used)
+                      else np.zeros(0, np.int64))
+            frame_row = np.repeat(row_of[used], per)
+        # 4. How each stack ended: at a known root frame, an unknown one, a zero frame pointer, or the depth limit.
+        ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
+        fe = np.nonzero(frame_entry)[0]
+        if len(fe):
+            last_entry = np.full(n_rows, -1, dtype=np.int64)
+            fe_row = row_of[fe]  # nondecreasing: a row's last frame entry is where the row number changes next
+            row_ends = np.empty(len(fe), dtype=bool)
+            row_ends[-1] = True
+            np.not_equal(fe_row[1:], fe_row[:-1], out=row_ends[:-1])
+            last_entry[fe_row[row_ends]] = fe[row_ends]
+            has = last_entry >= 0
+            le = last_entry[has]
+            known = np.where(entry_desc[le] >= 0, desc_known[np.maximum(entry_desc[le], 0)], False)
+            ends[has] = np.where(known, StackEnd.COMPLETE, StackEnd.UNKNOWN_FRAME)
+        if has_callchain:
+            ends[count >= max_stack] = StackEnd.TRUNCATED
+        else:
+            ends[:] = StackEnd.NO_STACK
+        # The entry-sized arrays are done with: free them before the tree, the other big step.
+        del flat, row_of, marker, kernel, frame_entry, zero, entry_desc, kidx, uidx, used, ed, per, fe
+        # 5. The prefix tree, one depth level at a time: leaf-first entries reversed to root-first.
+        flen = np.bincount(frame_row, minlength=n_rows)
+        del frame_row
+        fstart = np.concatenate([[0], np.cumsum(flen)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
+        stack_frame, stack_parent, leaf = prefix_tree(frames, fstart, flen, builder_frames=len(desc_frames) + 1)
+        ends[leaf < 0] = StackEnd.NO_STACK
+        return ResolvedStacks(leaf, ends, stack_frame, stack_parent)
+
+    def _user_descs(self, uidx: np.ndarray, flat: np.ndarray, space_of: np.ndarray, space_keys: np.ndarray,
+                    descs: list[FrameDesc], entry_desc: np.ndarray) -> None:
+        """Descriptors for user addresses: resolved in their address space, symbolized per module in batches.
+
+        Unique (space, address) pairs come from two 1-D uniques (addresses, then address index x space), which
+        numpy does far faster than a unique over rows.
+        """
+        addr_u, addr_inv = unique_inverse(flat[uidx])
+        addr_inv = addr_inv.reshape(-1)
+        n_spaces = len(space_keys)
+        if n_spaces == 1:
+            pair_keys, inv = np.arange(len(addr_u), dtype=np.int64), addr_inv
+        else:
+            pair_keys, inv = unique_inverse(addr_inv * n_spaces + space_of)
+            inv = inv.reshape(-1)
+        pair_addr = addr_u[pair_keys // n_spaces] if n_spaces > 1 else addr_u
+        pair_space = pair_keys % n_spaces if n_spaces > 1 else np.zeros(len(addr_u), dtype=np.int64)
+        uniq = np.stack([np.zeros(len(pair_addr), dtype=np.int64), np.zeros(len(pair_addr), dtype=np.int64),
+                         pair_addr.astype(np.int64)], axis=1)
+        located_module: list[tuple[str, bytes | None] | None] = [None] * len(uniq)
+        located_offset = np.zeros(len(uniq), dtype=np.uint64)
+        jit_rows: dict[int, list[int]] = defaultdict(list)
+        build_ids = self.build_ids
+        for s_i, (pid, gen) in enumerate(space_keys.tolist()):
+            members = np.nonzero(pair_space == s_i)[0]
+            space = self.spaces.space(pid, gen)
+            addrs = pair_addr[members].astype(np.uint64)
+            idx = space.lookup(addrs)
+            for row, addr, i in zip(members.tolist(), addrs.tolist(), idx.tolist(), strict=True):
+                m = space.maps[i] if i >= 0 else None
+                if m is None or m.filename == "//anon" or m.filename.startswith("/memfd:"):
+                    jit_rows[pid].append(row)
+                    continue
+                located_module[row] = (m.filename, m.build_id or build_ids.get(m.filename))
+                located_offset[row] = addr - m.start + m.pgoff
+        row_desc = np.full(len(uniq), -1, dtype=np.int64)
+        by_module: dict[tuple[str, bytes | None], list[int]] = defaultdict(list)
+        for row, mod in enumerate(located_module):
+            if mod is not None:
+                by_module[mod].append(row)
+        for (path, bid), rows in by_module.items():
+            rows_arr = np.array(rows, dtype=np.int64)
+            offs, off_inv = unique_inverse(located_offset[rows_arr])
+            chains = self._symbolize_offsets(path, offs, bid)
+            row_desc[rows_arr] = len(descs) + off_inv.reshape(-1)
+            descs += [FrameDesc(FrameKind.USER, path, o, c) for o, c in zip(offs.tolist(), chains, strict=True)]
+        for pid, rows in jit_rows.items():
+            rows_arr = np.array(rows, dtype=np.int64)
+            addrs = uniq[rows_arr, 2].astype(np.uint64)
+            chains = self._symbolize_jit(pid, addrs)
+            row_desc[rows_arr] = len(descs) + np.arange(len(rows_arr))
+            for addr, chain in zip(addrs.tolist(), chains, strict=True):
+                named = bool(chain) and chain[-1].function is not None
+                descs.append(FrameDesc(FrameKind.JIT if named else FrameKind.UNKNOWN, JIT_MODULE if named else None,
+                                       addr, chain))
+        entry_desc[uidx] = row_desc[inv]
+
+    @staticmethod
+    def _intern(builder: ProfileBuilder, desc: FrameDesc) -> list[int]:
+        """Frame ids for one address, innermost (inlined) first, as a stack walked leaf first needs them."""
+        kind, module, address, chain = desc.kind, desc.module, desc.address, desc.chain
+        if not chain:
+            return [builder.frame(function=None, module=module, address=address, kind=kind)]
+        return [builder.frame(function=f.function, module=module if f.function is None else f.module or module,
+                              address=address, kind=kind, file=f.file, line=f.line or 0, inlined=f.inlined)
+                for f in chain]
+
+    # --- symbolizer calls, degrading to "module+offset" ---------------------------------------------
+    def _symbolize_offsets(self, path: str, offsets: np.ndarray, build_id: bytes | None) -> list[tuple]:
+        if self.symbolizer is None:
+            return [()] * len(offsets)
+        return [tuple(c) for c in self.symbolizer.symbolize_offsets(path, offsets, build_id)]
+
+    def _symbolize_kernel(self, addrs: np.ndarray) -> list[tuple]:
+        if self.symbolizer is None:
+            return [()] * len(addrs)
+        return [tuple(c) for c in self.symbolizer.symbolize_kernel(addrs)]
+
+    def _symbolize_jit(self, pid: int, addrs: np.ndarray) -> list[tuple]:
+        if self.symbolizer is None or pid <= 0:
+            return [()] * len(addrs)
+        copied = Path(self.jit_dir) / f"perf-{pid}.map"
+        live = Path(f"/tmp/perf-{pid}.map")
+        path = copied if copied.is_file() else live if live.is_file() else None
+        if path is None:
+            return [()] * len(addrs)
+        return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, str(path))]
