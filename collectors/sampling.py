@@ -81,6 +81,7 @@ class SamplingOptions:
     extra_events: str | None = None
     context_switch: bool = False
     clockid: int | None = None
+    window: float | None = None        # cut the capture into files of this many seconds (hwprof agent)
 
 
 @dataclass(frozen=True)
@@ -324,8 +325,12 @@ class SamplingSession:
     """One capture. `run()` blocks until the target ends, the duration passes, or SIGINT/SIGTERM."""
 
     def __init__(self, target: Target, options: SamplingOptions, output: str | os.PathLike,
-                 cmdline: list[str] | None = None, notify: Callable[[str], None] | None = None) -> None:
+                 cmdline: list[str] | None = None, notify: Callable[[str], None] | None = None,
+                 on_window: Callable[[CaptureResult], str | os.PathLike] | None = None) -> None:
+        """`on_window` (with options.window): called with each finished window's file, returns the next file's
+        path; `run()` returns the last window."""
         self.target = target
+        self._on_window = on_window
         self.options = options
         self.output = os.fspath(output)
         self.cmdline = cmdline or ["hwprof", "record"]
@@ -574,6 +579,7 @@ class SamplingSession:
                     syscall.enable(fd)
             deadline = start_mono + opts.duration if opts.duration else None
             last_flush = start_mono
+            next_cut = start_mono + opts.window if opts.window and self._on_window else None
             try:
                 while True:
                     timeout = POLL_TIMEOUT_MS
@@ -594,6 +600,18 @@ class SamplingSession:
                         break
                     if deadline is not None and now >= deadline:
                         break
+                    if next_cut is not None and now >= next_cut and (deadline is None or deadline - now > 0.05):
+                        # Events stay enabled; the rings hold what arrives while this file is finished, and it
+                        # goes into the next window, which therefore starts at this cut.
+                        cut = (time.time(), now, time.clock_gettime_ns(clock))
+                        self.output = os.fspath(self._on_window(self._result(writer, start_wall, start_mono,
+                                                                             start_ns, cut[2], now)))
+                        self._map_seen = {}
+                        writer = PerfDataWriter(self.output, self._file_attrs())
+                        self._synthesize(writer)
+                        start_wall, start_mono, start_ns = cut
+                        next_cut = start_mono + opts.window
+                        continue
                     if self._child is not None and self._child.poll():
                         break
                     if self.target.pids and not any(os.path.exists(f"/proc/{p}") for p in self.target.pids):
@@ -608,7 +626,12 @@ class SamplingSession:
                 if self._child is not None and not self._child.poll():
                     self._child.terminate()
                     self._child.wait()
-        duration_ns = int((time.monotonic() - start_mono) * 1e9)
+        return self._result(writer, start_wall, start_mono, start_ns, end_ns)
+
+    def _result(self, writer: PerfDataWriter, start_wall: float, start_mono: float, start_ns: int, end_ns: int,
+                end_mono: float | None = None) -> CaptureResult:
+        """Finish the current file and describe it (a window ends at `end_mono`, the capture now)."""
+        duration_ns = int(((end_mono or time.monotonic()) - start_mono) * 1e9)
         stats = self._finalise(writer, start_ns, end_ns)
         return CaptureResult(
             path=self.output, target=self.target.describe(), command=list(self.target.command),

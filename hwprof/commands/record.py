@@ -70,6 +70,8 @@ class RecordCommand:
         out.add_argument("-m", "--mmap-pages", type=int, metavar="PAGES",
                          help="ring buffer size per CPU in pages, a power of two (default 128)")
         out.add_argument("--name", help="a name for the store entry")
+        out.add_argument("--store", metavar="URL", help="also store the capture as one window of a fleet store "
+                                                          "(clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DB)")
         out.add_argument("-q", "--quiet", action="store_true", help="no notices or summary")
         parser.add_argument("workload", nargs=argparse.REMAINDER, metavar="command", help="command to run (after --)")
 
@@ -144,6 +146,10 @@ class RecordCommand:
             extra_events=offcpu_plan.extra_events if offcpu_plan else None, context_switch=offcpu_plan is not None,
             clockid=CLOCKID if offcpu_plan else None)
         target = Target(command=tuple(command), pids=pids, system_wide=args.all_cpus, cpus=cpus)
+        if args.store:
+            from hwprof.fleet.url import parse_store_url
+
+            parse_store_url(args.store)  # a wrong URL fails before the capture, not after it
         store = None
         entry_id = None
         if args.output:
@@ -175,6 +181,11 @@ class RecordCommand:
                 duration_ns=result.duration_ns, samples=result.samples, lost=result.lost, size=result.size,
                 extra={"notices": result.notices, "exit_status": result.exit_status,
                        "start_time_ns": result.start_time_ns}))
+        if args.store:
+            from hwprof.commands._fleet import record_to_fleet
+
+            window = record_to_fleet(args, path, result)
+            notify(f"stored as window {window} in {args.store.split('@')[-1]}")
         if not args.quiet:
             where = entry_id if entry_id else path
             lost = f", {result.lost:,} LOST" if result.lost else ", 0 lost"
