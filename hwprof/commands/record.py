@@ -85,10 +85,10 @@ class RecordCommand:
         import sys
         import time
 
-        from hwprof.collectors.cpus import parse_cpu_list
         from hwprof.collectors.sampling import SamplingOptions, SamplingSession, Target
         from hwprof.errors import HwprofError
         from hwprof.store import ProfileStore, StoreEntry
+        from hwprof.system.cpus import parse_cpu_list
 
         command = list(args.workload or [])
         if command and command[0] == "--":
@@ -170,6 +170,8 @@ class RecordCommand:
             parse_store_url(args.store)  # a wrong URL fails before the capture, not after it
         store = None
         entry_id = None
+        if args.output == "":
+            raise HwprofError("-o needs a file name (without -o the capture goes to the profile store)", exit_code=2)
         if args.output:
             path = args.output
             if os.path.isdir(path):
@@ -220,8 +222,7 @@ class RecordCommand:
                 print(f"hwprof record: the command exited with status {result.exit_status}", file=sys.stderr)
         # Like perf record (and hwprof stat), the profiled command's exit code becomes ours, so scripts see a
         # failing workload; a signal shows the shell's way, 128 + its number.
-        status = result.exit_status or 0
-        return 128 - status if status < 0 else status
+        return result.exit_status or 0
 
 
 COMMAND = RecordCommand()
