@@ -230,6 +230,7 @@ class SamplingSession:
         self.notices: list[str] = []
         self._notify = notify or (lambda _msg: None)
         self._rings: list[RingBuffer] = []
+        self._owner_fds: list[int] = []  # dummy events on hwprof owning the rings of a -p capture
         self._events: list[list[_Event]] = []
         self._child: HeldCommand | None = None
         self._map_seen: dict[str, tuple[int, int]] = {}
@@ -324,6 +325,8 @@ class SamplingSession:
                 raise
             opened_any = True
             owner = cpu_owner.get(cpu)
+            if owner is None and self.target.pids:
+                owner = cpu_owner[cpu] = self._ring_owner(cpu)
             if owner is None:
                 cpu_owner[cpu] = fds[0]
                 owner_fd = fds[0]
@@ -336,6 +339,26 @@ class SamplingSession:
                 syscall.set_output(fd, owner_fd)
         if not opened_any:
             raise HwprofError(f"no such process: {','.join(map(str, self.target.pids))}")
+
+    def _ring_owner(self, cpu: Cpu) -> int:
+        """A dummy event on hwprof itself that owns CPU `cpu`'s ring when attaching to processes (-p).
+
+        The threads of a running process come and go. The ring used to belong to the event of the lowest thread id;
+        when that thread exited, its fd reported POLLHUP for ever, poll(2) returned at once and hwprof spun on a
+        CPU for the rest of the capture. On a 2-CPU machine that took the CPU from the server being profiled: a
+        thread-per-request server whose request threads had lower ids than its main thread (pids wrap) got a third
+        of perf's samples. hwprof outlives every capture, so an event on itself owns a ring that never hangs up.
+        """
+        attr = parse_events("dummy")[0].events[0].attr_copy()
+        leader = self._events[0][0].attr
+        attr.exclude_kernel = attr.exclude_hv = 1  # counts nothing; allowed at any perf_event_paranoid
+        attr.disabled = 1
+        attr.watermark, attr.wakeup_watermark = leader.watermark, leader.wakeup_watermark  # the ring's wake-ups
+        attr.use_clockid, attr.clockid = leader.use_clockid, leader.clockid  # the kernel wants one clock per ring
+        fd = syscall.perf_event_open(attr, 0, cpu, -1, name="dummy")
+        self._owner_fds.append(fd)
+        self._rings.append(self._map(fd))
+        return fd
 
     def _open_on(self, pid: int, cpu: Cpu) -> list[int]:
         fds = []
@@ -371,6 +394,10 @@ class SamplingSession:
         for ring in self._rings:
             ring.close()
         self._rings = []
+        for fd in self._owner_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._owner_fds = []
         for group in self._events:
             for event in group:
                 for fd in event.fds:
@@ -462,7 +489,9 @@ class SamplingSession:
                 timeout = POLL_TIMEOUT_MS
                 if deadline is not None:
                     timeout = max(0, min(timeout, int((deadline - time.monotonic()) * 1000)))
-                poller.poll(timeout)
+                for fd, revents in poller.poll(timeout):
+                    if fd != stop.fd and revents & (select.POLLHUP | select.POLLERR):
+                        poller.unregister(fd)  # its task exited: polling it would spin; still drained
                 stop.drain()
                 if stop.requested:
                     self.notice(f"stopping on {stop.requested}")
