@@ -24,6 +24,15 @@ if TYPE_CHECKING:  # numpy and the profile model load only where stacks are look
 # --- event names ------------------------------------------------------------------------------------------
 
 EVENT_ALIASES = {"cpu-cycles": "cycles", "branch-instructions": "branches", "L1-dcache-load": "L1-dcache-loads"}
+# Vendor events (hwprof.events.vendor) that count what a generic event counts, so IPC and branch ratios work for
+# groups of named events too; matched in any case (perf's vendor names are case-insensitive).
+VENDOR_ALIASES = {
+    "inst_retired.any": "instructions", "inst_retired.any_p": "instructions", "ex_ret_instr": "instructions",
+    "cpu_clk_unhalted.thread": "cycles", "cpu_clk_unhalted.thread_p": "cycles", "cpu_clk_unhalted.core": "cycles",
+    "cpu_clk_unhalted.core_p": "cycles", "ls_not_halted_cyc": "cycles",
+    "br_inst_retired.all_branches": "branches", "ex_ret_brn": "branches",
+    "br_misp_retired.all_branches": "branch-misses", "ex_ret_brn_misp": "branch-misses",
+}
 _MODIFIERS = re.compile(r":[ukhpGHPSDIWe]+$")
 CLOCK_EVENTS = ("cpu-clock", "task-clock")
 
@@ -31,14 +40,16 @@ CLOCK_EVENTS = ("cpu-clock", "task-clock")
 def canonical_event(name: str) -> str:
     """The name an event is known by for ratios: modifiers dropped ('cycles:u'), a PMU's named event unwrapped
     ('cpu/instructions/', 'cpu_core/cycles/k'), aliases folded ('cpu-cycles' -> 'cycles'). Tracepoints keep
-    'subsys:event'; raw PMU terms ('cpu/event=0x3c/') stay as written."""
+    'subsys:event'; raw PMU terms ('cpu/event=0x3c/') stay as written; vendor events that count a generic event
+    get its name ('INST_RETIRED.ANY' -> 'instructions')."""
     name = _MODIFIERS.sub("", name.strip())
     if "/" in name:
         parts = [p for p in name.split("/") if p]
         inner = parts[1] if len(parts) > 1 else parts[0]
         if "=" not in inner and "," not in inner:
             name = inner
-    return EVENT_ALIASES.get(name, name)
+    name = EVENT_ALIASES.get(name, name)
+    return VENDOR_ALIASES.get(name.lower(), name)
 
 
 # --- counter ratios ---------------------------------------------------------------------------------------
@@ -84,13 +95,15 @@ COUNTER_RATIOS: tuple[RatioDef, ...] = (
 
 @dataclass(frozen=True)
 class GroupRatio:
-    """A ratio between two members of a sample's group read (indices into the members)."""
+    """A ratio between members of a sample's group read (indices into the members): factor * numerator /
+    (denominator [+ denominator_plus])."""
 
     name: str
     numerator: int
     denominator: int
     factor: float
     unit: str
+    denominator_plus: int | None = None  # a miss rate of a named event: misses / (misses + its HIT sibling)
 
 
 def group_ratios(member_names: Sequence[str]) -> list[GroupRatio]:
@@ -103,6 +116,7 @@ def group_ratios(member_names: Sequence[str]) -> list[GroupRatio]:
         index.setdefault(name, i)
     out = [GroupRatio(r.name, index[r.numerator], index[r.denominator], r.factor, r.unit)
            for r in COUNTER_RATIOS if r.numerator in index and r.denominator in index]
+    out += _named_miss_ratios(canon, index, {r.numerator for r in out if r.name.endswith("MPKI")})
     if out or len(canon) < 2:
         return out
     per_ms = canon[0] in CLOCK_EVENTS
@@ -116,6 +130,31 @@ def group_ratios(member_names: Sequence[str]) -> list[GroupRatio]:
         else:
             out.append(GroupRatio(f"{canon[i]}/{canon[0]}", i, 0, 1.0, ""))
     return out
+
+
+_GENERIC_EVENTS = {r.numerator for r in COUNTER_RATIOS} | {r.denominator for r in COUNTER_RATIOS}
+
+
+def _named_miss_ratios(canon: list[str], index: dict[str, int], with_mpki: set[int]) -> list[GroupRatio]:
+    """A vendor's named miss event (MEM_LOAD_RETIRED.L3_MISS, ls_dmnd_fills_from_sys...): misses per 1k
+    instructions, and its miss rate against its HIT sibling where the group has one (X.L3_MISS vs X.L3_HIT)."""
+    out = []
+    for i, name in enumerate(canon):
+        if "miss" not in name.lower() or i in with_mpki or name in _GENERIC_EVENTS or index[name] != i:
+            continue
+        if "instructions" in index:
+            out.append(GroupRatio(f"{name} MPKI", i, index["instructions"], 1000.0, "per kinsn"))
+        hit = next((index[name.replace(a, b)] for a, b in (("MISS", "HIT"), ("miss", "hit"))
+                    if a in name and name.replace(a, b) in index), None)
+        if hit is not None:
+            out.append(GroupRatio(f"{name} rate %", i, i, 100.0, "%", denominator_plus=hit))
+    return out
+
+
+def ratio_sums(sums: Sequence[float], ratio: GroupRatio) -> tuple[float, float]:
+    """(numerator, denominator) of a ratio from the members' summed deltas."""
+    den = sums[ratio.denominator] + (sums[ratio.denominator_plus] if ratio.denominator_plus is not None else 0.0)
+    return float(sums[ratio.numerator]), float(den)
 
 
 def ratio_value(numerator_sum: float, denominator_sum: float, factor: float) -> float | None:

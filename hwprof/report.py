@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hwprof.definitions import GroupRatio, StackQuality, canonical_event, group_ratios, ratio_value, stack_quality
+from hwprof.definitions import (
+    GroupRatio,
+    StackQuality,
+    canonical_event,
+    group_ratios,
+    ratio_sums,
+    ratio_value,
+    stack_quality,
+)
 from hwprof.errors import HwprofError
 from hwprof.profile import Profile
 from hwprof.terminal import printable
@@ -311,7 +319,7 @@ def _pct(value: float, total: float) -> float:
 def _ratios(sums: np.ndarray, specs: list[GroupRatio]) -> dict[str, float]:
     out = {}
     for r in specs:
-        value = ratio_value(sums[r.numerator], sums[r.denominator], r.factor)
+        value = ratio_value(*ratio_sums(sums, r), r.factor)
         if value is not None:
             out[r.name] = value
     return out

@@ -62,8 +62,9 @@ COUNTER_COLUMNS = 2  # the page's weight columns: samples, the sampling event's 
 def ratio_specs(member_names: list[str]) -> list[dict]:
     """The per-frame ratios the page offers: hwprof.definitions.group_ratios (what `hwprof report` shows, under
     the same names), as indices into the page's weight columns. The page computes each as the ratio of the
-    summed deltas over the frame's samples."""
+    summed deltas over the frame's samples; `den2` (>= 0) is a second column added to the denominator."""
     return [{"name": r.name, "num": COUNTER_COLUMNS + r.numerator, "den": COUNTER_COLUMNS + r.denominator,
+             "den2": -1 if r.denominator_plus is None else COUNTER_COLUMNS + r.denominator_plus,
              "scale": r.factor, "unit": r.unit} for r in group_ratios(member_names)]
 
 
