@@ -105,6 +105,10 @@ class ReportCommand:
             else:
                 profile = load_profile(store, entry, symbolizer, args.event)
             source = entry.id
+        from hwprof.terminal import printable
+
+        for note in profile.meta.notes:  # every mode: --folded and --json output must stay clean, not silent
+            print(f"hwprof report: warning: {printable(note)}", file=sys.stderr)
         sort = tuple(k.strip() for k in args.sort.split(",") if k.strip())
         has_stacks = bool(profile.n_samples) and bool(np.any(profile.sample_end != 3))
         children = args.children if args.children is not None else has_stacks

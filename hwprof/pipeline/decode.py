@@ -32,7 +32,7 @@ from hwprof.pipeline.samples import SampleColumns, decode_batch
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.stacks import StackResolver, Symbolizer
 from hwprof.pipeline.stages import FinishContext, Stage
-from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords
+from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords, WalkStats
 from hwprof.profile import Profile, ProfileMeta
 
 
@@ -157,6 +157,7 @@ class PerfDataDecoder:
         self.wanted_event = event
         self.jit_dir = jit_dir if jit_dir is not None else f"{self.path}.jit"
         self.stages = list(stages)
+        self.walk_stats: WalkStats | None = None  # after decode(): what the walk read and skipped
 
     def decode(self) -> Profile:
         with PerfDataFile(self.path) as f:
@@ -178,6 +179,7 @@ class PerfDataDecoder:
         for block in f.blocks():
             walk.feed(block)
         walk.close()
+        self.walk_stats = walk.stats
 
         ctx = FinishContext(events=events, spaces=collector.spaces,
                             sample_counts={e.name: int(collector.counts[e.index]) for e in events},

@@ -108,7 +108,9 @@ class StackResolver:
         in_row = last >= row_start[row_of] if n else np.zeros(0, dtype=bool)
         kernel = flat[np.maximum(last, 0)] == np.uint64(CallchainContext.KERNEL)
         kernel &= in_row
-        kernel |= flat >= np.uint64(_KERNEL_SPACE)
+        # Entries before any marker: kernel only at a kernel address. A high address in a user context is junk
+        # (a corrupt or unwound-too-far return address), never a kernel frame.
+        kernel |= ~in_row & (flat >= np.uint64(_KERNEL_SPACE))
         del last, in_row
         frame_entry = ~marker
         zero = frame_entry & ~kernel & (flat == 0)
