@@ -8,9 +8,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 # Debian packages: the oracles the tests compare against, compilers for test programs,
-# Chromium for browser tests, qemu for the kprobe VM tier.
+# Chromium for browser tests, qemu for the kprobe VM tier; xz, python3.11 and sqlite3 are
+# Debian binaries built without frame pointers that the dwarf unwinding tests profile.
 APT_TEST_PACKAGES := linux-perf libpfm4 bpftrace binutils llvm elfutils debuginfod gcc g++ make \
-	chromium chromium-driver qemu-system-x86 busybox-static cpio python3-venv procps util-linux kmod
+	chromium chromium-driver qemu-system-x86 busybox-static cpio python3-venv procps util-linux kmod \
+	xz-utils python3.11 sqlite3 clickhouse-server clickhouse-client
 APT_DEMO_PACKAGES := gcc make python3-venv procps libpfm4
 
 .PHONY: demo test apt-test apt-demo venv lint unit integration clean vm-kernel vm-test

@@ -6,8 +6,8 @@ Values are read one fd at a time (no PERF_FORMAT_GROUP): the numbers are the sam
 together with `inherit`.
 
 Why the target modes open what they open:
-- a command is forked, stopped before exec; counters are attached with inherit (children counted too) and
-  enable_on_exec, so not one instruction of hwprof or of the fork is counted.
+- a command is forked and held before exec (hwprof.system.launch); counters are attached with inherit (children
+  counted too) and enable_on_exec, so not one instruction of hwprof or of the fork is counted.
 - `-p PID` opens every existing thread with inherit=1: threads (and processes) the target creates afterwards are
   inherited counters whose counts fold into their parent's, as with perf. Threads listed on a later re-scan are
   opened only when /proc says they started before the first counter of their process existed (the scan-to-open
@@ -22,21 +22,26 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shutil
-import signal
 import struct
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hwprof.collectors.cpus import format_cpu_list, online_cpus
-
 from hwprof.errors import HwprofError
 from hwprof.perf import syscall
 from hwprof.perf.abi import FLAG_FD_CLOEXEC, PerfType, ReadFormat
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.readformat import CounterValue
+from hwprof.system.cpus import format_cpu_list, online_cpus
+from hwprof.system.procfs import (
+    ThreadInfo,
+    boot_ticks_now,
+    process_exists,
+    thread_ids,
+    thread_info,
+    thread_start_ticks,
+)
 from hwprof.units import Cpu, Nanoseconds, Pid, Tid
 
 READ_FORMAT = ReadFormat.TOTAL_TIME_ENABLED | ReadFormat.TOTAL_TIME_RUNNING
@@ -101,13 +106,6 @@ class EventSlot:
 
 
 @dataclass(frozen=True)
-class ThreadInfo:
-    tid: Tid
-    pid: Pid
-    comm: str
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """Cumulative counter values at one instant: values[event index][location] (a tid, a CPU, or -1)."""
 
@@ -143,141 +141,6 @@ def _delta(now: CounterValue, before: CounterValue | None) -> CounterValue:
     if before is None:
         return now
     return CounterValue(now.raw - before.raw, now.enabled - before.enabled, now.running - before.running)
-
-
-# --- CPUs and threads ------------------------------------------------------------------------------------
-
-def list_threads(pid: Pid) -> list[Tid]:
-    try:
-        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
-    except FileNotFoundError:
-        return []
-
-
-def thread_info(tid: Tid) -> ThreadInfo:
-    pid, comm = tid, "?"
-    try:
-        with open(f"/proc/{tid}/status") as f:
-            for line in f:
-                if line.startswith("Name:"):
-                    comm = line.split(None, 1)[1].strip() if len(line.split(None, 1)) > 1 else ""
-                elif line.startswith("Tgid:"):
-                    pid = int(line.split()[1])
-                    break
-    except OSError:
-        pass
-    return ThreadInfo(tid, pid, comm)
-
-
-def _thread_start_ticks(pid: Pid, tid: Tid) -> int | None:
-    """starttime (clock ticks after boot) of a thread, field 22 of /proc/PID/task/TID/stat."""
-    try:
-        with open(f"/proc/{pid}/task/{tid}/stat") as f:
-            text = f.read()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return int(fields[19])
-
-
-def _boot_ticks_now() -> int:
-    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
-
-
-# --- the command target ----------------------------------------------------------------------------------
-
-class PreparedCommand:
-    """A forked child held before exec, so counters can be attached before its first instruction.
-
-    The child blocks reading a pipe; `start()` releases it. An exec failure comes back through a close-on-exec
-    pipe as an errno, so 'command not found' is reported by hwprof (exit 127, like a shell) and not by a child
-    traceback.
-    """
-
-    def __init__(self, argv: Sequence[str]) -> None:
-        if not argv:
-            raise HwprofError("no command given")
-        self.argv = list(argv)
-        path = shutil.which(self.argv[0]) if "/" not in self.argv[0] else self.argv[0]
-        if path is None or not os.path.exists(path):
-            raise HwprofError(f"command not found: {self.argv[0]}", exit_code=127)
-        if os.path.isdir(path):
-            raise HwprofError(f"cannot execute {self.argv[0]}: it is a directory", exit_code=126)
-        if not os.access(path, os.X_OK):
-            raise HwprofError(f"cannot execute {self.argv[0]}: permission denied", exit_code=126)
-        self.path = path
-        go_r, self._go_w = os.pipe()
-        self._err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:  # child: wait for the go, then become the command
-            try:
-                os.close(self._go_w)
-                os.close(self._err_r)
-                for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-                    signal.signal(sig, signal.SIG_DFL)
-                if not os.read(go_r, 1):
-                    os._exit(127)  # hwprof gave up before starting us
-                os.close(go_r)
-                os.execv(self.path, self.argv)
-            except OSError as exc:
-                os.write(err_w, struct.pack("<i", exc.errno or 0))
-            finally:
-                os._exit(127)
-        os.close(go_r)
-        os.close(err_w)
-        self.pid: Pid = pid
-        self.started = False
-        self.status: int | None = None
-        self.rusage: os.struct_rusage | None = None  # of the command and the children it waited for
-
-    def start(self) -> None:
-        os.write(self._go_w, b"g")
-        os.close(self._go_w)
-        data = os.read(self._err_r, 4)
-        os.close(self._err_r)
-        self.started = True
-        if data:
-            (err,) = struct.unpack("<i", data)
-            self.wait()
-            code = 126 if err in (errno.EACCES, errno.ENOEXEC, errno.EISDIR) else 127
-            raise HwprofError(f"cannot execute {self.argv[0]}: {os.strerror(err)}", exit_code=code)
-
-    def abandon(self) -> None:
-        """Counters could not be set up: let the held child exit without running the command."""
-        if not self.started:
-            os.close(self._go_w)
-            os.close(self._err_r)
-            self.started = True
-        self.wait()
-
-    def poll(self) -> bool:
-        """True once the command has exited (and was reaped)."""
-        if self.status is not None:
-            return True
-        pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
-        if pid == 0:
-            return False
-        self.status, self.rusage = status, rusage
-        return True
-
-    def wait(self) -> int:
-        if self.status is None:
-            while True:
-                try:
-                    _, self.status, self.rusage = os.wait4(self.pid, 0)
-                    break
-                except InterruptedError:
-                    continue
-        return self.exit_code
-
-    @property
-    def exit_code(self) -> int:
-        """The shell's convention: the exit status, or 128 + the signal that killed it."""
-        if self.status is None:
-            return 0
-        if os.WIFSIGNALED(self.status):
-            return 128 + os.WTERMSIG(self.status)
-        return os.waitstatus_to_exitcode(self.status)
 
 
 # --- the session -----------------------------------------------------------------------------------------
@@ -339,16 +202,16 @@ class CountingSession:
                 self._open_location(_Location(_TASK_LEVEL, child_pid, -1))
             elif self.target.pids:
                 for pid in self.target.pids:
-                    if not os.path.exists(f"/proc/{pid}"):
+                    if not process_exists(pid):
                         raise HwprofError(f"no such process: {pid}")
                 for pid in self.target.pids:
-                    self._first_open_ticks[pid] = _boot_ticks_now()
-                    self._open_threads(pid, list_threads(pid))
+                    self._first_open_ticks[pid] = boot_ticks_now()
+                    self._open_threads(pid, thread_ids(pid))
                 if not any(loc.fds for loc in self._locations) and not self._all_unsupported():
                     raise HwprofError("no such process: " + ",".join(map(str, self.target.pids)))
             else:
                 for tid in self.target.tids:
-                    if not os.path.exists(f"/proc/{tid}"):
+                    if not process_exists(tid):
                         raise HwprofError(f"no such thread: {tid}")
                     info = thread_info(tid)
                     self.threads[tid] = info
@@ -487,10 +350,10 @@ class CountingSession:
             return
         known = {loc.key for loc in self._locations}
         for pid in self.target.pids:
-            fresh = [t for t in list_threads(pid) if t not in known]
+            fresh = [t for t in thread_ids(pid) if t not in known]
             if not self.per_thread:
                 limit = self._first_open_ticks.get(pid, 0)
-                fresh = [t for t in fresh if (_thread_start_ticks(pid, t) or limit) < limit]
+                fresh = [t for t in fresh if (thread_start_ticks(pid, t) or limit) < limit]
             if fresh:
                 self._open_threads(pid, fresh)
                 if self.per_thread:

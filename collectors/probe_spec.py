@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hwprof.errors import HwprofError
+from hwprof.system import procfs
 from hwprof.units import FileOffset, Pid
 
 
@@ -147,19 +148,11 @@ def _lib_name_matches(name: str, path: str) -> bool:
 
 
 def mapped_files(pid: Pid) -> list[str]:
-    """Files mapped executable by a process, in map order."""
-    out: list[str] = []
+    """Files mapped executable by a process, in map order ([] when it cannot be read)."""
     try:
-        with open(f"/proc/{pid}/maps") as f:
-            for line in f:
-                parts = line.split(None, 5)
-                if len(parts) == 6 and "x" in parts[1] and parts[5].startswith("/"):
-                    path = parts[5].strip()
-                    if path not in out:
-                        out.append(path)
-    except OSError:
-        pass
-    return out
+        return procfs.mapped_files(procfs.read_maps(pid))
+    except HwprofError:
+        return []
 
 
 @lru_cache(maxsize=1)

@@ -17,8 +17,6 @@ import ctypes
 import errno
 import os
 import select
-import shutil
-import signal
 import struct
 import time
 from collections import Counter
@@ -27,7 +25,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
-from hwprof.collectors.cpus import online_cpus
 from hwprof.collectors.probe_spec import Probe, ProbeKind
 from hwprof.collectors.tracefs import DynamicEvent, DynamicEvents, TraceFormat, read_format, tracefs_root
 
@@ -38,7 +35,13 @@ from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.records import Comm, Lost, Mmap, ReadRecord, SampleLayout, TaskEvent, parse_sample
 from hwprof.perf.ring import RingBuffer
 from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords
+from hwprof.system.cpus import online_cpus
+from hwprof.system.launch import HeldCommand, resolve_command
+from hwprof.system.procfs import owning_process, process_exists, read_comm, read_maps, thread_ids
+from hwprof.system.stopping import StopSignals
 from hwprof.units import Nanoseconds, Pid, Tid
+
+SIGNAL_FORWARD_DELAY_S = 0.2  # a terminal's signal reaches the command itself; pass it on only if it did not
 
 PMU_ROOT = "/sys/bus/event_source/devices"
 
@@ -121,18 +124,10 @@ def retprobe_bit(name: str) -> int:
 
 
 def threads_of(pid: Pid) -> list[Tid]:
-    try:
-        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
-    except OSError:
-        raise HwprofError(f"no such process: {pid}") from None
-
-
-def comm_of(tid: Tid) -> str:
-    try:
-        with open(f"/proc/{tid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+    tids = thread_ids(pid)
+    if not tids:
+        raise HwprofError(f"no such process: {pid}")
+    return tids
 
 
 # --- results ----------------------------------------------------------------------------------------------
@@ -221,9 +216,7 @@ class ProbeSession:
         self._side_layout: SampleLayout | None = None  # layout of the ring owners (side-record trailers)
         self._walk: RecordWalk | None = None   # the record walk over the rings, made once the ids are known
         self._dynamic: DynamicEvents | None = None
-        self._child: int | None = None
-        self._go_fd: int | None = None
-        self._stop = False
+        self._child: HeldCommand | None = None
         self._fd_task: dict[int, tuple[Pid, Tid]] = {}  # fd -> the (pid, tid) it was opened on
         self._exited: set[Tid] = set()          # tids the kernel reported as exited (EXIT records)
         self._reported: set[tuple[int, Tid]] = set()  # (probe, tid) whose own count arrived (READ records)
@@ -239,7 +232,8 @@ class ProbeSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
+    def _close_events(self) -> None:
+        """Every perf fd and ring; tracefs definitions can only be removed after this (an open one is EBUSY)."""
         for ring in self._rings:
             ring.close()
         self._rings = []
@@ -250,17 +244,14 @@ class ProbeSession:
                 except OSError:
                     pass
             opened.fds = []
+
+    def close(self) -> None:
+        self._close_events()
         if self._dynamic is not None:
             self._dynamic.remove_all()
             self._dynamic = None
-        if self._child is not None:
-            # Setup failed after the fork: the command never ran; do not leave it waiting.
-            try:
-                os.kill(self._child, signal.SIGKILL)
-                os.waitpid(self._child, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            self._child = None
+        if self._child is not None and not self._child.started:
+            self._child.abandon()  # setup failed after the fork: the command never runs
 
     # --- setup ---------------------------------------------------------------------------------------
     def _sample_type(self, opened: _Opened) -> int:
@@ -350,6 +341,8 @@ class ProbeSession:
             if mechanism == "tracefs":
                 if self._dynamic is None:
                     self._dynamic = DynamicEvents(tracefs_root())
+                    # However hwprof ends (an exit handler included), the fds go before the definitions.
+                    self._dynamic.on_close(self._close_events)
                 if probe.kind.is_user:
                     location = f"{probe.path}:{probe.file_offset:#x}"
                 else:
@@ -371,7 +364,7 @@ class ProbeSession:
         redirected into another task's ring, when it is bound to a CPU."""
         cpus = online_cpus()
         if self.target.command:
-            return [(self._child, cpu) for cpu in cpus]
+            return [(self._child.pid, cpu) for cpu in cpus]
         if self.target.pids:
             return [(tid, cpu) for pid in self.target.pids for tid in threads_of(pid) for cpu in cpus]
         return [(-1, cpu) for cpu in cpus]
@@ -384,11 +377,8 @@ class ProbeSession:
 
     def _check_target(self) -> None:
         """Say what is wrong with the target before anything is created for it."""
-        if self.target.command and shutil.which(self.target.command[0]) is None:
-            name = self.target.command[0]
-            if "/" in name and os.path.exists(name):
-                raise HwprofError(f"cannot execute {name}: permission denied")
-            raise HwprofError(f"command not found: {name}")
+        if self.target.command:
+            resolve_command(self.target.command)
         for pid in self.target.pids:
             threads_of(pid)
 
@@ -397,7 +387,8 @@ class ProbeSession:
         self._check_target()
         self._prepare()
         if self.target.command:
-            self._spawn()
+            # Held before exec until the probes are open (enable_on_exec starts them at its exec).
+            self._child = HeldCommand(self.target.command)
         targets = self._open_targets()
         leaders: dict[int, int] = {}  # cpu -> the fd that owns that CPU's ring
         opened_any = False
@@ -441,61 +432,37 @@ class ProbeSession:
         if not opened_any:
             raise HwprofError(f"no thread of {self.target.describe()} could be probed (did it exit?)")
 
-    def _spawn(self) -> None:
-        """Fork the command, held before exec until the probes are open (enable_on_exec starts them at exec)."""
-        argv = list(self.target.command)
-        if shutil.which(argv[0]) is None:
-            raise HwprofError(f"command not found: {argv[0]}")
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child
-            try:
-                os.close(write_fd)
-                os.read(read_fd, 1)
-                os.close(read_fd)
-                os.execvp(argv[0], argv)
-            except OSError as exc:
-                os.write(2, f"hwprof probe: cannot run {argv[0]}: {exc.strerror}\n".encode())
-            os._exit(127)
-        os.close(read_fd)
-        self._child = pid
-        self._go_fd = write_fd
-
     # --- running -------------------------------------------------------------------------------------
-    def _on_sigterm(self, signum: int, frame: object) -> None:
-        self._stop = True
-
     def run(self) -> SessionResult:
-        """Collect until -d expires, the command or the target processes end, Ctrl-C or SIGTERM."""
-        previous = signal.signal(signal.SIGTERM, self._on_sigterm) if _main_thread() else None
+        """Collect until -d expires, the command or the target processes end, or a stop signal (SIGINT, SIGTERM,
+        SIGHUP). A stop signal sent to hwprof alone reaches the command too, as a terminal's would."""
         start = time.monotonic_ns()
         deadline = None if self.options.duration_s is None else start + int(self.options.duration_s * 1e9)
         poller = select.poll()
         for ring in self._rings:
             poller.register(ring.fd, select.POLLIN)
-        try:
-            if not self.target.command:
+        with StopSignals() as stop:
+            poller.register(stop.fd, select.POLLIN)
+            if self._child is None:
                 for opened in self._opened:
                     for fd in opened.fds:
                         syscall.enable(fd)
             else:
-                os.write(self._go_fd, b"g")
-                os.close(self._go_fd)
-                self._go_fd = None
-            try:
-                while not self._stop:
-                    timeout_ms = 100
-                    if deadline is not None:
-                        left = (deadline - time.monotonic_ns()) // 1_000_000
-                        if left <= 0:
-                            break
-                        timeout_ms = min(timeout_ms, max(1, left))
-                    poller.poll(timeout_ms)
-                    self._drain()
-                    if self._targets_gone():
+                self._child.start(stop)
+            while True:
+                timeout_ms = 100
+                if deadline is not None:
+                    left = (deadline - time.monotonic_ns()) // 1_000_000
+                    if left <= 0:
                         break
-            except KeyboardInterrupt:
-                pass
+                    timeout_ms = min(timeout_ms, max(1, left))
+                poller.poll(timeout_ms)
+                stop.drain()
+                if stop.requested:
+                    break
+                self._drain()
+                if self._targets_gone():
+                    break
             for opened in self._opened:
                 for fd in opened.fds:
                     try:
@@ -506,54 +473,37 @@ class ProbeSession:
             self._drain()
             self._read_totals()
             if self._child is not None:
-                self._reap_child()
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+                self._reap_child(stop)
         self.result.lost = sum(ring.lost for ring in self._rings) + self.result.lost
         return self.result
 
     def _targets_gone(self) -> bool:
         if self._child is not None:
-            try:
-                pid, status = os.waitpid(self._child, os.WNOHANG)
-            except ChildProcessError:
-                return True
-            if pid:
-                self.result.exit_status = os.waitstatus_to_exitcode(status)
-                self._child = None
+            if self._child.poll():
+                self.result.exit_status = self._child.exit_code
                 return True
             return False
         if self.target.pids:
-            return not any(os.path.exists(f"/proc/{p}") for p in self.target.pids)
+            return not any(process_exists(p) for p in self.target.pids)
         return False
 
-    def _reap_child(self, grace_s: float = 0.5) -> None:
-        """Collect the command's exit status if it ends soon; a command still running when -d expired (or that
-        ignored Ctrl-C) is left running, as perf stat --timeout does not kill its workload either."""
-        end = time.monotonic() + grace_s
-        while True:
-            try:
-                pid, status = os.waitpid(self._child, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid:
-                self.result.exit_status = os.waitstatus_to_exitcode(status)
-                break
-            if time.monotonic() >= end:
-                self.result.notes.append(f"the command (pid {self._child}) is still running; it was probed "
-                                         "until now and keeps running unprobed")
-                break
-            time.sleep(0.02)
-        self._child = None
+    def _reap_child(self, stop: StopSignals, grace_s: float = 0.5) -> None:
+        """Collect the command's exit status if it ends soon. A stop signal that hwprof alone got is passed on
+        (SIGHUP: the hang-up a terminal would deliver). A command still running when -d expired, or that ignored
+        the signal, is left running, as perf stat --timeout does not kill its workload either."""
+        child = self._child
+        if stop.first is not None and not child.wait(SIGNAL_FORWARD_DELAY_S):
+            child.send(stop.first)
+        if child.wait(grace_s):
+            self.result.exit_status = child.exit_code
+        else:
+            self.result.notes.append(f"the command (pid {child.pid}) is still running; it was probed "
+                                     "until now and keeps running unprobed")
 
     def _pid_of(self, tid: int) -> Pid:
         if self.target.command:
-            return self._child if self._child is not None else tid
-        for pid in self.target.pids:
-            if os.path.exists(f"/proc/{pid}/task/{tid}"):
-                return pid
-        return tid
+            return self._child.pid if self._child is not None else tid
+        return owning_process(tid, self.target.pids) or tid
 
     def _read_totals(self) -> None:
         counts = self.result.probes
@@ -618,8 +568,6 @@ class ProbeSession:
 
     def _snapshot_maps(self, pid: Pid) -> None:
         """Mappings of a process that was running before the probes went in (no MMAP2 records for those)."""
-        from hwprof.symbolize.procmaps import read_maps
-
         try:
             maps = read_maps(pid)
         except HwprofError:
@@ -630,7 +578,7 @@ class ProbeSession:
     def _comm(self, tid: Tid) -> str:
         comm = self.result.comms.get(tid)
         if comm is None:
-            comm = self.result.comms[tid] = comm_of(tid)
+            comm = self.result.comms[tid] = read_comm(tid) or ""
         return comm
 
     def _take_fixed(self, data: bytes, offsets: np.ndarray) -> None:
@@ -737,12 +685,6 @@ def _has_control(name: str) -> bool:
         return (tracefs_root() / name).exists()
     except HwprofError:
         return False
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _explain(opened: _Opened, exc: syscall.PerfOpenError, pid: int) -> HwprofError:

@@ -7,12 +7,13 @@ every process of a system-wide capture) already has its code mapped, so, as `per
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Callable, Iterable
 
+from hwprof.errors import HwprofError
 from hwprof.perf.abi import CpuMode, RecordType
 from hwprof.perf.records import pack_string
+from hwprof.system.procfs import read_comm, read_maps, thread_ids
 from hwprof.units import Address, Pid, Tid
 
 Trailer = Callable[[Pid, Tid], bytes]
@@ -27,22 +28,6 @@ def _record(rtype: int, misc: int, body: bytes) -> bytes:
     return struct.pack("<IHH", rtype, misc, 8 + len(body)) + body
 
 
-def thread_ids(pid: Pid) -> list[Tid]:
-    try:
-        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if t.isdigit())
-    except OSError:
-        return []
-
-
-def read_comm(pid: Pid, tid: Tid | None = None) -> str | None:
-    path = f"/proc/{pid}/task/{tid}/comm" if tid is not None else f"/proc/{pid}/comm"
-    try:
-        with open(path, "rb") as f:
-            return f.read().rstrip(b"\n").decode("utf-8", "replace")
-    except OSError:
-        return None
-
-
 def comm_record(pid: Pid, tid: Tid, comm: str, trailer: Trailer) -> bytes:
     return _record(RecordType.COMM, 0, struct.pack("<ii", pid, tid) + pack_string(comm[:15]) + trailer(pid, tid))
 
@@ -51,42 +36,25 @@ def fork_record(pid: Pid, ppid: Pid, tid: Tid, ptid: Tid, trailer: Trailer) -> b
     return _record(RecordType.FORK, 0, struct.pack("<iiiiQ", pid, ppid, tid, ptid, 0) + trailer(pid, tid))
 
 
-def parse_maps_line(line: str) -> tuple[Address, Address, str, int, int, int, int, str] | None:
-    """(start, end, perms, offset, major, minor, inode, path) of one /proc/PID/maps line."""
-    parts = line.split(None, 5)
-    if len(parts) < 5:
-        return None
-    try:
-        start_s, end_s = parts[0].split("-")
-        major_s, minor_s = parts[3].split(":")
-        return (int(start_s, 16), int(end_s, 16), parts[1], int(parts[2], 16), int(major_s, 16), int(minor_s, 16),
-                int(parts[4]), parts[5].strip() if len(parts) > 5 else "")
-    except ValueError:
-        return None
-
-
 def mmap_records(pid: Pid, trailer: Trailer, include_data: bool = False) -> bytes:
     """MMAP2 records for the executable mappings of a process (all mappings with include_data)."""
     try:
-        with open(f"/proc/{pid}/maps") as f:
-            lines = f.readlines()
-    except OSError:
-        return b""
+        maps = read_maps(pid)
+    except HwprofError:
+        return b""  # the process exited meanwhile, or is not ours to read
     out = []
-    for line in lines:
-        parsed = parse_maps_line(line)
-        if parsed is None:
+    for mapping in maps:
+        if not mapping.executable and not include_data:
             continue
-        start, end, perms, offset, major, minor, inode, path = parsed
-        if "x" not in perms and not include_data:
-            continue
+        path = mapping.kernel_name
         if not path:
             path = "//anon"  # anonymous executable memory: JIT code, named as perf names it
         elif path.startswith("[") and path not in ("[vdso]", "[vsyscall]"):
             continue  # [heap], [stack], [vvar]: never code
-        prot = sum(bit for ch, bit in _PROT.items() if ch in perms)
-        flags = MAP_SHARED if "s" in perms else MAP_PRIVATE
-        body = struct.pack("<iiQQQIIQQII", pid, pid, start, end - start, offset, major, minor, inode, 0, prot, flags)
+        prot = sum(bit for ch, bit in _PROT.items() if ch in mapping.perms)
+        flags = MAP_SHARED if mapping.shared else MAP_PRIVATE
+        body = struct.pack("<iiQQQIIQQII", pid, pid, mapping.start, mapping.end - mapping.start, mapping.offset,
+                           mapping.major, mapping.minor, mapping.inode, 0, prot, flags)
         out.append(_record(RecordType.MMAP2, CpuMode.USER, body + pack_string(path) + trailer(pid, pid)))
     return b"".join(out)
 
@@ -106,10 +74,6 @@ def synthesize_process(pid: Pid, trailer: Trailer, include_data: bool = False) -
         out.append(comm_record(pid, tid, comm, trailer))
     out.append(mmap_records(pid, trailer, include_data))
     return b"".join(out)
-
-
-def all_pids() -> list[Pid]:
-    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 
 
 def synthesize_processes(pids: Iterable[Pid], trailer: Trailer, include_data: bool = False) -> bytes:

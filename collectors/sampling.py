@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hwprof.collectors.cpus import online_cpus
-
 from hwprof.errors import HwprofError
 from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
@@ -35,6 +33,10 @@ from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
 from hwprof.perfdata.writer import FileAttr, PerfDataWriter
 from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
+from hwprof.system.cpus import online_cpus
+from hwprof.system.launch import HeldCommand
+from hwprof.system.procfs import all_pids, process_exists, thread_ids
+from hwprof.system.stopping import StopSignals
 from hwprof.units import Cpu, Nanoseconds, Pid
 
 DEFAULT_FREQUENCY = 4000  # perf record's default
@@ -81,6 +83,7 @@ class SamplingOptions:
     extra_events: str | None = None
     context_switch: bool = False
     clockid: int | None = None
+    window: float | None = None        # cut the capture into files of this many seconds (hwprof agent)
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class CaptureResult:
     samples: int
     lost: int
     size: int
-    exit_status: int | None
+    exit_status: int | None            # the command's, as a shell reports it (128 + N: killed by signal N)
     notices: list[str] = field(default_factory=list)
     switches: int = 0  # PERF_RECORD_SWITCH switch-ins (with context_switch)
 
@@ -211,121 +214,16 @@ def _set_rate(attr: PerfEventAttr, spec: EventSpec, opts: SamplingOptions, notic
 
 # --- the session ------------------------------------------------------------------------------------------
 
-class _Stop:
-    """Signals that end a capture, delivered through a wakeup fd so poll(2) returns at once."""
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._previous: dict[int, object] = {}
-        self._old_wakeup = -1
-
-    @property
-    def fd(self) -> int:
-        return self._read_fd
-
-    def __enter__(self) -> _Stop:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        self._previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)
-        self._old_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-        return self
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.requested = signal.Signals(signum).name
-
-    def drain(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._read_fd, 256):
-                pass
-
-    def __exit__(self, *exc: object) -> None:
-        signal.set_wakeup_fd(self._old_wakeup)
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        os.close(self._read_fd)
-        os.close(self._write_fd)
-
-
-class _Child:
-    """A command forked now and exec'ed only once the events are open on it (perf's workload start)."""
-
-    def __init__(self, argv: tuple[str, ...]) -> None:
-        # A path is left to execvp (its error comes back through err_r): access(2), which shutil.which uses,
-        # ignores capabilities such as CAP_DAC_READ_SEARCH that exec honours.
-        if "/" not in argv[0] and shutil.which(argv[0]) is None:
-            raise HwprofError(f"cannot run {argv[0]!r}: command not found")
-        go_r, go_w = os.pipe()
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:  # the child: wait for the go, then become the command
-            try:
-                os.close(go_w)
-                os.close(err_r)
-                os.read(go_r, 1)
-                os.close(go_r)
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
-                    signal.signal(sig, signal.SIG_DFL)
-                os.execvp(argv[0], list(argv))
-            except OSError as exc:
-                os.write(err_w, str(exc.errno or 0).encode())
-            finally:
-                os._exit(127)
-        os.close(go_r)
-        os.close(err_w)
-        self.pid = pid
-        self._go = go_w
-        self._err = err_r
-        self.status: int | None = None
-        self.argv = argv
-
-    def start(self) -> None:
-        os.write(self._go, b"g")
-        os.close(self._go)
-        failure = os.read(self._err, 32)
-        os.close(self._err)
-        if failure:
-            self.wait()
-            err = int(failure or 0)
-            raise HwprofError(f"cannot run {self.argv[0]!r}: {os.strerror(err)}")
-
-    def abort(self) -> None:
-        """The capture failed before the go: the command must not run unprofiled, so it dies waiting."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.close(self._go)
-        with contextlib.suppress(OSError):
-            os.close(self._err)
-        self.wait()
-
-    def poll(self) -> bool:
-        """True once the command has exited (and was reaped)."""
-        if self.status is not None:
-            return True
-        pid, status = os.waitpid(self.pid, os.WNOHANG)
-        if pid == 0:
-            return False
-        self.status = os.waitstatus_to_exitcode(status)
-        return True
-
-    def wait(self) -> None:
-        if self.status is None:
-            _, status = os.waitpid(self.pid, 0)
-            self.status = os.waitstatus_to_exitcode(status)
-
-    def terminate(self) -> None:
-        if self.status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGTERM)
-
-
 class SamplingSession:
     """One capture. `run()` blocks until the target ends, the duration passes, or SIGINT/SIGTERM."""
 
     def __init__(self, target: Target, options: SamplingOptions, output: str | os.PathLike,
-                 cmdline: list[str] | None = None, notify: Callable[[str], None] | None = None) -> None:
+                 cmdline: list[str] | None = None, notify: Callable[[str], None] | None = None,
+                 on_window: Callable[[CaptureResult], str | os.PathLike] | None = None) -> None:
+        """`on_window` (with options.window): called with each finished window's file, returns the next file's
+        path; `run()` returns the last window."""
         self.target = target
+        self._on_window = on_window
         self.options = options
         self.output = os.fspath(output)
         self.cmdline = cmdline or ["hwprof", "record"]
@@ -333,8 +231,12 @@ class SamplingSession:
         self._notify = notify or (lambda _msg: None)
         self._rings: list[RingBuffer] = []
         self._events: list[list[_Event]] = []
-        self._child: _Child | None = None
+        self._child: HeldCommand | None = None
         self._map_seen: dict[int, tuple[int, int]] = {}
+        self._started = False
+        self._start_wall = self._start_mono = 0.0
+        self._start_ns = 0
+        self._clock = time.CLOCK_MONOTONIC
 
     def notice(self, message: str) -> None:
         self.notices.append(message)
@@ -361,8 +263,6 @@ class SamplingSession:
             return [(-1, cpu) for cpu in cpus]
         if self._child is not None:
             return [(self._child.pid, cpu) for cpu in cpus]
-        from hwprof.collectors.procfs import thread_ids
-
         pairs = []
         for pid in self.target.pids:
             tids = thread_ids(pid)
@@ -496,7 +396,7 @@ class SamplingSession:
         writer.write(procfs.kernel_mmap_record(trailer))
         if self.target.system_wide or (self.target.cpus is not None and not self.target.command
                                        and not self.target.pids):
-            writer.write(procfs.synthesize_processes(procfs.all_pids(), trailer))
+            writer.write(procfs.synthesize_processes(all_pids(), trailer))
         elif self.target.pids:
             writer.write(procfs.synthesize_processes(self.target.pids, trailer))
         writer.finish_round()
@@ -510,17 +410,21 @@ class SamplingSession:
                     raise HwprofError(f"'{spec.name}' is measured by the tool and cannot be sampled")
         syscall.raise_fd_limit()
         if self.target.command:
-            self._child = _Child(self.target.command)
+            self._child = HeldCommand(self.target.command)
+        created = False
         try:
             self._open_all(groups, explicit)
             writer = PerfDataWriter(self.output, self._file_attrs())
+            created = True
+            with StopSignals(wake_on_child=True) as stop:
+                self._start(writer, stop)
+                return self._capture(writer, stop)
         except BaseException:
-            self._close_fds()
-            if self._child:
-                self._child.abort()
+            if self._child is not None and not self._child.started:
+                self._child.abandon()  # the command never runs unprofiled
+            if created and not self._started:
+                _remove_capture(self.output)  # a failed start leaves no file behind
             raise
-        try:
-            return self._capture(writer)
         finally:
             self._close_fds()
 
@@ -528,64 +432,87 @@ class SamplingSession:
         for group in self._events:
             yield from group[0].fds
 
-    def _capture(self, writer: PerfDataWriter) -> CaptureResult:
-        opts = self.options
+    def _start(self, writer: PerfDataWriter, stop: StopSignals) -> None:
+        """Synthesize what already runs, then let the events count: the command's exec enables them."""
         self._synthesize(writer)
+        self._start_wall = time.time()
+        self._start_mono = time.monotonic()
+        self._clock = self.options.clockid if self.options.clockid is not None else time.CLOCK_MONOTONIC
+        self._start_ns = time.clock_gettime_ns(self._clock)
+        if self._child is not None:
+            self._child.start(stop)
+        else:
+            for fd in self._leader_fds():
+                syscall.enable(fd)
+        self._started = True
+
+    def _capture(self, writer: PerfDataWriter, stop: StopSignals) -> CaptureResult:
+        opts = self.options
         poller = select.poll()
         for ring in self._rings:
             poller.register(ring.fd, select.POLLIN)
-        with _Stop() as stop:
-            poller.register(stop.fd, select.POLLIN)
-            start_wall = time.time()
-            start_mono = time.monotonic()
-            clock = opts.clockid if opts.clockid is not None else time.CLOCK_MONOTONIC
-            start_ns = time.clock_gettime_ns(clock)
-            if self._child is not None:
-                self._child.start()  # events enable themselves at exec
-            else:
-                for fd in self._leader_fds():
-                    syscall.enable(fd)
-            deadline = start_mono + opts.duration if opts.duration else None
-            last_flush = start_mono
-            try:
-                while True:
-                    timeout = POLL_TIMEOUT_MS
-                    if deadline is not None:
-                        timeout = max(0, min(timeout, int((deadline - time.monotonic()) * 1000)))
-                    poller.poll(timeout)
-                    stop.drain()
-                    self._drain(writer)
-                    now = time.monotonic()
-                    if now - last_flush >= FLUSH_INTERVAL_S:
-                        writer.flush()
-                        self._snapshot_perf_maps()
-                        last_flush = now
-                    if stop.requested:
-                        self.notice(f"stopping on {stop.requested}")
-                        break
-                    if deadline is not None and now >= deadline:
-                        break
-                    if self._child is not None and self._child.poll():
-                        break
-                    if self.target.pids and not any(os.path.exists(f"/proc/{p}") for p in self.target.pids):
-                        break
-            finally:
-                for fd in self._leader_fds():
-                    with contextlib.suppress(OSError):
-                        syscall.disable(fd)
-                end_ns = time.clock_gettime_ns(clock)
+        poller.register(stop.fd, select.POLLIN)
+        start_wall, start_mono, start_ns = self._start_wall, self._start_mono, self._start_ns
+        clock = self._clock
+        deadline = start_mono + opts.duration if opts.duration else None
+        last_flush = start_mono
+        next_cut = start_mono + opts.window if opts.window and self._on_window else None
+        try:
+            while True:
+                timeout = POLL_TIMEOUT_MS
+                if deadline is not None:
+                    timeout = max(0, min(timeout, int((deadline - time.monotonic()) * 1000)))
+                poller.poll(timeout)
+                stop.drain()
+                if stop.requested:
+                    self.notice(f"stopping on {stop.requested}")
+                    break
                 self._drain(writer)
-                writer.flush()
-                if self._child is not None and not self._child.poll():
-                    self._child.terminate()
-                    self._child.wait()
-        duration_ns = int((time.monotonic() - start_mono) * 1e9)
+                now = time.monotonic()
+                if now - last_flush >= FLUSH_INTERVAL_S:
+                    writer.flush()
+                    self._snapshot_perf_maps()
+                    last_flush = now
+                if deadline is not None and now >= deadline:
+                    break
+                if next_cut is not None and now >= next_cut and (deadline is None or deadline - now > 0.05):
+                    # Events stay enabled; the rings hold what arrives while this file is finished, and it
+                    # goes into the next window, which therefore starts at this cut.
+                    cut = (time.time(), now, time.clock_gettime_ns(clock))
+                    self.output = os.fspath(self._on_window(self._result(writer, start_wall, start_mono,
+                                                                         start_ns, cut[2], now)))
+                    self._map_seen = {}
+                    writer = PerfDataWriter(self.output, self._file_attrs())
+                    self._synthesize(writer)
+                    start_wall, start_mono, start_ns = cut
+                    next_cut = start_mono + opts.window
+                    continue
+                if self._child is not None and self._child.poll():
+                    break
+                if self.target.pids and not any(process_exists(p) for p in self.target.pids):
+                    break
+        finally:
+            for fd in self._leader_fds():
+                with contextlib.suppress(OSError):
+                    syscall.disable(fd)
+            end_ns = time.clock_gettime_ns(clock)
+            self._drain(writer)
+            writer.flush()
+            if self._child is not None:
+                self._child.end(stop, signal.SIGTERM, notify=self.notice)
+        return self._result(writer, start_wall, start_mono, start_ns, end_ns)
+
+    def _result(self, writer: PerfDataWriter, start_wall: float, start_mono: float, start_ns: int, end_ns: int,
+                end_mono: float | None = None) -> CaptureResult:
+        """Finish the current file and describe it (a window ends at `end_mono`, the capture now)."""
+        duration_ns = int(((end_mono or time.monotonic()) - start_mono) * 1e9)
         stats = self._finalise(writer, start_ns, end_ns)
         return CaptureResult(
             path=self.output, target=self.target.describe(), command=list(self.target.command),
             events=[e.spec.name for g in self._events for e in g], start_time_ns=int(start_wall * 1e9),
             duration_ns=duration_ns, samples=stats[0], lost=stats[1], size=os.path.getsize(self.output),
-            exit_status=self._child.status if self._child else None, notices=list(self.notices), switches=stats[2])
+            exit_status=self._child.exit_code if self._child else None, notices=list(self.notices),
+            switches=stats[2])
 
     def _drain(self, writer: PerfDataWriter) -> None:
         data = b"".join(ring.read_available() for ring in self._rings)
@@ -669,6 +596,12 @@ class SamplingSession:
 def jit_dir(perf_data_path: str | os.PathLike) -> str:
     """Where a capture's copies of /tmp/perf-PID.map files live: `<file>.jit/` beside it."""
     return f"{os.fspath(perf_data_path)}.jit"
+
+
+def _remove_capture(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    shutil.rmtree(jit_dir(path), ignore_errors=True)
 
 
 class _Census(RecordHandler):

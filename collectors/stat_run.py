@@ -16,11 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hwprof.collectors.count_results import breakdown, display_factor, readings, totals_slice
-from hwprof.collectors.counting import CountingSession, EventSlot, PreparedCommand, Snapshot, Target
+from hwprof.collectors.counting import CountingSession, EventSlot, Snapshot, Target
 
 from hwprof.errors import HwprofError
 from hwprof.metrics import Metric, derive
 from hwprof.stat_output import EventResult, Slice, StatResult
+from hwprof.system.launch import HeldCommand
+from hwprof.system.procfs import process_exists
+from hwprof.system.stopping import StopSignals
 from hwprof.units import Nanoseconds
 
 SIGINT_FORWARD_DELAY_S = 0.2   # a terminal's Ctrl-C reaches the command itself; only forward if it did not
@@ -64,41 +67,6 @@ class RunOutcome:
     interrupted: bool = False
 
 
-class _SignalWatch:
-    """SIGINT/SIGTERM wake the wait loop through a pipe instead of raising inside it, so counts survive Ctrl-C."""
-
-    def __init__(self) -> None:
-        self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.received: list[int] = []
-        self._previous: dict[int, object] = {}
-        self._previous_wakeup = -1
-
-    def __enter__(self) -> _SignalWatch:
-        self._previous_wakeup = signal.set_wakeup_fd(self.write_fd)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._note)
-        return self
-
-    def _note(self, signum: int, _frame: object) -> None:
-        self.received.append(signum)
-
-    def drain(self) -> list[int]:
-        try:
-            while os.read(self.read_fd, 512):
-                pass
-        except BlockingIOError:
-            pass
-        got, self.received = self.received, []
-        return got
-
-    def __exit__(self, *exc: object) -> None:
-        signal.set_wakeup_fd(self._previous_wakeup)
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-        os.close(self.read_fd)
-        os.close(self.write_fd)
-
-
 def _pidfd(pid: int) -> int | None:
     try:
         return os.pidfd_open(pid)
@@ -108,7 +76,7 @@ def _pidfd(pid: int) -> int | None:
 
 def run_once(groups: Sequence, opts: StatOptions, emit: Callable[[Slice], None] | None = None) -> RunOutcome:
     target = opts.target
-    command = PreparedCommand(target.command) if target.command else None
+    command = HeldCommand(target.command) if target.command else None
     delayed = bool(opts.delay_ms)
     session = CountingSession(groups, target, per_thread=opts.per_thread, inherit=opts.inherit,
                               enable_on_exec=not delayed)
@@ -125,14 +93,14 @@ def run_once(groups: Sequence, opts: StatOptions, emit: Callable[[Slice], None] 
                 command.abandon()
             reasons = {s.error for s in session.slots if s.error}
             raise HwprofError(next(iter(reasons)) if len(reasons) == 1 else "none of the events can be counted here")
-        with _SignalWatch() as signals:
+        with StopSignals() as signals:
             # The interval baseline is read before anything counts, so the first row misses nothing.
             baseline = session.read() if opts.interval_ms else None
             t0 = time.monotonic_ns()
             if command:
                 if target.system_wide and not delayed:
                     session.enable()
-                command.start()
+                command.start(signals)
                 fd = _pidfd(command.pid)
                 if fd is not None:
                     pidfds[command.pid] = fd
@@ -151,8 +119,8 @@ def run_once(groups: Sequence, opts: StatOptions, emit: Callable[[Slice], None] 
         session.close()
 
 
-def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCommand | None, pidfds: dict[int, int],
-               signals: _SignalWatch, t0: int, baseline: Snapshot | None,
+def _wait_loop(session: CountingSession, opts: StatOptions, command: HeldCommand | None, pidfds: dict[int, int],
+               signals: StopSignals, t0: int, baseline: Snapshot | None,
                emit: Callable[[Slice], None] | None) -> RunOutcome:
     target = opts.target
     interval_ns = opts.interval_ms * 1_000_000 if opts.interval_ms else None
@@ -163,6 +131,8 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
     intervals: list[Slice] = []
     interrupted = False
     forward_at: int | None = None
+    forward_sig = signal.SIGINT
+    forwarded: int | None = None
     terminated = False
     end_ns: int | None = None
     watch_tasks = bool(target.pids or target.tids) and not command
@@ -176,7 +146,7 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
             end_ns = now
             return True
         if not terminated:
-            _signal_command(command, signal.SIGTERM)
+            command.send(signal.SIGTERM)
             terminated = True
         return False
 
@@ -187,22 +157,28 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
             wakes.append(now + int(POLL_S * 1e9))
         timeout = max(0.0, (min(wakes) - now) / 1e9) if wakes else None
         try:
-            ready, _, _ = select.select([signals.read_fd, *pidfds.values()], [], [], timeout)
+            ready, _, _ = select.select([signals.fd, *pidfds.values()], [], [], timeout)
         except InterruptedError:
             ready = []
         now = time.monotonic_ns()
-        if signals.read_fd in ready or signals.received:
-            got = signals.drain()
-            if got:
+        if signals.fd in ready:
+            for sig in signals.drain():
                 interrupted = True
                 if command is None:
                     end_ns = now
                     break
-                # A terminal's Ctrl-C already reached the command; a signal sent to hwprof alone is passed on.
-                if forward_at is None:
+                # A terminal's Ctrl-C already reached the command; a signal sent to hwprof alone is passed on
+                # (after a moment, or at once when it is repeated); one more after that kills the command.
+                if forwarded is None and forward_at is None:
                     forward_at = now + int(SIGINT_FORWARD_DELAY_S * 1e9)
+                    forward_sig = sig
+                elif forwarded is None:
+                    command.send(sig)
+                    forwarded, forward_at = sig, None
                 else:
-                    _signal_command(command, signal.SIGINT)
+                    command.send(signal.SIGKILL)
+            if command is None and end_ns is not None:
+                break
         for pid, fd in list(pidfds.items()):
             if fd in ready:
                 os.close(fd)
@@ -213,12 +189,12 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
         if command is None and target.pids and not pidfds:
             end_ns = now
             break
-        if command is None and target.tids and not any(os.path.exists(f"/proc/{t}") for t in target.tids):
+        if command is None and target.tids and not any(process_exists(t) for t in target.tids):
             end_ns = now
             break
         if forward_at is not None and now >= forward_at and command is not None:
-            _signal_command(command, signal.SIGINT)
-            forward_at = None
+            command.send(forward_sig)
+            forwarded, forward_at = forward_sig, None
         if deadline is not None and now >= deadline:
             if stop_target():
                 break
@@ -257,13 +233,6 @@ def _wait_loop(session: CountingSession, opts: StatOptions, command: PreparedCom
     per_thread, per_cpu = breakdown(session, final, duration, opts.no_scale, opts.per_cpu, opts.per_thread)
     return RunOutcome(list(session.slots), totals, duration, command.exit_code if command else None, rusage,
                       per_thread, per_cpu, intervals, interrupted)
-
-
-def _signal_command(command: PreparedCommand, sig: int) -> None:
-    try:
-        os.kill(command.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _interval_slice(session: CountingSession, snap: Snapshot, previous: Snapshot, previous_time: int, t0: int,

@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,23 @@ def _write_control(control: Path, line: str) -> None:
         os.write(fd, (line + "\n").encode())
     finally:
         os.close(fd)
+
+
+def _remove_definition(control: Path, group: str, event: str, patience_s: float = 2.0) -> bool:
+    """Delete one definition. The kernel answers EBUSY while a perf event on it is still being released (the
+    inherited copies in an exited command are freed a moment after their parent fd is closed), so retry briefly;
+    whatever still fails is removed by the next hwprof (see remove_stale_groups)."""
+    end = time.monotonic() + patience_s
+    while True:
+        try:
+            _write_control(control, f"-:{group}/{event}")
+            return True
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return True  # already gone
+            if exc.errno != errno.EBUSY or time.monotonic() >= end:
+                return False
+        time.sleep(0.01)
 
 
 def _last_error(root: Path) -> str:
@@ -217,10 +235,7 @@ class DynamicEvents:
         events, self.events = self.events, []
         for dyn in reversed(events):
             _disable_event(self.root, dyn.group, dyn.event)
-            try:
-                _write_control(self.root / dyn.control, f"-:{dyn.group}/{dyn.event}")
-            except OSError:
-                pass
+            _remove_definition(self.root / dyn.control, dyn.group, dyn.event)
         with self._lock:
             if self in DynamicEvents._instances:
                 DynamicEvents._instances.remove(self)

@@ -94,6 +94,9 @@ class Profile:
     sample_end: np.ndarray       # uint8 StackEnd
     counters: np.ndarray         # float64 (n_samples, len(meta.weight_names)): counter deltas per sample
     threads: dict[int, str] = field(default_factory=dict)  # tid -> comm
+    # How many samples each row stands for, in an aggregated profile (the fleet store merges windows into one row
+    # per time bin and stack); None: every row is one sample. Not saved to .npz: aggregated profiles are queried.
+    sample_count: np.ndarray | None = None
     # uint8 hwprof.offcpu.OffCpuState per sample (0: on-CPU); None for profiles without off-CPU samples
     sample_state: np.ndarray | None = None
 
@@ -106,7 +109,18 @@ class Profile:
     # --- sizes --------------------------------------------------------------------------------------
     @property
     def n_samples(self) -> int:
+        """Rows of the sample columns (samples, or aggregated rows: see sample_count)."""
         return int(self.sample_stack.shape[0])
+
+    def sample_counts(self) -> np.ndarray:
+        """Samples per row: ones for a capture, the merged counts for an aggregated profile."""
+        if self.sample_count is None:
+            return np.ones(self.n_samples)
+        return self.sample_count.astype(np.float64)
+
+    @property
+    def total_samples(self) -> int:
+        return self.n_samples if self.sample_count is None else int(self.sample_count.sum())
 
     def string(self, index: int) -> str | None:
         return None if index < 0 else self.strings[index]
@@ -129,10 +143,12 @@ class Profile:
         n = self.n_samples
         counters = self.counters.reshape(n, -1)[keep] if n else self.counters
         state = self.sample_state[keep] if self.sample_state is not None else None
+        count = self.sample_count[keep] if self.sample_count is not None else None
         return replace(self, sample_time=self.sample_time[keep], sample_pid=self.sample_pid[keep],
                        sample_tid=self.sample_tid[keep], sample_cpu=self.sample_cpu[keep],
                        sample_stack=self.sample_stack[keep], sample_period=self.sample_period[keep],
-                       sample_end=self.sample_end[keep], counters=counters, sample_state=state)
+                       sample_end=self.sample_end[keep], counters=counters, sample_state=state,
+                       sample_count=count)
 
     def stack_frames(self, stack: int) -> list[int]:
         """Frames of a stack, root first."""

@@ -162,7 +162,7 @@ def parse_time_range(text: str, profile: Profile) -> tuple[int, int]:
 
 def sample_weights(profile: Profile, weight: str) -> np.ndarray:
     if weight == "samples":
-        return np.ones(profile.n_samples)
+        return profile.sample_counts()
     if weight == "period":
         return profile.sample_period.astype(np.float64)
     names = profile.meta.weight_names
@@ -174,8 +174,9 @@ def sample_weights(profile: Profile, weight: str) -> np.ndarray:
 
 
 def stack_quality(profile: Profile, mask: np.ndarray) -> StackQuality:
-    counts = np.bincount(profile.sample_end[mask], minlength=4)
-    return StackQuality(int(mask.sum()), int(counts[StackEnd.COMPLETE]), int(counts[StackEnd.UNKNOWN_FRAME]),
+    counts = np.bincount(profile.sample_end[mask], weights=profile.sample_counts()[mask], minlength=4).astype(int)
+    return StackQuality(int(profile.sample_counts()[mask].sum()), int(counts[StackEnd.COMPLETE]),
+                        int(counts[StackEnd.UNKNOWN_FRAME]),
                         int(counts[StackEnd.TRUNCATED]), int(counts[StackEnd.NO_STACK]))
 
 
@@ -299,7 +300,8 @@ def build_report(profile: Profile, opts: ReportOptions, source: str = "") -> Rep
     meta = profile.meta
     return Report(
         source=source, event=meta.events[0] if meta.events else "", other_events=list(meta.events[1:]),
-        samples=int(mask.sum()), total_weight=total, weight=opts.weight, lost=meta.lost, quality=quality,
+        samples=int(profile.sample_counts()[mask].sum()), total_weight=total, weight=opts.weight, lost=meta.lost,
+        quality=quality,
         sort=opts.sort, children=opts.children, rows=rows[: opts.limit] if opts.limit else rows,
         ratio_names=[s[0] for s in ratio_specs], notes=list(meta.notes),
         meta={"target": meta.target, "command": meta.command, "hostname": meta.hostname,
@@ -327,7 +329,7 @@ def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights
         w = weights[sel]
         leaves, leaf_of_sample = unique_inverse(stacks)
         leaf_w = np.bincount(leaf_of_sample.reshape(-1), weights=w, minlength=len(leaves))
-        leaf_n = np.bincount(leaf_of_sample.reshape(-1), minlength=len(leaves))
+        leaf_n = np.bincount(leaf_of_sample.reshape(-1), weights=profile.sample_counts()[sel], minlength=len(leaves))
         leaf_self = self_key[leaves]
         self_w = np.bincount(leaf_self, weights=leaf_w, minlength=n_keys)
         self_n = np.bincount(leaf_self, weights=leaf_n, minlength=n_keys)

@@ -1,4 +1,5 @@
-"""JIT code maps in perf's format: /tmp/perf-PID.map, one ``START SIZE name`` per line (hex).
+"""JIT code maps in perf's format: /tmp/perf-PID.map, one ``START SIZE name`` per line (hex), or the names of a
+jitdump file's code-load records (/tmp/jit-PID.dump: hwprof.symbolize.jitdump).
 
 Runtimes (V8, the JVM with perf-map-agent, CPython 3.12's perf trampoline, LuaJIT...) write these
 and often delete them at exit, so captures copy them at the end. Names are arbitrary text -- they
@@ -28,6 +29,11 @@ class PerfMap:
                 data = stream.read()
         except OSError as exc:
             raise HwprofError(f"cannot read JIT map {path}: {exc.strerror or exc}") from exc
+        from hwprof.symbolize.jitdump import is_jitdump, parse_jitdump
+
+        if is_jitdump(data):  # jit-PID.dump: the same (start, size, name) triples, from its code-load records
+            dump = parse_jitdump(data, path)
+            return cls.parse("".join(f"{e.start:x} {e.size:x} {e.name}\n" for e in dump.entries if e.size))
         return cls.parse(data)
 
     @classmethod

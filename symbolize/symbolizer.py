@@ -308,6 +308,31 @@ class Symbolizer:
             self._warn(f"{path} (unwind)", list(table.notes))
         return table
 
+    def jit_unwind_table(self, perf_map_path: str | None, binaries: list[str]):
+        """(UnwindTable, base) for a process's JIT code that has none of its own (CPython's perf trampolines,
+        named in its perf map), or None."""
+        from hwprof.symbolize.jit import PerfMap
+        from hwprof.symbolize.jit_unwind import jit_table
+        from hwprof.symbolize.jitdump import is_jitdump, parse_jitdump
+
+        if not perf_map_path:
+            return None
+        try:
+            with open(perf_map_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None  # symbolize_jit warns about a missing map
+        entries: list[tuple[int, int, str, bytes | None]]
+        if is_jitdump(data):
+            dump = parse_jitdump(data, perf_map_path)
+            entries = [(e.start, e.size, e.name, e.code) for e in dump.entries]
+        else:
+            perf_map = PerfMap.parse(data)
+            entries = [(int(s), int(e - s), n, None) for s, e, n in zip(perf_map.starts.tolist(),
+                                                                       perf_map.ends.tolist(), perf_map.names,
+                                                                       strict=True)]
+        return jit_table(entries, [self.search.rooted(b) for b in binaries])
+
     # ---- JIT -------------------------------------------------------------------------------
     def symbolize_jit(self, pid: Pid, addrs: np.ndarray, perf_map_path: str | None = None) -> list[Chain]:
         import numpy as np

@@ -199,7 +199,7 @@ def weight_matrix(profile: Profile) -> tuple[list[str], np.ndarray]:
     """Columns the page can weigh by: samples, the sampling event's period, then each counter delta."""
     event = profile.meta.events[0] if profile.meta.events else "period"
     names = ["samples", event]
-    cols = [np.ones(profile.n_samples), profile.sample_period.astype(np.float64)]
+    cols = [profile.sample_counts(), profile.sample_period.astype(np.float64)]
     counters = profile.counters.reshape(profile.n_samples, -1) if profile.n_samples else profile.counters
     for i, name in enumerate(profile.meta.weight_names):
         names.append(name)
@@ -218,7 +218,8 @@ def weight_matrix(profile: Profile) -> tuple[list[str], np.ndarray]:
 
 def stack_quality(profile: Profile, frame_func: np.ndarray, unknown_funcs: np.ndarray) -> dict:
     """Counts behind the stack-quality meter, with the reasons a user can act on."""
-    ends = np.bincount(profile.sample_end.astype(np.int64), minlength=len(StackEnd))
+    counts = profile.sample_counts()
+    ends = np.bincount(profile.sample_end.astype(np.int64), weights=counts, minlength=len(StackEnd)).astype(np.int64)
     has_stack = profile.sample_stack >= 0
     # Samples whose leaf frame has no symbol: the common "unknown frame" case even when the unwinder finished.
     leaf_unknown = np.zeros(profile.n_samples, dtype=bool)
@@ -226,12 +227,12 @@ def stack_quality(profile: Profile, frame_func: np.ndarray, unknown_funcs: np.nd
         leaf_frames = profile.stack_frame[profile.sample_stack[has_stack]]
         leaf_unknown[has_stack] = unknown_funcs[frame_func[leaf_frames]]
     out = {
-        "samples": profile.n_samples,
+        "samples": profile.total_samples,
         "complete": int(ends[StackEnd.COMPLETE]),
         "truncated": int(ends[StackEnd.TRUNCATED]),
         "unknown_frame": int(ends[StackEnd.UNKNOWN_FRAME]),
-        "no_stack": int(ends[StackEnd.NO_STACK] + np.count_nonzero(~has_stack & (profile.sample_end == 0))),
-        "unsymbolized_leaf": int(np.count_nonzero(leaf_unknown)),
+        "no_stack": int(ends[StackEnd.NO_STACK] + counts[~has_stack & (profile.sample_end == 0)].sum()),
+        "unsymbolized_leaf": int(counts[leaf_unknown].sum()),
         "lost": int(profile.meta.lost),
     }
     reasons = []
@@ -248,7 +249,7 @@ def stack_quality(profile: Profile, frame_func: np.ndarray, unknown_funcs: np.nd
         reasons.append(f"{out['lost']} records were lost (ring buffer overflow: raise --mmap-pages or lower -F)")
     out["reasons"] = reasons
     good = out["samples"] - out["truncated"] - out["unknown_frame"] - out["no_stack"]
-    good -= int(np.count_nonzero(leaf_unknown & (profile.sample_end == StackEnd.COMPLETE)))
+    good -= int(counts[leaf_unknown & (profile.sample_end == StackEnd.COMPLETE)].sum())
     out["score"] = (good / out["samples"]) if out["samples"] else None
     return out
 
@@ -303,7 +304,8 @@ def thread_list(profile: Profile) -> list[dict]:
     if not profile.n_samples:
         return []
     key = profile.sample_pid.astype(np.int64) << 32 | (profile.sample_tid.astype(np.int64) & 0xFFFFFFFF)
-    uniq, counts = np.unique(key, return_counts=True)
+    uniq, inverse = np.unique(key, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), weights=profile.sample_counts(), minlength=len(uniq)).astype(np.int64)
     order = np.lexsort((uniq, -counts))
     out = []
     for k, n in zip(uniq[order], counts[order], strict=True):
@@ -368,7 +370,12 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
             # One int64 key per (function, file, line): a flat sort is an order of magnitude faster than axis=0.
             n_file, n_line = int(file.max()) + 1, int(line.max()) + 1
             key = (func * n_file + file) * n_line + line
-            uniq, counts = np.unique(key, return_counts=True)
+            if profile.sample_count is None:
+                uniq, counts = np.unique(key, return_counts=True)
+            else:  # an aggregated profile: each row stands for sample_count samples
+                uniq, inverse = np.unique(key, return_inverse=True)
+                row_counts = profile.sample_count[has_stack][with_line]
+                counts = np.bincount(inverse.reshape(-1), weights=row_counts, minlength=len(uniq)).astype(np.int64)
             if len(uniq) > MAX_LINES:  # the hottest lines; a function's own file stays in `funcs`
                 keep = np.sort(np.argsort(counts, kind="stable")[-MAX_LINES:])
                 uniq, counts = uniq[keep], counts[keep]
@@ -378,7 +385,7 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
         lines = {k: column(np.zeros(0), "i4") for k in lines}
 
     meta = asdict(profile.meta)
-    meta["n_samples"] = profile.n_samples
+    meta["n_samples"] = profile.total_samples
     threads = {str(k): v for k, v in sorted(profile.threads.items())}
     return {
         "version": PAYLOAD_VERSION,

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "addr2line",
     "probe",
     "serve",
+    "agent",
 )
 
 

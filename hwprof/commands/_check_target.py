@@ -175,18 +175,12 @@ def check_debug_info(path: str, label: str) -> Check:
 def check_process(pid: int) -> list[Check]:
     """What a live process adds: its mapped libraries' debug info and a JIT perf map."""
     checks = []
-    libraries: list[str] = []
+    from hwprof.system.procfs import mapped_files, read_maps
+
     try:
-        with open(f"/proc/{pid}/maps") as f:
-            for line in f:
-                fields = line.split(maxsplit=5)
-                if len(fields) == 6 and "x" in fields[1] and fields[5].startswith("/"):
-                    path = fields[5].strip()
-                    if path not in libraries:
-                        libraries.append(path)
-    except OSError as exc:
-        checks.append(Check("mappings", "Mapped code", WARN, f"cannot read /proc/{pid}/maps: {exc.strerror}",
-                            "run as root or as the process's owner"))
+        libraries = mapped_files(read_maps(pid))
+    except HwprofError as exc:
+        checks.append(Check("mappings", "Mapped code", WARN, str(exc), "run as root or as the process's owner"))
         return checks
     from hwprof.symbolize.debugfile import DebugSearch, find_debug_file
     from hwprof.symbolize.elf import ElfError, open_image

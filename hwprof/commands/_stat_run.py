@@ -13,8 +13,6 @@ import time
 from collections.abc import Sequence
 
 from hwprof.collectors.counting import Target
-from hwprof.collectors.cpus import online_cpus
-from hwprof.collectors.cpus import parse_cpu_list as _parse_cpu_list
 from hwprof.collectors.stat_run import StatOptions, run_stat_session
 from hwprof.errors import HwprofError
 from hwprof.stat_events import parse_groups
@@ -28,6 +26,8 @@ from hwprof.stat_output import (
     render_json,
     render_text,
 )
+from hwprof.system.cpus import online_cpus
+from hwprof.system.cpus import parse_cpu_list as _parse_cpu_list
 
 MIN_INTERVAL_MS = 10
 

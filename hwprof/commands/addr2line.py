@@ -117,7 +117,7 @@ class Addr2lineCommand:
             return symbolizer.text_lines(exe, addrs)
         import numpy as np
 
-        from hwprof.symbolize.procmaps import find_mapping, read_maps
+        from hwprof.system.procfs import find_mapping, read_maps
 
         maps = read_maps(args.pid)
         chains = []

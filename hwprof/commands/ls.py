@@ -25,14 +25,21 @@ class LsCommand:
         parser.add_argument("--json", action="store_true", help="one JSON array")
         parser.add_argument("--rm", metavar="ID", action="append", default=[], help="delete these entries")
         parser.add_argument("-n", "--limit", type=int, default=0, metavar="N", help="show the newest N only")
+        from hwprof.commands._fleet import add_store_options
+
+        add_store_options(parser)
+        parser.add_argument("--time", metavar="START,END", help="with --store: windows in this range (--time=-1h,now)")
 
     def run(self, args: argparse.Namespace) -> int:
         import json
         import time
 
+        from hwprof.commands._fleet import list_fleet, wants_fleet
         from hwprof.store import ProfileStore
         from hwprof.terminal import printable
 
+        if wants_fleet(args):
+            return list_fleet(args)
         store = ProfileStore()
         for entry_id in args.rm:
             store.delete(entry_id)

@@ -70,6 +70,8 @@ class RecordCommand:
         out.add_argument("-m", "--mmap-pages", type=int, metavar="PAGES",
                          help="ring buffer size per CPU in pages, a power of two (default 128)")
         out.add_argument("--name", help="a name for the store entry")
+        out.add_argument("--store", metavar="URL", help="also store the capture as one window of a fleet store "
+                                                          "(clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DB)")
         out.add_argument("-q", "--quiet", action="store_true", help="no notices or summary")
         parser.add_argument("workload", nargs=argparse.REMAINDER, metavar="command", help="command to run (after --)")
 
@@ -78,10 +80,10 @@ class RecordCommand:
         import sys
         import time
 
-        from hwprof.collectors.cpus import parse_cpu_list
         from hwprof.collectors.sampling import SamplingOptions, SamplingSession, Target
         from hwprof.errors import HwprofError
         from hwprof.store import ProfileStore, StoreEntry
+        from hwprof.system.cpus import parse_cpu_list
 
         command = list(args.workload or [])
         if command and command[0] == "--":
@@ -144,8 +146,14 @@ class RecordCommand:
             extra_events=offcpu_plan.extra_events if offcpu_plan else None, context_switch=offcpu_plan is not None,
             clockid=CLOCKID if offcpu_plan else None)
         target = Target(command=tuple(command), pids=pids, system_wide=args.all_cpus, cpus=cpus)
+        if args.store:
+            from hwprof.fleet.url import parse_store_url
+
+            parse_store_url(args.store)  # a wrong URL fails before the capture, not after it
         store = None
         entry_id = None
+        if args.output == "":
+            raise HwprofError("-o needs a file name (without -o the capture goes to the profile store)", exit_code=2)
         if args.output:
             path = args.output
             if os.path.isdir(path):
@@ -175,6 +183,11 @@ class RecordCommand:
                 duration_ns=result.duration_ns, samples=result.samples, lost=result.lost, size=result.size,
                 extra={"notices": result.notices, "exit_status": result.exit_status,
                        "start_time_ns": result.start_time_ns}))
+        if args.store:
+            from hwprof.commands._fleet import record_to_fleet
+
+            window = record_to_fleet(args, path, result)
+            notify(f"stored as window {window} in {args.store.split('@')[-1]}")
         if not args.quiet:
             where = entry_id if entry_id else path
             lost = f", {result.lost:,} LOST" if result.lost else ", 0 lost"
@@ -191,8 +204,7 @@ class RecordCommand:
                 print(f"hwprof record: the command exited with status {result.exit_status}", file=sys.stderr)
         # Like perf record (and hwprof stat), the profiled command's exit code becomes ours, so scripts see a
         # failing workload; a signal shows the shell's way, 128 + its number.
-        status = result.exit_status or 0
-        return 128 - status if status < 0 else status
+        return result.exit_status or 0
 
 
 COMMAND = RecordCommand()

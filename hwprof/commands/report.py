@@ -34,6 +34,9 @@ class ReportCommand:
         parser.add_argument("id", nargs="?", help="store id of the recording (default: the newest)")
         parser.add_argument("-i", "--input", metavar="FILE", help="a perf.data file to read instead of the store")
         parser.add_argument("--event", help="which sampling event to report when the file has several")
+        from hwprof.commands._fleet import add_store_options
+
+        add_store_options(parser)
         sel = parser.add_argument_group("selection")
         sel.add_argument("--sort", default="symbol", metavar="KEYS",
                          help="comma list of symbol, dso, pid, tid, comm (default: symbol)")
@@ -87,7 +90,15 @@ class ReportCommand:
                                     debuginfod=not args.no_debuginfod, demangle=not args.no_demangle)
         if args.input and args.id:
             raise HwprofError("give a store id or -i FILE, not both", exit_code=2)
-        if args.input:
+        from hwprof.commands._fleet import fleet_profile, wants_fleet
+
+        fleet = wants_fleet(args)
+        if fleet:
+            if args.input or args.id:
+                raise HwprofError("--store reports the fleet store: no id or -i FILE with it", exit_code=2)
+            comms = tuple(c for c in (args.comm or "").split(",") if c)
+            profile, source = fleet_profile(args, _ints(args.pid, "--pid"), comms)
+        elif args.input:
             path = Path(args.input)
             if not path.exists():
                 raise HwprofError(f"no such file: {path}")
@@ -112,8 +123,10 @@ class ReportCommand:
         sort = tuple(k.strip() for k in args.sort.split(",") if k.strip())
         has_stacks = bool(profile.n_samples) and bool(np.any(profile.sample_end != 3))
         children = args.children if args.children is not None else has_stacks
-        opts = ReportOptions(sort=sort or ("symbol",), pids=_ints(args.pid, "--pid"), tids=_ints(args.tid, "--tid"),
-                             comms=tuple(c for c in (args.comm or "").split(",") if c), time=args.time,
+        opts = ReportOptions(sort=sort or ("symbol",), pids=() if fleet else _ints(args.pid, "--pid"),
+                             tids=_ints(args.tid, "--tid"),
+                             comms=() if fleet else tuple(c for c in (args.comm or "").split(",") if c),
+                             time=None if fleet else args.time,
                              children=children, weight=args.weight, limit=max(0, args.limit),
                              min_percent=args.percent_limit)
         if args.folded or args.call_graph or args.html:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from hwprof.perf.syscall import read_text
+from hwprof.system.cpus import expand_cpu_list
 
 SYSFS_PMU_ROOT = "/sys/bus/event_source/devices"
 CPU_PMU_NAMES = ("cpu", "cpu_core", "cpu_atom")
@@ -125,7 +126,10 @@ class Pmu:
         for leaf in ("cpumask", "cpus"):
             text = read_text(os.path.join(self.path, leaf))
             if text is not None and text.strip():
-                return parse_cpu_list(text)
+                try:
+                    return tuple(expand_cpu_list(text))
+                except ValueError:
+                    return None
         return None
 
     @property
@@ -142,17 +146,6 @@ class Pmu:
             if alias_name.lower() == lowered:
                 return alias
         return None
-
-
-def parse_cpu_list(text: str) -> tuple[int, ...]:
-    """`0-3,8,10-11` -> (0, 1, 2, 3, 8, 10, 11)."""
-    cpus: list[int] = []
-    for part in text.strip().split(","):
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        cpus.extend(range(int(lo), int(hi or lo) + 1))
-    return tuple(cpus)
 
 
 class PmuRegistry:

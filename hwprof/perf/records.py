@@ -521,5 +521,5 @@ def sample_id_trailer(layout: SampleLayout, pid: int, tid: int, time: int = 0, i
 
 def pack_string(text: str) -> bytes:
     """A NUL-terminated string padded to a multiple of 8 bytes, as records carry them."""
-    raw = text.encode() + b"\0"
+    raw = text.encode("utf-8", "surrogateescape") + b"\0"  # /proc paths are bytes: keep them exact
     return raw + b"\0" * (-len(raw) % 8)

@@ -173,7 +173,7 @@ class PerfDataDecoder:
         ids = {ident: i for i, fa in enumerate(f.attrs) for ident in fa.ids}
         table = EventTable(events, ids)
         bids = {b.filename: b.build_id for b in f.build_ids}
-        stages = self.stages + default_stages(self.symbolizer, events, bids)
+        stages = self.stages + default_stages(self.symbolizer, events, bids, self.jit_dir)
         collector = _Collector(table, stages)
         walk = RecordWalk(table, collector, pipe_mode=f.pipe_mode)
         for block in f.blocks():
@@ -277,11 +277,12 @@ def _max_stack_sysctl() -> int:
         return 127
 
 
-def default_stages(symbolizer: Symbolizer | None, events: list[EventInfo], build_ids: dict[str, bytes]) -> list[Stage]:
+def default_stages(symbolizer: Symbolizer | None, events: list[EventInfo], build_ids: dict[str, bytes],
+                   jit_dir: str | None = None) -> list[Stage]:
     """The stages every decode gets when its input calls for them: dwarf unwinding of user stack copies."""
     from hwprof.unwind.dwarf_stage import dwarf_stage
 
-    stage = dwarf_stage(symbolizer, events, build_ids)
+    stage = dwarf_stage(symbolizer, events, build_ids, jit_dir)
     return [stage] if stage is not None else []
 
 

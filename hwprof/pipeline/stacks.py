@@ -281,9 +281,20 @@ class StackResolver:
     def _symbolize_jit(self, pid: int, addrs: np.ndarray) -> list[tuple]:
         if self.symbolizer is None or pid <= 0:
             return [()] * len(addrs)
-        copied = Path(self.jit_dir) / f"perf-{pid}.map" if self.jit_dir else None
-        live = Path(f"/tmp/perf-{pid}.map")
-        path = copied if copied is not None and copied.is_file() else live if live.is_file() else None
+        path = jit_map_path(self.jit_dir, pid)
         if path is None:
             return [()] * len(addrs)
-        return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, str(path))]
+        return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, path)]
+
+
+def jit_map_path(jit_dir: str | None, pid: int) -> str | None:
+    """A process's JIT map: /tmp/perf-PID.map, else a jitdump (/tmp/jit-PID.dump, whose code-load records name the
+    code), from the capture's side directory first (the process may have deleted them), then /tmp."""
+    for name in (f"perf-{pid}.map", f"jit-{pid}.dump"):
+        for folder in (jit_dir, "/tmp"):
+            if folder is None:
+                continue
+            path = Path(folder) / name
+            if path.is_file():
+                return str(path)
+    return None

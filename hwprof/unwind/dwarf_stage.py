@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwprof.perf.abi import CallchainContext, RecordType, SampleType
+from hwprof.perf.abi import RecordType, SampleType
 from hwprof.perf.records import Comm, Mmap, TaskEvent
 from hwprof.pipeline.samples import SampleBatch, UnwoundStacks
+from hwprof.pipeline.stacks import jit_map_path
 from hwprof.pipeline.stages import NOT_UNWOUND, FinishContext, Stage
 from hwprof.pipeline.walk import EventInfo
 from hwprof.profile import StackEnd
 from hwprof.unwind.samples import has_user_stacks
 from hwprof.unwind.stage import UnwindStage
 from hwprof.unwind.walk import StopReason
-
-_USER_MARKER = np.uint64(CallchainContext.USER)
 
 
 class DwarfUnwindStage(Stage):
@@ -40,31 +39,36 @@ class DwarfUnwindStage(Stage):
         words = np.frombuffer(batch.buffer, dtype="<u8", count=len(batch.buffer) // 8)
         # --call-graph dwarf: the kernel's chain holds the kernel part; the user part is unwound from the
         # sample's registers and stack copy, here, while the batch holds them.
-        tails, stop = self.unwinder.unwind_batch(batch.buffer, words, batch.end // 8, layout, batch.pid, batch.when)
-        frames = [np.frombuffer(t, dtype="<u8")[1:] if t else np.zeros(0, dtype=np.uint64) for t in tails]
-        lengths = np.array([len(f) for f in frames], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        addresses = np.concatenate(frames).astype(np.uint64) if frames else np.zeros(0, dtype=np.uint64)
-        batch.unwound = UnwoundStacks(addresses, offsets, stop.astype(np.uint8))
+        result = self.unwinder.unwind_batch(batch.buffer, words, batch.end // 8, layout, batch.pid, batch.when)
+        batch.unwound = UnwoundStacks(result.frames, result.offsets, result.stop)
 
     def finish(self, ctx: FinishContext) -> None:
         ctx.notes.extend(self.unwinder.notes())
 
     def stack_ends(self, ends: np.ndarray, stop: np.ndarray) -> np.ndarray:
-        """Complete only where the unwinder reached the stack's bottom (and resolution found the frames); a stack
-        copy that ran out is truncated; any other stop leaves the stack incomplete (its reason is in the notes)."""
+        """Complete where the unwinder reached the stack's bottom: the CFI's own end (_start, clone, clone3 say
+        "no return address"; a real bottom even in a stripped binary whose _start has no name), or a return address
+        of 0 where resolution found the frames; a stack copy that ran out is truncated; any other stop leaves the
+        stack incomplete (its reason is in the notes)."""
         out = ends.copy()
         unwound = stop != NOT_UNWOUND
         bottom = (stop == StopReason.BOTTOM) | (stop == StopReason.RETURN_ADDRESS_ZERO)
         out[unwound & ~bottom & (out == StackEnd.COMPLETE)] = StackEnd.UNKNOWN_FRAME
+        out[unwound & (stop == StopReason.BOTTOM) & (out != StackEnd.NO_STACK)] = StackEnd.COMPLETE
         out[unwound & ((stop == StopReason.STACK_TRUNCATED) | (stop == StopReason.MAX_DEPTH))] = StackEnd.TRUNCATED
         return out
 
 
-def dwarf_stage(symbolizer: object, events: list[EventInfo], build_ids: dict[str, bytes]) -> Stage | None:
+def dwarf_stage(symbolizer: object, events: list[EventInfo], build_ids: dict[str, bytes],
+                jit_dir: str | None = None) -> Stage | None:
     """The dwarf unwinding stage when any event carries user stacks (--call-graph dwarf) and a table provider is at
-    hand (the symbolizer's unwind_table)."""
+    hand (the symbolizer's unwind_table; its jit_unwind_table, with the capture's JIT maps, for JIT code)."""
     provider = getattr(symbolizer, "unwind_table", None)
     if provider is None or not any(has_user_stacks(e.layout) for e in events):
         return None
-    return DwarfUnwindStage(UnwindStage(provider, build_ids))
+    jit = getattr(symbolizer, "jit_unwind_table", None)
+
+    def jit_tables(pid: int, binaries: list[str]):
+        return jit(jit_map_path(jit_dir, pid), binaries) if jit is not None else None
+
+    return DwarfUnwindStage(UnwindStage(provider, build_ids, jit_tables))

@@ -28,8 +28,7 @@ from hwprof.unwind.table import RA_UNDEFINED, RA_UNSUPPORTED, RBP_LOST, RBP_SAME
 
 MAX_FRAMES = 256
 _ADDR_BITS = 47            # x86_64 user addresses are below 2**47
-_SPACE_SHIFT = np.uint64(_ADDR_BITS)
-_TABLE_SHIFT = np.uint64(40)  # link-time addresses of binaries stay below 2**40
+_TABLE_BITS = 40  # link-time addresses of binaries stay below 2**40
 # Offsets inside the rt_sigframe's ucontext (uc_flags, uc_link, uc_stack, then struct sigcontext).
 _UC_RBP, _UC_RSP, _UC_RIP = 40 + 80, 40 + 120, 40 + 128
 
@@ -134,7 +133,7 @@ class _Rows:
         for t, table in enumerate(tables):
             if not len(table):
                 continue
-            keys.append((np.uint64(t) << _TABLE_SHIFT) | (table.start & np.uint64((1 << 40) - 1)))
+            keys.append((t << _TABLE_BITS) | (table.start.astype(np.int64) & ((1 << _TABLE_BITS) - 1)))
             rule.append(table.cfa_rule)
             off.append(table.cfa_offset)
             ra.append(table.ra_offset)
@@ -143,7 +142,7 @@ class _Rows:
         def cat(parts: list[np.ndarray], dt: type) -> np.ndarray:
             return np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt)
 
-        self.key = cat(keys, np.uint64)
+        self.key = cat(keys, np.int64)
         self.rule = cat(rule, np.uint8)
         self.offset = cat(off, np.int64)
         self.ra = cat(ra, np.int64)
@@ -154,19 +153,26 @@ class _Rows:
         """Row per (table, vaddr); -1 where the table has no row at or before vaddr."""
         if not len(self.key):
             return np.full(len(table), -1, np.int64)
-        key = (table.astype(np.uint64) << _TABLE_SHIFT) | (vaddr & np.uint64((1 << 40) - 1))
-        row = np.searchsorted(self.key, key, side="right").astype(np.int64) - 1
-        ok = (row >= 0) & (table >= 0)
-        ok[ok] = self.owner[row[ok]] == table[ok]
+        key = (table << _TABLE_BITS) | (vaddr & ((1 << _TABLE_BITS) - 1))
+        row = np.searchsorted(self.key, key, side="right") - 1
+        ok = (row >= 0) & (table >= 0) & (self.owner[np.maximum(row, 0)] == table)
         return np.where(ok, row, -1)
 
 
-def _read_u64(stack: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Little-endian u64 at byte positions `at` of `stack` (any alignment)."""
+def _read_u64(stack: np.ndarray, words: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Little-endian u64 at byte positions `at` of `stack` (`words`: the same bytes as u64). Stack slots are 8-byte
+    aligned in practice (rsp is, and CFA offsets are multiples of 8): one gather; any other position byte by byte."""
     if not len(at):
         return np.zeros(0, np.uint64)
-    raw = stack[at[:, None] + np.arange(8, dtype=np.int64)]
-    return np.ascontiguousarray(raw).view("<u8").reshape(-1).astype(np.uint64)
+    aligned = (at & 7) == 0
+    if aligned.all():
+        return words[at >> 3].astype(np.uint64)
+    out = np.empty(len(at), np.uint64)
+    out[aligned] = words[at[aligned] >> 3]
+    odd = at[~aligned]
+    raw = stack[odd[:, None] + np.arange(8, dtype=np.int64)]
+    out[~aligned] = np.ascontiguousarray(raw).view("<u8").reshape(-1)
+    return out
 
 
 def unwind(samples: StackSamples, mappings: Mappings, tables: list[UnwindTable],
@@ -174,7 +180,12 @@ def unwind(samples: StackSamples, mappings: Mappings, tables: list[UnwindTable],
     """Walk every sample's stack copy; see the module docstring for the rules."""
     n = len(samples.ip)
     rows = _Rows(tables)
-    map_key = (mappings.space.astype(np.uint64) << _SPACE_SHIFT) | mappings.start
+    # Everything in int64: user addresses are below 2**47, so keys (space << 47 | address) stay positive.
+    map_key = (mappings.space.astype(np.int64) << _ADDR_BITS) | mappings.start.astype(np.int64)
+    map_space, map_end = mappings.space.astype(np.int64), mappings.end.astype(np.int64)
+    map_table, map_delta = mappings.table.astype(np.int64), mappings.delta.astype(np.int64)
+    map_anon = mappings.kind == MappingKind.ANON
+    has_maps = len(map_key) > 0
     stop = np.full(n, StopReason.MAX_DEPTH, np.uint8)
     needed = np.zeros(n, np.int64)
     fp_steps = np.zeros(n, np.int32)
@@ -183,23 +194,18 @@ def unwind(samples: StackSamples, mappings: Mappings, tables: list[UnwindTable],
 
     idx = np.nonzero(samples.has_regs)[0]
     stop[~samples.has_regs] = StopReason.NO_REGISTERS
-    ip = samples.ip[idx].astype(np.uint64)
-    sp = samples.sp[idx].astype(np.uint64)
-    bp = samples.bp[idx].astype(np.uint64)
+    ip = samples.ip[idx].astype(np.int64)
+    sp = samples.sp[idx].astype(np.int64)
+    bp = samples.bp[idx].astype(np.int64)
     exact = np.ones(len(idx), bool)  # look up ip itself (first frame, after a signal frame), not ip - 1
-    sp0 = samples.sp[idx].astype(np.uint64)
+    sp0 = sp.copy()
     base = samples.stack_at[idx].astype(np.int64)
     size = samples.stack_size[idx].astype(np.int64)
     space = samples.space[idx].astype(np.int64)
     stack = samples.stack
-
-    def finish(mask: np.ndarray, reason: StopReason) -> None:
-        stop[idx[mask]] = reason
-
-    def readable(addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Position in the copy of an 8-byte read at addr, and whether it lies inside the copied bytes."""
-        rel = addr.astype(np.int64) - sp0.astype(np.int64)
-        return rel, (addr >= sp0) & (rel + 8 <= size)
+    words = np.frombuffer(stack.data, dtype="<u8", count=len(stack) // 8) if stack.flags.c_contiguous else \
+        np.ascontiguousarray(stack[: len(stack) // 8 * 8]).view("<u8")
+    addr_mask = (1 << _ADDR_BITS) - 1
 
     for depth in range(max_frames):
         if not len(idx):
@@ -208,94 +214,98 @@ def unwind(samples: StackSamples, mappings: Mappings, tables: list[UnwindTable],
         out_addr.append(ip)
         if depth == max_frames - 1:
             break  # stop stays MAX_DEPTH for whoever is still walking
-        look = ip - (~exact).astype(np.uint64)
-        # 1. mapping of each ip
-        key = (space.astype(np.uint64) << _SPACE_SHIFT) | (look & np.uint64((1 << _ADDR_BITS) - 1))
-        m = np.searchsorted(map_key, key, side="right").astype(np.int64) - 1
-        mapped = (m >= 0) & (look < np.uint64(1 << _ADDR_BITS))
-        mapped[mapped] = (mappings.space[m[mapped]] == space[mapped]) & (look[mapped] < mappings.end[m[mapped]])
-        msafe = np.where(mapped, m, 0)
-        table = np.where(mapped, mappings.table[msafe] if len(mappings.table) else -1, -1)
-        anon = mapped & (mappings.kind[msafe] == MappingKind.ANON) if len(mappings.kind) else mapped & False
-        vaddr = (look.astype(np.int64) + np.where(mapped, mappings.delta[msafe] if len(mappings.delta) else 0, 0))
-        # 2. CFI row
-        row = rows.find(table, vaddr.astype(np.uint64))
-        rsafe = np.maximum(row, 0)
-        rule = np.where(row >= 0, rows.rule[rsafe] if len(rows.rule) else CfaRule.NONE, CfaRule.NONE)
-        offset = rows.offset[rsafe] if len(rows.offset) else np.zeros(len(row), np.int64)
-        ra_off = np.where(row >= 0, rows.ra[rsafe] if len(rows.ra) else RA_UNDEFINED, RA_UNSUPPORTED)
-        rbp_off = np.where(row >= 0, rows.rbp[rsafe] if len(rows.rbp) else RBP_SAME, RBP_SAME)
-        # 3. CFA, by rule
-        cfa = np.zeros(len(idx), np.uint64)
-        use_rsp = rule == CfaRule.RSP
-        use_rbp = rule == CfaRule.RBP
+        look = ip - 1 + exact
+        # 1. the mapping of each ip, and its link-time address in that binary
+        if has_maps:
+            m = np.searchsorted(map_key, (space << _ADDR_BITS) | (look & addr_mask), side="right") - 1
+            mm = np.maximum(m, 0)
+            mapped = (m >= 0) & (look >= 0) & (look <= addr_mask) & (map_space[mm] == space) & (look < map_end[mm])
+            table = np.where(mapped, map_table[mm], -1)
+            vaddr = look + map_delta[mm]
+            anon = mapped & map_anon[mm]
+        else:
+            mapped = anon = np.zeros(len(idx), bool)
+            table = np.full(len(idx), -1, np.int64)
+            vaddr = look
+        # 2. its CFI row
+        row = rows.find(table, vaddr)
+        has_row = row >= 0
+        r = np.maximum(row, 0)
+        rule = np.where(has_row, rows.rule[r], CfaRule.NONE) if len(rows.rule) else np.zeros(len(idx), np.uint8)
+        offset = rows.offset[r] if len(rows.offset) else np.zeros(len(idx), np.int64)
+        ra_off = np.where(has_row, rows.ra[r], RA_UNSUPPORTED) if len(rows.ra) else np.full(len(idx), 1, np.int64)
+        rbp_off = np.where(has_row, rows.rbp[r], RBP_SAME) if len(rows.rbp) else np.zeros(len(idx), np.int64)
+        # 3. the CFA: rsp or rbp plus an offset; the PLT adds 8 once its push has run
         plt = rule == CfaRule.PLT
-        cfa[use_rsp] = sp[use_rsp] + offset[use_rsp].astype(np.uint64)
-        cfa[use_rbp] = bp[use_rbp] + offset[use_rbp].astype(np.uint64)
-        pushed = (ip[plt] & np.uint64(15)) >= offset[plt].astype(np.uint64)
-        cfa[plt] = sp[plt] + np.uint64(8) + pushed.astype(np.uint64) * np.uint64(8)
-        by_cfi = use_rsp | use_rbp | plt
-        # no usable rule: one frame-pointer step where rbp points into the copy above rsp
-        fallback = ~by_cfi & (rule != CfaRule.SIGRETURN) & mapped
-        fp_ok = fallback & (bp > sp) & readable(bp + np.uint64(8))[1]
-        cfa[fp_ok] = bp[fp_ok] + np.uint64(16)
-        ra_off = np.where(fp_ok, -8, ra_off)
-        rbp_off = np.where(fp_ok, -16, rbp_off)
-        fp_steps[idx[fp_ok]] += 1
+        offset = np.where(plt, 8 + 8 * ((ip & 15) >= offset), offset)
+        cfa = np.where(rule == CfaRule.RBP, bp, sp) + offset
+        by_cfi = (rule == CfaRule.RSP) | (rule == CfaRule.RBP) | plt
         sig = rule == CfaRule.SIGRETURN
-        # 4. who stops here
-        ended = np.zeros(len(idx), bool)
-        for mask, reason in (
-            (~mapped, StopReason.UNKNOWN_MAPPING),
-            (fallback & ~fp_ok & anon & (bp == 0), StopReason.JIT_NO_UNWIND_INFO),
-            (fallback & ~fp_ok & anon, StopReason.JIT_NO_UNWIND_INFO),
-            (fallback & ~fp_ok & (bp == 0) & (rule == CfaRule.NONE), StopReason.NO_CFI),
-            (fallback & ~fp_ok & (rule == CfaRule.UNSUPPORTED), StopReason.UNSUPPORTED_RULE),
-            (fallback & ~fp_ok, StopReason.NO_CFI),
-            (by_cfi & (ra_off == RA_UNDEFINED), StopReason.BOTTOM),
-            (by_cfi & (ra_off == RA_UNSUPPORTED), StopReason.UNSUPPORTED_RULE),
-        ):
-            hit = mask & ~ended
-            finish(hit, reason)
-            ended |= hit
-        # 5. read the return address and the caller's rbp (or the signal frame's saved registers)
-        step = ~ended & ~sig
-        ra_at = cfa.astype(np.int64) + ra_off
-        rel_ra, ok_ra = readable(ra_at.astype(np.uint64))
-        saves_rbp = step & (rbp_off != RBP_SAME) & (rbp_off != RBP_LOST)
-        rbp_at = cfa.astype(np.int64) + np.where(saves_rbp, rbp_off, 0)
-        rel_bp, ok_bp = readable(rbp_at.astype(np.uint64))
-        sig_rel, sig_ok = readable(sp + np.uint64(_UC_RIP))
-        short = (step & (~ok_ra | (saves_rbp & ~ok_bp))) | (sig & ~ended & ~sig_ok)
-        want = np.where(sig, sig_rel, np.maximum(rel_ra, np.where(saves_rbp, rel_bp, 0))) + 8
-        needed[idx[short]] = want[short]
-        finish(short, StopReason.STACK_TRUNCATED)
-        ended |= short
-        go = ~ended
+        # No usable rule: one frame-pointer step where rbp points into the copy above rsp.
+        fallback = ~by_cfi & ~sig & mapped
+        if fallback.any():
+            fp_ok = fallback & (bp > sp) & (bp + 16 - sp0 <= size)
+            cfa = np.where(fp_ok, bp + 16, cfa)
+            ra_off = np.where(fp_ok, -8, ra_off)
+            rbp_off = np.where(fp_ok, -16, rbp_off)
+            fp_steps[idx[fp_ok]] += 1
+        else:
+            fp_ok = fallback
+        # 4. the walks that end here, and why (first matching reason wins)
+        walking = (by_cfi & (ra_off < 0)) | fp_ok | sig
+        if not walking.all():
+            lost = ~fp_ok & fallback
+            reason = np.select(
+                [~mapped, lost & anon, lost & (rule == CfaRule.UNSUPPORTED), lost,
+                 by_cfi & (ra_off == RA_UNDEFINED)],
+                [StopReason.UNKNOWN_MAPPING, StopReason.JIT_NO_UNWIND_INFO, StopReason.UNSUPPORTED_RULE,
+                 StopReason.NO_CFI, StopReason.BOTTOM], StopReason.UNSUPPORTED_RULE)
+            stop[idx[~walking]] = reason[~walking]
+        # 5. the return address and the caller's rbp (or a signal frame's saved registers), from the copy
+        step = walking & ~sig
+        ra_rel = cfa + ra_off - sp0
+        saves_rbp = step & (rbp_off < 0)
+        rbp_rel = cfa + rbp_off - sp0
+        # In an epilogue, after `pop %rbp`, the CFI may still name rbp's old slot, now below rsp: the register
+        # already holds the caller's value (and the slot is not in the copy, which starts at rsp).
+        saves_rbp &= rbp_rel >= sp - sp0
+        below = step & (ra_rel < sp - sp0)
+        sig_rel = np.where(sig, sp - sp0 + _UC_RIP, 0)
+        want = np.where(sig, sig_rel, np.maximum(ra_rel, np.where(saves_rbp, rbp_rel, 0))) + 8
+        short = walking & ~below & (want > size)
+        if below.any() or short.any():
+            stop[idx[below]] = StopReason.BAD_FRAME
+            needed[idx[short]] = want[short]
+            stop[idx[short]] = StopReason.STACK_TRUNCATED
+        go = walking & ~below & ~short
         new_ip = ip.copy()
-        new_sp = cfa.copy()
+        new_sp = cfa
         new_bp = bp.copy()
         g = go & ~sig
-        new_ip[g] = _read_u64(stack, base[g] + rel_ra[g])
+        new_ip[g] = _read_u64(stack, words, base[g] + ra_rel[g])
         gb = g & saves_rbp
-        new_bp[gb] = _read_u64(stack, base[gb] + rel_bp[gb])
+        if gb.any():
+            new_bp[gb] = _read_u64(stack, words, base[gb] + rbp_rel[gb])
         new_bp[g & (rbp_off == RBP_LOST)] = 0
         gs = go & sig
         if gs.any():
-            rel = (sp[gs] - sp0[gs]).astype(np.int64)
-            new_bp[gs] = _read_u64(stack, base[gs] + rel + _UC_RBP)
-            new_sp[gs] = _read_u64(stack, base[gs] + rel + _UC_RSP)
-            new_ip[gs] = _read_u64(stack, base[gs] + rel + _UC_RIP)
-        # 6. sanity: the caller's frame lies above this one (a signal frame may switch stacks)
+            rel = base[gs] + sp[gs] - sp0[gs]
+            new_bp[gs] = _read_u64(stack, words, rel + _UC_RBP)
+            new_sp = new_sp.copy()
+            new_sp[gs] = _read_u64(stack, words, rel + _UC_RSP)
+            new_ip[gs] = _read_u64(stack, words, rel + _UC_RIP)
+        # 6. sanity: the caller's frame lies above this one (a signal frame may switch stacks); 0 ends a stack
         backwards = g & (new_sp <= sp)
-        finish(backwards, StopReason.BAD_FRAME)
         zero = go & ~backwards & (new_ip == 0)
-        finish(zero & fp_ok, StopReason.FP_ZERO)
-        finish(zero & ~fp_ok, StopReason.RETURN_ADDRESS_ZERO)
+        if backwards.any() or zero.any():
+            stop[idx[backwards]] = StopReason.BAD_FRAME
+            stop[idx[zero & fp_ok]] = StopReason.FP_ZERO
+            stop[idx[zero & ~fp_ok]] = StopReason.RETURN_ADDRESS_ZERO
         keep = go & ~backwards & ~zero
-        idx, ip, sp, bp = idx[keep], new_ip[keep], new_sp[keep], new_bp[keep]
-        exact = sig[keep]
-        sp0, base, size, space = sp0[keep], base[keep], size[keep], space[keep]
+        if not keep.all():
+            idx, new_ip, new_sp, new_bp, sig = idx[keep], new_ip[keep], new_sp[keep], new_bp[keep], sig[keep]
+            sp0, base, size, space = sp0[keep], base[keep], size[keep], space[keep]
+        ip, sp, bp, exact = new_ip.astype(np.int64), new_sp.astype(np.int64), new_bp.astype(np.int64), sig
 
     # Frames grouped by sample, leaf first (steps were appended in depth order).
     if out_sample:

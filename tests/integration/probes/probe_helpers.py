@@ -19,10 +19,12 @@ def tracefs_events(name: str) -> str:
     return ""
 
 
-def hwprof_entries() -> list[str]:
-    """Definitions a hwprof left in uprobe_events/kprobe_events (should always be none)."""
+def hwprof_entries(pid: int | None = None) -> list[str]:
+    """Definitions a hwprof (any, or the one with this pid: other test runs may probe at the same time) left in
+    uprobe_events/kprobe_events (should always be none)."""
     text = tracefs_events("uprobe_events") + tracefs_events("kprobe_events")
-    return [line for line in text.splitlines() if ":hwprof_" in line]
+    mark = ":hwprof_" if pid is None else f":hwprof_{pid}/"
+    return [line for line in text.splitlines() if mark in line]
 
 
 def probe_argv(*args: str) -> list[str]:

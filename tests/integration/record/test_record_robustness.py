@@ -124,8 +124,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
                            (["-C", "7-2"], "invalid CPU list"),
                            ([], "nothing to sample"),
                            (["-e", "cyles", "--", "true"], "unknown event"),
-                           (["--", "/no/such/binary"], "cannot run"),
-                           (["--call-graph", "dwarf", "--", "true"], "not supported yet")):
+                           (["--", "/no/such/binary"], "command not found: /no/such/binary")):
         proc = _cli("record", "-o", str(tmp_path / "x.data"), *args)
         assert proc.returncode != 0, (args, proc.stderr)
         assert fragment in proc.stderr, (args, proc.stderr)
@@ -174,3 +173,67 @@ def test_the_command_exit_code_becomes_hwprofs(tmp_path, script, code):
     proc = _cli("record", "-e", "cpu-clock", "-o", str(tmp_path / "x.data"), "--", "sh", "-c", script)
     assert proc.returncode == code, proc.stderr
     assert (tmp_path / "x.data").stat().st_size > 0  # and the capture is kept
+
+
+def test_an_empty_output_path_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWPROF_HOME", str(tmp_path / "store"))
+    proc = _cli("record", "-o", "", "--", "true")
+    assert proc.returncode == 2 and "-o needs a file name" in proc.stderr
+    assert not (tmp_path / "store" / "data").exists() or not any((tmp_path / "store" / "data").iterdir())
+
+
+@pytest.mark.parametrize("argv", [["/nonexistent/binary"], ["sh-is-not-this-xyz"], ["{plain}"]])
+def test_a_failed_start_leaves_nothing_in_the_store(tmp_path, monkeypatch, argv):
+    """Not found, not executable (found out only by execve, after the capture file was created): no orphan file."""
+    plain = tmp_path / "plain.sh"
+    plain.write_text("echo hi\n")
+    monkeypatch.setenv("HWPROF_HOME", str(tmp_path / "store"))
+    proc = _cli("record", "-e", "cpu-clock", "--", *[a.format(plain=plain) for a in argv])
+    assert proc.returncode in (126, 127), proc.stderr
+    data = tmp_path / "store" / "data"
+    assert not data.exists() or list(data.iterdir()) == []
+
+
+def _record_in_background(tmp_path, *argv: str) -> subprocess.Popen:
+    """In its own process group, so a failing test can end hwprof and its command together."""
+    return subprocess.Popen([sys.executable, "-m", "hwprof", "record", "-e", "cpu-clock", "-o",
+                             str(tmp_path / "x.data"), *argv], stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+def test_a_stop_request_always_works_even_when_the_command_ignores_sigterm(tmp_path):
+    """The first stop asks the command to end (SIGTERM); a command that ignores it must not keep hwprof waiting:
+    the next stop request kills it, and the capture is kept."""
+    proc = _record_in_background(tmp_path, "--", "sh", "-c", "trap '' TERM; while :; do sleep 0.05; done")
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        pytest.fail("hwprof record ignored two stop requests")
+    assert "Traceback" not in err and "stopping on SIGTERM" in err
+    assert proc.returncode == 128 + signal.SIGKILL  # the command's end, as a shell reports it
+    with PerfDataFile(tmp_path / "x.data") as f:
+        assert not f.truncated
+
+
+def test_the_highest_rate_stays_stoppable(tmp_path):
+    """-F far above the kernel's limit is capped, and the capture still ends on SIGTERM and on SIGINT."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = _record_in_background(tmp_path, "-F", "10000000", "-g", "--", "sh", "-c", "while :; do :; done")
+        time.sleep(2.0)
+        proc.send_signal(sig)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            pytest.fail(f"hwprof record -F 10000000 ignored {sig.name}")
+        assert "Traceback" not in err and "sampling at" in err and f"stopping on {sig.name}" in err

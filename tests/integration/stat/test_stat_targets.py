@@ -157,7 +157,7 @@ def test_exec_failures_exit_126_like_a_shell(tmp_path):
     garbage.chmod(0o755)
     plain = tmp_path / "plain.sh"
     plain.write_text("echo hi\n")
-    for path, message in ((garbage, "Exec format error"), (plain, "permission denied"), (tmp_path, "directory")):
+    for path, message in ((garbage, "Exec format error"), (plain, "Permission denied"), (tmp_path, "directory")):
         proc = hwprof_stat("-e", "task-clock", "--", str(path))
         assert proc.returncode == 126
         assert proc.stderr.startswith(f"hwprof stat: error: cannot execute {path}: ")

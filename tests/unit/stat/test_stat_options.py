@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hwprof.collectors.cpus import format_cpu_list, online_cpus, parse_cpu_list
 
 from hwprof.cli import build_parser, load_commands
 from hwprof.commands._stat_run import options_from_args
 from hwprof.errors import HwprofError
+from hwprof.system.cpus import format_cpu_list, online_cpus, parse_cpu_list
 
 
 def options(*argv):

@@ -16,7 +16,6 @@ from hwprof.symbolize.frame import SymbolizedFrame, make_frame, unknown_frame
 from hwprof.symbolize.jit import PerfMap
 from hwprof.symbolize.kernel import KernelSymbols
 from hwprof.symbolize.module import _decode_symbols, _encode_symbols, strip_clone_suffix
-from hwprof.symbolize.procmaps import find_mapping, parse_maps
 
 from hwprof.errors import HwprofError
 
@@ -65,19 +64,6 @@ def test_kallsyms_hidden_by_kptr_restrict():
     hidden = KernelSymbols.parse(re.sub(r"^[0-9a-f]{16}", "0" * 16, KALLSYMS, flags=re.M))
     assert hidden.hidden and "kptr_restrict" in hidden.hidden_note
     assert hidden.lookup(np.array([0x1234], dtype=np.uint64)) == [(None, None, "[kernel.kallsyms]")]
-
-
-def test_proc_maps_parsing():
-    maps = parse_maps(
-        "55d0c0a00000-55d0c0a02000 r-xp 00001000 08:01 123 /usr/bin/app (deleted)\n"
-        "7ffd1000-7ffd3000 r-xp 00000000 00:00 0 [vdso]\n"
-        "7f0000000000-7f0000100000 rw-p 00000000 00:00 0\n"
-    )
-    assert maps[0].path == "/usr/bin/app" and maps[0].executable
-    assert find_mapping(maps, 0x55D0C0A01234).file_offset(0x55D0C0A01234) == 0x2234
-    assert find_mapping(maps, 0x7FFD1500).path == "[vdso]"
-    assert find_mapping(maps, 0x7F0000000010).path == ""
-    assert find_mapping(maps, 0x10) is None
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from hwprof.errors import HwprofError
 from hwprof.units import Cpu
 
 
-def _expand(text: str) -> list[Cpu]:
-    """'0-3,6' -> [0, 1, 2, 3, 6]; ValueError for anything else."""
+def expand_cpu_list(text: str) -> list[Cpu]:
+    """'0-3,6' -> [0, 1, 2, 3, 6], as the kernel writes CPU lists (online, cpumask); ValueError for anything else."""
     cpus: list[Cpu] = []
     for part in text.split(","):
         part = part.strip()
@@ -27,7 +27,7 @@ def _expand(text: str) -> list[Cpu]:
 def online_cpus() -> list[Cpu]:
     try:
         with open("/sys/devices/system/cpu/online") as f:
-            return _expand(f.read())
+            return expand_cpu_list(f.read())
     except (OSError, ValueError):
         return list(range(os.cpu_count() or 1))
 
@@ -35,7 +35,7 @@ def online_cpus() -> list[Cpu]:
 def parse_cpu_list(text: str) -> tuple[Cpu, ...]:
     """A user's -C argument: sorted, unique, and every CPU must be online."""
     try:
-        cpus = set(_expand(text))
+        cpus = set(expand_cpu_list(text))
     except ValueError:
         cpus = set()
     if not cpus:

@@ -1,0 +1,121 @@
+"""`hwprof agent`: continuous, low-rate, whole-machine sampling shipped in windows to the fleet store."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+examples:
+  hwprof agent --store clickhouse://ch.example:9000/profiles              # every CPU, 19 Hz, stacks, 10 s windows
+  hwprof agent --store clickhouse://hw:secret@ch:9000/profiles --label service=api --label dc=eu1
+  hwprof agent --store clickhouse://127.0.0.1/profiles --comm nginx,php-fpm -d 600   # two programs, 10 minutes
+  hwprof agent --store clickhouses://ch:9440/profiles -p 1234 -F 49       # one process (TLS to the store)
+then: hwprof report --store URL --comm nginx --time=-1h,now ; hwprof serve --store URL
+"""
+
+
+class AgentCommand:
+    name = "agent"
+    help = "profile this machine continuously into a ClickHouse fleet store"
+    description = (
+        "Sample the whole machine (or -p processes, --comm names, a --cgroup) at a low rate, cut the samples into "
+        "windows, decode and symbolize each window here, and send it to the ClickHouse store with its labels "
+        "(host, pid, comm, executable, build-id, cgroup, --label). Windows are spooled to local disk (size-capped) "
+        "while the store is away and sent when it is back; SIGTERM sends the current window before exiting."
+    )
+    epilog = EPILOG
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--store", required=True, metavar="URL",
+                            help="clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DB (clickhouses:// for TLS)")
+        parser.add_argument("-F", "--freq", type=int, default=19, metavar="HZ",
+                            help="samples per second per CPU (default 19)")
+        parser.add_argument("-e", "--event", action="append", metavar="EVENTS",
+                            help="sampling event(s), as for record (default: cycles, else cpu-clock)")
+        parser.add_argument("-g", action="store_true", default=True, help="call stacks (the default)")
+        parser.add_argument("--no-stacks", action="store_true", help="leaf addresses only, no call stacks")
+        parser.add_argument("--call-graph", metavar="MODE[,SIZE]",
+                            help="fp (default) or dwarf[,SIZE] (user stacks unwound with the binaries' CFI)")
+        parser.add_argument("--max-stack", type=int, metavar="N", help="at most N frames per stack")
+        parser.add_argument("--window", type=float, default=10.0, metavar="SECONDS",
+                            help="window length (default 10)")
+        parser.add_argument("-d", "--duration", type=float, metavar="SECONDS", help="stop after SECONDS")
+        scope = parser.add_argument_group("scope (default: the whole machine)")
+        scope.add_argument("-p", "--pid", metavar="PID[,PID]", help="only these processes (and their threads)")
+        scope.add_argument("--comm", metavar="NAME[,NAME]", help="only processes with these names")
+        scope.add_argument("--cgroup", metavar="PATH", help="only processes in this cgroup (or below it)")
+        parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                            help="a label stored with every window (repeatable)")
+        parser.add_argument("--host", help="host label (default: this machine's hostname)")
+        spool = parser.add_argument_group("spool (windows kept while the store is away)")
+        spool.add_argument("--spool-dir", metavar="DIR", help="default: $TMPDIR/hwprof-agent-spool")
+        spool.add_argument("--spool-max-mb", type=float, default=256, metavar="MB", help="size cap (default 256)")
+        parser.add_argument("-q", "--quiet", action="store_true", help="no notices, no summary")
+        parser.add_argument("-v", "--verbose", action="store_true", help="show symbolizer warnings")
+
+    def run(self, args: argparse.Namespace) -> int:
+        import logging
+        import sys
+
+        from hwprof.collectors.agent import Agent, AgentOptions
+        from hwprof.errors import HwprofError
+        from hwprof.fleet.url import parse_store_url
+
+        parse_store_url(args.store)
+        # Per-binary symbolizer warnings ("no debug info") repeat for every stripped system binary: -v shows them.
+        logging.basicConfig(format="hwprof agent: warning: %(message)s")
+        logging.getLogger("hwprof.symbolize").setLevel(logging.WARNING if args.verbose else logging.ERROR)
+        for name, value in (("-F", args.freq), ("--window", args.window), ("--spool-max-mb", args.spool_max_mb)):
+            if value is not None and value <= 0:
+                raise HwprofError(f"{name} must be positive, got {value}", exit_code=2)
+        if args.duration is not None and args.duration <= 0:
+            raise HwprofError(f"-d must be positive, got {args.duration}", exit_code=2)
+        pids: tuple[int, ...] = ()
+        if args.pid:
+            try:
+                pids = tuple(int(p) for p in args.pid.split(",") if p.strip())
+            except ValueError:
+                raise HwprofError(f"-p expects PID[,PID...], got {args.pid!r}") from None
+        labels = {}
+        for item in args.label:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise HwprofError(f"--label expects KEY=VALUE, got {item!r}", exit_code=2)
+            labels[key.strip()] = value
+        callgraph, stack_dump = (None, 0) if args.no_stacks else ("fp", 0)
+        if args.call_graph and not args.no_stacks:
+            from hwprof.callgraph import parse_call_graph
+
+            parsed = parse_call_graph(args.call_graph)
+            if parsed.mode == "lbr":
+                raise HwprofError("hwprof agent samples with fp or dwarf call graphs, not lbr", exit_code=2)
+            callgraph, stack_dump = parsed.mode, parsed.stack_size
+        options = AgentOptions(
+            store_url=args.store, frequency=args.freq, events=",".join(args.event) if args.event else None,
+            callgraph=callgraph, stack_dump=stack_dump, window_s=args.window,
+            duration_s=args.duration, pids=pids, comms=tuple(c for c in (args.comm or "").split(",") if c),
+            cgroup=args.cgroup, labels=labels, spool_dir=args.spool_dir or "",
+            spool_max_bytes=int(args.spool_max_mb * (1 << 20)), host=args.host or "", max_stack=args.max_stack)
+
+        def notify(message: str) -> None:
+            if not args.quiet:
+                print(f"hwprof agent: {message}", file=sys.stderr, flush=True)
+
+        agent = Agent(options, notify)
+        agent.check_store()
+        stats = agent.run()
+        if not args.quiet:
+            print(f"hwprof agent: {stats.stop_reason}: {stats.windows} windows, {stats.samples:,} samples "
+                  f"({stats.lost:,} lost, {stats.filtered:,} outside the scope), {stats.sent} sent, "
+                  f"{stats.already_stored} already stored, {stats.spooled} spooled, {stats.backlog_sent} sent "
+                  f"from the spool, {stats.dropped_windows} dropped ({stats.dropped_samples:,} samples), "
+                  f"{stats.failed_windows} failed, {stats.skipped_windows} skipped "
+                  f"({stats.skipped_samples:,} samples); sampled {stats.sampled_ns / 1e9:.1f} of "
+                  f"{stats.wall_ns / 1e9:.1f} s; own CPU {stats.cpu_ns / 1e9:.2f} s "
+                  f"({100 * stats.cpu_share():.2f}% of one CPU), peak RSS {stats.peak_rss_bytes / 2**20:.0f} MB "
+                  f"(sampler {stats.sampler_rss_bytes / 2**20:.0f} MB)",
+                  file=sys.stderr)
+        return 0 if not (stats.failed_windows or stats.skipped_windows) else 1
+
+
+COMMAND = AgentCommand()

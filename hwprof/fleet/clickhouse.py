@@ -1,0 +1,505 @@
+"""The fleet store in ClickHouse: connect, migrate, insert windows once, and answer queries inside the server.
+
+Every query that touches samples aggregates in ClickHouse (GROUP BY stack, time bin, process) and returns one row
+per distinct (stack, bin, ...) — what a flame graph needs — never the stored rows themselves. The id tables
+(functions, frames, stacks) are then read only for the ids those rows reference.
+
+Idempotent inserts: a window's sample rows go in as ONE insert block, and a MergeTree block lands in one part of one
+partition (a window lies inside one day), so it is stored entirely or not at all. Before inserting, the store asks
+whether rows of that window id already exist; if so (a window resent after a crash, or after an acknowledgement that
+never arrived) nothing is inserted again. Functions, frames and stacks are content-addressed and may be inserted
+any number of times (ReplacingMergeTree, read with any() per id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from hwprof.errors import HwprofError
+from hwprof.fleet.schema import DATA_TABLES, SCHEMA_VERSION, statements
+from hwprof.fleet.url import ClickHouseURL, parse_store_url
+from hwprof.fleet.window import WindowBatch
+from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, StackEnd
+
+CONNECT_TIMEOUT_S = 5
+# Labels that are columns of `samples`; any other key is looked up in label_keys/label_values.
+COLUMN_LABELS = {"host": "host", "pid": "pid", "comm": "comm", "executable": "executable", "exe": "executable",
+                 "build_id": "build_id", "build-id": "build_id", "cgroup": "cgroup", "container": "cgroup",
+                 "event": "event"}
+MAX_TIME_BINS = 200
+# The driver logs every failed connect with a traceback; hwprof reports the failure itself, in one line.
+logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
+
+
+class StoreUnavailable(HwprofError):
+    """The server cannot be reached (network): the agent spools and retries; other commands report it."""
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which stored samples a query merges: a time range (unix seconds, inclusive start, exclusive end) and labels.
+
+    `labels` are exact matches (key -> one of the values); keys are the column labels above or `--label` keys.
+    """
+
+    start_s: float | None = None
+    end_s: float | None = None
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def where(self) -> tuple[str, dict]:
+        clauses, params = ["1"], {}
+        if self.start_s is not None:
+            clauses.append("window_start >= toDateTime(%(t0)s)")
+            params["t0"] = int(self.start_s)
+        if self.end_s is not None:
+            clauses.append("window_start < toDateTime(%(t1)s)")
+            params["t1"] = int(np.ceil(self.end_s))
+        for i, (key, values) in enumerate(sorted(self.labels.items())):
+            column = COLUMN_LABELS.get(key)
+            if column == "pid":
+                try:
+                    params[f"v{i}"] = tuple(int(v) for v in values)
+                except ValueError:
+                    raise HwprofError(f"pid label values must be numbers, got {', '.join(values)}") from None
+                clauses.append(f"pid IN %(v{i})s")
+            elif column is not None:
+                clauses.append(f"{column} IN %(v{i})s")
+                params[f"v{i}"] = tuple(values)
+            else:
+                clauses.append(f"label_values[indexOf(label_keys, %(k{i})s)] IN %(v{i})s")
+                params[f"k{i}"] = key
+                params[f"v{i}"] = tuple(values)
+        return " AND ".join(clauses), params
+
+
+def parse_label_args(items: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """`--label key=value` (repeatable; the same key twice means either value)."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise HwprofError(f"--label expects KEY=VALUE, got {item!r}")
+        out.setdefault(key.strip(), []).append(value)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+class ClickHouseStore:
+    """One connection to one database. `open()` creates the database and migrates its schema when needed."""
+
+    def __init__(self, url: ClickHouseURL, client, server_version: tuple[int, ...]) -> None:
+        self.url = url
+        self.client = client
+        self.server_version = server_version
+        self.db = url.database
+        self._sent_ids: dict[str, set[int]] = {"functions": set(), "frames": set(), "stacks": set()}
+
+    # --- connecting -------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str | ClickHouseURL, *, migrate: bool = True) -> ClickHouseStore:
+        if isinstance(url, str):
+            url = parse_store_url(url)
+        from clickhouse_driver import Client
+
+        client = Client(host=url.host, port=url.port, user=url.user, password=url.password, database="default",
+                        secure=url.secure, connect_timeout=CONNECT_TIMEOUT_S, send_receive_timeout=60,
+                        settings={"use_numpy": False})
+        version_text = _call(url, client.execute, "SELECT version()")[0][0]
+        version = tuple(int(x) for x in version_text.split(".")[:3] if x.isdigit())
+        if version < (19,):
+            # 18.x keeps LowCardinality behind this switch (it is the default from 19.0 on).
+            client.settings["allow_experimental_low_cardinality_type"] = 1
+        store = cls(url, client, version)
+        if migrate:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+    def __enter__(self) -> ClickHouseStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def execute(self, query: str, params=None, **kwargs):
+        return _call(self.url, self.client.execute, query.replace("{db}", self.db), params, **kwargs)
+
+    # --- schema -----------------------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.execute("SELECT count() FROM system.tables WHERE database = %(db)s AND name = 'schema_version'",
+                              {"db": self.db})[0][0]
+        if not exists:
+            tables = self.execute("SELECT count() FROM system.tables WHERE database = %(db)s", {"db": self.db})[0][0]
+            if tables:
+                raise HwprofError(f"{self.url.display()}: database {self.db!r} holds tables but no hwprof schema "
+                                  f"version: not an hwprof store (use another database)")
+            return 0
+        return int(self.execute("SELECT max(version) FROM {db}.schema_version")[0][0])
+
+    def migrate(self, to_version: int = SCHEMA_VERSION) -> list[int]:
+        """Create or upgrade the schema; returns the versions applied (empty when already current)."""
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {self.db}")
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise HwprofError(f"{self.url.display()}: the store has schema version {current}, newer than this "
+                              f"hwprof's {SCHEMA_VERSION}: upgrade hwprof")
+        applied = []
+        from hwprof import __version__
+
+        for version, ddl in statements(current, to_version):
+            self.execute(ddl)
+            if not applied or applied[-1] != version:
+                applied.append(version)
+        for version in applied:
+            self.execute("INSERT INTO {db}.schema_version (version, applied, hwprof) VALUES",
+                         [(version, dt.datetime.now(dt.UTC).replace(tzinfo=None), __version__)])
+        return applied
+
+    # --- writing ----------------------------------------------------------------------------------------------
+    def has_window(self, batch: WindowBatch) -> bool:
+        start = _datetime(batch.start_ns)
+        rows = self.execute("SELECT count() FROM {db}.windows WHERE host = %(h)s AND window_start = %(t)s "
+                            "AND window_id = %(w)s", {"h": batch.host, "t": start, "w": batch.window_id})
+        if rows[0][0]:
+            return True
+        rows = self.execute("SELECT count() FROM {db}.samples WHERE window_start = %(t)s AND window_id = %(w)s",
+                            {"t": start, "w": batch.window_id})
+        return bool(rows[0][0])
+
+    def insert_window(self, batch: WindowBatch) -> bool:
+        """Store a window unless it is already stored; returns whether rows were inserted."""
+        start = _datetime(batch.start_ns)
+        samples_stored = self.has_window(batch)
+        self._insert_ids("functions", "(function_id, name, module, kind)", batch.functions)
+        self._insert_ids("frames", "(frame_id, function_id, file, line, inlined)", batch.frames)
+        self._insert_ids("stacks", "(stack_id, frame_ids)", batch.stacks)
+        label_keys = sorted(batch.labels)
+        label_values = [batch.labels[k] for k in label_keys]
+        if not samples_stored and batch.n_rows:
+            r = batch.rows
+            rows = [(start, batch.window_id, batch.host, r["pid"][i], r["comm"][i], r["executable"][i],
+                     r["build_id"][i], r["cgroup"][i], label_keys, label_values, batch.event, r["stack_id"][i],
+                     r["stack_end"][i], r["samples"][i], r["period"][i], batch.counter_names, r["counter_values"][i])
+                    for i in range(batch.n_rows)]
+            # One block: a window is stored entirely or not at all (see the module docstring).
+            self.execute("INSERT INTO {db}.samples (window_start, window_id, host, pid, comm, executable, build_id, "
+                         "cgroup, label_keys, label_values, event, stack_id, stack_end, samples, period, "
+                         "counter_names, counter_values) VALUES", rows,
+                         settings={"max_block_size": max(len(rows), 1)})
+        exists = self.execute("SELECT count() FROM {db}.windows WHERE host = %(h)s AND window_start = %(t)s "
+                              "AND window_id = %(w)s", {"h": batch.host, "t": start, "w": batch.window_id})[0][0]
+        if not exists:
+            self.execute("INSERT INTO {db}.windows (window_id, window_start, start_ns, duration_ns, host, target, "
+                         "event, label_keys, label_values, samples, lost, filtered, hwprof, agent_cpu_ns, "
+                         "agent_rss_bytes) VALUES",
+                         [(batch.window_id, start, batch.start_ns, batch.duration_ns, batch.host, batch.target,
+                           batch.event, label_keys, label_values, batch.samples, batch.lost, batch.filtered,
+                           batch.hwprof, batch.agent_cpu_ns, batch.agent_rss_bytes)])
+        return not samples_stored
+
+    def _insert_ids(self, table: str, columns: str, rows: list[tuple]) -> None:
+        sent = self._sent_ids[table]
+        new = [row for row in rows if row[0] not in sent]
+        if not new:
+            return
+        self.execute(f"INSERT INTO {{db}}.{table} {columns} VALUES", new)
+        sent.update(row[0] for row in new)
+        if len(sent) > 1_000_000:  # bounded memory in a long-running agent: forget, re-sending is harmless
+            sent.clear()
+
+    def enforce_retention(self, days: int, now: float | None = None) -> list[str]:
+        """Drop the day partitions older than `days` (what a TTL does, at partition granularity; Debian's 18.16
+        server has no TTL clause). Returns the partitions dropped."""
+        cutoff = dt.datetime.fromtimestamp((now or time.time()) - days * 86400, dt.UTC).date()
+        dropped = []
+        for table in DATA_TABLES:
+            parts = self.execute("SELECT DISTINCT partition FROM system.parts WHERE database = %(db)s AND "
+                                 "table = %(t)s AND active", {"db": self.db, "t": table})
+            for (partition,) in parts:
+                try:
+                    day = dt.date.fromisoformat(partition.strip("'"))
+                except ValueError:
+                    continue
+                if day < cutoff:
+                    self.execute(f"ALTER TABLE {{db}}.{table} DROP PARTITION '{day.isoformat()}'")
+                    dropped.append(f"{table}/{day.isoformat()}")
+        return dropped
+
+    # --- reading ----------------------------------------------------------------------------------------------
+    def windows(self, selector: Selector | None = None, limit: int = 1000) -> list[dict]:
+        """Stored windows, newest first (one row each even if a window was written twice)."""
+        where, params = (selector or Selector()).where()
+        rows = self.execute(
+            "SELECT window_id, any(window_start), any(start_ns), any(duration_ns), host, any(target), any(event), "
+            "any(label_keys), any(label_values), any(samples), any(lost), any(filtered), any(agent_cpu_ns), "
+            f"any(agent_rss_bytes) FROM {{db}}.windows WHERE {_windows_where(where)} "
+            "GROUP BY host, window_id ORDER BY any(start_ns) DESC LIMIT %(limit)s", {**params, "limit": limit})
+        out = []
+        for row in rows:
+            out.append({"window_id": f"{row[0]:016x}", "start_ns": row[2], "duration_ns": row[3], "host": row[4],
+                        "target": row[5], "event": row[6], "labels": dict(zip(row[7], row[8], strict=False)),
+                        "samples": row[9], "lost": row[10], "filtered": row[11], "agent_cpu_ns": row[12],
+                        "agent_rss_bytes": row[13]})
+        return out
+
+    def summary(self) -> dict:
+        rows = self.execute("SELECT count(), sum(samples), min(start_ns), max(start_ns + duration_ns), "
+                            "uniqExact(host) FROM (SELECT host, window_id, any(samples) AS samples, "
+                            "any(start_ns) AS start_ns, any(duration_ns) AS duration_ns FROM {db}.windows "
+                            "GROUP BY host, window_id)")
+        n, samples, first, last, hosts = rows[0]
+        return {"windows": int(n), "samples": int(samples or 0), "first_ns": int(first or 0),
+                "last_ns": int(last or 0), "hosts": int(hosts)}
+
+    def label_values(self, key: str, selector: Selector | None = None, limit: int = 200) -> list[tuple[str, int]]:
+        """Values of a label with their sample counts (what a selector can pick), busiest first."""
+        where, params = (selector or Selector()).where()
+        column = COLUMN_LABELS.get(key)
+        expr = column if column else "label_values[indexOf(label_keys, %(key)s)]"
+        rows = self.execute(f"SELECT toString({expr}) AS v, sum(samples) AS n FROM {{db}}.samples WHERE {where} "
+                            "GROUP BY v ORDER BY n DESC LIMIT %(limit)s", {**params, "key": key, "limit": limit})
+        return [(str(v), int(n)) for v, n in rows if v != ""]
+
+    def label_keys(self) -> list[str]:
+        rows = self.execute("SELECT DISTINCT arrayJoin(label_keys) FROM {db}.samples")
+        return sorted({"host", "comm", "pid", "executable", "build_id", "cgroup"} | {r[0] for r in rows})
+
+    def events(self, selector: Selector | None = None) -> list[tuple[str, int]]:
+        where, params = (selector or Selector()).where()
+        rows = self.execute(f"SELECT event, sum(samples) AS n FROM {{db}}.samples WHERE {where} GROUP BY event "
+                            "ORDER BY n DESC", params)
+        return [(str(e), int(n)) for e, n in rows]
+
+    def series(self, selector: Selector, bin_s: int | None = None) -> dict:
+        """Samples, period and every counter per time bin: the counters-over-time strip."""
+        where, params = selector.where()
+        bin_s = bin_s or self._bin_seconds(selector)
+        rows = self.execute(
+            f"SELECT intDiv(toUInt32(window_start), {bin_s}) * {bin_s} AS t, sum(samples), sum(period), "
+            f"counter_names, sumForEach(counter_values) FROM {{db}}.samples WHERE {where} "
+            "GROUP BY t, counter_names ORDER BY t", params)
+        bins: dict[int, dict] = {}
+        for t, n, period, names, values in rows:
+            entry = bins.setdefault(int(t), {"t": int(t), "samples": 0, "period": 0.0, "counters": {}})
+            entry["samples"] += int(n)
+            entry["period"] += float(period)
+            for name, value in zip(names, values, strict=False):
+                entry["counters"][name] = entry["counters"].get(name, 0.0) + float(value)
+        return {"bin_s": bin_s, "bins": list(bins.values())}
+
+    def top_functions(self, selector: Selector, limit: int = 50) -> list[dict]:
+        """Functions by total samples (each stack counts a function once, recursion included) and self samples
+        (the leaf frame), computed in ClickHouse over the merged stacks."""
+        where, params = selector.where()
+        rows = self.execute(f"""
+            SELECT function_id, sum(s) AS total, sum(s * leaf) AS self FROM (
+                SELECT stack_id, s, function_id, max(is_leaf) AS leaf FROM (
+                    SELECT stack_id, s, frame_id, is_leaf FROM (
+                        SELECT stack_id, s, frame_ids FROM (
+                            SELECT stack_id, sum(samples) AS s FROM {{db}}.samples WHERE {where} GROUP BY stack_id
+                        ) ANY INNER JOIN (
+                            SELECT stack_id, any(frame_ids) AS frame_ids FROM {{db}}.stacks
+                            WHERE stack_id IN (SELECT stack_id FROM {{db}}.samples WHERE {where}) GROUP BY stack_id
+                        ) USING stack_id
+                    ) ARRAY JOIN frame_ids AS frame_id,
+                               arrayMap(i -> toUInt8(i = length(frame_ids)), arrayEnumerate(frame_ids)) AS is_leaf
+                ) ANY INNER JOIN (
+                    SELECT frame_id, any(function_id) AS function_id FROM {{db}}.frames GROUP BY frame_id
+                ) USING frame_id
+                GROUP BY stack_id, s, function_id
+            ) GROUP BY function_id ORDER BY total DESC LIMIT %(limit)s""", {**params, "limit": limit})
+        names = self._functions([r[0] for r in rows])
+        total = self.total_samples(selector)
+        out = []
+        for fid, n_total, n_self in rows:
+            name, module, kind = names.get(fid, ("[unknown]", "", 0))
+            out.append({"function": name, "module": module, "kind": FrameKind(kind).name.lower(),
+                        "total": int(n_total), "self": int(n_self),
+                        "total_pct": 100.0 * n_total / total if total else 0.0,
+                        "self_pct": 100.0 * n_self / total if total else 0.0})
+        return out
+
+    def total_samples(self, selector: Selector) -> int:
+        where, params = selector.where()
+        return int(self.execute(f"SELECT sum(samples) FROM {{db}}.samples WHERE {where}", params)[0][0] or 0)
+
+    def merged_profile(self, selector: Selector, *, per_process: bool = False, event: str | None = None,
+                       max_bins: int = MAX_TIME_BINS) -> Profile:
+        """Every stored window the selector matches, merged into one aggregated Profile (sample_count per row).
+
+        Rows come out of ClickHouse grouped by (time bin, comm[, pid], stack, stack end): as many as the flame
+        graph and time strip can show, however many samples and hosts were merged.
+        """
+        if event is None:
+            events = self.events(selector)
+            event = events[0][0] if events else ""
+        selector = replace(selector, labels={**selector.labels, "event": (event,)}) if event else selector
+        where, params = selector.where()
+        bin_s = self._bin_seconds(selector, max_bins)
+        pid_col = "pid" if per_process else "toUInt32(0)"
+        rows = self.execute(
+            f"SELECT intDiv(toUInt32(window_start), {bin_s}) * {bin_s} AS t, comm, {pid_col} AS p, stack_id, "
+            f"stack_end, sum(samples), sum(period), counter_names, sumForEach(counter_values) "
+            f"FROM {{db}}.samples WHERE {where} GROUP BY t, comm, p, stack_id, stack_end, counter_names", params)
+        meta_rows = self.execute(
+            f"SELECT min(start_ns), max(start_ns + duration_ns), sum(lost), groupUniqArray(host), "
+            f"groupUniqArray(target) FROM {{db}}.windows WHERE {_windows_where(where)}", params)
+        first, last, lost, hosts, targets = meta_rows[0]
+        stack_ids = sorted({r[3] for r in rows if r[3]})
+        stacks = self._stacks(stack_ids)
+        frame_ids = sorted({f for ids in stacks.values() for f in ids})
+        frames = self._frames(frame_ids)
+        functions = self._functions(sorted({f[0] for f in frames.values()}))
+        counter_names: list[str] = []
+        for r in rows:
+            for name in r[7]:
+                if name not in counter_names:
+                    counter_names.append(name)
+        meta = ProfileMeta(target=", ".join(sorted(targets)[:3]) or "fleet", events=[event] if event else [],
+                           weight_names=counter_names, start_time_ns=int(first or 0),
+                           duration_ns=int((last or 0) - (first or 0)), lost=int(lost or 0),
+                           hostname=", ".join(sorted(hosts)[:5]) + (" ..." if len(hosts) > 5 else ""),
+                           source="hwprof fleet store",
+                           notes=[f"merged from {self.url.display()}: {len(hosts)} host(s), time bins of {bin_s} s"])
+        builder = ProfileBuilder(meta)
+        frame_index: dict[int, int] = {}
+        for fid, (function_id, file, line, inlined) in frames.items():
+            name, module, kind = functions.get(function_id, ("[unknown]", "", 0))
+            frame_index[fid] = builder.frame(function=name, module=module or None, address=0,
+                                             kind=FrameKind(kind), file=file or None, line=line,
+                                             inlined=bool(inlined))
+        stack_index = {sid: builder.stack([frame_index[f] for f in ids if f in frame_index])
+                       for sid, ids in stacks.items()}
+        for comm in {r[1] for r in rows}:
+            builder.intern(comm)
+        base = builder.build()
+        n = len(rows)
+        comms = sorted({r[1] for r in rows})
+        # Without per-process rows, each comm gets a stable pseudo pid so per-comm views still separate them.
+        pseudo = {c: -(i + 1) for i, c in enumerate(comms)}
+        sample_pid = np.array([r[2] if per_process else pseudo[r[1]] for r in rows], dtype=np.int32)
+        counters = np.zeros((n, len(counter_names)))
+        col_of = {name: i for i, name in enumerate(counter_names)}
+        for i, r in enumerate(rows):
+            for name, value in zip(r[7], r[8], strict=False):
+                counters[i, col_of[name]] += value
+        threads = {int(sample_pid[i]): rows[i][1] for i in range(n)}
+        return replace(
+            base,
+            sample_time=np.array([r[0] * 1_000_000_000 for r in rows], dtype=np.uint64),
+            sample_pid=sample_pid, sample_tid=sample_pid.copy(), sample_cpu=np.full(n, -1, dtype=np.int32),
+            sample_stack=np.array([stack_index.get(r[3], -1) for r in rows], dtype=np.int32),
+            sample_period=np.array([r[6] for r in rows], dtype=np.float64),
+            sample_end=np.array([r[4] for r in rows], dtype=np.uint8),
+            counters=counters, threads=threads,
+            sample_count=np.array([r[5] for r in rows], dtype=np.int64))
+
+    def _bin_seconds(self, selector: Selector, max_bins: int = MAX_TIME_BINS) -> int:
+        where, params = selector.where()
+        first, last = self.execute(f"SELECT min(toUInt32(window_start)), max(toUInt32(window_start)) "
+                                   f"FROM {{db}}.samples WHERE {where}", params)[0]
+        span = max(int(last or 0) - int(first or 0), 1)
+        width = max(10, -(-span // max_bins))
+        return int(-(-width // 10) * 10)  # a multiple of the 10 s window
+
+    def _by_ids(self, query: str, ids: list[int]) -> Iterator[tuple]:
+        for lo in range(0, len(ids), 50_000):
+            chunk = ids[lo:lo + 50_000]
+            yield from self.execute(query, external_tables=[{"name": "wanted", "structure": [("id", "UInt64")],
+                                                             "data": [{"id": i} for i in chunk]}])
+
+    def _stacks(self, ids: list[int]) -> dict[int, list[int]]:
+        return {r[0]: list(r[1]) for r in self._by_ids(
+            "SELECT stack_id, any(frame_ids) FROM {db}.stacks WHERE stack_id IN wanted GROUP BY stack_id", ids)}
+
+    def _frames(self, ids: list[int]) -> dict[int, tuple[int, str, int, int]]:
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in self._by_ids(
+            "SELECT frame_id, any(function_id), any(file), any(line), any(inlined) FROM {db}.frames "
+            "WHERE frame_id IN wanted GROUP BY frame_id", ids)}
+
+    def _functions(self, ids: list[int]) -> dict[int, tuple[str, str, int]]:
+        return {r[0]: (r[1], r[2], r[3]) for r in self._by_ids(
+            "SELECT function_id, any(name), any(module), any(kind) FROM {db}.functions "
+            "WHERE function_id IN wanted GROUP BY function_id", ids)}
+
+    def disk_usage(self) -> dict[str, dict]:
+        rows = self.execute("SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = %(db)s "
+                            "AND active GROUP BY table", {"db": self.db})
+        return {t: {"rows": int(n), "bytes": int(b)} for t, n, b in rows}
+
+
+def _windows_where(where: str) -> str:
+    """The samples WHERE clause applied to the windows table: label columns it lacks are dropped (pid, comm...)."""
+    keep = []
+    for clause in where.split(" AND "):
+        if any(clause.startswith(c) for c in ("pid ", "comm ", "executable ", "build_id ", "cgroup ")):
+            continue
+        keep.append(clause)
+    return " AND ".join(keep) or "1"
+
+
+def _datetime(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).replace(tzinfo=None)
+
+
+def _call(url: ClickHouseURL, fn, *args, **kwargs):
+    """Run a driver call; turn its failures into one line that names the server and what to do."""
+    from clickhouse_driver import errors
+
+    try:
+        return fn(*args, **kwargs)
+    except errors.NetworkError as exc:
+        raise StoreUnavailable(f"cannot reach ClickHouse at {url.display()}: {_first_line(exc)}") from None
+    except errors.SocketTimeoutError as exc:
+        raise StoreUnavailable(f"ClickHouse at {url.display()} timed out: {_first_line(exc)}") from None
+    except (EOFError, ConnectionError, OSError) as exc:
+        raise StoreUnavailable(f"lost the connection to ClickHouse at {url.display()}: {exc}") from None
+    except errors.ServerException as exc:
+        if exc.code in (errors.ErrorCodes.UNKNOWN_USER, errors.ErrorCodes.WRONG_PASSWORD, 516):
+            raise HwprofError(f"ClickHouse at {url.display()} refused user {url.user!r}: wrong user or password "
+                              f"(give them as clickhouse://USER:PASSWORD@HOST/DB)") from None
+        raise HwprofError(f"ClickHouse at {url.display()}: {_first_line(exc)}") from None
+    except errors.Error as exc:
+        raise HwprofError(f"ClickHouse at {url.display()}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    """The server's message without its code prefix and C++ stack trace."""
+    text = getattr(exc, "message", None) or str(exc)
+    text = text.split("Stack trace:")[0]
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.strip().startswith("Code: ")]
+    line = " ".join(lines) if lines else type(exc).__name__
+    return line.replace("DB::Exception: ", "").strip().rstrip(".")[:300]
+
+
+def stack_end_name(end: int) -> str:
+    return StackEnd(end).name.lower()
+
+
+def selector_from_args(store: ClickHouseStore, *, comms: tuple[str, ...] = (), pids: tuple[int, ...] = (),
+                       labels: dict[str, tuple[str, ...]] | None = None, time_range: str | None = None) -> Selector:
+    """The usual report filters (--comm, --pid, --label, --time) as one Selector, evaluated in ClickHouse."""
+    from hwprof.fleet.timerange import needs_bounds, parse_time_range
+
+    merged = dict(labels or {})
+    if comms:
+        merged["comm"] = tuple(comms)
+    if pids:
+        merged["pid"] = tuple(str(p) for p in pids)
+    selector = Selector(labels=merged)
+    if time_range:
+        first = last = 0.0
+        if needs_bounds(time_range):
+            where, params = selector.where()
+            first, last = store.execute(f"SELECT min(toUInt32(window_start)), max(toUInt32(window_start)) + 10 "
+                                        f"FROM {{db}}.samples WHERE {where}", params)[0]
+        start, end = parse_time_range(time_range, float(first or 0), float(last or 0))
+        selector = replace(selector, start_s=start, end_s=end)
+    return selector

@@ -1,0 +1,77 @@
+"""Tables of the fleet store, their version, and the migrations from every older version.
+
+The shape (why): a profile is a few thousand distinct stacks sampled millions of times, so
+- `functions` (name, module, kind), `frames` (function + file:line + inlined) and `stacks` (frame ids, root first)
+  are keyed by a 64-bit hash of their content: every host computes the same id for the same stack, a stack is
+  stored once however often and wherever it is sampled, and inserting it again is harmless (ReplacingMergeTree
+  folds repeats; queries read them with `any()` per id);
+- `samples` holds one row per (window, process, stack, how the stack ended) with the sample count, the sampling
+  event's period and one value per group member (`counter_names`/`counter_values`, summed element-wise), and the
+  labels a query selects on: host, pid, comm, executable, build-id, cgroup, and `--label key=value` pairs;
+- `windows` holds one row per shipped window (who, when, how long, how many samples and lost records, the agent's
+  own CPU and memory), which `hwprof ls --store` lists and idempotent inserts check.
+Both are partitioned by day, so retention drops whole partitions and a time-range query reads only its days.
+The sort key of `samples` starts with comm and time: "what did service X do between 14:00 and 14:10" reads a
+contiguous slice.
+
+Versions: SCHEMA_VERSION is what this hwprof writes; `schema_version` records each version applied. A store of an
+older version is migrated in order (MIGRATIONS[v] takes v-1 to v); a newer one is refused, since this hwprof would
+not know what its columns mean.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2
+
+# Version 1: the first layout (no cgroup label, no counter columns, no agent resource columns).
+_V1 = (
+    """CREATE TABLE IF NOT EXISTS {db}.schema_version (
+        version UInt32, applied DateTime, hwprof String
+    ) ENGINE = MergeTree ORDER BY version""",
+    """CREATE TABLE IF NOT EXISTS {db}.functions (
+        function_id UInt64, name String, module String, kind UInt8
+    ) ENGINE = ReplacingMergeTree ORDER BY function_id""",
+    """CREATE TABLE IF NOT EXISTS {db}.frames (
+        frame_id UInt64, function_id UInt64, file String, line UInt32, inlined UInt8
+    ) ENGINE = ReplacingMergeTree ORDER BY frame_id""",
+    """CREATE TABLE IF NOT EXISTS {db}.stacks (
+        stack_id UInt64, frame_ids Array(UInt64)
+    ) ENGINE = ReplacingMergeTree ORDER BY stack_id""",
+    """CREATE TABLE IF NOT EXISTS {db}.samples (
+        window_start DateTime, window_id UInt64,
+        host LowCardinality(String), pid UInt32, comm LowCardinality(String),
+        executable LowCardinality(String), build_id LowCardinality(String),
+        label_keys Array(String), label_values Array(String),
+        event LowCardinality(String), stack_id UInt64, stack_end UInt8,
+        samples UInt64, period Float64
+    ) ENGINE = MergeTree PARTITION BY toDate(window_start)
+      ORDER BY (comm, window_start, host, stack_id)""",
+    """CREATE TABLE IF NOT EXISTS {db}.windows (
+        window_id UInt64, window_start DateTime, start_ns UInt64, duration_ns UInt64,
+        host LowCardinality(String), target String, event LowCardinality(String),
+        label_keys Array(String), label_values Array(String),
+        samples UInt64, lost UInt64, filtered UInt64, hwprof String
+    ) ENGINE = ReplacingMergeTree PARTITION BY toDate(window_start) ORDER BY (host, window_start, window_id)""",
+)
+
+# Version 2: cgroup/container label, per-member counter values, the agent's own CPU time and memory per window.
+_V2 = (
+    "ALTER TABLE {db}.samples ADD COLUMN cgroup LowCardinality(String) DEFAULT '' AFTER build_id",
+    "ALTER TABLE {db}.samples ADD COLUMN counter_names Array(String) AFTER period",
+    "ALTER TABLE {db}.samples ADD COLUMN counter_values Array(Float64) AFTER counter_names",
+    "ALTER TABLE {db}.windows ADD COLUMN agent_cpu_ns UInt64 DEFAULT 0",
+    "ALTER TABLE {db}.windows ADD COLUMN agent_rss_bytes UInt64 DEFAULT 0",
+)
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2}
+
+DATA_TABLES = ("samples", "windows")          # partitioned by day: retention drops their old partitions
+ID_TABLES = ("functions", "frames", "stacks")  # content-addressed, shared by all windows
+
+
+def statements(from_version: int, to_version: int = SCHEMA_VERSION) -> list[tuple[int, str]]:
+    """(version, DDL) pairs that take a store from `from_version` (0: empty) to `to_version`, in order."""
+    out = []
+    for version in range(from_version + 1, to_version + 1):
+        out += [(version, ddl) for ddl in MIGRATIONS[version]]
+    return out

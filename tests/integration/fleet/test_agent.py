@@ -1,0 +1,172 @@
+"""`hwprof agent` on this machine against a real ClickHouse server: windows, outages, resends, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwprof.fleet.clickhouse import ClickHouseStore, Selector
+from hwprof.fleet.localserver import LocalClickHouse
+from hwprof.pipeline import decode_file
+from hwprof.report import ReportOptions, build_report
+
+HWPROF = [sys.executable, "-m", "hwprof"]
+SUMMARY = re.compile(r"hwprof agent: (?P<reason>[^:]+): (?P<windows>\d+) windows, (?P<samples>[\d,]+) samples")
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent samples the whole machine: needs root")
+
+
+def agent(store_url: str, *args: str, spool: Path | None = None) -> subprocess.Popen:
+    argv = [*HWPROF, "agent", "--store", store_url, *args]
+    if spool is not None:
+        argv += ["--spool-dir", str(spool)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def summary(stderr: str) -> dict:
+    match = SUMMARY.search(stderr)
+    assert match, stderr
+    return {"reason": match["reason"], "windows": int(match["windows"]),
+            "samples": int(match["samples"].replace(",", "")), "text": match.group(0)}
+
+
+def self_shares(profile, comm: str) -> tuple[dict[str, float], int]:
+    report = build_report(profile, ReportOptions(comms=(comm,), children=False, limit=0), "x")
+    total = sum(r.samples for r in report.rows)
+    return {r.keys[-1]: r.samples / total for r in report.rows if r.samples}, total
+
+
+def forking_workload(seconds: float) -> subprocess.Popen:
+    """A shell that starts a short-lived process after another (each with its own pid, exec and exit)."""
+    script = f"end=$((SECONDS+{int(seconds)})); while [ $SECONDS -lt $end ]; do /usr/bin/expr 1 + 1 >/dev/null; done"
+    return subprocess.Popen(["bash", "-c", script])
+
+
+def test_six_windows_merge_to_what_record_sees(store_url, demo_workload, tmp_path):
+    """Demo and forking workloads, sampled by the agent (6 windows of 2 s) and by `hwprof record -a` over the same
+    13 s: the demo's functions have the same shares in both, within sampling noise."""
+    demo = subprocess.Popen([str(demo_workload), "19"], stdout=subprocess.DEVNULL)
+    forks = forking_workload(19)
+    time.sleep(0.5)
+    perf_data = tmp_path / "same-period.perf.data"
+    try:
+        run = agent(store_url, "-F", "99", "--window", "2", "-d", "16", "--label", "test=six", "--host", "agent-t",
+                    spool=tmp_path / "spool")
+        record = subprocess.run([*HWPROF, "record", "-a", "-g", "-F", "99", "-d", "16", "-q", "-o", str(perf_data)],
+                                capture_output=True, text=True, timeout=120)
+        _, err = run.communicate(timeout=180)
+    finally:
+        demo.kill()
+        forks.kill()
+        demo.wait()
+        forks.wait()
+    assert record.returncode == 0, record.stderr
+    assert run.returncode == 0, err
+    stats = summary(err)
+    # -d bounds the agent's wall time; the windows are 2 s each plus the session restart between them.
+    assert stats["windows"] >= 6, err
+    with ClickHouseStore.open(store_url) as store:
+        windows = store.windows(Selector(labels={"test": ("six",)}))
+        assert len(windows) == stats["windows"]
+        assert sum(w["samples"] for w in windows) == stats["samples"]
+        merged = store.merged_profile(Selector(labels={"test": ("six",)}), per_process=True)
+        # The forking workload's short-lived processes are followed and labelled.
+        expr = [(v, n) for v, n in store.label_values("executable", Selector(labels={"comm": ("expr",)}))]
+        assert expr and expr[0][0] == "/usr/bin/expr", expr
+    from hwprof.symbolize import Symbolizer
+
+    recorded = decode_file(perf_data, Symbolizer())
+    comm = demo_workload.name[:15]
+    agent_shares, n_agent = self_shares(merged, comm)
+    record_shares, n_record = self_shares(recorded, comm)
+    assert n_agent > 150 and n_record > 150, (n_agent, n_record)
+    # Both sample ~16 s of the same run, but start a second apart on a loaded machine where the demo's CPU share
+    # moves: the counts agree loosely, the shapes (below) within noise.
+    assert 0.6 < n_agent / n_record < 1.6, (n_agent, n_record)
+    for function, p in record_shares.items():
+        if p < 0.05:
+            continue
+        noise = 4 * np.sqrt(p * (1 - p) * (1 / n_agent + 1 / n_record)) + 0.02
+        assert abs(agent_shares.get(function, 0.0) - p) <= noise, (function, agent_shares, record_shares)
+    assert "hot" in record_shares and record_shares["hot"] > 0.5
+
+
+def test_a_backend_outage_loses_nothing(tmp_path):
+    """The server is stopped for 6 s (3 windows of 2 s: the same as 30 s of 10 s windows, shortened) while the
+    agent runs; everything sampled arrives once it is back."""
+    server = LocalClickHouse(tmp_path / "ch").start()
+    try:
+        url = server.url("outage")
+        run = agent(url, "--window", "2", "-d", "16", "-F", "49", spool=tmp_path / "spool")
+        time.sleep(4)
+        server.stop()
+        time.sleep(6)
+        server.resume()
+        _, err = run.communicate(timeout=180)
+        assert run.returncode == 0, err
+        stats = summary(err)
+        assert "spooling windows to" in err and "store is back" in err
+        spooled = int(re.search(r"(\d+) spooled", err)[1])
+        assert spooled >= 2, err
+        assert not list((tmp_path / "spool").iterdir())
+        with ClickHouseStore.open(url) as store:
+            windows = store.windows()
+            assert len(windows) == stats["windows"]
+            assert sum(w["samples"] for w in windows) == stats["samples"] == store.total_samples(Selector())
+    finally:
+        server.stop()
+
+
+def test_a_window_resent_after_a_crash_is_stored_once(store_url, tmp_path):
+    """A crash after the store took a window but before the spool forgot it: the restarted agent sends it again."""
+    run = agent(store_url, "--window", "2", "-d", "2", "--host", "crashy", spool=tmp_path / "spool")
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    with ClickHouseStore.open(store_url) as store:
+        before = store.total_samples(Selector(labels={"host": ("crashy",)}))
+        (window,) = store.windows(Selector(labels={"host": ("crashy",)}))
+    assert before > 0
+    # Re-create the spool file the crashed agent would have left behind, from what the store holds.
+    from hwprof.fleet.spool import Spool
+    from hwprof.fleet.window import WindowBatch
+
+    with ClickHouseStore.open(store_url) as store:
+        rows = store.execute("SELECT pid, comm, executable, build_id, cgroup, stack_id, stack_end, samples, period, "
+                             "counter_values FROM {db}.samples WHERE host = 'crashy'")
+    batch = WindowBatch(window_id=int(window["window_id"], 16), host="crashy", start_ns=window["start_ns"],
+                        duration_ns=window["duration_ns"], target="", event=window["event"], labels={}, lost=0,
+                        filtered=0, counter_names=[],
+                        rows={name: [r[i] for r in rows] for i, name in enumerate(
+                            ("pid", "comm", "executable", "build_id", "cgroup", "stack_id", "stack_end", "samples",
+                             "period", "counter_values"))})
+    Spool(tmp_path / "spool", 1 << 20).put(batch)
+    run = agent(store_url, "--window", "1", "-d", "1", "--host", "crashy2", spool=tmp_path / "spool")
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "1 already stored" in err and "1 sent from the spool" in err, err
+    with ClickHouseStore.open(store_url) as store:
+        assert store.total_samples(Selector(labels={"host": ("crashy",)})) == before
+
+
+def test_sigterm_flushes_the_current_window(store_url, tmp_path):
+    run = agent(store_url, "--window", "60", "-d", "120", "--host", "term", spool=tmp_path / "spool")
+    time.sleep(6)
+    started = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert time.monotonic() - started < 60
+    stats = summary(err)
+    assert stats["reason"] == "stopped on SIGTERM" and stats["windows"] == 1
+    with ClickHouseStore.open(store_url) as store:
+        (window,) = store.windows(Selector(labels={"host": ("term",)}))
+    assert window["samples"] == stats["samples"] > 0
+    assert window["duration_ns"] < 30e9

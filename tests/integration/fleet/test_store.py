@@ -1,0 +1,179 @@
+"""The fleet store against a real ClickHouse server: idempotent windows, migrations, merges and bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from hwprof.errors import HwprofError
+from hwprof.fleet.clickhouse import ClickHouseStore, Selector, StoreUnavailable
+from hwprof.fleet.schema import SCHEMA_VERSION
+from hwprof.fleet.spool import Spool
+from hwprof.fleet.window import ProcessLabels, window_from_profile
+from hwprof.profile import FrameKind, ProfileBuilder, ProfileMeta
+from hwprof.report import ReportOptions, build_report
+
+HWPROF = [sys.executable, "-m", "hwprof"]
+
+
+def make_profile(seed: int, n: int = 400, comm: str = "api", pid: int = 100):
+    """A small profile: main -> {handle -> parse | handle -> render | idle}, with a page-faults member."""
+    rng = np.random.default_rng(seed)
+    b = ProfileBuilder(ProfileMeta(events=["cpu-clock"], weight_names=["page-faults"], target="test"))
+    main = b.frame(function="main", module="/srv/api", address=0x10, kind=FrameKind.USER, file="main.c", line=3)
+    handle = b.frame(function="handle", module="/srv/api", address=0x20, kind=FrameKind.USER)
+    parse = b.frame(function="parse", module="/srv/api", address=0x30, kind=FrameKind.USER)
+    render = b.frame(function="render", module="/srv/api", address=0x40, kind=FrameKind.USER)
+    stacks = [b.stack([main, handle, parse]), b.stack([main, handle, render]), b.stack([main])]
+    b.threads[pid] = comm
+    picks = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    for i, k in enumerate(picks):
+        b.sample(time=i * 1000, pid=pid, tid=pid, cpu=0, stack=stacks[k], period=1e6, counters=[float(k)])
+    return b.build()
+
+
+def window(seed: int, start_s: float, host: str = "h1", **kw):
+    return window_from_profile(make_profile(seed, **kw), host=host, start_ns=int(start_s * 1e9),
+                               duration_ns=10_000_000_000, labels={"service": "api"},
+                               labeler=lambda pid, comm: ProcessLabels("/srv/api", "ab12", "/system.slice/api"))
+
+
+def test_a_resent_window_is_stored_once(store_url):
+    with ClickHouseStore.open(store_url) as store:
+        w = window(1, time.time())
+        assert store.insert_window(w) is True
+        assert store.insert_window(w) is False
+    with ClickHouseStore.open(store_url) as again:   # a new connection (an agent restarted after a crash)
+        assert again.insert_window(w) is False
+        assert again.total_samples(Selector()) == 400
+        assert len(again.windows()) == 1
+
+
+def test_merged_windows_equal_the_sum_of_their_profiles(store_url):
+    now = time.time() - 3600
+    with ClickHouseStore.open(store_url) as store:
+        for i in range(6):
+            store.insert_window(window(i, now + 10 * i, host=f"h{i % 2}"))
+        merged = store.merged_profile(Selector(labels={"service": ("api",)}))
+        assert merged.total_samples == 2400
+        expected = {}
+        for i in range(6):
+            p = make_profile(i)
+            for stack in p.sample_stack.tolist():
+                leaf = p.frame_label(p.stack_frames(stack)[-1])
+                expected[leaf] = expected.get(leaf, 0) + 1
+        report = build_report(merged, ReportOptions(children=False, limit=0), "fleet")
+        got = {row.keys[-1]: row.samples for row in report.rows if row.samples}
+        assert got == expected
+        # Top functions computed inside ClickHouse agree with the merged profile's report.
+        top = {f["function"]: (f["total"], f["self"]) for f in store.top_functions(Selector())}
+        assert top["main"][0] == 2400
+        assert top["parse"] == (expected["parse"], expected["parse"])
+        # Counters merge by member name; selections by label, host and time push down into the query.
+        assert merged.meta.weight_names == ["page-faults"]
+        assert store.total_samples(Selector(labels={"host": ("h0",)})) == 1200
+        assert store.total_samples(Selector(start_s=now + 25, end_s=now + 45)) == 800
+        assert store.total_samples(Selector(labels={"cgroup": ("/system.slice/api",)})) == 2400
+        assert store.total_samples(Selector(labels={"service": ("web",)})) == 0
+
+
+def test_an_older_schema_is_migrated_and_keeps_its_rows(store_url):
+    with ClickHouseStore.open(store_url, migrate=False) as store:
+        assert store.migrate(to_version=1) == [1]
+        store.execute("INSERT INTO {db}.samples (window_start, window_id, host, pid, comm, executable, build_id, "
+                      "label_keys, label_values, event, stack_id, stack_end, samples, period) VALUES",
+                      [(store_time(), 7, "old", 1, "legacy", "", "", [], [], "cpu-clock", 0, 3, 5, 5e6)])
+        assert store.schema_version() == 1
+    with ClickHouseStore.open(store_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.total_samples(Selector(labels={"comm": ("legacy",)})) == 5
+        store.insert_window(window(3, time.time()))
+        assert store.total_samples(Selector()) == 405
+
+
+def store_time():
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def test_a_newer_schema_is_refused(store_url):
+    with ClickHouseStore.open(store_url) as store:
+        store.execute("INSERT INTO {db}.schema_version (version, applied, hwprof) VALUES",
+                      [(SCHEMA_VERSION + 1, store_time(), "future")])
+    with pytest.raises(HwprofError, match="newer than this hwprof"):
+        ClickHouseStore.open(store_url)
+
+
+def test_retention_drops_old_days(store_url):
+    with ClickHouseStore.open(store_url) as store:
+        store.insert_window(window(1, time.time() - 40 * 86400))
+        store.insert_window(window(2, time.time()))
+        dropped = store.enforce_retention(30)
+        assert {d.split("/")[0] for d in dropped} == {"samples", "windows"}
+        assert store.total_samples(Selector()) == 400
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*HWPROF, *args], capture_output=True, text=True, timeout=120)
+
+
+def _one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_bad_input_is_one_line(clickhouse):
+    wrong = clickhouse.url("t_bad").replace(clickhouse.password, "not-the-password")
+    assert "wrong user or password" in _one_line_error(_cli("report", "--store", wrong))
+    line = _one_line_error(_cli("ls", "--store", "clickhouse://127.0.0.1:1/db"))
+    assert "cannot reach ClickHouse at clickhouse://127.0.0.1:1/db" in line
+    assert "no database" in _one_line_error(_cli("report", "--store", "clickhouse://127.0.0.1"))
+    assert "clickhouse://" in _one_line_error(_cli("report", "--store", "mysql://x/y"))
+    assert "KEY=VALUE" in _one_line_error(_cli("report", "--store", clickhouse.url("t_bad"), "--label", "x"))
+    # The password never shows in messages.
+    assert clickhouse.password not in _cli("report", "--store", wrong).stderr
+    with pytest.raises(StoreUnavailable):
+        ClickHouseStore.open("clickhouse://127.0.0.1:1/db")
+
+
+def test_report_and_ls_read_the_store(store_url):
+    with ClickHouseStore.open(store_url) as store:
+        now = time.time()
+        store.insert_window(window(1, now - 20, comm="api", pid=100))
+        store.insert_window(window(2, now - 10, comm="worker", pid=200))
+    result = _cli("report", "--store", store_url, "--comm", "worker", "--no-children", "--time=-1h,now")
+    assert result.returncode == 0, result.stderr
+    assert "400 samples of event 'cpu-clock'" in result.stdout
+    assert "parse" in result.stdout
+    result = _cli("report", "--store", store_url, "--sort", "comm,pid", "--no-children")
+    assert "worker" in result.stdout and "200" in result.stdout and "api" in result.stdout
+    folded = _cli("report", "--store", store_url, "--folded", "--label", "host=h1").stdout.splitlines()
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in folded) == 800
+    listing = _cli("ls", "--store", store_url)
+    assert listing.returncode == 0 and "2 windows, 800 samples, 1 host(s)" in listing.stdout
+
+
+def test_a_full_spool_drops_the_oldest_and_says_so(tmp_path):
+    import gzip
+
+    one = len(gzip.compress(window(0, 1_800_000_000).to_json().encode(), compresslevel=6))
+    cap = int(3.5 * one)
+    spool = Spool(tmp_path / "spool", max_bytes=cap)
+    messages = []
+    for i in range(8):
+        messages += spool.put(window(i, 1_800_000_000 + 10 * i))
+    assert spool.size() <= cap
+    assert spool.stats.dropped_windows >= 1
+    assert messages and all(m.startswith("spool full") for m in messages)
+    assert spool.stats.dropped_samples == 400 * spool.stats.dropped_windows
+    kept = [spool.load(p) for p in spool.files()]
+    assert [w.start_ns for w in kept] == sorted(w.start_ns for w in kept)
+    assert kept[-1].start_ns == int((1_800_000_000 + 70) * 1e9)  # the newest survive
