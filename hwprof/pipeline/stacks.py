@@ -115,14 +115,16 @@ class StackResolver:
         frame_entry = ~marker
         zero = frame_entry & ~kernel & (flat == 0)
         count = np.bincount(row_of[frame_entry], minlength=n_rows)
-        # Every frame but a stack's leaf is a return address: the call is the instruction before it (else the
-        # function or inlined call that follows the call gets the blame), as perf and pprof look callers up.
+        # A context's first frame is where that context was interrupted (the sample's pc, or the user pc at kernel
+        # entry); every later frame is a return address: the call is the instruction before it (else the function
+        # or inlined call that follows the call gets the blame), as perf and pprof look callers up.
         fe = np.nonzero(frame_entry)[0]
         caller = np.ones(len(fe), dtype=bool)
         if len(fe):
             fe_row = row_of[fe]
             caller[0] = False
             np.equal(fe_row[1:], fe_row[:-1], out=caller[1:])
+            caller[1:] &= fe[1:] == fe[:-1] + 1  # a context marker between them starts a new context
             callers = fe[caller]
             callers = callers[flat[callers] != 0]
             flat[callers] -= np.uint64(1)
