@@ -230,9 +230,10 @@ class SamplingSession:
         self.notices: list[str] = []
         self._notify = notify or (lambda _msg: None)
         self._rings: list[RingBuffer] = []
+        self._owner_fds: list[int] = []  # dummy events on hwprof owning the rings of a -p capture
         self._events: list[list[_Event]] = []
         self._child: HeldCommand | None = None
-        self._map_seen: dict[int, tuple[int, int]] = {}
+        self._map_seen: dict[str, tuple[int, int]] = {}
         self._started = False
         self._start_wall = self._start_mono = 0.0
         self._start_ns = 0
@@ -324,6 +325,8 @@ class SamplingSession:
                 raise
             opened_any = True
             owner = cpu_owner.get(cpu)
+            if owner is None and self.target.pids:
+                owner = cpu_owner[cpu] = self._ring_owner(cpu)
             if owner is None:
                 cpu_owner[cpu] = fds[0]
                 owner_fd = fds[0]
@@ -336,6 +339,26 @@ class SamplingSession:
                 syscall.set_output(fd, owner_fd)
         if not opened_any:
             raise HwprofError(f"no such process: {','.join(map(str, self.target.pids))}")
+
+    def _ring_owner(self, cpu: Cpu) -> int:
+        """A dummy event on hwprof itself that owns CPU `cpu`'s ring when attaching to processes (-p).
+
+        The threads of a running process come and go. The ring used to belong to the event of the lowest thread id;
+        when that thread exited, its fd reported POLLHUP for ever, poll(2) returned at once and hwprof spun on a
+        CPU for the rest of the capture. On a 2-CPU machine that took the CPU from the server being profiled: a
+        thread-per-request server whose request threads had lower ids than its main thread (pids wrap) got a third
+        of perf's samples. hwprof outlives every capture, so an event on itself owns a ring that never hangs up.
+        """
+        attr = parse_events("dummy")[0].events[0].attr_copy()
+        leader = self._events[0][0].attr
+        attr.exclude_kernel = attr.exclude_hv = 1  # counts nothing; allowed at any perf_event_paranoid
+        attr.disabled = 1
+        attr.watermark, attr.wakeup_watermark = leader.watermark, leader.wakeup_watermark  # the ring's wake-ups
+        attr.use_clockid, attr.clockid = leader.use_clockid, leader.clockid  # the kernel wants one clock per ring
+        fd = syscall.perf_event_open(attr, 0, cpu, -1, name="dummy")
+        self._owner_fds.append(fd)
+        self._rings.append(self._map(fd))
+        return fd
 
     def _open_on(self, pid: int, cpu: Cpu) -> list[int]:
         fds = []
@@ -371,6 +394,10 @@ class SamplingSession:
         for ring in self._rings:
             ring.close()
         self._rings = []
+        for fd in self._owner_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._owner_fds = []
         for group in self._events:
             for event in group:
                 for fd in event.fds:
@@ -462,7 +489,9 @@ class SamplingSession:
                 timeout = POLL_TIMEOUT_MS
                 if deadline is not None:
                     timeout = max(0, min(timeout, int((deadline - time.monotonic()) * 1000)))
-                poller.poll(timeout)
+                for fd, revents in poller.poll(timeout):
+                    if fd != stop.fd and revents & (select.POLLHUP | select.POLLERR):
+                        poller.unregister(fd)  # its task exited: polling it would spin; still drained
                 stop.drain()
                 if stop.requested:
                     self.notice(f"stopping on {stop.requested}")
@@ -538,7 +567,7 @@ class SamplingSession:
         kernel_bid = buildids.kernel_build_id()
         if kernel_bid:
             entries.append(feat.BuildIdEntry(-1, kernel_bid, "[kernel.kallsyms]", abi.CpuMode.KERNEL))
-        self._copy_perf_maps(pids)
+        self._copy_perf_maps(pids, mapped)
         uname = platform.uname()
         writer.add_feature(Feature.BUILD_ID, feat.pack_build_ids(entries))
         writer.add_feature(Feature.HOSTNAME, feat.pack_string(socket.gethostname()))
@@ -566,23 +595,28 @@ class SamplingSession:
         writer.close()
         return samples, lost, switches
 
-    def _copy_perf_maps(self, pids: set[int]) -> None:
-        """JIT symbol maps (/tmp/perf-PID.map) go next to the capture: the process and /tmp may be gone later."""
-        for pid in sorted(pids):
-            source = Path(f"/tmp/perf-{pid}.map")
-            if pid <= 0:
-                continue
-            try:
-                stat = source.stat()
-            except OSError:
-                continue  # none, or already removed by its exiting process (an earlier snapshot may have it)
-            if self._map_seen.get(pid) == (stat.st_mtime_ns, stat.st_size):
-                continue
-            dest_dir = Path(jit_dir(self.output))
-            with contextlib.suppress(OSError):
-                dest_dir.mkdir(exist_ok=True)
-                shutil.copyfile(source, dest_dir / source.name)
-                self._map_seen[pid] = (stat.st_mtime_ns, stat.st_size)
+    def _copy_perf_maps(self, pids: set[int], mapped: list[tuple[int, str]] = ()) -> None:
+        """JIT maps go next to the capture, the process and /tmp may be gone later: /tmp/perf-PID.map, and jitdumps
+        (jit-PID.dump: /tmp, or wherever an MMAP record showed the JIT mapping one)."""
+        sources: dict[int, list[Path]] = {pid: [Path(f"/tmp/perf-{pid}.map"), Path(f"/tmp/jit-{pid}.dump")]
+                                          for pid in pids if pid > 0}
+        for pid, filename in mapped:
+            name = os.path.basename(filename)
+            if pid > 0 and name == f"jit-{pid}.dump" and os.path.dirname(filename) != "/tmp":
+                sources.setdefault(pid, []).append(Path(filename))
+        for pid in sorted(sources):
+            for source in sources[pid]:
+                try:
+                    stat = source.stat()
+                except OSError:
+                    continue  # none, or already removed by its exiting process (an earlier snapshot may have it)
+                if self._map_seen.get(str(source)) == (stat.st_mtime_ns, stat.st_size):
+                    continue
+                dest_dir = Path(jit_dir(self.output))
+                with contextlib.suppress(OSError):
+                    dest_dir.mkdir(exist_ok=True)
+                    shutil.copyfile(source, dest_dir / source.name)
+                    self._map_seen[str(source)] = (stat.st_mtime_ns, stat.st_size)
 
     def _snapshot_perf_maps(self) -> None:
         """While the capture runs, keep copies of the targets' JIT maps: a JIT may delete its map when it exits.
@@ -594,7 +628,7 @@ class SamplingSession:
 
 
 def jit_dir(perf_data_path: str | os.PathLike) -> str:
-    """Where a capture's copies of /tmp/perf-PID.map files live: `<file>.jit/` beside it."""
+    """Where a capture's copies of JIT maps (/tmp/perf-PID.map, jit-PID.dump) live: `<file>.jit/` beside it."""
     return f"{os.fspath(perf_data_path)}.jit"
 
 

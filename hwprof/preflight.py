@@ -173,6 +173,45 @@ def check_hardware_events() -> Check:
                         "" if has_cpu_pmu() else " (see 'CPU PMU')")
 
 
+# Named events that show whether a model's vendor events count here: cycles/instructions equivalents, a cache
+# miss event and (Intel) the perf-metrics slots counter; the first of each tuple the model has is probed.
+_VENDOR_PROBES = (
+    ("INST_RETIRED.ANY", "ex_ret_instr"), ("CPU_CLK_UNHALTED.THREAD", "CPU_CLK_UNHALTED.CORE", "ls_not_halted_cyc"),
+    ("MEM_LOAD_RETIRED.L3_MISS", "MEM_LOAD_UOPS_RETIRED.L3_MISS", "LONGEST_LAT_CACHE.MISS", "ls_dc_accesses"),
+    ("TOPDOWN.SLOTS",),
+)
+
+
+def check_vendor_events() -> Check:
+    """Named vendor events (hwprof.events.vendor) and the vendor metrics: which model, and whether they count."""
+    from hwprof.events.cpuid import CpuidError, machine_cpuid
+    from hwprof.events.vendor import VendorDataError, current_model
+
+    try:
+        model = current_model()
+    except (CpuidError, VendorDataError) as exc:
+        return Check("vendor_events", "Named CPU events", NO, "unavailable", str(exc))
+    here = machine_cpuid()
+    if model is None:
+        return Check("vendor_events", "Named CPU events", WARN, f"no vendor data for {here.text if here else '?'}",
+                     "only generic, raw and sysfs events work on this model; PERF_CPUID=VENDOR-FAMILY-MODEL lists "
+                     "and resolves another model's events")
+    metrics = model.metrics()
+    tma = sorted({m.level for m in metrics if m.level and m.is_tma})
+    about = (f"{model.cpuid.text} ({model.name}): {len(model.events())} events, {len(metrics)} metrics"
+             + (f", top-down levels {tma[0]}-{tma[-1]}" if tma else ""))
+    data = {"cpuid": model.cpuid.text, "model": model.name, "events": len(model.events()), "metrics": len(metrics),
+            "topdown_levels": tma}
+    if model.cpuid.overridden and (here is None or here.without_stepping != model.cpuid.without_stepping):
+        return Check("vendor_events", "Named CPU events", WARN, about + f" via PERF_CPUID (this CPU: "
+                     f"{here.text if here else '?'})", "PERF_CPUID names another model: its events are listed and "
+                     "encoded (stat -vv prints them) but cannot be counted on this CPU; unset it to count", data)
+    names = tuple(next(n for n in group if model.find(n)) for group in _VENDOR_PROBES
+                  if any(model.find(n) for n in group))
+    check = _event_check("vendor_events", "Named CPU events", names, "" if has_cpu_pmu() else " (see 'CPU PMU')")
+    return Check(check.key, check.title, check.status, f"{about}; {check.value}", check.fix, {**data, **check.data})
+
+
 def check_software_events() -> Check:
     names = ("task-clock", "cpu-clock", "page-faults", "context-switches", "cpu-migrations")
     return _event_check("software_events", "Software events", names, "")
@@ -435,7 +474,8 @@ def check_lockdown() -> Check:
 
 
 SYSTEM_CHECKS: tuple[Callable[[], Check], ...] = (
-    check_kernel, check_cpu, check_cpu_pmu, check_hardware_events, check_software_events, check_privileges,
+    check_kernel, check_cpu, check_cpu_pmu, check_hardware_events, check_vendor_events, check_software_events,
+    check_privileges,
     check_paranoid, check_kptr_restrict, check_tracefs, check_uprobes, check_kprobes, check_bpf,
     check_sample_rate, check_mlock, check_sampling, check_fd_limit, check_lockdown,
 )

@@ -36,11 +36,24 @@ _RATIOS = (
     ("L1d-MPKI", "L1-dcache-load-misses", "instructions", 1000.0, ""),
 )
 _ALIASES = {"cpu-cycles": "cycles", "branch-instructions": "branches"}
+# Vendor events (hwprof.events.vendor) that count what a generic event counts, so IPC and branch ratios work for
+# groups of named events too (any case: perf's names are case-insensitive).
+_VENDOR_ALIASES = {
+    "inst_retired.any": "instructions", "inst_retired.any_p": "instructions", "ex_ret_instr": "instructions",
+    "cpu_clk_unhalted.thread": "cycles", "cpu_clk_unhalted.thread_p": "cycles", "cpu_clk_unhalted.core": "cycles",
+    "cpu_clk_unhalted.core_p": "cycles", "ls_not_halted_cyc": "cycles",
+    "br_inst_retired.all_branches": "branches", "ex_ret_brn": "branches",
+    "br_misp_retired.all_branches": "branch-misses", "ex_ret_brn_misp": "branch-misses",
+}
 
 
 def canonical(name: str) -> str:
-    base = name.split(":")[0].split("/")[-1] if "/" not in name.split(":")[0] else name.split(":")[0]
-    return _ALIASES.get(base, base)
+    head = name.split(":")[0]
+    base = head.split("/")[-1] if "/" not in head else head
+    if base.startswith(("cpu/", "cpu_core/", "cpu_atom/")):  # cpu_core/MEM_LOAD_RETIRED.L3_MISS/
+        base = base.split("/")[1]
+    base = _ALIASES.get(base, base)
+    return _VENDOR_ALIASES.get(base.lower(), base)
 
 
 @dataclass(frozen=True)
@@ -364,6 +377,17 @@ def _ratio_specs(names: list[str]) -> list[tuple[str, int, int, float, str]]:
     for label, num, den, factor, unit in _RATIOS:
         if num in canon and den in canon:
             specs.append((label, canon.index(num), canon.index(den), factor, unit))
+    known = {s[1] for s in specs if s[0].endswith("MPKI")}
+    for i, name in enumerate(canon):
+        if "miss" not in name.lower() or i in known or name in _GENERIC_NAMES:
+            continue
+        # A named miss event (MEM_LOAD_RETIRED.L3_MISS, ls_dmnd_fills_from_sys...): misses per 1k instructions,
+        # and the miss rate against its HIT sibling where the group has one (X.L3_MISS vs X.L3_HIT).
+        if "instructions" in canon:
+            specs.append((f"{name}-MPKI", i, canon.index("instructions"), 1000.0, ""))
+        hit = _hit_sibling(name, canon)
+        if hit is not None:
+            specs.append((f"{name}-rate%", i, -1 - hit, 100.0, "%"))
     if not specs and len(names) > 1:
         # A clock leader counts nanoseconds: per millisecond of CPU reads better than per nanosecond.
         per_ms = canon[0] in ("cpu-clock", "task-clock")
@@ -373,11 +397,26 @@ def _ratio_specs(names: list[str]) -> list[tuple[str, int, int, float, str]]:
     return specs
 
 
+_GENERIC_NAMES = {spec[1] for spec in _RATIOS} | {spec[2] for spec in _RATIOS}
+
+
+def _hit_sibling(miss: str, canon: list[str]) -> int | None:
+    """The member counting the hits of the same level: MEM_LOAD_RETIRED.L3_MISS -> MEM_LOAD_RETIRED.L3_HIT."""
+    for old, new in (("MISS", "HIT"), ("miss", "hit")):
+        if old in miss:
+            sibling = miss.replace(old, new)
+            if sibling in canon:
+                return canon.index(sibling)
+    return None
+
+
 def _ratios(sums: np.ndarray, specs: list) -> dict[str, float]:
+    """A negative denominator index -1-h means misses / (misses + hits of member h): a miss rate."""
     out = {}
     for label, num, den, factor, _unit in specs:
-        if sums[den] > 0:
-            out[label] = float(factor * sums[num] / sums[den])
+        total = sums[den] if den >= 0 else sums[num] + sums[-1 - den]
+        if total > 0:
+            out[label] = float(factor * sums[num] / total)
     return out
 
 

@@ -104,12 +104,20 @@ def id_arg(args, name: str) -> int | None:
 
 def create_app(store: ProfileStore, token: str | None = None, *,
                symbolizer_factory: Callable[[], object] = default_symbolizer,
-               allowed_hosts: frozenset[str] | None = None, max_body: int = MAX_BODY_BYTES) -> Flask:
-    """A WSGI app serving `store`. With token=None only loopback Host headers are accepted."""
+               allowed_hosts: frozenset[str] | None = None, max_body: int = MAX_BODY_BYTES,
+               fleet_url: str | None = None) -> Flask:
+    """A WSGI app serving `store`. With token=None only loopback Host headers are accepted. With `fleet_url` (a
+    clickhouse:// store), /fleet and `fleet-` profile ids serve merged profiles of the fleet (hwprof.web.fleet)."""
     app = Flask("hwprof.web", static_folder=str(STATIC_DIR), template_folder=str(TEMPLATE_DIR))
     app.config["MAX_CONTENT_LENGTH"] = max_body
     app.config["JSON_SORT_KEYS"] = False
     source = EntrySource(store, symbolizer_factory)
+    if fleet_url:
+        from hwprof.web.fleet import FleetSource, RoutedSource, fleet_blueprint
+
+        fleet = FleetSource(fleet_url)
+        source = RoutedSource(source, fleet)
+        app.register_blueprint(fleet_blueprint(fleet))
     app.extensions["hwprof_source"] = source
     host_allowed = (lambda host: host in allowed_hosts) if allowed_hosts is not None else is_loopback
 

@@ -91,7 +91,7 @@ def _under_path(profile: Profile, path: tuple[str, ...]) -> np.ndarray:
 
 
 def folded_text(profile: Profile, mask: np.ndarray, weight: str = "samples") -> str:
-    weights = profile.sample_period.astype(np.float64) if weight == "period" else None
+    weights = profile.sample_period.astype(np.float64) if weight == "period" else profile.sample_counts()
     return "".join(line + "\n" for line in profile_folded(profile, weights=weights, mask=mask))
 
 
@@ -111,7 +111,7 @@ def speedscope_document(profile: Profile, mask: np.ndarray, name: str = "") -> d
     stacks = profile.sample_stack.astype(np.int64)
     sel = mask & (stacks >= 0)
     uniq, inverse = np.unique(stacks[sel], return_inverse=True)
-    counts = np.bincount(inverse, minlength=len(uniq)).astype(np.float64)
+    counts = np.bincount(inverse, weights=profile.sample_counts()[sel], minlength=len(uniq))
     periods = np.bincount(inverse, weights=profile.sample_period[sel].astype(np.float64), minlength=len(uniq))
     samples = [[int(frame_func[f]) for f in profile.stack_frames(int(s))] for s in uniq]
     event = profile.meta.events[0] if profile.meta.events else "period"

@@ -82,13 +82,21 @@ def base_event(name: str) -> str:
 
 def ratio_specs(weight_names: list[str]) -> list[dict]:
     """The per-frame ratios the page can colour by: known pairs first, then a generic a/b for the first two."""
+    from hwprof.report import canonical
+
     index = {}
     for i, name in enumerate(weight_names):
-        index.setdefault(base_event(name), i)
+        index.setdefault(canonical(base_event(name)), i)  # vendor names too: INST_RETIRED.ANY is instructions
     specs = []
     for label, num, den, scale, unit in KNOWN_RATIOS:
         if num in index and den in index:
             specs.append({"name": label, "num": index[num], "den": index[den], "scale": scale, "unit": unit})
+    if "instructions" in index:  # named miss events (MEM_LOAD_RETIRED.L3_MISS): misses per 1k instructions
+        known = {s["num"] for s in specs}
+        for name, i in index.items():
+            if "miss" in name.lower() and i not in known:
+                specs.append({"name": f"{name} MPKI", "num": i, "den": index["instructions"], "scale": 1000.0,
+                              "unit": ""})
     counters = [i for i in range(len(weight_names)) if i >= 2]
     # Generic ratios between counter columns (software groups like cpu-clock + page-faults have no named ratio).
     seen = {(s["num"], s["den"]) for s in specs}

@@ -85,7 +85,7 @@ def encode_pprof(profile: Profile, mask: np.ndarray | None = None) -> bytes:
     n = profile.n_samples
     mask = np.ones(n, dtype=bool) if mask is None else mask
     types = sample_types(profile)
-    values = [np.ones(n), profile.sample_period.astype(np.float64)]
+    values = [profile.sample_counts(), profile.sample_period.astype(np.float64)]
     if profile.meta.weight_names:
         values += [profile.counters[:, i] for i in range(len(profile.meta.weight_names))]
     stacks = profile.sample_stack[mask].astype(np.int64)

@@ -99,7 +99,8 @@ class ListCommand:
         if words and not patterns and len(words) == 1 and not kinds:
             patterns, words = words, []  # one plain word: perf list's name search, as before
         entries = build_catalog(tuple(k for k in KINDS if k in kinds) or KINDS, probe=not args.no_probe,
-                                pattern=patterns[0] if patterns else None, words=tuple(words), topics=tuple(topics))
+                                pattern=patterns[0] if patterns else None, words=tuple(words), topics=tuple(topics),
+                                encodings=args.verbose or args.json)
         if args.openable:
             entries = [e for e in entries if e.openable is not None and e.openable.ok]
         if args.json:

@@ -25,12 +25,14 @@ class ServeCommand:
         "  hwprof serve --store /tmp/profiles --port 0   # any free port, printed on start\n"
         "  hwprof serve --open latest           # print the URL of the newest recording's flame graph\n"
         "  hwprof serve --host 0.0.0.0          # reachable from other hosts, with a generated token\n"
-        "  hwprof serve --host 10.0.0.5 --token \"$(cat token)\""
+        "  hwprof serve --host 10.0.0.5 --token \"$(cat token)\"\n"
+        "  hwprof serve --store clickhouse://ch:9000/profiles   # the fleet view at /fleet"
     )
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--store", metavar="DIR", help="profile store directory (default $HWPROF_HOME or "
-                            "~/.local/share/hwprof)")
+        parser.add_argument("--store", metavar="DIR|URL", help="profile store directory (default $HWPROF_HOME or "
+                            "~/.local/share/hwprof), or a fleet store clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DB "
+                            "served at /fleet beside the default directory")
         parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
         parser.add_argument("-p", "--port", type=int, default=8470, help="port (default 8470; 0 picks a free one)")
         parser.add_argument("--token", help="access token (required by every request; generated when --host is "
@@ -52,7 +54,14 @@ class ServeCommand:
             raise HwprofError("a token must be at least 16 characters")
         if not is_loopback(args.host) and not token:
             token = secrets.token_urlsafe(24)
-        store = ProfileStore(args.store)
+        from hwprof.fleet.url import is_store_url
+
+        fleet_url = args.store if is_store_url(args.store) else None
+        if fleet_url:
+            from hwprof.fleet.clickhouse import ClickHouseStore
+
+            ClickHouseStore.open(fleet_url).close()  # a wrong URL, password or schema fails here, in one line
+        store = ProfileStore(None if fleet_url else args.store)
         open_path = ""
         if args.open:
             entry = store.latest("record") if args.open == "latest" else store.get(validate_id(args.open))
@@ -61,7 +70,7 @@ class ServeCommand:
             socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise HwprofError(f"cannot resolve --host {args.host!r}: {exc.args[-1] if exc.args else exc}") from None
-        app = create_app(store, token=token)
+        app = create_app(store, token=token, fleet_url=fleet_url)
         try:
             server = make_server(app, args.host, args.port)
         except OSError as exc:
@@ -74,6 +83,8 @@ class ServeCommand:
         print(f"hwprof: serving {store.root} at {base}{query}", flush=True)
         if open_path:
             print(f"hwprof: {base}{open_path}{query}", flush=True)
+        if fleet_url:
+            print(f"hwprof: fleet view of {fleet_url.split('@')[-1]} at {base}fleet{query}", flush=True)
         if not args.no_warm:
             import threading
 

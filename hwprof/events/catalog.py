@@ -3,6 +3,7 @@ tracepoints, each optionally probed by opening it (and closing it at once) as th
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import os
 from dataclasses import dataclass, replace
@@ -42,9 +43,11 @@ def _symbolic(event: generic.SymbolicEvent, kind: str) -> tuple[CatalogEntry, Pe
 
 def build_catalog(kinds: tuple[str, ...] = KINDS, probe: bool = True, pattern: str | None = None,
                   pmus: PmuRegistry | None = None, tracefs_path: str | None = None,
-                  words: tuple[str, ...] = (), topics: tuple[str, ...] = ()) -> list[CatalogEntry]:
+                  words: tuple[str, ...] = (), topics: tuple[str, ...] = (),
+                  encodings: bool = True) -> list[CatalogEntry]:
     """The events of the requested kinds whose name (or an alias) matches the glob `pattern`, and, for each of
-    `words`, whose name or description contains it. `topics` limits vendor events to those topics."""
+    `words`, whose name or description contains it. `topics` limits vendor events to those topics.
+    `encodings=False` skips reading what only the encoding column needs (every tracepoint's id)."""
     pmus = pmus or PmuRegistry()
     found: list[tuple[CatalogEntry, PerfEventAttr | None]] = []
     vendor_probe_reason: str | None = None
@@ -72,14 +75,13 @@ def build_catalog(kinds: tuple[str, ...] = KINDS, probe: bool = True, pattern: s
                 entry = CatalogEntry(f"{pmu.name}/{alias.name}/", "pmu", f"{pmu.name} PMU event ({alias.terms})",
                                      (alias.name,), pmu.name, alias.unit, alias.terms)
                 found.append((entry, None))
+    root = None
     if "tracepoint" in kinds:
         root = tracefs_path or tracefs.find_tracefs()
         if root is not None:
+            # ids (the encodings) are read below, only for the tracepoints that need one
             for system, name in tracefs.all_tracepoints(root):
-                ident = tracefs.tracepoint_id(root, system, name)
-                if ident is not None:
-                    found.append((CatalogEntry(f"{system}:{name}", "tracepoint", "tracepoint", (), "tracepoint",
-                                               "", f"type=2,config={ident:#x}"), _attr(PerfType.TRACEPOINT, ident)))
+                found.append((CatalogEntry(f"{system}:{name}", "tracepoint", "tracepoint", (), "tracepoint"), None))
     if "breakpoint" in kinds:
         found.append((CatalogEntry("mem:<addr>[/len][:access]", "breakpoint",
                                    "hardware breakpoint (access r, w, x; length 1, 2, 4, 8)", (), "breakpoint"),
@@ -91,6 +93,11 @@ def build_catalog(kinds: tuple[str, ...] = KINDS, probe: bool = True, pattern: s
         found = [(e, a) for e, a in found if _matches(e, pattern)]
     for word in words:
         found = [(e, a) for e, a in found if _mentions(e, word)]
+    if root is not None:
+        tracepoint_count = sum(1 for e, _ in found if e.kind == "tracepoint")
+        wanted_ids = encodings or (probe and tracepoint_count <= PROBE_EACH_TRACEPOINT_LIMIT)
+        found = [_with_tracepoint_id(e, root) if e.kind == "tracepoint" and (wanted_ids or (
+            probe and e.name == "sched:sched_switch")) else (e, a) for e, a in found]
     if not probe:
         return [e for e, _ in found]
     if vendor_probe_reason is not None:
@@ -102,15 +109,32 @@ def build_catalog(kinds: tuple[str, ...] = KINDS, probe: bool = True, pattern: s
         # The first open of a tracepoint registers its probe (an RCU grace period, ~40 ms here): opening
         # thousands would take minutes. They share one permission model, so one open speaks for them all.
         entry, attr = next(((e, a) for e, a in tracepoints if e.name == "sched:sched_switch"), tracepoints[0])
+        if attr is None:
+            entry, attr = _with_tracepoint_id(entry, root)
         shared = _probe(entry, attr, pmus, tracefs_path).openable
         if shared is not None:
             shared = replace(shared, reason=(shared.reason + "; " if shared.reason else "")
                              + f"probed with {entry.name} (use a pattern to open each)")
-    return [replace(e, openable=shared) if shared is not None and e.kind == "tracepoint"
+    return [_with_openable(e, shared) if shared is not None and e.kind == "tracepoint"
             else _probe(e, a, pmus, tracefs_path) for e, a in found]
 
 
+def _with_openable(entry: CatalogEntry, openable: Openability) -> CatalogEntry:
+    """dataclasses.replace() for the one field, without its per-call cost (it runs for ~2,000 tracepoints)."""
+    out = copy.copy(entry)
+    object.__setattr__(out, "openable", openable)
+    return out
+
+
 PROBE_EACH_TRACEPOINT_LIMIT = 40
+
+
+def _with_tracepoint_id(entry: CatalogEntry, root: str) -> tuple[CatalogEntry, PerfEventAttr | None]:
+    system, _, name = entry.name.partition(":")
+    ident = tracefs.tracepoint_id(root, system, name)
+    if ident is None:
+        return entry, None
+    return replace(entry, encoding=f"type=2,config={ident:#x}"), _attr(PerfType.TRACEPOINT, ident)
 
 
 def _matches(entry: CatalogEntry, pattern: str) -> bool:

@@ -117,6 +117,7 @@ class EventParser:
         self.pmus = pmus or PmuRegistry()
         self._tracefs = tracefs_path
         self._vendor = False if vendor is None else vendor
+        self._synthetic_pmus: dict[str, Pmu] = {}
 
     @property
     def tracefs(self) -> str:
@@ -257,11 +258,11 @@ class EventParser:
 
     def _core_pmu(self, name: str) -> Pmu:
         """The core PMU `name` of this machine, or the vendor's formats where this machine has none."""
-        pmu = self.pmus.get(name)
+        pmu = self.pmus.get(name) or self._synthetic_pmus.get(name)
         if pmu is None and self.vendor is not None and name in self.vendor.core_pmus + ("cpu",):
             from hwprof.events.vendor import VendorCorePmu
 
-            pmu = VendorCorePmu(name, self.vendor.vendor == "amd")
+            pmu = self._synthetic_pmus[name] = VendorCorePmu(name, self.vendor.vendor == "amd")
         if pmu is None:
             raise EventParseError(self._unknown_pmu_message(name, name + "/"))
         return pmu

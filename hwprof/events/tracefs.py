@@ -71,11 +71,13 @@ def list_systems(tracefs: str) -> list[str]:
 
 
 def list_events(tracefs: str, system: str) -> list[str]:
+    """The event directories of a system that have an `id` (its `enable`/`filter` files are not events, nor
+    are ftrace's internal formats)."""
     try:
-        entries = os.listdir(os.path.join(tracefs, "events", system))
+        with os.scandir(os.path.join(tracefs, "events", system)) as entries:
+            return sorted(e.name for e in entries if e.is_dir() and os.path.isfile(e.path + "/id"))
     except OSError:
         return []
-    return sorted(e for e in entries if os.path.isfile(os.path.join(tracefs, "events", system, e, "id")))
 
 
 def all_tracepoints(tracefs: str) -> list[tuple[str, str]]:

@@ -27,26 +27,27 @@ def vendor_entries(pmus: PmuRegistry, topics: tuple[str, ...] = ()
         return [], None
     parser = EventParser(pmus=pmus, vendor=model)
     out: list[tuple[CatalogEntry, PerfEventAttr | None]] = []
-    wanted = {t.lower() for t in topics}
-    for event in model.events():
-        if wanted and event.topic.lower() not in wanted:
-            continue
-        name = f"{event.pmu}/{event.name}/" if model.is_hybrid else event.name
-        try:
-            spec = parser.parse(name)[0].events[0]
-            attr: PerfEventAttr | None = spec.attr
-        except EventParseError:
-            attr = None
-        description = event.description + (" [deprecated]" if event.deprecated else "")
-        if event.precise:
-            description += " [precise]"
-        out.append((CatalogEntry(name, "vendor", description, (), event.pmu, "", event.config_terms,
-                                 topic=event.topic), attr))
     reason = None
     here = machine_cpuid()
     if model.cpuid.overridden and (here is None or here.without_stepping != model.cpuid.without_stepping):
         reason = (f"PERF_CPUID={model.cpuid.text} ({model.name}) is not this CPU "
                   f"({here.text if here else 'unknown'}): its events are listed, not opened")
+    wanted = {t.lower() for t in topics}
+    for event in model.events():
+        if wanted and event.topic.lower() not in wanted:
+            continue
+        name = f"{event.pmu}/{event.name}/" if model.is_hybrid else event.name
+        attr: PerfEventAttr | None = None
+        if reason is None:  # only what will be opened needs its attr
+            try:
+                attr = parser.parse(name)[0].events[0].attr
+            except EventParseError:
+                attr = None
+        description = event.description + (" [deprecated]" if event.deprecated else "")
+        if event.precise:
+            description += " [precise]"
+        out.append((CatalogEntry(name, "vendor", description, (), event.pmu, "", event.config_terms,
+                                 topic=event.topic), attr))
     return out, reason
 
 

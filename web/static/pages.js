@@ -831,6 +831,7 @@ var HW = window.HW || (window.HW = {});
       el("td", { text: m.unit }),
       el("td", { class: "num", text: m.uncertainty_pct !== undefined ? "±" + HW.fmtPct(m.uncertainty_pct) : (m.stddev !== undefined ? "±" + fmtRatio(m.stddev) : "") })))
       : [el("tr", null, el("td", { colspan: "4", class: "muted", text: "no derived metrics (they need hardware counters)" }))]));
+    if (run.topdown && run.topdown.nodes.length) drawTopdown(run.topdown);
     if (run.slices.length) {
       const names = [];
       for (const sl of run.slices) for (const e of sl.events) if (!names.includes(e.name)) names.push(e.name);
@@ -851,6 +852,42 @@ var HW = window.HW || (window.HW = {});
       drawSeries(canvas, series);
     }
     document.body.dataset.ready = "1";
+  }
+
+  // The TMA tree of `hwprof stat --topdown-level N`: one row per node, indented by level, a bar for its share of
+  // slots, the bottleneck path (toplev's <==) highlighted; children fold under their parent on click.
+  function drawTopdown(td) {
+    $("topdown-panel").hidden = false;
+    $("topdown-title").textContent = "top-down (TMA) to level " + td.level + " · " + td.cpuid + " (" + td.model + ")";
+    const box = $("topdown");
+    const rows = new Map();
+    for (const n of td.nodes) {
+      const bar = el("span", { class: "tma-bar" });
+      if (n.value !== null) bar.style.width = Math.max(0, Math.min(100, n.value)) + "%";
+      const value = n.value === null ? "n/a" : n.value.toFixed(1) + (n.unit === "%" ? " %" : " " + n.unit);
+      const extra = n.value === null ? n.reason : (n.uncertainty ? "±" + HW.fmtPct(100 * n.uncertainty) + " multiplexed" : "");
+      const name = el("span", { class: "tma-name", text: n.name });
+      name.style.paddingLeft = (18 * (n.level - 1)) + "px";
+      const row = el("div", { class: "tma-row" + (n.bottleneck ? " bottleneck" : "") + (n.over_threshold === false ? " below" : "") },
+        name,
+        el("span", { class: "tma-track" }, bar),
+        el("span", { class: "tma-value num", text: value }),
+        el("span", { class: "tma-mark", text: n.bottleneck ? "◀ bottleneck" : "" }),
+        el("span", { class: "muted tma-extra", text: extra }));
+      row.dataset.name = n.name; row.dataset.level = String(n.level);
+      if (n.parent) row.dataset.parent = n.parent;
+      rows.set(n.name, row);
+      box.append(row);
+    }
+    const descendants = (name) => td.nodes.filter((n) => n.parent === name).flatMap((n) => [n.name, ...descendants(n.name)]);
+    for (const [name, row] of rows) {
+      if (!td.nodes.some((n) => n.parent === name)) continue;
+      row.classList.add("has-children");
+      row.addEventListener("click", () => {
+        const folded = row.classList.toggle("folded");
+        for (const d of descendants(name)) rows.get(d).hidden = folded;
+      });
+    }
   }
 
   function drawSeries(canvas, series) {
