@@ -33,6 +33,7 @@ class StackedSamples:
     stop: np.ndarray      # uint8 unwinding stop code (stages.NOT_UNWOUND when none)
     counters: np.ndarray  # float64 (n, len(meta.weight_names))
     root: np.ndarray | None = None  # int64 index into root_labels per sample (-1: none)
+    state: np.ndarray | None = None  # uint8 per sample (hwprof.offcpu.OffCpuState), None when all are on-CPU
 
 
 def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: list[bytes], spaces: AddressSpaces,
@@ -75,7 +76,7 @@ def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: list[by
         time=times, pid=pid.astype(np.int32), tid=samples.tid.astype(np.int32), cpu=samples.cpu.astype(np.int32),
         period=samples.period.astype(np.float64),
         stack=resolved.leaf[inverse].astype(np.int32) if n else np.zeros(0, np.int32),
-        end=ends, counters=samples.counters)
+        end=ends, counters=samples.counters, state=samples.state)
     if n:
         order = np.argsort(columns_out.time, kind="stable")
         if np.any(order != np.arange(n)):

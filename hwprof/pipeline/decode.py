@@ -261,12 +261,18 @@ def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: Samp
         when=cols.cat("time", "uint64").astype(np.int64) if timed else cols.cat("seq", "int64"),
         pid=cols.cat("pid", "int64"), tid=cols.cat("tid", "int64"), cpu=cols.cat("cpu", "int64"),
         period=cols.cat("period", "float64"), chain=cols.cat("chain", "int64"), stop=cols.cat("stop", "uint8"),
-        counters=counters)
+        counters=counters, state=_states(cols, n))
     max_stack = int(ev.attr.sample_max_stack) or _max_stack_sysctl()
     threads = {0: "swapper", **collector.spaces.comms}  # the idle task has no COMM record; perf names it so
     return assemble_profile(replace(meta, weight_names=weight_names), samples, chain_list(collector.chains),
                             collector.spaces, resolver, max_stack, ev.layout.has(SampleType.CALLCHAIN), stages,
                             threads=threads)
+
+
+def _states(cols: SampleColumns, n: int) -> np.ndarray | None:
+    """Per-sample states stages emitted (off-CPU), or None when every sample is an ordinary one."""
+    state = cols.cat("state", "uint8")
+    return state if len(state) == n and np.any(state) else None
 
 
 def _max_stack_sysctl() -> int:
