@@ -205,10 +205,12 @@ class SampleArrays:
     period: np.ndarray    # float64
     end: np.ndarray       # uint8
     counters: np.ndarray  # float64 (n, weights)
+    state: np.ndarray | None = None  # uint8 hwprof.offcpu.OffCpuState; None when every sample is on-CPU
 
     def take(self, index: np.ndarray) -> SampleArrays:
         """The samples at `index` (a permutation, a selection or a boolean mask), in that order."""
-        return SampleArrays(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
+        return SampleArrays(*(None if getattr(self, name) is None else getattr(self, name)[index]
+                              for name in self.__dataclass_fields__))
 
 
 class ProfileBuilder:
@@ -268,7 +270,7 @@ class ProfileBuilder:
                        stack_parent=stack_parent, sample_time=samples.time, sample_pid=samples.pid,
                        sample_tid=samples.tid, sample_cpu=samples.cpu, sample_stack=samples.stack,
                        sample_period=samples.period, sample_end=samples.end, counters=samples.counters,
-                       threads=dict(self.threads))
+                       threads=dict(self.threads), sample_state=samples.state)
 
     def _frame_cols(self) -> dict[str, np.ndarray]:
         frames = self._frame_rows

@@ -60,7 +60,9 @@ class EntrySource:
             from hwprof.pipeline import load_profile
         except ImportError:
             raise HwprofError("this hwprof cannot decode perf.data recordings (hwprof.pipeline is missing)") from None
-        return load_profile(self.store, entry, self.symbolizer_factory())
+        from hwprof.offcpu_stage import stages_for
+
+        return load_profile(self.store, entry, self.symbolizer_factory(), stages=stages_for(path))
 
     def payload_gzip(self, entry: StoreEntry, sample_filter: SampleFilter | None = None) -> bytes:
         """The payload as gzip-compressed JSON (HTML-safe), from memory, the disk cache, or built now.

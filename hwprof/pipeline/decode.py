@@ -295,12 +295,19 @@ def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: Samp
         stack=resolved.leaf[inverse].astype(np.int32) if n else np.zeros(0, np.int32),
         end=_stage_ends(stages, resolved.ends[inverse].astype(np.uint8), stop) if n else np.zeros(0, np.uint8),
         counters=counters,
+        state=_states(cols, n),
     )
     if n:
         order = np.argsort(samples.time, kind="stable")
         if np.any(order != np.arange(n)):
             samples = samples.take(order)
     return builder.build_from_columns(resolved.stack_frame, resolved.stack_parent, samples)
+
+
+def _states(cols: SampleColumns, n: int) -> np.ndarray | None:
+    """Per-sample states stages emitted (off-CPU), or None when every sample is an ordinary one."""
+    state = cols.cat("state", "uint8")
+    return state if len(state) == n and np.any(state) else None
 
 
 def _stage_ends(stages: Sequence[Stage], ends: np.ndarray, stop: np.ndarray) -> np.ndarray:
