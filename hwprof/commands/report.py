@@ -130,6 +130,10 @@ class ReportCommand:
             else:
                 profile = load_profile(store, entry, symbolizer, args.event, stages=stages_for(data))
             source = entry.id
+        from hwprof.terminal import printable
+
+        for note in profile.meta.notes:  # every mode: --folded and --json output must stay clean, not silent
+            print(f"hwprof report: warning: {printable(note)}", file=sys.stderr)
         view = "off-cpu" if args.off_cpu else "wall" if args.wall else "on-cpu"
         if args.min_block < 0:
             raise HwprofError(f"--min-block must not be negative, got {args.min_block}", exit_code=2)

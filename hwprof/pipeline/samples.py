@@ -191,9 +191,14 @@ def _read_fields(batch: SampleBatch, words: np.ndarray, members: int | None) -> 
     last = max(len(words) - 1, 0)
     if rf & ReadFormat.GROUP:
         nr = words[np.minimum(batch.end // 8, last)].astype(np.int64)
-        if members is None and len(nr):
-            counts = np.unique(nr, return_counts=True)
-            members = int(counts[0][np.argmax(counts[1])])
+        if members is None:
+            # the group's size: the most common count among those that fit their record (a damaged count of
+            # 2**40 must never size anything)
+            room = (batch.record_end - batch.end - 8 * (1 + times)) // (8 * per_value)
+            fitting = nr[(nr >= 0) & (nr <= room)]
+            if len(fitting):
+                counts = np.unique(fitting, return_counts=True)
+                members = int(counts[0][np.argmax(counts[1])])
         members = members or 0
         batch.select(nr == members, "samples whose group read has another member count than their group")
         size = read_size(rf, members)
