@@ -55,6 +55,17 @@ def build_plan(metric_args: Sequence[str], topdown_level: int | None) -> MetricP
     return plan
 
 
+def vendor_topdown_available() -> bool:
+    """Whether this model's vendor data has a top-down tree (then --topdown uses its level-1 formulas)."""
+    from hwprof.events.vendor import VendorDataError, current_model
+
+    try:
+        model = current_model()
+    except (ValueError, VendorDataError):
+        return False
+    return model is not None and any(m.level == 1 and m.is_tma for m in model.metrics())
+
+
 def plan_groups(plan: MetricPlan, first_group: int, first_slot: int) -> list:
     from hwprof.events.parser import EventParser
 
@@ -78,10 +89,13 @@ def apply_plan(result: StatResult, plan: MetricPlan, verbose: bool,
     metrics = tuple(result.metrics) + tuple(as_metrics(v for v in computed if not (tree and _in_tree(v, tree))))
     notes = list(result.notes)
     lost = [v for v in computed if v.value is None and not (tree and _in_tree(v, tree))]
-    for v in lost[:5]:
-        notes.append(f"metric {v.metric.name}: {v.reason}")
-    if len(lost) > 5:
-        notes.append(f"{len(lost) - 5} more metrics have no value")
+    if lost and not any(e.counted for e in events):
+        notes.append(f"no vendor metric has a value: none of their {len(events)} events were counted here")
+    else:
+        for v in lost[:5]:
+            notes.append(f"metric {v.metric.name}: {v.reason}")
+        if len(lost) > 5:
+            notes.append(f"{len(lost) - 5} more metrics have no value")
     topdown = None
     if tree:
         topdown = {"model": model.name, "cpuid": model.cpuid.text, "level": plan.topdown_level, "nodes": [

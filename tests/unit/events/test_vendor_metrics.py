@@ -220,7 +220,7 @@ def test_plan_opens_as_event_groups_of_the_model():
     groups = plan_groups(plan, 0, 0)
     assert sum(len(g.events) for g in groups) == len(plan.ordered())
     first = groups[0]
-    assert first.is_group and first.leader.attr.config == 0x400  # slots leads the perf-metrics group
+    assert first.is_group and first.leader.attr.config == 0x400  # slots (fixed counter 3) leads perf-metrics
     assert {e.attr.config for e in first.events[1:]} <= {0x8000 | u << 8 for u in range(8)} | {
         (0x80 + i) << 8 for i in range(8)}
 
