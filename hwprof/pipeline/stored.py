@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import numpy as np
-
+from hwprof.definitions import stack_quality
 from hwprof.errors import HwprofError
 from hwprof.pipeline.decode import decode_file
 from hwprof.pipeline.stacks import Symbolizer
 from hwprof.pipeline.stages import Stage
-from hwprof.profile import Profile, StackEnd
+from hwprof.profile import Profile
 
 
 def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None = None,
@@ -34,10 +33,9 @@ def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None 
     profile = decode_file(data, symbolizer, event, stages=stages)
     profile = replace(profile, meta=replace(profile.meta, target=entry.target or profile.meta.target))
     if event is None and profile.n_samples and symbolizer is not None:
-        # The index keeps the share of complete stacks, so `hwprof ls` and the web list can show it.
-        complete = float(np.count_nonzero(profile.sample_end == StackEnd.COMPLETE)) / profile.n_samples
+        # The index keeps the stack-quality score, so `hwprof ls` and the web list can show it.
         try:
-            store.update(entry.id, stack_quality=complete)
+            store.update(entry.id, stack_quality=stack_quality(profile).score)
         except HwprofError:
             pass  # a read-only store still reports
     try:
