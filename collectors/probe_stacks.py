@@ -22,7 +22,7 @@ from hwprof.pipeline.assemble import StackedSamples, assemble_profile, chain_lis
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.stacks import StackResolver, Symbolizer
 from hwprof.pipeline.stages import NOT_UNWOUND
-from hwprof.profile import Profile, ProfileMeta, StackEnd
+from hwprof.profile import Profile, ProfileMeta
 
 _CONTEXT_MIN = int(CallchainContext.MAX)
 _KERNEL = int(CallchainContext.KERNEL).to_bytes(8, "little")
@@ -72,10 +72,3 @@ def build_profile(result: SessionResult, symbolizer: Symbolizer, max_stack: int 
         root=np.array([h.probe for h in hits], dtype=np.int64) if len(labels) > 1 else None)
     return assemble_profile(meta, samples, chain_list(chains), spaces, StackResolver(spaces, symbolizer), max_stack,
                             has_callchain=True, root_labels=labels)
-
-
-def stack_quality(profile: Profile) -> float | None:
-    """Share of samples whose stacks are complete and known (the store's meter)."""
-    if profile.n_samples == 0:
-        return None
-    return float(np.mean(profile.sample_end == StackEnd.COMPLETE))
