@@ -292,11 +292,14 @@ def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights
         leaf_self = self_key[leaves]
         self_w = np.bincount(leaf_self, weights=leaf_w, minlength=n_keys)
         self_n = np.bincount(leaf_self, weights=leaf_n, minlength=n_keys)
-        total_w = np.zeros(n_keys)
-        for lo in range(0, len(leaves), 20000):  # bounded memory: paths of 20000 stacks at a time
-            part = slice(lo, lo + 20000)
-            prow, pkey = tree.path_keys(leaves[part], node_key)
-            total_w += np.bincount(pkey, weights=leaf_w[part][prow], minlength=n_keys)
+        if opts.children:
+            total_w = np.zeros(n_keys)
+            for lo in range(0, len(leaves), 20000):  # bounded memory: paths of 20000 stacks at a time
+                part = slice(lo, lo + 20000)
+                prow, pkey = tree.path_keys(leaves[part], node_key)
+                total_w += np.bincount(pkey, weights=leaf_w[part][prow], minlength=n_keys)
+        else:
+            total_w = self_w  # a self table (perf's --no-children): rows are what has self time, no path walk
         counters = np.zeros((n_keys, width))
         if width:
             np.add.at(counters, self_key[stacks], profile.counters[sel])

@@ -120,7 +120,8 @@ class ReportCommand:
             path = Path(args.input)
             if not path.exists():
                 raise HwprofError(f"no such file: {path}")
-            profile = decode_file(path, symbolizer, args.event, stages=stages_for(path))
+            stages = stages_for(path)
+            profile = decode_file(path, symbolizer, args.event, stages=stages, stacks=_stacks_needed(args, stages))
             source = str(path)
         else:
             from hwprof.store import ProfileStore
@@ -130,10 +131,12 @@ class ReportCommand:
             if entry.kind != "record":
                 raise HwprofError(f"{entry.id} is a {entry.kind} entry, not a recording")
             data = store.data_path(entry)
+            stages = stages_for(data)
             if symbolizer is None:
-                profile = decode_file(data, None, args.event, stages=stages_for(data))
+                profile = decode_file(data, None, args.event, stages=stages, stacks=_stacks_needed(args, stages))
             else:
-                profile = load_profile(store, entry, symbolizer, args.event, stages=stages_for(data))
+                profile = load_profile(store, entry, symbolizer, args.event, stages=stages,
+                                       stacks=_stacks_needed(args, stages))
             source = entry.id
         from hwprof.terminal import printable
 
@@ -207,6 +210,14 @@ class ReportCommand:
             sys.stdout.write("".join(line + "\n" for line in offcpu_lines))
             sys.stdout.write(render_text(report))
         return 0
+
+
+def _stacks_needed(args: argparse.Namespace, stages: list) -> str:
+    """A self table (--no-children as a table or JSON) needs each stack's leaf and outermost frame only: decoding
+    just those is what makes it cheap ("leaf"); everything else needs whole stacks."""
+    whole = (args.children is not False or args.folded or args.call_graph or args.html or stages
+             or getattr(args, "off_cpu", False) or getattr(args, "wall", False))
+    return "full" if whole else "leaf"
 
 
 def _ints(text: str | None, option: str) -> tuple[int, ...]:

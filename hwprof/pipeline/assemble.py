@@ -16,7 +16,7 @@ from hwprof.pipeline.arrays import sorted_unique, unique_rows
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.stacks import StackResolver, UniqueStacks
 from hwprof.pipeline.stages import Stage
-from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, SampleArrays
+from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, SampleArrays, StackEnd
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class StackedSamples:
     counters: np.ndarray  # float64 (n, len(meta.weight_names))
     root: np.ndarray | None = None  # int64 index into root_labels per sample (-1: none)
     state: np.ndarray | None = None  # uint8 per sample (hwprof.offcpu.OffCpuState), None when all are on-CPU
+    depth: np.ndarray | None = None  # int64 frames per stack when the chains were cut (leaf-only), -1: whole
 
 
 def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: list[bytes], spaces: AddressSpaces,
@@ -70,6 +71,8 @@ def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: list[by
                                 has_callchain)
     builder.threads.update(spaces.comms if threads is None else threads)
     ends = resolved.ends[inverse].astype(np.uint8) if n else np.zeros(0, np.uint8)
+    if samples.depth is not None and n:
+        ends = np.where(samples.depth >= max_stack, np.uint8(StackEnd.TRUNCATED), ends).astype(np.uint8)
     for stage in stages:
         ends = stage.stack_ends(ends, samples.stop)
     columns_out = SampleArrays(

@@ -39,8 +39,9 @@ from hwprof.profile import Profile, ProfileMeta
 class _Collector(RecordHandler):
     """The decoder's callbacks: side records into address spaces, samples into per-event columns via stages."""
 
-    def __init__(self, table: EventTable, stages: Sequence[Stage]) -> None:
+    def __init__(self, table: EventTable, stages: Sequence[Stage], leaf_only: bool = False) -> None:
         self.table = table
+        self.leaf_only = leaf_only
         self.stages = list(stages)
         self.spaces = AddressSpaces()
         self.chains: dict[bytes, int] = {}
@@ -81,7 +82,7 @@ class _Collector(RecordHandler):
                 self.last_when = max(self.last_when, int(batch.when.max()))
             self.rejected.update(batch.rejected)
             self.counts[ev] += len(batch)
-            cols.add(batch, self.chains)
+            cols.add(batch, self.chains, self.leaf_only)
 
     # --- side records -------------------------------------------------------------------------------
     def mmap(self, rec: Mmap, when: int) -> None:
@@ -151,8 +152,13 @@ class PerfDataDecoder:
     """Decode one event's samples from a perf.data file into a Profile."""
 
     def __init__(self, path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
-                 jit_dir: str | None = None, stages: Sequence[Stage] = ()) -> None:
+                 jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full") -> None:
+        """`stacks`: "full", or "leaf" for a self-time report: each stack keeps its leaf and outermost frame only
+        (the Profile then serves self shares, stack quality and folded leaves, not totals or call graphs)."""
+        if stacks not in ("full", "leaf"):
+            raise ValueError(f"stacks must be 'full' or 'leaf', not {stacks!r}")
         self.path = os.fspath(path)
+        self.leaf_only = stacks == "leaf"
         self.symbolizer = symbolizer
         self.wanted_event = event
         self.jit_dir = jit_dir if jit_dir is not None else f"{self.path}.jit"
@@ -173,8 +179,9 @@ class PerfDataDecoder:
         ids = {ident: i for i, fa in enumerate(f.attrs) for ident in fa.ids}
         table = EventTable(events, ids)
         bids = {b.filename: b.build_id for b in f.build_ids}
-        stages = self.stages + default_stages(self.symbolizer, events, bids, self.jit_dir)
-        collector = _Collector(table, stages)
+        # Unwinding first: stages that keep stacks (off-CPU's switch-outs) see the unwound ones.
+        stages = default_stages(self.symbolizer, events, bids, self.jit_dir) + self.stages
+        collector = _Collector(table, stages, self.leaf_only)
         walk = RecordWalk(table, collector, pipe_mode=f.pipe_mode)
         for block in f.blocks():
             walk.feed(block)
@@ -261,7 +268,8 @@ def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: Samp
         when=cols.cat("time", "uint64").astype(np.int64) if timed else cols.cat("seq", "int64"),
         pid=cols.cat("pid", "int64"), tid=cols.cat("tid", "int64"), cpu=cols.cat("cpu", "int64"),
         period=cols.cat("period", "float64"), chain=cols.cat("chain", "int64"), stop=cols.cat("stop", "uint8"),
-        counters=counters, state=_states(cols, n))
+        counters=counters, state=_states(cols, n),
+        depth=cols.cat("depth", "int64") if cols.depth else None)
     max_stack = int(ev.attr.sample_max_stack) or _max_stack_sysctl()
     threads = {0: "swapper", **collector.spaces.comms}  # the idle task has no COMM record; perf names it so
     return assemble_profile(replace(meta, weight_names=weight_names), samples, chain_list(collector.chains),
@@ -293,6 +301,7 @@ def default_stages(symbolizer: Symbolizer | None, events: list[EventInfo], build
 
 
 def decode_file(path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
-                jit_dir: str | None = None, stages: Sequence[Stage] = ()) -> Profile:
-    """Decode a perf.data file (hwprof's or perf's) into a Profile of one sampling event."""
-    return PerfDataDecoder(path, symbolizer, event, jit_dir, stages).decode()
+                jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full") -> Profile:
+    """Decode a perf.data file (hwprof's or perf's) into a Profile of one sampling event (see PerfDataDecoder for
+    `stacks`)."""
+    return PerfDataDecoder(path, symbolizer, event, jit_dir, stages, stacks).decode()

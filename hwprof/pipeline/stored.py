@@ -14,7 +14,7 @@ from hwprof.profile import Profile
 
 
 def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None = None,
-                 stages: Sequence[Stage] = ()) -> Profile:
+                 stages: Sequence[Stage] = (), stacks: str = "full") -> Profile:
     """The decoded, symbolized Profile of a stored recording, cached next to it in the store."""
     from hwprof.store import validate_id
 
@@ -28,6 +28,8 @@ def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None 
             return Profile.load(cache)
         except HwprofError:
             pass  # stale or damaged cache: decode again
+    if stacks != "full":  # a partial decode (decode_file's `stacks`) is never cached as the recording's profile
+        return decode_file(data, symbolizer, event, stages=stages, stacks=stacks)
     profile = decode_file(data, symbolizer, event, stages=stages)
     profile = replace(profile, meta=replace(profile.meta, target=entry.target or profile.meta.target))
     if event is None and profile.n_samples and symbolizer is not None:

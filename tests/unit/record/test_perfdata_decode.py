@@ -186,6 +186,8 @@ def test_kernel_frames_and_unknown_addresses(tmp_path):
     assert kinds == [1, 1, 2, 2]
     assert profile.sample_end.tolist() == [0, 2]
     dso = build_report(profile, ReportOptions(sort=("dso",), children=False))
+    assert {r.keys[0] for r in dso.rows} == {"[kernel.kallsyms]", "[unknown]"}  # a self table: rows with self time
+    dso = build_report(profile, ReportOptions(sort=("dso",), children=True))
     assert {r.keys[0] for r in dso.rows} == {"app", "[kernel.kallsyms]", "[unknown]"}
 
 
