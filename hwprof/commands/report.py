@@ -215,7 +215,7 @@ class ReportCommand:
 def _stacks_needed(args: argparse.Namespace, stages: list) -> str:
     """A self table (--no-children as a table or JSON) needs each stack's leaf and outermost frame only: decoding
     just those is what makes it cheap ("leaf"); everything else needs whole stacks."""
-    whole = (args.children is not False or args.folded or args.call_graph or args.html or stages
+    whole = (args.children is not False or args.folded or args.call_graph or args.html or args.format or stages
              or getattr(args, "off_cpu", False) or getattr(args, "wall", False))
     return "full" if whole else "leaf"
 
