@@ -121,6 +121,8 @@ def _under_path(profile: Profile, path: tuple[str, ...]) -> np.ndarray:
 
 
 def folded_text(profile: Profile, mask: np.ndarray, weights: np.ndarray | None = None) -> str:
+    """Folded lines; by default each sample weighs its count (an aggregated profile's rows stand for many)."""
+    weights = profile.sample_counts() if weights is None else weights
     return "".join(line + "\n" for line in profile_folded(profile, weights=weights, mask=mask))
 
 

@@ -157,7 +157,8 @@ def test_follows_a_forking_command(workloads, tmp_path):
 
 def test_attach_to_a_running_two_thread_process(workloads, tmp_path):
     data = tmp_path / "attach.data"
-    target = subprocess.Popen([str(workloads["threads"]), "3"], stdout=subprocess.PIPE, text=True)
+    # Long enough for hwprof's start on a loaded machine (several seconds at load 10): -d 1 ends the capture.
+    target = subprocess.Popen([str(workloads["threads"]), "15"], stdout=subprocess.PIPE, text=True)
     try:
         assert target.stdout.readline().strip() == "threads started"
         run_hwprof("record", "-g", "-p", str(target.pid), "-d", "1", "-o", str(data))
