@@ -25,6 +25,7 @@ import numpy as np
 
 from hwprof import definitions
 from hwprof.definitions import group_ratios
+from hwprof.offcpu import STATE_LABELS
 from hwprof.profile import FrameKind, Profile
 from hwprof.units import Pid, Tid
 
@@ -165,6 +166,50 @@ def merge_call_tree(profile: Profile, frame_func: np.ndarray) -> tuple[np.ndarra
 
 
 OFFCPU_WEIGHTS = ("on-CPU ns", "off-CPU ns", "wall ns")
+
+
+TIMELINE_THREADS = 12
+TIMELINE_BLOCKS = 20_000
+
+
+def offcpu_timeline(profile: Profile, start_ns: int) -> dict | None:
+    """Each busiest thread's blocked intervals over the capture, for the page's thread timeline (off-CPU recordings).
+
+    Per thread (the TIMELINE_THREADS with the most wall time): its span (first sample or block to the end of its
+    last), and per block its start and length in ns from `start_ns` and its state (hwprof.offcpu.OffCpuState);
+    the time between blocks is on-CPU. Beyond TIMELINE_BLOCKS the shortest blocks are left out, and counted.
+    """
+    state = profile.sample_state
+    if state is None or not np.any(state):
+        return None
+    tid = profile.sample_tid.astype(np.int64)
+    period = profile.sample_period.astype(np.float64)
+    threads, inverse = np.unique(tid, return_inverse=True)
+    wall = np.bincount(inverse, weights=period, minlength=len(threads))
+    top = threads[np.argsort(-wall, kind="stable")[:TIMELINE_THREADS]]
+    row_of = {int(t): i for i, t in enumerate(top.tolist())}
+    time = profile.sample_time.astype(np.int64) - int(start_ns)
+    end = time + np.where(state > 0, period, 0).astype(np.int64)
+    rows = []
+    for t in top.tolist():
+        m = tid == t
+        rows.append({"tid": int(t), "comm": profile.threads.get(int(t), ""), "first_ns": int(time[m].min()),
+                     "last_ns": int(end[m].max()), "wall_ns": float(period[m].sum())})
+    blocked = np.nonzero((state > 0) & np.isin(tid, top))[0]
+    dropped = 0
+    if len(blocked) > TIMELINE_BLOCKS:
+        keep = np.sort(blocked[np.argsort(-period[blocked], kind="stable")[:TIMELINE_BLOCKS]])
+        dropped = int(len(blocked) - len(keep))
+        blocked = keep
+    return {
+        "threads": rows,
+        "states": [label for _, label in sorted(STATE_LABELS.items())],
+        "row": int_column(np.array([row_of[int(t)] for t in tid[blocked].tolist()], dtype=np.int64)),
+        "start_ns": column(time[blocked].astype(np.float64), "f8"),
+        "duration_ns": column(period[blocked], "f8"),
+        "state": int_column(state[blocked].astype(np.int64)),
+        "dropped": dropped,
+    }
 
 
 def weight_matrix(profile: Profile) -> tuple[list[str], np.ndarray]:
@@ -367,6 +412,7 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
         "weights": weight_names,
         "ratios": ratio_specs(list(profile.meta.weight_names)),
         "time": {"start_ns": start, "bin_ns": width, "n_bins": n_bins},
+        "timeline": offcpu_timeline(profile, start),
         "cells": {
             "bin_offsets": column(bin_offsets, "i4"),
             "node": int_column(cell_node),

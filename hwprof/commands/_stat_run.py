@@ -163,6 +163,10 @@ def _run(opts: StatOptions, groups: Sequence, sink, plan=None, verbose: int = 0)
 
     def emit(s: Slice) -> None:
         nonlocal header_printed
+        if plan is not None and not s.per_cpu and not s.per_thread:
+            from hwprof.commands._stat_metrics import interval_slice
+
+            s = interval_slice(plan, s, (opts.interval_ms or 0) * 1e6, verbose > 0)
         if opts.separator is not None:
             sink.write(render_interval_csv(s, opts.separator))
         else:
