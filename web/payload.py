@@ -113,19 +113,24 @@ def function_keys(profile: Profile) -> tuple[np.ndarray, list[str], dict]:
 
 
 def stack_depths(parent: np.ndarray) -> np.ndarray:
-    """Depth of every stack node (root = 0) by pointer chasing, one vectorised step per level.
-
-    Only nodes still below a root stay in the working set, so the cost is the sum of depths, not nodes x depth.
-    """
-    parent = parent.astype(np.int64)
-    depth = np.zeros(len(parent), dtype=np.int64)
-    idx = np.nonzero(parent >= 0)[0]
-    cursor = parent[idx]
-    while idx.size:
-        depth[idx] += 1
-        cursor = parent[cursor]
-        alive = cursor >= 0
-        idx, cursor = idx[alive], cursor[alive]
+    """Depth of every stack node (root = 0) by pointer jumping: each round doubles how far every node has looked
+    up, so the cost is nodes x log2(depth) (chasing one level at a time cost the sum of all depths: 200 million
+    steps on a deep 136k-sample capture)."""
+    jump = parent.astype(np.int64)
+    if len(jump) and np.all(jump[1:] >= jump[:-1]):
+        # The decoder's tables are numbered level by level, parents in order (hwprof.pipeline.arrays.prefix_tree):
+        # each level is the run of nodes whose parents lie in the previous level, found by one binary search.
+        bounds = [0, int(np.searchsorted(jump, 0, side="left"))]
+        while bounds[-1] < len(jump):
+            bounds.append(int(np.searchsorted(jump, bounds[-1], side="left")))
+        return np.repeat(np.arange(len(bounds) - 1, dtype=np.int64), np.diff(bounds))
+    depth = (jump >= 0).astype(np.int64)
+    live = np.nonzero(jump >= 0)[0]
+    while live.size:
+        up = jump[live]
+        depth[live] += depth[up]  # depth[up] is the distance from up to jump[up], read before this round's writes
+        jump[live] = jump[up]
+        live = live[jump[live] >= 0]
     return depth
 
 
