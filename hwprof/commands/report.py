@@ -102,7 +102,7 @@ class ReportCommand:
             path = Path(args.input)
             if not path.exists():
                 raise HwprofError(f"no such file: {path}")
-            profile = decode_file(path, symbolizer, args.event)
+            profile = decode_file(path, symbolizer, args.event, stages=_raw_stages(args, f"{path}.jit"))
             source = str(path)
         else:
             from hwprof.store import ProfileStore
@@ -112,7 +112,8 @@ class ReportCommand:
             if entry.kind != "record":
                 raise HwprofError(f"{entry.id} is a {entry.kind} entry, not a recording")
             if symbolizer is None:
-                profile = decode_file(store.data_path(entry), None, args.event)
+                data = store.data_path(entry)
+                profile = decode_file(data, None, args.event, stages=_raw_stages(args, f"{data}.jit"))
             else:
                 profile = load_profile(store, entry, symbolizer, args.event)
             source = entry.id
@@ -172,3 +173,14 @@ def _ints(text: str | None, option: str) -> tuple[int, ...]:
 
 
 COMMAND = ReportCommand()
+
+
+def _raw_stages(args, jit_dir: str) -> list:
+    """--raw names nothing, but --call-graph dwarf stacks are still unwound (unwinding is not symbolization)."""
+    if not args.raw:
+        return []
+    from hwprof.symbolize import Symbolizer
+    from hwprof.unwind.dwarf_stage import unwinding_stage
+
+    return [unwinding_stage(Symbolizer(debug_dirs=tuple(args.debug_dir), symfs=args.symfs,
+                                       debuginfod=not args.no_debuginfod, demangle=False), jit_dir)]
