@@ -74,6 +74,8 @@ def test_three_to_one_split_without_frame_pointers(nofp_workloads, tmp_path):
     report = json.loads(hwprof("report", "-i", str(data), "--json", "--limit", "0").stdout)
     main = sum(c for s, c in stacks.items() if ";main;" in f";{s};")
     assert main >= 0.97 * report["samples"]
+    raw = json.loads(hwprof("report", "-i", str(data), "--raw", "--json", "--limit", "0").stdout)
+    assert raw["quality"]["complete"] >= 0.97 * raw["samples"]  # --raw names nothing but still unwinds
 
 
 def test_frame_pointer_mode_cannot_tell_the_callers_apart(nofp_workloads, tmp_path):
