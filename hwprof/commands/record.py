@@ -37,6 +37,8 @@ class RecordCommand:
     epilog = EPILOG
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("-v", "--verbose", action="count", default=0,
+                            help="-vv: print each perf_event_attr before opening it, in perf's -vv layout")
         parser.add_argument("-e", "--event", action="append", metavar="EVENTS",
                             help="sampling event(s): comma list, {groups} read in every sample, modifiers "
                                  "(default: cycles, falling back to cpu-clock)")
@@ -193,7 +195,13 @@ class RecordCommand:
         for message in [*(offcpu_plan.notices if offcpu_plan else ()), *python_notices]:
             notify(message)
         session = SamplingSession(target, options, path, cmdline=cmdline, notify=notify)
-        result = session.run()
+        if args.verbose >= 2:  # perf record -vv: every attr before it is opened (and the syscall's result)
+            from hwprof.perf.syscall import trace_opens
+
+            with trace_opens(sys.stderr.write):
+                result = session.run()
+        else:
+            result = session.run()
         if store is not None and entry_id is not None:
             store.add(StoreEntry(
                 id=entry_id, kind="record", file=os.path.basename(path), created=time.time(),

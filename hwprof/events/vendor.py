@@ -44,6 +44,14 @@ AMD_FORMATS = {"event": "config:0-7,32-35", "umask": "config:8-15", "edge": "con
 # perfmon MSRIndex -> the PMU term its MSRValue fills (Linux's intel core PMU formats).
 _MSR_TERMS = {"0x3f6": "ldlat", "0x1a6": "offcore_rsp", "0x1a7": "offcore_rsp", "0x1a6,0x1a7": "offcore_rsp",
               "0x3f7": "frontend"}
+# perfmon writes fixed-counter events as event 0 / umask n+1; the kernel knows those pseudo-encodings for
+# REF_TSC (0x0300) and SLOTS (0x0400) only, and counts the others by their architectural codes. perf's jevents
+# rewrites them so (tools/perf/pmu-events/jevents.py), and so do we: same encodings as perf, and countable.
+FIXED_COUNTER_CODES = {
+    "INST_RETIRED.ANY": (("event", 0xC0),), "INST_RETIRED.ANY_P": (("event", 0xC0),),
+    "CPU_CLK_UNHALTED.REF": (("event", 0x0), ("umask", 0x3)), "CPU_CLK_UNHALTED.THREAD": (("event", 0x3C),),
+    "CPU_CLK_UNHALTED.CORE": (("event", 0x3C),), "CPU_CLK_UNHALTED.THREAD_ANY": (("event", 0x3C), ("any", 1)),
+}
 # perfmon "Core Role Name" -> perf's hybrid PMU.
 _ROLE_PMUS = {"Core": "cpu_core", "Atom": "cpu_atom", "LowPower_Atom": "cpu_lowpower"}
 
@@ -121,13 +129,14 @@ def _int(text: str | None) -> int:
 
 
 def _intel_event(raw: dict, pmu: str) -> VendorEvent:
-    terms: list[tuple[str, int]] = [("event", _int(raw.get("code")))]
+    fixed = FIXED_COUNTER_CODES.get(raw["name"].upper())
+    terms: list[tuple[str, int]] = list(fixed) if fixed else [("event", _int(raw.get("code")))]
     umask = _int(raw.get("umask")) | (_int(raw.get("umask_ext")) << 8)
-    if umask:
+    if umask and not fixed:
         terms.append(("umask", umask))
     for short, term in (("cmask", "cmask"), ("inv", "inv"), ("edge", "edge"), ("any", "any")):
         value = _int(raw.get(short))
-        if value:
+        if value and not fixed:
             terms.append((term, value))
     msr = raw.get("msr", "").lower().replace(" ", "")
     if msr and raw.get("msr_value"):

@@ -16,7 +16,6 @@ def vendor_entries(pmus: PmuRegistry, topics: tuple[str, ...] = ()
     """Every core event of the model with its encoding, and, when they should not be opened here (PERF_CPUID
     names another model), the reason they are not probed."""
     from hwprof.events.cpuid import machine_cpuid
-    from hwprof.events.parser import EventParseError, EventParser
     from hwprof.events.vendor import VendorDataError, current_model
 
     try:
@@ -25,7 +24,6 @@ def vendor_entries(pmus: PmuRegistry, topics: tuple[str, ...] = ()
         return [], None
     if model is None:
         return [], None
-    parser = EventParser(pmus=pmus, vendor=model)
     out: list[tuple[CatalogEntry, PerfEventAttr | None]] = []
     reason = None
     here = machine_cpuid()
@@ -37,17 +35,12 @@ def vendor_entries(pmus: PmuRegistry, topics: tuple[str, ...] = ()
         if wanted and event.topic.lower() not in wanted:
             continue
         name = f"{event.pmu}/{event.name}/" if model.is_hybrid else event.name
-        attr: PerfEventAttr | None = None
-        if reason is None:  # only what will be opened needs its attr
-            try:
-                attr = parser.parse(name)[0].events[0].attr
-            except EventParseError:
-                attr = None
         description = event.description + (" [deprecated]" if event.deprecated else "")
         if event.precise:
             description += " [precise]"
+        # attrs are made when an entry is opened (catalog._probe): most listings open one or none of them
         out.append((CatalogEntry(name, "vendor", description, (), event.pmu, "", event.config_terms,
-                                 topic=event.topic), attr))
+                                 topic=event.topic), None))
     return out, reason
 
 

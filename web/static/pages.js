@@ -299,7 +299,7 @@ var HW = window.HW || (window.HW = {});
         const spec = this.data.ratios[+mode.slice(6)];
         const t = this.current, tot = t.total, vals = [];
         const minSamples = Math.max(1, t.rootTotal[0] * 0.001);
-        for (let n = 0; n < t.n; n++) if (tot[0][n] >= minSamples && tot[spec.den][n] > 0) vals.push(HW.ratioValue(spec, tot, n));
+        for (let n = 0; n < t.n; n++) if (tot[0][n] >= minSamples && HW.ratioDen(spec, tot, n) > 0) vals.push(HW.ratioValue(spec, tot, n));
         vals.sort((a, b) => a - b);
         // Many frames: clip the 2% tails so one outlier does not flatten the scale; few frames: the full range.
         const clip = vals.length > 50 ? 0.02 : 0;
@@ -447,7 +447,7 @@ var HW = window.HW || (window.HW = {});
       const col = this.topState.col, keyOf = new Float64Array(d.nFuncs);
       for (let f = 0; f < d.nFuncs; f++) {
         if (col === 1 || col === 3) keyOf[f] = ft.self[w][f];
-        else if (col === 5 && ratio) { const den = ft.total[ratio.den][f]; keyOf[f] = den ? ft.total[ratio.num][f] / den : -Infinity; }
+        else if (col === 5 && ratio) { const v = HW.ratioValue(ratio, ft.total, f); keyOf[f] = isFinite(v) ? v : -Infinity; }
         else keyOf[f] = ft.total[w][f];
       }
       let n = 0;
@@ -465,8 +465,8 @@ var HW = window.HW || (window.HW = {});
           el("td", { class: "num", text: HW.fmtCount(ft.self[w][f]) }),
           el("td", { text: basename(d.funcModuleName(f)) }));
         if (ratio) {
-          const den = ft.total[ratio.den][f];
-          tr.append(el("td", { class: "num", text: den ? fmtRatio(ft.total[ratio.num][f] / den * ratio.scale) : "–" }));
+          const v = HW.ratioValue(ratio, ft.total, f);
+          tr.append(el("td", { class: "num", text: isFinite(v) ? fmtRatio(v) : "–" }));
         }
         tr.addEventListener("click", () => this.showSandwich(f));
         if (f === this.sandwichFunc) tr.classList.add("selected");
@@ -520,7 +520,7 @@ var HW = window.HW || (window.HW = {});
       const d = this.data, v = $("strip-series").value || "w:0";
       if (v.startsWith("w:")) return { values: d.binTotals[+v.slice(2)], label: d.weights[+v.slice(2)] };
       const spec = d.ratios[+v.slice(2)], out = new Float64Array(d.nBins);
-      for (let b = 0; b < d.nBins; b++) { const den = d.binTotals[spec.den][b]; out[b] = den ? d.binTotals[spec.num][b] / den * spec.scale : NaN; }
+      for (let b = 0; b < d.nBins; b++) out[b] = HW.ratioValue(spec, d.binTotals, b);
       return { values: out, label: spec.name };
     }
     drawStrip() {
@@ -710,6 +710,7 @@ var HW = window.HW || (window.HW = {});
       // ratios present in both profiles
       this.ratios = [];
       for (const ra of A.ratios) {
+        if (ra.den2 >= 0) continue;  // a two-column denominator has no diff view
         const na = A.weights[ra.num], da = A.weights[ra.den];
         const kn = diff.pairs.findIndex((p) => p.name === na), kd = diff.pairs.findIndex((p) => p.name === da);
         if (kn > 0 && kd > 0) this.ratios.push({ name: ra.name, unit: ra.unit, scale: ra.scale, kn: kn, kd: kd });
@@ -831,6 +832,7 @@ var HW = window.HW || (window.HW = {});
       el("td", { text: m.unit }),
       el("td", { class: "num", text: m.uncertainty_pct !== undefined ? "±" + HW.fmtPct(m.uncertainty_pct) : (m.stddev !== undefined ? "±" + fmtRatio(m.stddev) : "") })))
       : [el("tr", null, el("td", { colspan: "4", class: "muted", text: "no derived metrics (they need hardware counters)" }))]));
+    if (run.topdown && run.topdown.nodes.length) drawTopdown(run.topdown);
     if (run.slices.length) {
       const names = [];
       for (const sl of run.slices) for (const e of sl.events) if (!names.includes(e.name)) names.push(e.name);
@@ -851,6 +853,42 @@ var HW = window.HW || (window.HW = {});
       drawSeries(canvas, series);
     }
     document.body.dataset.ready = "1";
+  }
+
+  // The TMA tree of `hwprof stat --topdown-level N`: one row per node, indented by level, a bar for its share of
+  // slots, the bottleneck path (toplev's <==) highlighted; children fold under their parent on click.
+  function drawTopdown(td) {
+    $("topdown-panel").hidden = false;
+    $("topdown-title").textContent = "top-down (TMA) to level " + td.level + " · " + td.cpuid + " (" + td.model + ")";
+    const box = $("topdown");
+    const rows = new Map();
+    for (const n of td.nodes) {
+      const bar = el("span", { class: "tma-bar" });
+      if (n.value !== null) bar.style.width = Math.max(0, Math.min(100, n.value)) + "%";
+      const value = n.value === null ? "n/a" : n.value.toFixed(1) + (n.unit === "%" ? " %" : " " + n.unit);
+      const extra = n.value === null ? n.reason : (n.uncertainty ? "±" + HW.fmtPct(100 * n.uncertainty) + " multiplexed" : "");
+      const name = el("span", { class: "tma-name", text: n.name });
+      name.style.paddingLeft = (18 * (n.level - 1)) + "px";
+      const row = el("div", { class: "tma-row" + (n.bottleneck ? " bottleneck" : "") + (n.over_threshold === false ? " below" : "") },
+        name,
+        el("span", { class: "tma-track" }, bar),
+        el("span", { class: "tma-value num", text: value }),
+        el("span", { class: "tma-mark", text: n.bottleneck ? "◀ bottleneck" : "" }),
+        el("span", { class: "muted tma-extra", text: extra }));
+      row.dataset.name = n.name; row.dataset.level = String(n.level);
+      if (n.parent) row.dataset.parent = n.parent;
+      rows.set(n.name, row);
+      box.append(row);
+    }
+    const descendants = (name) => td.nodes.filter((n) => n.parent === name).flatMap((n) => [n.name, ...descendants(n.name)]);
+    for (const [name, row] of rows) {
+      if (!td.nodes.some((n) => n.parent === name)) continue;
+      row.classList.add("has-children");
+      row.addEventListener("click", () => {
+        const folded = row.classList.toggle("folded");
+        for (const d of descendants(name)) rows.get(d).hidden = folded;
+      });
+    }
   }
 
   function drawSeries(canvas, series) {
