@@ -228,5 +228,6 @@ def _raw_stages(args, jit_dir: str) -> list:
     from hwprof.symbolize import Symbolizer
     from hwprof.unwind.dwarf_stage import unwinding_stage
 
-    return [unwinding_stage(Symbolizer(debug_dirs=tuple(args.debug_dir), symfs=args.symfs,
-                                       debuginfod=not args.no_debuginfod, demangle=False), jit_dir)]
+    stage = unwinding_stage(Symbolizer(debug_dirs=tuple(args.debug_dir), symfs=args.symfs,
+                                       debuginfod=not args.no_debuginfod, demangle=False), jit_dir)
+    return [stage] if stage is not None else []
