@@ -28,7 +28,7 @@ from hwprof.perf import abi, syscall
 from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, sample_id_trailer
-from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer
+from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer, poll_rings
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
 from hwprof.perfdata.writer import FileAttr, PerfDataWriter
@@ -489,9 +489,7 @@ class SamplingSession:
                 timeout = POLL_TIMEOUT_MS
                 if deadline is not None:
                     timeout = max(0, min(timeout, int((deadline - time.monotonic()) * 1000)))
-                for fd, revents in poller.poll(timeout):
-                    if fd != stop.fd and revents & (select.POLLHUP | select.POLLERR):
-                        poller.unregister(fd)  # its task exited: polling it would spin; still drained
+                poll_rings(poller, timeout, stop.fd)
                 stop.drain()
                 if stop.requested:
                     self.notice(f"stopping on {stop.requested}")

@@ -28,6 +28,7 @@ from hwprof.perf.abi import RecordType
 from hwprof.perf.records import Switch, TaskEvent
 from hwprof.perf.tracepoint_format import TraceFormat, parse_format
 from hwprof.perfdata.features import Feature, unpack_tracing_data
+from hwprof.pipeline.samples import stack_keys
 from hwprof.pipeline.stages import EmittedSamples, FinishContext, Stage
 from hwprof.profile import Profile
 
@@ -114,10 +115,10 @@ class OffCpuStage(Stage):
             target.append((int(record.time or when), record.tid))
 
     def _intern_chains(self, batch) -> np.ndarray:
+        """Each sample's stack (as the decoder keeps it: with an unwinding stage's user frames) as a chain id."""
         out = np.empty(len(batch), dtype=np.int64)
         get = self._chains.get
-        for i in range(len(batch)):
-            key = batch.callchain(i).tobytes()
+        for i, key in enumerate(stack_keys(batch)):
             index = get(key)
             if index is None:
                 index = self._chains[key] = len(self._chains)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from hwprof.perf.abi import (
     MISC_COMM_EXEC,
@@ -33,6 +34,11 @@ _U32x2 = struct.Struct("<II")
 # Fields of the sample_id trailer, in kernel order (perf_event__id_header_size).
 _TRAILER_BITS = (SampleType.TID, SampleType.TIME, SampleType.ID, SampleType.STREAM_ID, SampleType.CPU,
                  SampleType.IDENTIFIER)
+
+
+# The same bits as plain ints for the per-record paths (an IntFlag operand makes every `&` build an enum).
+_ST_TID, _ST_TIME, _ST_ID, _ST_STREAM_ID, _ST_CPU, _ST_IDENTIFIER = (int(b) for b in (
+    SampleType.TID, SampleType.TIME, SampleType.ID, SampleType.STREAM_ID, SampleType.CPU, SampleType.IDENTIFIER))
 
 
 class RecordError(ValueError):
@@ -94,11 +100,13 @@ class SampleLayout:
             return fixed["identifier"]
         return fixed.get("id")
 
-    @property
+    @cached_property
     def trailer_size(self) -> int:
+        """Computed once per layout: side records are parsed by the hundred thousand (switch records of off-CPU
+        captures), and IntFlag arithmetic costs microseconds."""
         if not self.sample_id_all:
             return 0
-        return 8 * sum(1 for bit in _TRAILER_BITS if self.sample_type & bit)
+        return 8 * sum(1 for bit in _TRAILER_BITS if self.sample_type & int(bit))
 
     @property
     def trailer_id_from_end(self) -> int | None:
@@ -293,22 +301,22 @@ def parse_sample_id(buf: bytes | memoryview, offset: int, size: int, layout: Sam
         raise RecordError("record too short for its sample_id trailer")
     st = layout.sample_type
     values: dict[str, int] = {}
-    if st & SampleType.TID:
+    if st & _ST_TID:
         values["pid"], values["tid"] = struct.unpack_from("<ii", buf, pos)
         pos += 8
-    if st & SampleType.TIME:
+    if st & _ST_TIME:
         values["time"] = _U64.unpack_from(buf, pos)[0]
         pos += 8
-    if st & SampleType.ID:
+    if st & _ST_ID:
         values["id"] = _U64.unpack_from(buf, pos)[0]
         pos += 8
-    if st & SampleType.STREAM_ID:
+    if st & _ST_STREAM_ID:
         values["stream_id"] = _U64.unpack_from(buf, pos)[0]
         pos += 8
-    if st & SampleType.CPU:
+    if st & _ST_CPU:
         values["cpu"] = _U32x2.unpack_from(buf, pos)[0]
         pos += 8
-    if st & SampleType.IDENTIFIER:
+    if st & _ST_IDENTIFIER:
         values["id"] = _U64.unpack_from(buf, pos)[0]
     return SampleId(**values)
 

@@ -179,7 +179,8 @@ class PerfDataDecoder:
         ids = {ident: i for i, fa in enumerate(f.attrs) for ident in fa.ids}
         table = EventTable(events, ids)
         bids = {b.filename: b.build_id for b in f.build_ids}
-        stages = self.stages + default_stages(self.symbolizer, events, bids, self.jit_dir)
+        # Unwinding first: stages that keep stacks (off-CPU's switch-outs) see the unwound ones.
+        stages = default_stages(self.symbolizer, events, bids, self.jit_dir) + self.stages
         collector = _Collector(table, stages, self.leaf_only)
         walk = RecordWalk(table, collector, pipe_mode=f.pipe_mode)
         for block in f.blocks():

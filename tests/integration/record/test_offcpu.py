@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,8 @@ def facts(stdout: str) -> dict[str, int]:
 def record(tmp_path: Path, binary: Path, *args: str, extra: tuple[str, ...] = ()) -> tuple[Path, dict[str, int]]:
     data = tmp_path / "off.data"
     proc = run_hwprof("record", "--off-cpu", *extra, "-o", str(data), "--", str(binary), *args, timeout=180)
+    # The summary says how many switches the target made, and how fast.
+    assert re.search(r"off-CPU: [\d,]+ context switches of the target \([\d,]+/s\)", proc.stderr), proc.stderr
     return data, facts(proc.stdout)
 
 
@@ -65,7 +68,8 @@ def test_off_cpu_time_per_caller_matches_the_programs_own_measurement(workloads,
     long_us, short_us = blocked_us(rows, "caller_long"), blocked_us(rows, "caller_short")
     assert close(long_us * 1000, truth["long_ns"]), (long_us, truth)
     assert close(short_us * 1000, truth["short_ns"]), (short_us, truth)
-    assert 2.5 < long_us / short_us < 3.5  # the 3:1 split (sleep overshoot makes the short side a little longer)
+    # The 3:1 split as the program saw it (on a loaded machine every sleep overshoots, the short ones relatively more).
+    assert close(long_us / short_us, truth["long_ns"] / truth["short_ns"])
     # Blocked in nanosleep: sleeping (S) at switch-out, under the kernel's nanosleep path.
     sleeping = [frames for frames, _ in rows if "caller_long" in ";".join(frames)]
     assert all(frames[-1] in ("[off-cpu: sleeping (S)]", "[off-cpu: runnable (R, preempted)]") for frames in sleeping)
@@ -85,7 +89,7 @@ def test_wall_time_per_thread_matches_each_threads_lifetime(workloads, tmp_path)
     # spin is partly preempted, so those 160 ms show as on-CPU plus runnable (preempted) time.
     assert abs(sum(helper["off_cpu_ns"].values()) + helper["on_cpu_ns"] - helper["wall_ns"]) < 1e3
     spinning = helper["on_cpu_ns"] + helper["off_cpu_ns"].get("runnable (R, preempted)", 0.0)
-    assert 0.9 * 160e6 < spinning < 1.5 * 160e6, helper
+    assert 0.9 * 160e6 < spinning < helper["wall_ns"] - 150e6, helper  # and the 8 x 20 ms sleeps are not in it
 
 
 def test_the_waiting_threads_futex_stack_carries_the_contended_time(workloads, tmp_path):
@@ -97,9 +101,17 @@ def test_the_waiting_threads_futex_stack_carries_the_contended_time(workloads, t
 
 def test_min_block_leaves_out_blocks_shorter_than_it(workloads, tmp_path):
     data, truth = record(tmp_path, workloads["offcpu_split"], "6")
-    rows = folded(data, "--off-cpu", "--min-block", "20000")  # 20 ms: the 10 ms sleeps go, the 30 ms ones stay
-    assert blocked_us(rows, "caller_short") == 0
-    assert close(blocked_us(rows, "caller_long") * 1000, truth["long_ns"])
+    every = folded(data, "--off-cpu")
+    kept = folded(data, "--off-cpu", "--min-block", "20000")  # 20 ms: the 10 ms sleeps go, the 30 ms ones stay
+    from hwprof.offcpu_stage import stages_for
+    from hwprof.pipeline import decode_file
+
+    profile = decode_file(data, None, stages=stages_for(data))
+    blocks = profile.sample_period[profile.sample_state > 0]
+    assert abs(sum(w for _, w in kept) - blocks[blocks >= 20e6].sum() / 1000) <= len(kept)  # rounding, per line
+    # A loaded machine may stretch a 10 ms sleep past 20 ms, but not all six.
+    assert blocked_us(kept, "caller_short") < blocked_us(every, "caller_short")
+    assert close(blocked_us(kept, "caller_long") * 1000, truth["long_ns"])
 
 
 def test_wakeups_put_the_wakers_stack_above_the_blocked_one(workloads, tmp_path):
@@ -211,16 +223,18 @@ def test_perf_script_reads_the_capture(workloads, tmp_path):
 
 
 def test_attaching_to_a_running_process_pairs_its_blocks(workloads, tmp_path):
-    proc = subprocess.Popen([str(workloads["offcpu_split"]), "60"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(workloads["offcpu_split"]), "400"], stdout=subprocess.DEVNULL)  # ~16 s
     try:
         time.sleep(0.5)
         data = tmp_path / "attach.data"
         run_hwprof("record", "--off-cpu", "-p", str(proc.pid), "-d", "1.5", "-o", str(data), timeout=180)
     finally:
+        proc.kill()
         proc.wait(timeout=120)
     rows = folded(data, "--off-cpu")
     long_us, short_us = blocked_us(rows, "caller_long"), blocked_us(rows, "caller_short")
-    assert 2.3 < long_us / short_us < 3.7, (long_us, short_us)
+    # 30 ms against 10 ms sleeps: 3:1 on an idle machine, less where load stretches every sleep.
+    assert 1.5 < long_us / short_us < 3.5, (long_us, short_us)
     # Nothing blocked longer than the capture lasted, per thread.
     report = json.loads(run_hwprof("report", "-i", str(data), "--wall", "--json", timeout=180).stdout)
     for thread in report["off_cpu"]["threads"]:
@@ -244,14 +258,16 @@ def test_an_unprivileged_user_gets_switch_records_and_a_clear_notice(workloads, 
 
 
 def test_system_wide_capture_pairs_the_blocks_of_every_thread(workloads, tmp_path):
-    proc = subprocess.Popen([str(workloads["offcpu_split"]), "60"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(workloads["offcpu_split"]), "400"], stdout=subprocess.DEVNULL)  # ~16 s
     try:
         time.sleep(0.5)
         data = tmp_path / "all.data"
         run_hwprof("record", "--off-cpu", "-a", "-d", "1.5", "-o", str(data), timeout=180)
     finally:
+        proc.kill()
         proc.wait(timeout=120)
     rows = folded(data, "--off-cpu", "--pid", str(proc.pid))
     long_us, short_us = blocked_us(rows, "caller_long"), blocked_us(rows, "caller_short")
-    assert 2.3 < long_us / short_us < 3.7, (long_us, short_us)
-    assert 0.5e6 < long_us + short_us < 1.5e6  # most of the 1.5 s window is spent in those sleeps
+    # 30 ms against 10 ms sleeps: 3:1 on an idle machine, less where load stretches every sleep.
+    assert 1.5 < long_us / short_us < 3.5, (long_us, short_us)
+    assert 0.4 * 1.5e6 < long_us + short_us < 1.5e6  # most of the 1.5 s window is spent in those sleeps
