@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hwprof.errors import HwprofError
 from hwprof.events.catalog import CatalogEntry
 from hwprof.events.pmu import PmuRegistry
 from hwprof.perf.attr import PerfEventAttr
@@ -15,12 +16,14 @@ def vendor_entries(pmus: PmuRegistry, topics: tuple[str, ...] = ()
                    ) -> tuple[list[tuple[CatalogEntry, PerfEventAttr | None]], str | None]:
     """Every core event of the model with its encoding, and, when they should not be opened here (PERF_CPUID
     names another model), the reason they are not probed."""
-    from hwprof.events.cpuid import machine_cpuid
+    from hwprof.events.cpuid import CpuidError, machine_cpuid
     from hwprof.events.vendor import VendorDataError, current_model
 
     try:
         model = current_model()
-    except (VendorDataError, ValueError):
+    except CpuidError as exc:
+        raise HwprofError(str(exc), exit_code=2) from None
+    except VendorDataError:
         return [], None
     if model is None:
         return [], None
@@ -45,11 +48,14 @@ def vendor_entries(pmus: PmuRegistry, topics: tuple[str, ...] = ()
 
 
 def metric_entries() -> list[CatalogEntry]:
+    from hwprof.events.cpuid import CpuidError
     from hwprof.events.vendor import VendorDataError, current_model
 
     try:
         model = current_model()
-    except (VendorDataError, ValueError):
+    except CpuidError as exc:
+        raise HwprofError(str(exc), exit_code=2) from None
+    except VendorDataError:
         return []
     if model is None:
         return []

@@ -77,6 +77,9 @@ var HW = window.HW || (window.HW = {});
   // ======================================================================================================
   // profile page
   // ======================================================================================================
+  // Thread timeline colours by hwprof.offcpu.OffCpuState: on-CPU, S, D, R, T, I, S-or-D, unknown.
+  const TIMELINE_COLORS = ["#9bd49b", "#6f9be8", "#d9534f", "#f0ad4e", "#a070c0", "#c8c8c8", "#7fa6d8", "#b0b0b0"];
+
   class ProfileView {
     constructor(data, entryId) {
       this.data = data;
@@ -132,6 +135,7 @@ var HW = window.HW || (window.HW = {});
       strip.value = "w:" + this.weight;
       strip.addEventListener("change", () => this.drawStrip());
       this.setupStrip();
+      this.setupTimeline();
       this.setupThreads();
       const cmp = $("compare-with");
       if (cmp && this.entryId) {
@@ -489,6 +493,76 @@ var HW = window.HW || (window.HW = {});
         el("td", { class: "num", text: HW.fmtCount(L.samples[i]) }),
         el("td", { class: "num", text: HW.fmtPct(100 * L.samples[i] / (total || 1)) }))));
       if (!order.length) body.append(el("tr", null, el("td", { colspan: "4", class: "muted", text: "no source lines known (no debug info)" })));
+    }
+
+    // --- thread timeline (off-CPU recordings: payload.offcpu_timeline) ---
+    setupTimeline() {
+      const t = this.data.timeline;
+      if (!t || !t.threads.length) return;
+      this.timeline = {
+        threads: t.threads, states: t.states, dropped: t.dropped,
+        row: new Int32Array(HW.decodeColumn(t.row)), start: new Float64Array(HW.decodeColumn(t.start_ns)),
+        dur: new Float64Array(HW.decodeColumn(t.duration_ns)), state: new Int32Array(HW.decodeColumn(t.state)),
+      };
+      $("timeline-wrap").hidden = false;
+      const canvas = $("timeline");
+      canvas.addEventListener("mousemove", (e) => this.timelineHover(e));
+      new ResizeObserver(() => this.drawTimeline()).observe(canvas);
+    }
+    timelineGeometry() {
+      const d = this.data, span = d.time.n_bins * d.time.bin_ns;
+      const canvas = $("timeline"), cssW = canvas.clientWidth || 800, label = 150, rowH = 16;
+      return { canvas, cssW, label, rowH, span, x: (ns) => label + (ns / span) * (cssW - label) };
+    }
+    drawTimeline() {
+      const tl = this.timeline;
+      if (!tl) return;
+      const g = this.timelineGeometry(), dpr = window.devicePixelRatio || 1, cssH = tl.threads.length * g.rowH + 4;
+      const canvas = g.canvas;
+      if (canvas.width !== Math.round(g.cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
+        canvas.width = Math.round(g.cssW * dpr); canvas.height = Math.round(cssH * dpr); canvas.style.height = cssH + "px";
+      }
+      const ctx = canvas.getContext("2d");
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, g.cssW, cssH);
+      ctx.font = "11px system-ui, sans-serif"; ctx.textBaseline = "middle";
+      tl.threads.forEach((th, r) => {
+        const y = r * g.rowH + 2;
+        ctx.fillStyle = "#333";
+        ctx.fillText((th.comm || "?").slice(0, 16) + " " + th.tid, 2, y + g.rowH / 2);
+        ctx.fillStyle = TIMELINE_COLORS[0];  // the thread's life: on-CPU wherever it is not blocked
+        ctx.fillRect(g.x(th.first_ns), y + 2, Math.max(g.x(th.last_ns) - g.x(th.first_ns), 1), g.rowH - 4);
+      });
+      for (let i = 0; i < tl.row.length; i++) {
+        const y = tl.row[i] * g.rowH + 2, x0 = g.x(tl.start[i]);
+        ctx.fillStyle = TIMELINE_COLORS[tl.state[i]] || "#999";
+        ctx.fillRect(x0, y + 2, Math.max(g.x(tl.start[i] + tl.dur[i]) - x0, 0.5), g.rowH - 4);
+      }
+      this.timelineLegend(tl.states.map((s, i) => [s, TIMELINE_COLORS[i]]).filter((p, i) => i === 0 || tl.state.includes(i)));
+    }
+    timelineLegend(parts) {
+      const label = $("timeline-label");
+      label.textContent = "";
+      parts.forEach((p) => {
+        label.append(el("span", { class: "swatch", style: "background:" + p[1] }), el("span", { text: " " + p[0] + "  " }));
+      });
+      if (this.timeline.dropped) label.append(el("span", { text: HW.fmtCount(this.timeline.dropped) + " shortest blocks not drawn" }));
+    }
+    timelineHover(e) {
+      const tl = this.timeline, g = this.timelineGeometry(), rect = g.canvas.getBoundingClientRect();
+      const px = e.clientX - rect.left, r = Math.floor((e.clientY - rect.top - 2) / g.rowH);
+      if (r < 0 || r >= tl.threads.length || px < g.label) { g.canvas.title = ""; return; }
+      const ns = ((px - g.label) / (g.cssW - g.label)) * g.span;
+      let text = "on-CPU";
+      for (let i = 0; i < tl.row.length; i++) {
+        if (tl.row[i] === r && tl.start[i] <= ns && ns < tl.start[i] + tl.dur[i]) {
+          text = tl.states[tl.state[i]] + " for " + HW.fmtNs(tl.dur[i]);
+          break;
+        }
+      }
+      const th = tl.threads[r];
+      if (ns < th.first_ns || ns > th.last_ns) text = "not running yet / exited";
+      g.canvas.title = th.comm + " " + th.tid + " at +" + HW.fmtNs(ns) + ": " + text;
     }
 
     // --- time strip ---

@@ -195,7 +195,7 @@ def test_every_group_fits_the_models_counters(cpuid, level):
             assert plan.ordered()[[g for g, _ in plan.ordered()].index(plan.groups.index(group))][1].kind == "slots"
         if "other" in kinds:
             assert len(group.refs) == 1
-    scheduled = {r.ref for _, r in plan.ordered()}
+    scheduled = {r.ref.upper() for _, r in plan.ordered()}
     for metric in plan.selected:
         assert set(plan.metric_refs[metric.name.lower()]) <= scheduled
 
