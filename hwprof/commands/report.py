@@ -120,7 +120,7 @@ class ReportCommand:
             path = Path(args.input)
             if not path.exists():
                 raise HwprofError(f"no such file: {path}")
-            stages = stages_for(path)
+            stages = stages_for(path) + _raw_stages(args, f"{path}.jit")
             profile = decode_file(path, symbolizer, args.event, stages=stages, stacks=_stacks_needed(args, stages))
             source = str(path)
         else:
@@ -133,6 +133,7 @@ class ReportCommand:
             data = store.data_path(entry)
             stages = stages_for(data)
             if symbolizer is None:
+                stages += _raw_stages(args, f"{data}.jit")
                 profile = decode_file(data, None, args.event, stages=stages, stacks=_stacks_needed(args, stages))
             else:
                 profile = load_profile(store, entry, symbolizer, args.event, stages=stages,
@@ -232,3 +233,15 @@ def _ints(text: str | None, option: str) -> tuple[int, ...]:
 
 
 COMMAND = ReportCommand()
+
+
+def _raw_stages(args, jit_dir: str) -> list:
+    """--raw names nothing, but --call-graph dwarf stacks are still unwound (unwinding is not symbolization)."""
+    if not args.raw:
+        return []
+    from hwprof.symbolize import Symbolizer
+    from hwprof.unwind.dwarf_stage import unwinding_stage
+
+    stage = unwinding_stage(Symbolizer(debug_dirs=tuple(args.debug_dir), symfs=args.symfs,
+                                       debuginfod=not args.no_debuginfod, demangle=False), jit_dir)
+    return [stage] if stage is not None else []
