@@ -474,7 +474,6 @@ class ProbeSession:
             self._read_totals()
             if self._child is not None:
                 self._reap_child(stop)
-        self.result.lost = sum(ring.lost for ring in self._rings) + self.result.lost
         if self._walk is not None:
             self.result.notes.extend(self._walk.stats.notes())  # records the walk could not read, with reasons
         return self.result
