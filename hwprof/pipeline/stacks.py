@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from hwprof.perf.abi import CallchainContext
-from hwprof.pipeline.arrays import prefix_tree, ranges, unique_inverse, unique_rows
+from hwprof.pipeline.arrays import prefix_tree, unique_inverse, unique_rows
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.profile import FrameKind, ProfileBuilder, StackEnd
 
@@ -158,13 +158,25 @@ class StackResolver:
         used = np.nonzero(entry_desc >= 0)[0]
         ed = entry_desc[used]
         per = desc_off[ed + 1] - desc_off[ed]
-        if len(used) and np.all(per == 1):  # no inlined frames: one frame per entry, no expansion needed
-            frames = desc_frames_arr[desc_off[ed]]
-            frame_row = row_of[used]
-        else:
-            frames = (desc_frames_arr[np.repeat(desc_off[ed], per) + ranges(per)] if len(used)
-                      else np.zeros(0, np.int64))
-            frame_row = np.repeat(row_of[used], per)
+        frames = desc_frames_arr[desc_off[ed]] if len(used) else np.zeros(0, np.int32)
+        frame_row = row_of[used]
+        multi = np.nonzero(per > 1)[0]
+        if len(multi):
+            # Inline chains: an entry gives several frames. Few entries do, so the one-frame entries are placed
+            # with one cumulative sum and only the extra frames are written per inline depth.
+            extra = (per - 1).astype(np.int64)
+            start = np.arange(len(used), dtype=np.int64) + np.cumsum(extra) - extra
+            total = len(used) + int(extra.sum())
+            out_frames = np.empty(total, dtype=frames.dtype)
+            out_rows = np.empty(total, dtype=frame_row.dtype)
+            out_frames[start] = frames
+            out_rows[start] = frame_row
+            for k in range(1, int(per.max())):
+                sel = multi[per[multi] > k]
+                out_frames[start[sel] + k] = desc_frames_arr[desc_off[ed[sel]] + k]
+                out_rows[start[sel] + k] = frame_row[sel]
+            frames, frame_row = out_frames, out_rows
+            del extra, start, out_frames, out_rows
         # 4. How each stack ended: at a known root frame, an unknown one, a zero frame pointer, or the depth limit.
         ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
         if len(fe):

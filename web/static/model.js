@@ -113,6 +113,7 @@ var HW = window.HW || (window.HW = {});
       this.nW = this.weights.length;
       this.ratios = payload.ratios || [];
       this.time = payload.time;
+      this.timeline = payload.timeline || null;  // off-CPU recordings: threads' blocked intervals
       this.nBins = payload.time.n_bins;
       this.binOffsets = ints(payload.cells.bin_offsets);
       this.cellNode = ints(payload.cells.node);

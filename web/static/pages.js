@@ -77,6 +77,9 @@ var HW = window.HW || (window.HW = {});
   // ======================================================================================================
   // profile page
   // ======================================================================================================
+  // Thread timeline colours by hwprof.offcpu.OffCpuState: on-CPU, S, D, R, T, I, S-or-D, unknown.
+  const TIMELINE_COLORS = ["#9bd49b", "#6f9be8", "#d9534f", "#f0ad4e", "#a070c0", "#c8c8c8", "#7fa6d8", "#b0b0b0"];
+
   class ProfileView {
     constructor(data, entryId) {
       this.data = data;
@@ -132,6 +135,7 @@ var HW = window.HW || (window.HW = {});
       strip.value = "w:" + this.weight;
       strip.addEventListener("change", () => this.drawStrip());
       this.setupStrip();
+      this.setupTimeline();
       this.setupThreads();
       const cmp = $("compare-with");
       if (cmp && this.entryId) {
@@ -491,6 +495,76 @@ var HW = window.HW || (window.HW = {});
       if (!order.length) body.append(el("tr", null, el("td", { colspan: "4", class: "muted", text: "no source lines known (no debug info)" })));
     }
 
+    // --- thread timeline (off-CPU recordings: payload.offcpu_timeline) ---
+    setupTimeline() {
+      const t = this.data.timeline;
+      if (!t || !t.threads.length) return;
+      this.timeline = {
+        threads: t.threads, states: t.states, dropped: t.dropped,
+        row: new Int32Array(HW.decodeColumn(t.row)), start: new Float64Array(HW.decodeColumn(t.start_ns)),
+        dur: new Float64Array(HW.decodeColumn(t.duration_ns)), state: new Int32Array(HW.decodeColumn(t.state)),
+      };
+      $("timeline-wrap").hidden = false;
+      const canvas = $("timeline");
+      canvas.addEventListener("mousemove", (e) => this.timelineHover(e));
+      new ResizeObserver(() => this.drawTimeline()).observe(canvas);
+    }
+    timelineGeometry() {
+      const d = this.data, span = d.time.n_bins * d.time.bin_ns;
+      const canvas = $("timeline"), cssW = canvas.clientWidth || 800, label = 150, rowH = 16;
+      return { canvas, cssW, label, rowH, span, x: (ns) => label + (ns / span) * (cssW - label) };
+    }
+    drawTimeline() {
+      const tl = this.timeline;
+      if (!tl) return;
+      const g = this.timelineGeometry(), dpr = window.devicePixelRatio || 1, cssH = tl.threads.length * g.rowH + 4;
+      const canvas = g.canvas;
+      if (canvas.width !== Math.round(g.cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
+        canvas.width = Math.round(g.cssW * dpr); canvas.height = Math.round(cssH * dpr); canvas.style.height = cssH + "px";
+      }
+      const ctx = canvas.getContext("2d");
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, g.cssW, cssH);
+      ctx.font = "11px system-ui, sans-serif"; ctx.textBaseline = "middle";
+      tl.threads.forEach((th, r) => {
+        const y = r * g.rowH + 2;
+        ctx.fillStyle = "#333";
+        ctx.fillText((th.comm || "?").slice(0, 16) + " " + th.tid, 2, y + g.rowH / 2);
+        ctx.fillStyle = TIMELINE_COLORS[0];  // the thread's life: on-CPU wherever it is not blocked
+        ctx.fillRect(g.x(th.first_ns), y + 2, Math.max(g.x(th.last_ns) - g.x(th.first_ns), 1), g.rowH - 4);
+      });
+      for (let i = 0; i < tl.row.length; i++) {
+        const y = tl.row[i] * g.rowH + 2, x0 = g.x(tl.start[i]);
+        ctx.fillStyle = TIMELINE_COLORS[tl.state[i]] || "#999";
+        ctx.fillRect(x0, y + 2, Math.max(g.x(tl.start[i] + tl.dur[i]) - x0, 0.5), g.rowH - 4);
+      }
+      this.timelineLegend(tl.states.map((s, i) => [s, TIMELINE_COLORS[i]]).filter((p, i) => i === 0 || tl.state.includes(i)));
+    }
+    timelineLegend(parts) {
+      const label = $("timeline-label");
+      label.textContent = "";
+      parts.forEach((p) => {
+        label.append(el("span", { class: "swatch", style: "background:" + p[1] }), el("span", { text: " " + p[0] + "  " }));
+      });
+      if (this.timeline.dropped) label.append(el("span", { text: HW.fmtCount(this.timeline.dropped) + " shortest blocks not drawn" }));
+    }
+    timelineHover(e) {
+      const tl = this.timeline, g = this.timelineGeometry(), rect = g.canvas.getBoundingClientRect();
+      const px = e.clientX - rect.left, r = Math.floor((e.clientY - rect.top - 2) / g.rowH);
+      if (r < 0 || r >= tl.threads.length || px < g.label) { g.canvas.title = ""; return; }
+      const ns = ((px - g.label) / (g.cssW - g.label)) * g.span;
+      let text = "on-CPU";
+      for (let i = 0; i < tl.row.length; i++) {
+        if (tl.row[i] === r && tl.start[i] <= ns && ns < tl.start[i] + tl.dur[i]) {
+          text = tl.states[tl.state[i]] + " for " + HW.fmtNs(tl.dur[i]);
+          break;
+        }
+      }
+      const th = tl.threads[r];
+      if (ns < th.first_ns || ns > th.last_ns) text = "not running yet / exited";
+      g.canvas.title = th.comm + " " + th.tid + " at +" + HW.fmtNs(ns) + ": " + text;
+    }
+
     // --- time strip ---
     setupStrip() {
       const canvas = $("strip");
@@ -577,28 +651,12 @@ var HW = window.HW || (window.HW = {});
         location.href = "/api/profile/" + encodeURIComponent(this.entryId) + "/export/" + format + (q ? "?" + q : "");
         return;
       }
-      // Self-contained report: export what the page holds (function-level stacks of the selection).
-      const t = this.base, lines = [];
-      const root = this.flame.zoomNode >= 0 && this.view !== "inverted" ? this.flame.zoomNode : -1;
-      const inside = new Uint8Array(t.n);
-      for (let n = 0; n < t.n; n++) inside[n] = root < 0 || n === root || (t.parent[n] >= 0 && inside[t.parent[n]]) ? 1 : 0;
-      const samples = [], weights = [];
-      for (let n = 0; n < t.n; n++) {
-        if (!inside[n] || !t.self[0][n]) continue;
-        samples.push(t.path(n));
-        weights.push(t.self[0][n]);
-      }
-      if (format === "folded") {
-        samples.forEach((p, i) => lines.push(p.map((n) => t.label(n).replace(/[;\r\n]/g, "_")).join(";") + " " + Math.round(weights[i])));
-        download("profile.folded.txt", lines.sort().join("\n") + "\n", "text/plain");
-      } else {
-        const frames = [], index = new Map();
-        const fid = (n) => { const f = t.func[n]; if (!index.has(f)) { index.set(f, frames.length); frames.push({ name: t.label(n) }); } return index.get(f); };
-        const doc = { $schema: "https://www.speedscope.app/file-format-schema.json", exporter: "hwprof", name: document.title,
-          shared: { frames: frames }, profiles: [{ type: "sampled", name: document.title, unit: "none", startValue: 0,
-            endValue: weights.reduce((a, b) => a + b, 0), samples: samples.map((p) => p.map(fid)), weights: weights }] };
-        download("profile.speedscope.json", JSON.stringify(doc), "application/json");
-      }
+      // A self-contained page has no server to cut a selection: it carries the whole profile's exports, rendered
+      // by the server-side registry when the file was written (no format is written in this script).
+      const exports = inlineJSON("exports") || {}, blob = exports[format];
+      if (!blob) return;
+      const bytes = Uint8Array.from(atob(blob.data), (c) => c.charCodeAt(0));
+      download("profile." + blob.suffix, bytes, blob.media_type);
     }
   }
 
