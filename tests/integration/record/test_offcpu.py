@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,8 @@ def facts(stdout: str) -> dict[str, int]:
 def record(tmp_path: Path, binary: Path, *args: str, extra: tuple[str, ...] = ()) -> tuple[Path, dict[str, int]]:
     data = tmp_path / "off.data"
     proc = run_hwprof("record", "--off-cpu", *extra, "-o", str(data), "--", str(binary), *args, timeout=180)
+    # The summary says how many switches the target made, and how fast.
+    assert re.search(r"off-CPU: [\d,]+ context switches of the target \([\d,]+/s\)", proc.stderr), proc.stderr
     return data, facts(proc.stdout)
 
 

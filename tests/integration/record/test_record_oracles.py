@@ -157,7 +157,9 @@ def test_follows_a_forking_command(workloads, tmp_path):
 
 def test_attach_to_a_running_two_thread_process(workloads, tmp_path):
     data = tmp_path / "attach.data"
-    target = subprocess.Popen([str(workloads["threads"]), "3"], stdout=subprocess.PIPE, text=True)
+    # 8 s: hwprof's start (Python, numpy) took over 3 s on the loaded 2-CPU machine, and a target that had already
+    # ended gave "no such process"
+    target = subprocess.Popen([str(workloads["threads"]), "8"], stdout=subprocess.PIPE, text=True)
     try:
         assert target.stdout.readline().strip() == "threads started"
         run_hwprof("record", "-g", "-p", str(target.pid), "-d", "1", "-o", str(data))
