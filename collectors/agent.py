@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
 
 DEFAULT_FREQUENCY = 19
@@ -211,15 +212,22 @@ class _Shipper:
             self.notify(f"{message}; spooling windows to {self.spool.directory} until it is back")
         self.close()
 
-    def _send(self, batch: WindowBatch) -> bool:
+    def _send(self, batch: WindowBatch, first_attempt: bool = False) -> bool:
         """Send one window; False when the store is away (the caller spools it)."""
         from hwprof.fleet.clickhouse import StoreUnavailable
 
         try:
-            stored = self._connect().insert_window(batch)
+            stored = self._connect().insert_window(batch, first_attempt=first_attempt)
         except StoreUnavailable as exc:
             self._note_down(str(exc))
             return False
+        except HwprofError as exc:
+            # The server refused this window (not a network failure): retrying the same rows would fail again
+            # and block the windows behind it, so it is counted, reported and left out.
+            self.stats.failed_windows += 1
+            self.notify(f"the store refused window {batch.window_id:016x} ({batch.samples:,} samples): {exc}")
+            self.close()
+            return True
         if self._store_down_since is not None:
             self.notify(f"store is back after {time.monotonic() - self._store_down_since:.0f} s")
             self._store_down_since = None
@@ -245,7 +253,7 @@ class _Shipper:
     def _ship(self, batch: WindowBatch) -> None:
         if self.spool.files():
             self.drain_spool()
-        if self.spool.files() or not self._send(batch):
+        if self.spool.files() or not self._send(batch, first_attempt=True):
             for message in self.spool.put(batch):
                 self.notify(message)
             self.stats.spooled += 1
@@ -316,7 +324,11 @@ def _worker_main(options: AgentOptions, host: str, work, results, notify: Callab
                 continue
             if item is None:
                 break
-            shipper.process_window(*item)
+            try:
+                shipper.process_window(*item)
+            except Exception as exc:  # noqa: BLE001 -- the worker must outlive any one window
+                shipper.stats.failed_windows += 1
+                notify(f"window {item[3]} failed ({type(exc).__name__}: {exc}); the agent goes on")
     finally:
         shipper.close()
         stats = shipper.stats
