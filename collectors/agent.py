@@ -38,6 +38,7 @@ from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_fr
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
 DEFAULT_SPOOL_BYTES = 256 << 20
+DEFAULT_MAX_RSS = 150 << 20     # the worker drops its symbolizer caches above this (they rebuild from disk)
 LABEL_CACHE_SIZE = 4096
 MAX_PENDING_WINDOWS = 30
 
@@ -59,6 +60,7 @@ class AgentOptions:
     spool_max_bytes: int = DEFAULT_SPOOL_BYTES
     host: str = ""
     max_stack: int | None = None
+    max_rss_bytes: int = DEFAULT_MAX_RSS
 
 
 @dataclass
@@ -76,6 +78,7 @@ class AgentStats:
     failed_windows: int = 0
     skipped_windows: int = 0         # finished windows the worker was too far behind to take
     skipped_samples: int = 0
+    cache_resets: int = 0            # times the worker dropped its symbolizer caches to stay under --max-rss-mb
     sampled_ns: int = 0
     wall_ns: int = 0
     cpu_ns: int = 0
@@ -300,6 +303,15 @@ class _Shipper:
         batch.agent_cpu_ns = now_cpu - self._cpu_mark + sampler_cpu_ns   # both processes of the agent
         self._cpu_mark = now_cpu
         batch.agent_rss_bytes = _rss_bytes()
+        if batch.agent_rss_bytes > self.options.max_rss_bytes:
+            # Bounded memory: the symbolizer's in-memory indexes are the bulk; drop them (the on-disk index cache
+            # under ~/.cache/hwprof/symbolize makes the rebuild of the binaries still in use cheap).
+            import gc
+
+            self._symbolizer = None
+            self._labeler = ProcLabeler()
+            gc.collect()
+            self.stats.cache_resets += 1
         self.stats.windows += 1
         self.stats.samples += batch.samples
         self.stats.lost += batch.lost
@@ -430,7 +442,7 @@ class Agent:
             shutil.rmtree(self._workdir, ignore_errors=True)
         if shipped is not None:
             for name in ("windows", "samples", "lost", "filtered", "sent", "already_stored", "spooled",
-                         "backlog_sent", "dropped_windows", "dropped_samples", "failed_windows"):
+                         "backlog_sent", "dropped_windows", "dropped_samples", "failed_windows", "cache_resets"):
                 setattr(self.stats, name, getattr(shipped, name))
         if self._stop_requested:
             self.stats.stop_reason = f"stopped on {self._stop_requested}"
