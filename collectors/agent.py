@@ -38,7 +38,7 @@ from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_fr
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
 DEFAULT_SPOOL_BYTES = 256 << 20
-DEFAULT_MAX_RSS = 150 << 20     # the worker drops its symbolizer caches above this (they rebuild from disk)
+DEFAULT_MAX_RSS = 300 << 20     # the worker drops its symbolizer caches above this (they rebuild from disk)
 LABEL_CACHE_SIZE = 4096
 MAX_PENDING_WINDOWS = 30
 

@@ -50,8 +50,8 @@ class AgentCommand:
         spool = parser.add_argument_group("spool (windows kept while the store is away)")
         spool.add_argument("--spool-dir", metavar="DIR", help="default: $TMPDIR/hwprof-agent-spool")
         spool.add_argument("--spool-max-mb", type=float, default=256, metavar="MB", help="size cap (default 256)")
-        parser.add_argument("--max-rss-mb", type=float, default=150, metavar="MB",
-                            help="drop symbol caches when the decoding process grows above this (default 150)")
+        parser.add_argument("--max-rss-mb", type=float, default=300, metavar="MB",
+                            help="drop symbol caches when the decoding process grows above this (default 300)")
         parser.add_argument("-q", "--quiet", action="store_true", help="no notices, no summary")
         parser.add_argument("-v", "--verbose", action="store_true", help="show symbolizer warnings")
 
