@@ -1,5 +1,7 @@
 """Off-CPU capture overhead on a context-switch-heavy workload (~50k switches per second): the workload alone,
-under `perf record -e sched:sched_switch -g`, and under `hwprof record --off-cpu`.
+under `perf record -e sched:sched_switch -g`, under perf recording what hwprof --off-cpu records (`-e cpu-clock
+-F 4000 -e sched:sched_switch -g --switch-events -k mono`: on-CPU samples and switch records too), and under
+`hwprof record --off-cpu`.
 
 What is compared: the workload's own wall time (its clock around the ping-pong; each switch costs a tracepoint
 sample with a kernel+user callchain under both tools, plus switch records under hwprof), its own CPU time, the
@@ -69,11 +71,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         work = [str(build(tmp)), str(args.rounds)]
-        runs: dict[str, list[dict[str, float]]] = {"alone": [], "perf": [], "hwprof": []}
+        runs: dict[str, list[dict[str, float]]] = {"alone": [], "perf": [], "perf-same": [], "hwprof": []}
         for _ in range(args.reps):
             runs["alone"].append(run(work))
             runs["perf"].append(run([perf, "record", "-q", "-e", "sched:sched_switch", "-g", "-o",
                                      str(tmp / "p.data"), "--", *work]))
+            runs["perf-same"].append(run([perf, "record", "-q", "-e", "cpu-clock", "-F", "4000", "-e",
+                                          "sched:sched_switch", "-g", "--switch-events", "-k", "mono", "-o",
+                                          str(tmp / "q.data"), "--", *work]))
             runs["hwprof"].append(run([*hwprof, "record", "--off-cpu", "-o", str(tmp / "h.data"), "--", *work]))
         med = statistics.median
 
@@ -83,15 +88,16 @@ def main() -> int:
         alone = m("alone", "elapsed")
         print(f"workload: {args.rounds} rounds, {m('alone', 'rate'):,.0f} switches/s alone; load average "
               f"{os.getloadavg()[0]:.2f}; medians of {args.reps} interleaved runs")
-        for tool in ("alone", "perf", "hwprof"):
+        for tool in ("alone", "perf", "perf-same", "hwprof"):
             own = m(tool, "tree_cpu") - m(tool, "cpu")
-            print(f"  {tool:7s} workload wall {m(tool, 'elapsed'):.3f}s ({m(tool, 'elapsed') / alone:.2f}x), "
+            print(f"  {tool:9s} workload wall {m(tool, 'elapsed'):.3f}s ({m(tool, 'elapsed') / alone:.2f}x), "
                   f"workload CPU {m(tool, 'cpu'):.3f}s, tool CPU {max(own, 0):.3f}s, peak RSS "
                   f"{m(tool, 'maxrss_kib') / 1024:.1f} MiB, lost {m(tool, 'lost'):.0f}")
         slow_perf = m("perf", "elapsed") / alone
         slow_hw = m("hwprof", "elapsed") / alone
-        print(f"slowdown: perf {slow_perf:.2f}x, hwprof --off-cpu {slow_hw:.2f}x; "
-              f"hwprof/perf {slow_hw / slow_perf:.2f}")
+        slow_same = m("perf-same", "elapsed") / alone
+        print(f"slowdown: perf {slow_perf:.2f}x, perf recording the same {slow_same:.2f}x, hwprof --off-cpu "
+              f"{slow_hw:.2f}x; hwprof/perf {slow_hw / slow_perf:.2f}, hwprof/perf-same {slow_hw / slow_same:.2f}")
         own_perf = max(m("perf", "tree_cpu") - m("perf", "cpu"), 1e-9)
         own_hw = max(m("hwprof", "tree_cpu") - m("hwprof", "cpu"), 0)
         print(f"tool CPU ratio hwprof/perf {own_hw / own_perf:.2f}x; peak RSS ratio "

@@ -1,16 +1,20 @@
-"""Report speed: `hwprof report` vs `perf report --stdio` on the same 200k-sample capture with deep stacks.
+"""Report speed and memory: `hwprof report` vs `perf report --stdio` on the same captures, in one run, per mode.
 
 The capture is real: two threads recurse 40 to 70 frames deep through eight functions chosen by the bits of a
 counter (nearly every stack distinct), sampled with cpu-clock every 50 us per thread with -g. hwprof starts cold
-(-i FILE is decoded and symbolized every time, no cache). Runs alternate; medians of wall time and each process's
-peak RSS (wait4) are compared.
+(-i FILE is decoded and symbolized every time, no cache). Runs alternate (hwprof, perf, hwprof, perf, ...); for
+each tool the median CPU time (user + system of the process, from wait4) and the largest peak RSS are compared:
 
-What perf runs: `perf report --stdio` as is (children on, call graph text) needs more than 20 GiB on this capture
-and is not run by default (--perf-default runs it under a 16 GiB address-space limit). The like-for-like
-comparison is `--children -g none` (the same self/total table hwprof prints); `--no-children` (self table with
-call graphs) runs under an 8 GiB limit.
+    mode             hwprof                            perf
+    --no-children    report -i F --no-children         report -i F --stdio --no-children -g none
+    children         report -i F                       report -i F --stdio --children -g none
+    --folded         report -i F --folded              report -i F --stdio --children -g none
 
-    .venv/bin/python benchmarks/report_speed.py [--samples 200000] [--reps 3] [--workdir DIR]
+plus start-up (wall time of both on a 1k-sample capture of the same workload) and the cold web payload of the big
+capture (decode + symbolize + build the page's payload, in one fresh process). Goals (issue 9): CPU at most 1.0x
+perf's, peak memory at most 2x, start-up at most 3x perf's wall time, cold payload at most 2 s.
+
+    .venv/bin/python benchmarks/report_speed.py [--samples 200000] [--reps 3] [--workdir DIR] [--modes ...]
 """
 
 from __future__ import annotations
@@ -25,13 +29,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
-def timed(argv: list[str], limit_gib: float | None = None) -> tuple[float, int, bool]:
-    """Wall seconds, peak RSS (KiB) and success of one run of argv (output discarded)."""
+@dataclass(frozen=True)
+class Run:
+    wall: float     # seconds
+    cpu: float      # user + system seconds of the process
+    rss_kib: int    # peak resident set
+    ok: bool
+
+
+def timed(argv: list[str], limit_gib: float | None = None) -> Run:
+    """One run of argv (output discarded): wall and CPU seconds and peak RSS from wait4."""
 
     def limit() -> None:
         if limit_gib:
@@ -42,14 +55,15 @@ def timed(argv: list[str], limit_gib: float | None = None) -> tuple[float, int, 
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    return elapsed, usage.ru_maxrss, os.waitstatus_to_exitcode(status) == 0
+    return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status) == 0)
 
 
-def capture(tmp: Path, samples: int, hwprof: list[str]) -> Path:
+def capture(tmp: Path, samples: int, hwprof: list[str], name: str = "deep.data") -> Path:
     binary = tmp / "deep"
-    subprocess.run(["gcc", "-O0", "-fno-omit-frame-pointer", "-o", str(binary), str(HERE / "workloads" / "deep.c"),
-                    "-lpthread"], check=True)
-    data = tmp / "deep.data"
+    if not binary.exists():
+        subprocess.run(["gcc", "-O0", "-fno-omit-frame-pointer", "-o", str(binary),
+                        str(HERE / "workloads" / "deep.c"), "-lpthread"], check=True)
+    data = tmp / name
     threads = 2
     seconds = samples / (threads * 20000) * 1.15
     for _ in range(4):
@@ -63,19 +77,59 @@ def capture(tmp: Path, samples: int, hwprof: list[str]) -> Path:
     return data
 
 
+MODES = {
+    "--no-children": (["--no-children"], ["--no-children", "-g", "none"]),
+    "children": ([], ["--children", "-g", "none"]),
+    "--folded": (["--folded"], ["--children", "-g", "none"]),
+}
+
+
+def compare(name: str, ours: list[str], theirs: list[str], reps: int) -> tuple[float, float]:
+    """Alternate both commands `reps` times; print medians and ratios; return (CPU ratio, memory ratio)."""
+    runs: dict[str, list[Run]] = {"hwprof": [], "perf": []}
+    for _ in range(reps):
+        runs["hwprof"].append(timed(ours))
+        runs["perf"].append(timed(theirs, 8.0))
+    stats = {}
+    for tool, rs in runs.items():
+        stats[tool] = (statistics.median(r.wall for r in rs), statistics.median(r.cpu for r in rs),
+                       max(r.rss_kib for r in rs) / 1024, all(r.ok for r in rs))
+    cpu_ratio = stats["hwprof"][1] / max(stats["perf"][1], 1e-9)
+    mem_ratio = stats["hwprof"][2] / max(stats["perf"][2], 1e-9)
+    for tool, (wall, cpu, rss, ok) in stats.items():
+        print(f"  {tool:<7} wall {wall:7.2f} s  cpu {cpu:7.2f} s  peak RSS {rss:8.1f} MiB{'' if ok else '  FAILED'}")
+    print(f"  {name}: hwprof/perf CPU {cpu_ratio:.2f}x (goal <= 1.0), peak memory {mem_ratio:.2f}x (goal <= 2)")
+    return cpu_ratio, mem_ratio
+
+
+def cold_payload(hwprof_python: str, data: Path) -> tuple[float, float]:
+    """Wall and CPU seconds to decode, symbolize and build the web payload of a never-opened capture, in a fresh
+    process (imports included)."""
+    code = ("import sys, time; t = time.perf_counter(); "
+            "from hwprof.pipeline import decode_file; from hwprof.symbolize import Symbolizer; "
+            "from hwprof.web.payload import build_payload, dumps_payload; "
+            "p = decode_file(sys.argv[1], Symbolizer()); dumps_payload(build_payload(p)); "
+            "print(time.perf_counter() - t, time.process_time())")
+    out = subprocess.run([hwprof_python, "-c", code, str(data)], capture_output=True, text=True, check=True)
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--workdir", help="keep the workload and capture here (reused when present)")
-    parser.add_argument("--perf-default", action="store_true",
-                        help="also run plain 'perf report --stdio' (needs > 16 GiB on this capture)")
+    parser.add_argument("--workdir", help="keep the workload and captures here (reused when present)")
+    parser.add_argument("--modes", nargs="*", default=[*MODES, "startup", "payload"],
+                        help="which comparisons: --no-children children --folded startup payload")
     args = parser.parse_args()
     perf = shutil.which("perf")
     if perf is None or shutil.which("gcc") is None:
         print("needs perf (linux-perf) and gcc", file=sys.stderr)
         return 2
     hwprof = [sys.executable, "-m", "hwprof"]
+    with open("/proc/loadavg") as f:
+        print(f"load average at start: {' '.join(f.read().split()[:3])} ({os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(args.workdir or tmpdir)
         tmp.mkdir(parents=True, exist_ok=True)
@@ -85,27 +139,28 @@ def main() -> int:
         info = json.loads(subprocess.run([*hwprof, "report", "-i", str(data), "--json", "--raw", "--limit", "1"],
                                          capture_output=True, text=True, check=True).stdout)
         print(f"capture: {info['samples']:,} samples, {data.stat().st_size / 1e6:.1f} MB, {info['quality']['line']}")
-        runs: dict[str, tuple[list[str], float | None]] = {
-            "hwprof report": ([*hwprof, "report", "-i", str(data)], None),
-            "perf report --children -g none": ([perf, "report", "-i", str(data), "--stdio", "--children", "-g",
-                                                "none"], None),
-            "perf report --no-children": ([perf, "report", "-i", str(data), "--stdio", "--no-children"], 8.0),
-        }
-        if args.perf_default:
-            runs["perf report (default)"] = ([perf, "report", "-i", str(data), "--stdio"], 16.0)
-        results: dict[str, list[tuple[float, int, bool]]] = {name: [] for name in runs}
-        for _ in range(args.reps):
-            for name, (argv, limit) in runs.items():
-                results[name].append(timed(argv, limit))
-        base = statistics.median(t for t, _, _ in results["perf report --children -g none"])
-        for name, rs in results.items():
-            ok = all(good for _, _, good in rs)
-            seconds = statistics.median(t for t, _, _ in rs)
-            rss = max(m for _, m, _ in rs)
-            status = "" if ok else "  FAILED (memory limit)"
-            print(f"{name:<32} {seconds:7.2f} s  peak RSS {rss / 1024:8.1f} MiB  "
-                  f"time vs perf --children -g none {seconds / base:.2f}x{status}")
-        print("goal: hwprof report at most 1.0x perf's time")
+        for mode, (ours, theirs) in MODES.items():
+            if mode in args.modes:
+                print(f"{mode}: hwprof report {' '.join(ours)} vs perf report --stdio {' '.join(theirs)}")
+                compare(mode, [*hwprof, "report", "-i", str(data), *ours],
+                        [perf, "report", "-i", str(data), "--stdio", *theirs], args.reps)
+        if "startup" in args.modes:
+            small = tmp / "small.data"
+            if not small.exists():
+                small = capture(tmp, 1000, hwprof, "small.data")
+            print("start-up (1k samples): hwprof report vs perf report --stdio")
+            ours = [timed([*hwprof, "report", "-i", str(small)]).wall for _ in range(args.reps)]
+            theirs = [timed([perf, "report", "-i", str(small), "--stdio"]).wall for _ in range(args.reps)]
+            ratio = statistics.median(ours) / statistics.median(theirs)
+            print(f"  hwprof {statistics.median(ours):.2f} s, perf {statistics.median(theirs):.2f} s wall: "
+                  f"{ratio:.2f}x (goal <= 3)")
+        if "payload" in args.modes:
+            runs = [cold_payload(sys.executable, data) for _ in range(args.reps)]
+            wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            print(f"cold web payload of the {info['samples']:,}-sample capture: {wall:.2f} s wall, {cpu:.2f} s CPU "
+                  "(goal <= 2 s)")
+    with open("/proc/loadavg") as f:
+        print(f"load average at end: {' '.join(f.read().split()[:3])}")
     return 0
 
 

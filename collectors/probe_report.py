@@ -119,8 +119,7 @@ def _print_hits(rows: list[dict], out: TextIO) -> None:
 
 
 def _store_profile(profile, result: SessionResult, name: str) -> str:
-    from hwprof.collectors.probe_stacks import stack_quality
-
+    from hwprof.definitions import stack_quality
     from hwprof.store import ProfileStore, StoreEntry
 
     store = ProfileStore()
@@ -131,7 +130,7 @@ def _store_profile(profile, result: SessionResult, name: str) -> str:
         name=name or " + ".join(c.probe.label for c in result.probes),
         target=result.target.describe(), command=list(result.target.command),
         events=[c.probe.label for c in result.probes], duration_ns=result.duration_ns,
-        samples=profile.n_samples, lost=result.lost, stack_quality=stack_quality(profile),
+        samples=profile.n_samples, lost=result.lost, stack_quality=stack_quality(profile).score,
     ))
     return entry_id
 

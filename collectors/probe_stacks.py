@@ -1,8 +1,10 @@
 """Stacks captured at probe hits, turned into a Profile (the model the report, the folded output and the web use).
 
-User addresses become (file, file offset) through the process's mappings: the MMAP2 records the kernel wrote into
-the ring (exact for a command started under hwprof) and, for processes that were already running, a /proc/PID/maps
-snapshot taken when their first hit was decoded. The symbolizer is a parameter so the collector does not choose
+The hits go through the pipeline's one stack path (hwprof.pipeline.assemble, hwprof.pipeline.stacks): user
+addresses become (file, file offset) through the process's mappings as they were at the hit, from the MMAP2
+records the kernel wrote into the ring (exact for a command started under hwprof) and, for processes that were
+already running, a /proc/PID/maps snapshot taken when their first hit was decoded; callers are looked up at their
+call site; the stack-quality rules are the sampler's. The symbolizer is a parameter so the collector does not choose
 debug-info policy (debuginfod, symfs) for its caller.
 """
 
@@ -10,66 +12,29 @@ from __future__ import annotations
 
 import platform
 import socket
-from collections import defaultdict
-from typing import Protocol
 
 import numpy as np
 from hwprof.collectors.probes import SessionResult
 
 from hwprof.perf.abi import CallchainContext
-from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, StackEnd
-from hwprof.units import Address, Pid
+from hwprof.perf.records import Mmap
+from hwprof.pipeline.assemble import StackedSamples, assemble_profile, chain_list
+from hwprof.pipeline.spaces import AddressSpaces
+from hwprof.pipeline.stacks import StackResolver, Symbolizer
+from hwprof.pipeline.stages import NOT_UNWOUND
+from hwprof.profile import Profile, ProfileMeta
 
 _CONTEXT_MIN = int(CallchainContext.MAX)
+_KERNEL = int(CallchainContext.KERNEL).to_bytes(8, "little")
+_USER = int(CallchainContext.USER).to_bytes(8, "little")
 
 
-class StackSymbolizer(Protocol):
-    def symbolize_offsets(self, path: str, file_offsets: np.ndarray, build_id: bytes | None = None) -> list: ...
-
-    def symbolize_kernel(self, addrs: np.ndarray) -> list: ...
-
-
-class AddressSpaces:
-    """Per process: which file is mapped where. Later mappings shadow earlier ones (exec, re-mmap)."""
-
-    def __init__(self) -> None:
-        self._maps: dict[Pid, list[tuple[int, int, int, str]]] = defaultdict(list)
-
-    def add(self, pid: Pid, start: Address, end: Address, pgoff: int, path: str) -> None:
-        self._maps[pid].append((start, end, pgoff, path))
-
-    def lookup(self, pid: Pid, addr: Address) -> tuple[str, int] | None:
-        for start, end, pgoff, path in reversed(self._maps.get(pid, ())):
-            if start <= addr < end:
-                return path, addr - start + pgoff
-        return None
-
-
-def _split_callchain(chain: tuple[int, ...], default_user: bool) -> list[tuple[bool, int]]:
-    """(is_kernel, address) leaf first, context markers removed, callers as call sites."""
-    out = []
-    kernel = not default_user
-    for value in chain:
-        if value >= _CONTEXT_MIN:
-            if value == CallchainContext.KERNEL:
-                kernel = True
-            elif value == CallchainContext.USER:
-                kernel = False
-            continue
-        # Every frame but the leaf is a return address: the call is the instruction before it (else an inlined
-        # function that follows the call, or the next line, gets the blame), as perf and pprof look it up.
-        out.append((kernel, value - 1 if out else value))
-    return out
-
-
-def build_profile(result: SessionResult, symbolizer: StackSymbolizer, max_stack: int = 127) -> Profile:
+def build_profile(result: SessionResult, symbolizer: Symbolizer, max_stack: int = 127) -> Profile:
     spaces = AddressSpaces()
     for m in result.maps:
-        spaces.add(m.pid, m.start, m.end, m.pgoff, m.filename)
+        spaces.mmap(m.sample_id.time, m)
     for pid, mappings in result.proc_maps.items():
-        for start, end, pgoff, path in mappings:
-            spaces.add(pid, start, end, pgoff, path)
-
+        spaces.snapshot(pid, [Mmap(pid, pid, start, end - start, pgoff, path) for start, end, pgoff, path in mappings])
     labels = [c.probe.label for c in result.probes]
     meta = ProfileMeta(
         target=result.target.describe(),
@@ -83,80 +48,27 @@ def build_profile(result: SessionResult, symbolizer: StackSymbolizer, max_stack:
         source="hwprof probe",
         notes=[f"{result.lost} hits lost (ring buffer full): use a larger -m"] if result.lost else [],
     )
-    builder = ProfileBuilder(meta)
-
-    # Gather every address once: user addresses per file, kernel addresses together.
-    chains = [_split_callchain(hit.callchain, result.probes[hit.probe].probe.kind.is_user) for hit in result.hits]
-    user_offsets: dict[str, set[int]] = defaultdict(set)
-    kernel_addrs: set[int] = set()
-    located: dict[tuple[Pid, int], tuple[str, int] | None] = {}
-    for hit, chain in zip(result.hits, chains, strict=True):
-        for is_kernel, addr in chain:
-            if is_kernel:
-                kernel_addrs.add(addr)
-            else:
-                key = (hit.pid, addr)
-                if key not in located:
-                    located[key] = spaces.lookup(hit.pid, addr)
-                    if located[key] is not None:
-                        user_offsets[located[key][0]].add(located[key][1])
-
-    user_frames: dict[tuple[str, int], list[int]] = {}
-    for path, offsets in user_offsets.items():
-        ordered = sorted(offsets)
-        symbolized = symbolizer.symbolize_offsets(path, np.array(ordered, dtype=np.uint64))
-        for offset, chain in zip(ordered, symbolized, strict=True):
-            user_frames[(path, offset)] = _frames_root_first(builder, chain, path, offset, FrameKind.USER)
-    kernel_frames: dict[int, list[int]] = {}
-    if kernel_addrs:
-        ordered = sorted(kernel_addrs)
-        symbolized = symbolizer.symbolize_kernel(np.array(ordered, dtype=np.uint64))
-        for addr, chain in zip(ordered, symbolized, strict=True):
-            kernel_frames[addr] = _frames_root_first(builder, chain, "[kernel.kallsyms]", addr, FrameKind.KERNEL)
-
-    probe_roots = [builder.frame(function=label, module=None, address=0, kind=FrameKind.UNKNOWN) for label in labels]
-    for hit, chain in zip(result.hits, chains, strict=True):
-        builder.threads.setdefault(hit.tid, result.comm(hit.tid))
-        frames: list[int] = []
-        unknown_root = False
-        for is_kernel, addr in reversed(chain):  # root first
-            if is_kernel:
-                frames.extend(kernel_frames[addr])
-                continue
-            where = located.get((hit.pid, addr))
-            if where is None:
-                frames.append(builder.frame(function=None, module=None, address=addr, kind=FrameKind.USER))
-                unknown_root = unknown_root or not frames[:-1]
-            else:
-                frames.extend(user_frames[where])
-        if not chain:
-            end = StackEnd.NO_STACK
-        elif len(hit.callchain) >= max_stack:
-            end = StackEnd.TRUNCATED
-        elif unknown_root:
-            end = StackEnd.UNKNOWN_FRAME
-        else:
-            end = StackEnd.COMPLETE
-        if len(labels) > 1:
-            frames.insert(0, probe_roots[hit.probe])
-        stack = builder.stack(frames) if frames else -1
-        builder.sample(time=hit.time, pid=hit.pid, tid=hit.tid, cpu=hit.cpu, stack=stack, period=1.0, end=end)
-    return builder.build()
-
-
-def _frames_root_first(builder: ProfileBuilder, chain, module: str, address: int, kind: FrameKind) -> list[int]:
-    """A symbolizer chain is innermost first; a stack wants the real function first, then what was inlined into it."""
-    if not chain:
-        return [builder.frame(function=None, module=module, address=address, kind=kind)]
-    out = []
-    for frame in reversed(chain):
-        out.append(builder.frame(function=frame.function, module=frame.module or module, address=address,
-                                 kind=kind, file=frame.file, line=frame.line or 0, inlined=frame.inlined))
-    return out
-
-
-def stack_quality(profile: Profile) -> float | None:
-    """Share of samples whose stacks are complete and known (the store's meter)."""
-    if profile.n_samples == 0:
-        return None
-    return float(np.mean(profile.sample_end == StackEnd.COMPLETE))
+    hits = result.hits
+    chains: dict[bytes, int] = {}
+    chain = np.empty(len(hits), dtype=np.int64)
+    for i, hit in enumerate(hits):
+        key = np.array(hit.callchain, dtype="<u8").tobytes()
+        if hit.callchain and hit.callchain[0] < _CONTEXT_MIN:
+            # entries before any context marker: the probe's own context
+            key = (_USER if result.probes[hit.probe].probe.kind.is_user else _KERNEL) + key
+        value = chains.get(key)
+        if value is None:
+            value = chains[key] = len(chains)
+        chain[i] = value
+    for hit in hits:
+        spaces.comms.setdefault(hit.tid, result.comm(hit.tid))
+    n = len(hits)
+    times = np.array([h.time for h in hits], dtype=np.uint64)
+    samples = StackedSamples(
+        time=times, when=times.astype(np.int64), pid=np.array([h.pid for h in hits], dtype=np.int64),
+        tid=np.array([h.tid for h in hits], dtype=np.int64), cpu=np.array([h.cpu for h in hits], dtype=np.int64),
+        period=np.ones(n, dtype=np.float64), chain=chain, stop=np.full(n, NOT_UNWOUND, dtype=np.uint8),
+        counters=np.zeros((n, 0), dtype=np.float64),
+        root=np.array([h.probe for h in hits], dtype=np.int64) if len(labels) > 1 else None)
+    return assemble_profile(meta, samples, chain_list(chains), spaces, StackResolver(spaces, symbolizer), max_stack,
+                            has_callchain=True, root_labels=labels)

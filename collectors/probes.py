@@ -33,7 +33,7 @@ from hwprof.perf import syscall
 from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.records import Comm, Lost, Mmap, ReadRecord, SampleLayout, TaskEvent, parse_sample
-from hwprof.perf.ring import RingBuffer
+from hwprof.perf.ring import RingBuffer, poll_rings
 from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords
 from hwprof.system.cpus import online_cpus
 from hwprof.system.launch import HeldCommand, resolve_command
@@ -456,7 +456,7 @@ class ProbeSession:
                     if left <= 0:
                         break
                     timeout_ms = min(timeout_ms, max(1, left))
-                poller.poll(timeout_ms)
+                poll_rings(poller, timeout_ms, stop.fd)
                 stop.drain()
                 if stop.requested:
                     break

@@ -28,7 +28,7 @@ from hwprof.perf import abi, syscall
 from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, sample_id_trailer
-from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer
+from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer, poll_rings
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
 from hwprof.perfdata.writer import FileAttr, PerfDataWriter
@@ -233,7 +233,7 @@ class SamplingSession:
         self._owner_fds: list[int] = []  # dummy events on hwprof owning the rings of a -p capture
         self._events: list[list[_Event]] = []
         self._child: HeldCommand | None = None
-        self._map_seen: dict[int, tuple[int, int]] = {}
+        self._map_seen: dict[str, tuple[int, int]] = {}
         self._started = False
         self._start_wall = self._start_mono = 0.0
         self._start_ns = 0
@@ -489,9 +489,7 @@ class SamplingSession:
                 timeout = POLL_TIMEOUT_MS
                 if deadline is not None:
                     timeout = max(0, min(timeout, int((deadline - time.monotonic()) * 1000)))
-                for fd, revents in poller.poll(timeout):
-                    if fd != stop.fd and revents & (select.POLLHUP | select.POLLERR):
-                        poller.unregister(fd)  # its task exited: polling it would spin; still drained
+                poll_rings(poller, timeout, stop.fd)
                 stop.drain()
                 if stop.requested:
                     self.notice(f"stopping on {stop.requested}")
@@ -567,7 +565,7 @@ class SamplingSession:
         kernel_bid = buildids.kernel_build_id()
         if kernel_bid:
             entries.append(feat.BuildIdEntry(-1, kernel_bid, "[kernel.kallsyms]", abi.CpuMode.KERNEL))
-        self._copy_perf_maps(pids)
+        self._copy_perf_maps(pids, mapped)
         uname = platform.uname()
         writer.add_feature(Feature.BUILD_ID, feat.pack_build_ids(entries))
         writer.add_feature(Feature.HOSTNAME, feat.pack_string(socket.gethostname()))
@@ -595,23 +593,28 @@ class SamplingSession:
         writer.close()
         return samples, lost, switches
 
-    def _copy_perf_maps(self, pids: set[int]) -> None:
-        """JIT symbol maps (/tmp/perf-PID.map) go next to the capture: the process and /tmp may be gone later."""
-        for pid in sorted(pids):
-            source = Path(f"/tmp/perf-{pid}.map")
-            if pid <= 0:
-                continue
-            try:
-                stat = source.stat()
-            except OSError:
-                continue  # none, or already removed by its exiting process (an earlier snapshot may have it)
-            if self._map_seen.get(pid) == (stat.st_mtime_ns, stat.st_size):
-                continue
-            dest_dir = Path(jit_dir(self.output))
-            with contextlib.suppress(OSError):
-                dest_dir.mkdir(exist_ok=True)
-                shutil.copyfile(source, dest_dir / source.name)
-                self._map_seen[pid] = (stat.st_mtime_ns, stat.st_size)
+    def _copy_perf_maps(self, pids: set[int], mapped: list[tuple[int, str]] = ()) -> None:
+        """JIT maps go next to the capture, the process and /tmp may be gone later: /tmp/perf-PID.map, and jitdumps
+        (jit-PID.dump: /tmp, or wherever an MMAP record showed the JIT mapping one)."""
+        sources: dict[int, list[Path]] = {pid: [Path(f"/tmp/perf-{pid}.map"), Path(f"/tmp/jit-{pid}.dump")]
+                                          for pid in pids if pid > 0}
+        for pid, filename in mapped:
+            name = os.path.basename(filename)
+            if pid > 0 and name == f"jit-{pid}.dump" and os.path.dirname(filename) != "/tmp":
+                sources.setdefault(pid, []).append(Path(filename))
+        for pid in sorted(sources):
+            for source in sources[pid]:
+                try:
+                    stat = source.stat()
+                except OSError:
+                    continue  # none, or already removed by its exiting process (an earlier snapshot may have it)
+                if self._map_seen.get(str(source)) == (stat.st_mtime_ns, stat.st_size):
+                    continue
+                dest_dir = Path(jit_dir(self.output))
+                with contextlib.suppress(OSError):
+                    dest_dir.mkdir(exist_ok=True)
+                    shutil.copyfile(source, dest_dir / source.name)
+                    self._map_seen[str(source)] = (stat.st_mtime_ns, stat.st_size)
 
     def _snapshot_perf_maps(self) -> None:
         """While the capture runs, keep copies of the targets' JIT maps: a JIT may delete its map when it exits.
@@ -623,7 +626,7 @@ class SamplingSession:
 
 
 def jit_dir(perf_data_path: str | os.PathLike) -> str:
-    """Where a capture's copies of /tmp/perf-PID.map files live: `<file>.jit/` beside it."""
+    """Where a capture's copies of JIT maps (/tmp/perf-PID.map, jit-PID.dump) live: `<file>.jit/` beside it."""
     return f"{os.fspath(perf_data_path)}.jit"
 
 

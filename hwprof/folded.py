@@ -51,17 +51,37 @@ def parse_folded(lines: Iterable[str]) -> list[tuple[list[str], int]]:
 
 
 def profile_folded(profile, weights: np.ndarray | None = None, mask: np.ndarray | None = None) -> Iterator[str]:
-    """Folded lines for a Profile: weight per sample (default 1 each), optionally only the masked samples."""
+    """Folded lines for a Profile: weight per sample (default 1 each), optionally only the masked samples.
+
+    Paths are gathered with numpy, one tree level at a time for a block of leaves (not one Python step per frame
+    of every stack: deep captures have tens of millions of those), then joined once per stack."""
     stacks = profile.sample_stack
     w = np.ones(len(stacks)) if weights is None else weights
     if mask is not None:
         stacks, w = stacks[mask], w[mask]
     valid = stacks >= 0
     per_stack = np.bincount(stacks[valid], weights=w[valid], minlength=len(profile.stack_frame))
-    labels = [profile.frame_label(i) for i in range(len(profile.frame_function))]
-
-    def pairs() -> Iterator[tuple[list[str], float]]:
-        for stack in np.nonzero(per_stack)[0]:
-            yield [labels[f] for f in profile.stack_frames(int(stack))], float(per_stack[stack])
-
-    return format_folded(pairs())
+    labels = [clean_frame(profile.frame_label(i)) for i in range(len(profile.frame_function))]
+    leaves = np.nonzero(per_stack)[0]
+    parent = profile.stack_parent.astype(np.int64)
+    frame = profile.stack_frame.astype(np.int64)
+    totals: dict[str, float] = {}
+    for lo in range(0, len(leaves), 20000):  # bounded memory: a (depth, block) matrix at a time
+        block = leaves[lo:lo + 20000]
+        levels = []
+        node = block.astype(np.int64)
+        while True:
+            alive = node >= 0
+            if not alive.any():
+                break
+            levels.append(np.where(alive, frame[np.maximum(node, 0)], -1))
+            node = np.where(alive, parent[np.maximum(node, 0)], -1)
+        paths = np.stack(levels[::-1], axis=1).tolist() if levels else [[] for _ in block]
+        get = labels.__getitem__
+        for path, weight in zip(paths, per_stack[block].tolist(), strict=True):
+            key = ";".join([get(f) for f in path if f >= 0])
+            totals[key] = totals.get(key, 0.0) + weight
+    for key in sorted(totals):
+        weight = round(totals[key])
+        if weight > 0 and key:
+            yield f"{key} {weight}"

@@ -35,6 +35,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from hwprof.definitions import COUNTER_RATIOS
 from hwprof.perf.abi import HwCacheId, HwCacheOp, HwCacheResult, HwEvent, PerfType, SwEvent
 from hwprof.units import Nanoseconds
 
@@ -197,19 +198,8 @@ def _derive_context(c: _Context, wall_ns: Nanoseconds | None) -> list[Metric]:
             if key in r:
                 c.ratio(f"{key} rate", key, clock, "/sec", factor=1e9)
         c.ratio("GHz", "cycles", clock, "GHz")
-    c.ratio("IPC", "instructions", "cycles", "insn per cycle")
-    c.ratio("CPI", "cycles", "instructions", "cycles per insn", anchor="instructions")
-    c.ratio("frontend stall %", "stalled-cycles-frontend", "cycles", "% frontend cycles idle", 100.0)
-    c.ratio("backend stall %", "stalled-cycles-backend", "cycles", "% backend cycles idle", 100.0)
-    c.ratio("branch-miss %", "branch-misses", "branches", "% of all branches", 100.0)
-    c.ratio("cache-miss %", "cache-misses", "cache-references", "% of all cache refs", 100.0)
-    for prefix, what in (("L1-dcache", "L1-dcache accesses"), ("L1-icache", "L1-icache accesses"),
-                         ("LLC", "LL-cache accesses"), ("dTLB", "dTLB cache accesses"),
-                         ("iTLB", "iTLB cache accesses")):
-        c.ratio(f"{prefix} miss %", f"{prefix}-load-misses", f"{prefix}-loads", f"% of all {what}", 100.0)
-    for misses in ("cache-misses", "branch-misses", "L1-dcache-load-misses", "L1-icache-load-misses",
-                   "LLC-load-misses", "dTLB-load-misses", "iTLB-load-misses"):
-        c.ratio(f"{misses} MPKI", misses, "instructions", "misses per 1k insn", 1000.0)
+    for r in COUNTER_RATIOS:
+        c.ratio(r.name, r.numerator, r.denominator, r.stat_unit, r.factor, anchor=r.anchor or None)
     _topdown_intel(c)
     _topdown_amd(c)
     return c.out

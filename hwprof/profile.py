@@ -66,8 +66,11 @@ class ProfileMeta:
         return cls(**known)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Profile:
+    """Immutable once built: fields cannot be re-bound and the arrays are read-only. A changed profile is a new
+    one (`select(keep)` for a subset of the samples, dataclasses.replace for anything else)."""
+
     meta: ProfileMeta
     strings: list[str]
     # frames
@@ -96,6 +99,12 @@ class Profile:
     sample_count: np.ndarray | None = None
     # uint8 hwprof.offcpu.OffCpuState per sample (0: on-CPU); None for profiles without off-CPU samples
     sample_state: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in self._ARRAYS + ("sample_state",):
+            value = getattr(self, name)
+            if isinstance(value, np.ndarray) and value.flags.writeable:
+                value.flags.writeable = False
 
     # --- sizes --------------------------------------------------------------------------------------
     @property
@@ -205,10 +214,12 @@ class SampleArrays:
     period: np.ndarray    # float64
     end: np.ndarray       # uint8
     counters: np.ndarray  # float64 (n, weights)
+    state: np.ndarray | None = None  # uint8 hwprof.offcpu.OffCpuState; None when every sample is on-CPU
 
     def take(self, index: np.ndarray) -> SampleArrays:
         """The samples at `index` (a permutation, a selection or a boolean mask), in that order."""
-        return SampleArrays(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
+        return SampleArrays(*(None if getattr(self, name) is None else getattr(self, name)[index]
+                              for name in self.__dataclass_fields__))
 
 
 class ProfileBuilder:
@@ -224,6 +235,10 @@ class ProfileBuilder:
         self._samples: list[tuple[int, int, int, int, int, float, int]] = []
         self._counters: list[list[float]] = []
         self.threads: dict[int, str] = {}
+
+    @property
+    def n_frames(self) -> int:
+        return len(self._frame_rows)
 
     def intern(self, text: str | None) -> int:
         if text is None:
@@ -268,7 +283,7 @@ class ProfileBuilder:
                        stack_parent=stack_parent, sample_time=samples.time, sample_pid=samples.pid,
                        sample_tid=samples.tid, sample_cpu=samples.cpu, sample_stack=samples.stack,
                        sample_period=samples.period, sample_end=samples.end, counters=samples.counters,
-                       threads=dict(self.threads))
+                       threads=dict(self.threads), sample_state=samples.state)
 
     def _frame_cols(self) -> dict[str, np.ndarray]:
         frames = self._frame_rows

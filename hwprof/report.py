@@ -16,45 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
+from hwprof.definitions import (
+    GroupRatio,
+    StackQuality,
+    canonical_event,
+    group_ratios,
+    ratio_sums,
+    ratio_value,
+    stack_quality,
+)
 from hwprof.errors import HwprofError
-from hwprof.profile import Profile, StackEnd
+from hwprof.profile import Profile
 from hwprof.terminal import printable
 
 SAMPLE_KEYS = ("pid", "tid", "comm")
 FRAME_KEYS = ("symbol", "dso")
 SORT_KEYS = SAMPLE_KEYS + FRAME_KEYS
-
-# Ratios by the canonical names of group members: (label, numerator, denominator, factor, unit)
-_RATIOS = (
-    ("IPC", "instructions", "cycles", 1.0, ""),
-    ("cache-miss%", "cache-misses", "cache-references", 100.0, "%"),
-    ("branch-miss%", "branch-misses", "branches", 100.0, "%"),
-    ("L1d-miss%", "L1-dcache-load-misses", "L1-dcache-loads", 100.0, "%"),
-    ("LLC-miss%", "LLC-load-misses", "LLC-loads", 100.0, "%"),
-    ("cache-MPKI", "cache-misses", "instructions", 1000.0, ""),
-    ("branch-MPKI", "branch-misses", "instructions", 1000.0, ""),
-    ("L1d-MPKI", "L1-dcache-load-misses", "instructions", 1000.0, ""),
-)
-_ALIASES = {"cpu-cycles": "cycles", "branch-instructions": "branches"}
-# Vendor events (hwprof.events.vendor) that count what a generic event counts, so IPC and branch ratios work for
-# groups of named events too (any case: perf's names are case-insensitive).
-_VENDOR_ALIASES = {
-    "inst_retired.any": "instructions", "inst_retired.any_p": "instructions", "ex_ret_instr": "instructions",
-    "cpu_clk_unhalted.thread": "cycles", "cpu_clk_unhalted.thread_p": "cycles", "cpu_clk_unhalted.core": "cycles",
-    "cpu_clk_unhalted.core_p": "cycles", "ls_not_halted_cyc": "cycles",
-    "br_inst_retired.all_branches": "branches", "ex_ret_brn": "branches",
-    "br_misp_retired.all_branches": "branch-misses", "ex_ret_brn_misp": "branch-misses",
-}
-
-
-def canonical(name: str) -> str:
-    head = name.split(":")[0]
-    base = head.split("/")[-1] if "/" not in head else head
-    if base.startswith(("cpu/", "cpu_core/", "cpu_atom/")):  # cpu_core/MEM_LOAD_RETIRED.L3_MISS/
-        base = base.split("/")[1]
-    base = _ALIASES.get(base, base)
-    return _VENDOR_ALIASES.get(base.lower(), base)
-
 
 @dataclass(frozen=True)
 class ReportOptions:
@@ -81,32 +58,6 @@ class Row:
 
 
 @dataclass(frozen=True)
-class StackQuality:
-    samples: int
-    complete: int
-    unknown: int
-    truncated: int
-    no_stack: int
-
-    @property
-    def complete_share(self) -> float:
-        return self.complete / self.samples if self.samples else 0.0
-
-    def line(self) -> str:
-        if not self.samples:
-            return "stack quality: no samples"
-        if self.no_stack == self.samples:
-            return "stack quality: no callchains recorded (record with -g)"
-
-        def pct(n: int) -> str:
-            return f"{100.0 * n / self.samples:.1f}%"
-
-        return (f"stack quality: {pct(self.complete)} complete, {pct(self.unknown)} ended in unknown frames, "
-                f"{pct(self.truncated)} truncated"
-                + (f", {pct(self.no_stack)} without a stack" if self.no_stack else ""))
-
-
-@dataclass(frozen=True)
 class Report:
     source: str
     event: str
@@ -125,8 +76,10 @@ class Report:
 
     def to_json(self) -> dict:
         out = asdict(self)
+        out["quality"].pop("complete_symbolized")  # behind "score"
         out["quality"]["line"] = self.quality.line()
         out["quality"]["complete_share"] = self.quality.complete_share
+        out["quality"]["score"] = self.quality.score
         return out
 
 
@@ -180,17 +133,10 @@ def sample_weights(profile: Profile, weight: str) -> np.ndarray:
         return profile.sample_period.astype(np.float64)
     names = profile.meta.weight_names
     for i, name in enumerate(names):
-        if weight in (name, canonical(name)):
+        if weight in (name, canonical_event(name)):
             return profile.counters[:, i]
     choices = ", ".join(["samples", "period", *names])
     raise HwprofError(f"unknown weight {weight!r} (choose from: {choices})")
-
-
-def stack_quality(profile: Profile, mask: np.ndarray) -> StackQuality:
-    counts = np.bincount(profile.sample_end[mask], weights=profile.sample_counts()[mask], minlength=4).astype(int)
-    return StackQuality(int(profile.sample_counts()[mask].sum()), int(counts[StackEnd.COMPLETE]),
-                        int(counts[StackEnd.UNKNOWN_FRAME]),
-                        int(counts[StackEnd.TRUNCATED]), int(counts[StackEnd.NO_STACK]))
 
 
 # --- the tree arithmetic -----------------------------------------------------------------------------------
@@ -294,7 +240,7 @@ def build_report(profile: Profile, opts: ReportOptions, source: str = "") -> Rep
     total = float(weights[mask].sum())
     groups, group_labels = _sample_groups(profile, opts.sort, mask)
     frame_level = any(k in FRAME_KEYS for k in opts.sort)
-    ratio_specs = _ratio_specs(profile.meta.weight_names)
+    ratio_specs = group_ratios(profile.meta.weight_names)
     rows: list[Row] = []
     if frame_level:
         rows = _frame_rows(profile, opts, mask, weights, groups, group_labels, total, ratio_specs)
@@ -316,7 +262,7 @@ def build_report(profile: Profile, opts: ReportOptions, source: str = "") -> Rep
         samples=int(profile.sample_counts()[mask].sum()), total_weight=total, weight=opts.weight, lost=meta.lost,
         quality=quality,
         sort=opts.sort, children=opts.children, rows=rows[: opts.limit] if opts.limit else rows,
-        ratio_names=[s[0] for s in ratio_specs], notes=list(meta.notes),
+        ratio_names=[r.name for r in ratio_specs], notes=list(meta.notes),
         meta={"target": meta.target, "command": meta.command, "hostname": meta.hostname,
               "os_release": meta.os_release, "source": meta.source, "duration_ns": meta.duration_ns,
               "weight_names": meta.weight_names},
@@ -324,7 +270,7 @@ def build_report(profile: Profile, opts: ReportOptions, source: str = "") -> Rep
 
 
 def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights: np.ndarray, groups: np.ndarray,
-                group_labels: list[tuple[str, ...]], total: float, ratio_specs: list) -> list[Row]:
+                group_labels: list[tuple[str, ...]], total: float, ratio_specs: list[GroupRatio]) -> list[Row]:
     from hwprof.pipeline.arrays import unique_inverse
 
     tree = StackTree(profile)
@@ -346,11 +292,14 @@ def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights
         leaf_self = self_key[leaves]
         self_w = np.bincount(leaf_self, weights=leaf_w, minlength=n_keys)
         self_n = np.bincount(leaf_self, weights=leaf_n, minlength=n_keys)
-        total_w = np.zeros(n_keys)
-        for lo in range(0, len(leaves), 20000):  # bounded memory: paths of 20000 stacks at a time
-            part = slice(lo, lo + 20000)
-            prow, pkey = tree.path_keys(leaves[part], node_key)
-            total_w += np.bincount(pkey, weights=leaf_w[part][prow], minlength=n_keys)
+        if opts.children:
+            total_w = np.zeros(n_keys)
+            for lo in range(0, len(leaves), 20000):  # bounded memory: paths of 20000 stacks at a time
+                part = slice(lo, lo + 20000)
+                prow, pkey = tree.path_keys(leaves[part], node_key)
+                total_w += np.bincount(pkey, weights=leaf_w[part][prow], minlength=n_keys)
+        else:
+            total_w = self_w  # a self table (perf's --no-children): rows are what has self time, no path walk
         counters = np.zeros((n_keys, width))
         if width:
             np.add.at(counters, self_key[stacks], profile.counters[sel])
@@ -370,53 +319,12 @@ def _pct(value: float, total: float) -> float:
     return 100.0 * float(value) / total if total else 0.0
 
 
-def _ratio_specs(names: list[str]) -> list[tuple[str, int, int, float, str]]:
-    """Which ratios the group members allow: known pairs first, else each member per the leader."""
-    canon = [canonical(n) for n in names]
-    specs = []
-    for label, num, den, factor, unit in _RATIOS:
-        if num in canon and den in canon:
-            specs.append((label, canon.index(num), canon.index(den), factor, unit))
-    known = {s[1] for s in specs if s[0].endswith("MPKI")}
-    for i, name in enumerate(canon):
-        if "miss" not in name.lower() or i in known or name in _GENERIC_NAMES:
-            continue
-        # A named miss event (MEM_LOAD_RETIRED.L3_MISS, ls_dmnd_fills_from_sys...): misses per 1k instructions,
-        # and the miss rate against its HIT sibling where the group has one (X.L3_MISS vs X.L3_HIT).
-        if "instructions" in canon:
-            specs.append((f"{name}-MPKI", i, canon.index("instructions"), 1000.0, ""))
-        hit = _hit_sibling(name, canon)
-        if hit is not None:
-            specs.append((f"{name}-rate%", i, -1 - hit, 100.0, "%"))
-    if not specs and len(names) > 1:
-        # A clock leader counts nanoseconds: per millisecond of CPU reads better than per nanosecond.
-        per_ms = canon[0] in ("cpu-clock", "task-clock")
-        for i in range(1, len(names)):
-            label = f"{canon[i]}/ms" if per_ms else f"{canon[i]}/{canon[0]}"
-            specs.append((label, i, 0, 1e6 if per_ms else 1.0, ""))
-    return specs
-
-
-_GENERIC_NAMES = {spec[1] for spec in _RATIOS} | {spec[2] for spec in _RATIOS}
-
-
-def _hit_sibling(miss: str, canon: list[str]) -> int | None:
-    """The member counting the hits of the same level: MEM_LOAD_RETIRED.L3_MISS -> MEM_LOAD_RETIRED.L3_HIT."""
-    for old, new in (("MISS", "HIT"), ("miss", "hit")):
-        if old in miss:
-            sibling = miss.replace(old, new)
-            if sibling in canon:
-                return canon.index(sibling)
-    return None
-
-
-def _ratios(sums: np.ndarray, specs: list) -> dict[str, float]:
-    """A negative denominator index -1-h means misses / (misses + hits of member h): a miss rate."""
+def _ratios(sums: np.ndarray, specs: list[GroupRatio]) -> dict[str, float]:
     out = {}
-    for label, num, den, factor, _unit in specs:
-        total = sums[den] if den >= 0 else sums[num] + sums[-1 - den]
-        if total > 0:
-            out[label] = float(factor * sums[num] / total)
+    for r in specs:
+        value = ratio_value(*ratio_sums(sums, r), r.factor)
+        if value is not None:
+            out[r.name] = value
     return out
 
 

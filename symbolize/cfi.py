@@ -104,6 +104,7 @@ def build_table(path: str, image: ElfImage | None = None, search=None) -> Unwind
         rows = (rows[0] + np.uint64(image.load_bias), *rows[1:])
     rows = _patch_plt(rows, image, notes)
     rows = _patch_sigreturn(rows, image)
+    rows = _patch_entry(rows, image)
     table = UnwindTable(*rows)
     return _with_segments(table, image, source, notes)
 
@@ -296,6 +297,26 @@ def _patch_sigreturn(rows: Rows, image: ElfImage) -> Rows:
     except OSError:
         return rows
     return _insert_rows(rows, found[:16])
+
+
+def _patch_entry(rows: Rows, image: ElfImage) -> Rows:
+    """The ELF entry point is the outermost frame even where no FDE covers it (ld.so's hand-written _start): a
+    caller looked up there ends the stack properly instead of as "no CFI"."""
+    try:
+        with open(image.path, "rb") as f:
+            f.seek(24)
+            entry = int.from_bytes(f.read(8), "little")
+    except OSError:
+        return rows
+    if not entry or not any(seg.executable and seg.vaddr <= entry < seg.vaddr + seg.memsz for seg in image.segments):
+        return rows
+    starts = rows[0]
+    i = int(np.searchsorted(starts, np.uint64(entry), side="right")) - 1
+    if i >= 0 and rows[1][i] != CfaRule.NONE:
+        return rows  # an FDE describes the entry point: its rows stand
+    after = starts[starts > np.uint64(entry)]
+    end = int(after[0]) if len(after) else entry + 64
+    return _insert_rows(rows, [(entry, end, CfaRule.RSP, 8, RA_UNDEFINED, RBP_SAME)])
 
 
 def cache_dir_default() -> str:

@@ -53,7 +53,6 @@ def parse_jitdump(data: bytes, path: str = "jitdump") -> JitDump:
     while pos + _PREFIX.size <= len(data):
         rid, size, timestamp = _PREFIX.unpack_from(data, pos)
         if size < _PREFIX.size or pos + size > len(data):
-            out.notes.append(f"{path}: cut at byte {pos} (the JIT was still writing it)")
             break
         body = pos + _PREFIX.size
         if rid == CODE_LOAD and size >= _PREFIX.size + _LOAD.size:
@@ -75,4 +74,7 @@ def parse_jitdump(data: bytes, path: str = "jitdump") -> JitDump:
         elif rid == CODE_UNWINDING_INFO:
             out.unwinding_records += 1
         pos += size
+    if pos < len(data):
+        out.notes.append(f"{path}: {len(data) - pos} bytes at the end are not a whole record (the JIT was still "
+                         "writing it); ignored")
     return out

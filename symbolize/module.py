@@ -31,7 +31,7 @@ log = logging.getLogger("hwprof.symbolize")
 # GCC's names for the parts and clones of a function: DWARF names the function without them.
 _CLONE_SUFFIX = re.compile(r"(\.(cold|part|isra|constprop|lto_priv|localalias|llvm|clone|str)(\.\d+)?)+$")
 _CACHE_VERSION = "2"
-_SYMBOLS_MAGIC = b"HWSYMS01"
+_SYMBOLS_MAGIC = b"HWSYMS03"  # 03: stripped reach from .eh_frame, IRELATIVE PLT names, no versions
 
 
 def _same(name: str | None) -> str | None:
@@ -243,7 +243,7 @@ class ModuleIndex:
                     file = outer.file
                     if file is None and sidx >= 0:
                         file = symbols.file_of(sidx)
-                    last = (fix(self._outer_name(outer, elf_name, sidx)), file, outer.line)
+                    last = (fix(self._outer_name(outer, elf_name, sidx, dwarf_alias=True)), file, outer.line)
                     text = (*[(fix(loc[0]), loc[1], loc[2]) for loc in chain[:-1]], last)
                 memo[key] = text
             out.append(text)
@@ -274,7 +274,7 @@ class ModuleIndex:
             return (last,)
         return (*[make(fix(loc[0]), loc[1], loc[2], True, module, off, None) for loc in chain[:-1]], last)
 
-    def _outer_name(self, outer: Location, elf_name: str | None, sidx: int) -> str | None:
+    def _outer_name(self, outer: Location, elf_name: str | None, sidx: int, dwarf_alias: bool = False) -> str | None:
         """The real function's name: the ELF symbol covering the address when there is one.
 
         That is what perf and llvm-symbolizer print for the outermost frame (addr2line too, for
@@ -282,10 +282,14 @@ class ModuleIndex:
         (``.constprop.0``) are named as the code actually is. It also sidesteps SymCache sometimes
         labelling a hot/cold-split function with a neighbouring symbol's name. Code without a
         symbol gets DWARF's name, clone suffixes undone the same way.
+
+        Of several ELF names for one address, profiles get the table's first choice, perf's: the public
+        global name (`malloc`, `__strcoll_l`, `pow`, not `__GI___libc_malloc` or `__pow`). `hwprof addr2line`
+        (dwarf_alias) prints the alias DWARF uses, as binutils' addr2line does.
         """
         if elf_name is not None:
             aliases = self.symbols.aliases.get(int(self.symbols.starts[sidx])) if self.symbols.aliases else None
-            if aliases and outer.function is not None:
+            if dwarf_alias and aliases and outer.function is not None:
                 dwarf_name = strip_clone_suffix(outer.function)
                 # GCC's DWARF describes the base-object C2/D2 variant; a C1/D1 there is SymCache's relabelling.
                 if dwarf_name in aliases and not _CXX_COMPLETE_OBJECT.search(dwarf_name):

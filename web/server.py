@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
+from hwprof.terminal import printable
+
 IDLE_TIMEOUT_S = 30
 MAX_CONNECTIONS = 500  # well under the usual 1024 open-file limit
 WORKER_THREADS = 8
@@ -47,7 +49,7 @@ class AccessLog:
             query = redact_query(environ.get("QUERY_STRING", ""))
             path = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
             self.log.info('%s "%s %s" %s', environ.get("REMOTE_ADDR", "-"), environ.get("REQUEST_METHOD", "-"),
-                          path.encode("unicode_escape").decode("ascii"), status.split(" ", 1)[0])
+                          printable(path), status.split(" ", 1)[0])
             return start_response(status, headers, exc_info)
 
         return self.app(environ, logged_start_response)

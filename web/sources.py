@@ -60,7 +60,9 @@ class EntrySource:
             from hwprof.pipeline import load_profile
         except ImportError:
             raise HwprofError("this hwprof cannot decode perf.data recordings (hwprof.pipeline is missing)") from None
-        return load_profile(self.store, entry, self.symbolizer_factory())
+        from hwprof.offcpu_stage import stages_for
+
+        return load_profile(self.store, entry, self.symbolizer_factory(), stages=stages_for(path))
 
     def payload_gzip(self, entry: StoreEntry, sample_filter: SampleFilter | None = None) -> bytes:
         """The payload as gzip-compressed JSON (HTML-safe), from memory, the disk cache, or built now.
@@ -297,5 +299,26 @@ def normalize_stat(raw) -> dict:
         "series": [{"name": name, "t": [p[0] for p in points], "v": [p[1] for p in points]}
                    for name, points in series.items()],
         "notes": [_text(n) for n in raw.get("notes") or [] if isinstance(n, str)][:50],
+        "topdown": _topdown(raw.get("topdown")),
     }
+
+
+def _topdown(raw) -> dict | None:
+    """`hwprof stat --topdown-level N`'s tree (hwprof.events.metricplan), typed and bounded for the page."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), list):
+        return None
+    nodes = []
+    for node in raw["nodes"][:2000]:
+        if not isinstance(node, dict):
+            continue
+        level = _number(node.get("level"))
+        nodes.append({
+            "name": _text(node.get("name"), 120) or "?", "parent": _text(node.get("parent"), 120) or None,
+            "level": int(min(max(level or 1, 1), 6)), "value": _number(node.get("value")),
+            "unit": _text(node.get("unit"), 20), "uncertainty": _number(node.get("uncertainty")),
+            "over_threshold": node.get("over_threshold") if isinstance(node.get("over_threshold"), bool) else None,
+            "bottleneck": node.get("bottleneck") is True, "reason": _text(node.get("reason")),
+        })
+    return {"model": _text(raw.get("model"), 60), "cpuid": _text(raw.get("cpuid"), 60),
+            "level": int(_number(raw.get("level")) or 0), "nodes": nodes}
 

@@ -14,13 +14,9 @@ from __future__ import annotations
 import mmap
 import os
 import shutil
-from typing import TYPE_CHECKING
 
 from hwprof.errors import HwprofError
 from hwprof.preflight import INFO, NO, OK, WARN, Check
-
-if TYPE_CHECKING:
-    import numpy as np
 
 # `mov %rsp,%rbp` in its two x86-64 encodings (89 /r and 8b /r)
 _FP_SETUP = (bytes.fromhex("4889e5"), bytes.fromhex("488bec"))
@@ -75,7 +71,7 @@ def frame_pointer_share(path: str) -> tuple[int, int]:
         sizes = np.minimum(np.asarray(table.ends, dtype=np.uint64)[index] - starts, PROLOGUE_WINDOW)
     else:
         # Stripped of every function symbol: the unwind table still lists where each function starts.
-        starts = eh_frame_function_starts(image)
+        starts = np.array(sorted(image.function_bounds), dtype=np.uint64)
         if not len(starts):
             return 0, 0
         gaps = np.append(np.diff(starts), np.uint64(PROLOGUE_WINDOW))
@@ -90,29 +86,6 @@ def frame_pointer_share(path: str) -> tuple[int, int]:
             total += 1
             with_fp += any(p in head for p in _FP_SETUP)
     return with_fp, total
-
-
-def eh_frame_function_starts(image) -> np.ndarray:
-    """Function start addresses from the .eh_frame_hdr search table (sorted, one per FDE).
-
-    Only the encodings every GNU linker writes are read: eh_frame_ptr pcrel|sdata4, fde_count udata4 and the
-    table datarel|sdata4; anything else yields no starts (the caller then reports "unknown").
-    """
-    import numpy as np
-
-    section = image.sections.get(".eh_frame_hdr")
-    raw = image.read_section(".eh_frame_hdr")
-    if section is None or raw is None or len(raw) < 12:
-        return np.zeros(0, np.uint64)
-    version, ptr_enc, count_enc, table_enc = raw[0], raw[1], raw[2], raw[3]
-    if version != 1 or ptr_enc != 0x1B or count_enc != 0x03 or table_enc != 0x3B:
-        return np.zeros(0, np.uint64)
-    count = int.from_bytes(raw[8:12], "little")
-    table = np.frombuffer(raw, dtype="<i4", count=2 * count, offset=12) if 12 + 8 * count <= len(raw) else None
-    if table is None:
-        return np.zeros(0, np.uint64)
-    starts = table[0::2].astype(np.int64) + int(section.addr)
-    return np.unique(starts[starts > 0].astype(np.uint64))
 
 
 def check_frame_pointers(path: str, label: str) -> Check:

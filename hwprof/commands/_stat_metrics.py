@@ -21,7 +21,7 @@ from hwprof.events.metricplan import (
     topdown_metrics,
     topdown_tree,
 )
-from hwprof.stat_output import StatResult
+from hwprof.stat_output import Slice, StatResult
 
 
 def build_plan(metric_args: Sequence[str], topdown_level: int | None) -> MetricPlan:
@@ -55,6 +55,17 @@ def build_plan(metric_args: Sequence[str], topdown_level: int | None) -> MetricP
     return plan
 
 
+def vendor_topdown_available() -> bool:
+    """Whether this model's vendor data has a top-down tree (then --topdown uses its level-1 formulas)."""
+    from hwprof.events.vendor import VendorDataError, current_model
+
+    try:
+        model = current_model()
+    except (ValueError, VendorDataError):
+        return False
+    return model is not None and any(m.level == 1 and m.is_tma for m in model.metrics())
+
+
 def plan_groups(plan: MetricPlan, first_group: int, first_slot: int) -> list:
     from hwprof.events.parser import EventParser
 
@@ -78,10 +89,13 @@ def apply_plan(result: StatResult, plan: MetricPlan, verbose: bool,
     metrics = tuple(result.metrics) + tuple(as_metrics(v for v in computed if not (tree and _in_tree(v, tree))))
     notes = list(result.notes)
     lost = [v for v in computed if v.value is None and not (tree and _in_tree(v, tree))]
-    for v in lost[:5]:
-        notes.append(f"metric {v.metric.name}: {v.reason}")
-    if len(lost) > 5:
-        notes.append(f"{len(lost) - 5} more metrics have no value")
+    if lost and not any(e.counted for e in events):
+        notes.append(f"no vendor metric has a value: none of their {len(events)} events were counted here")
+    else:
+        for v in lost[:5]:
+            notes.append(f"metric {v.metric.name}: {v.reason}")
+        if len(lost) > 5:
+            notes.append(f"{len(lost) - 5} more metrics have no value")
     topdown = None
     if tree:
         topdown = {"model": model.name, "cpuid": model.cpuid.text, "level": plan.topdown_level, "nodes": [
@@ -94,10 +108,24 @@ def apply_plan(result: StatResult, plan: MetricPlan, verbose: bool,
                      f"in {len(plan.groups)} groups (-v lists them)")
     else:
         shown_events = result.events
-    new = dataclasses.replace(result, metrics=metrics, notes=tuple(notes), topdown=topdown)
+    starts = [0, *(s.time_ns or 0 for s in result.intervals)]
+    intervals = tuple(interval_slice(plan, s, float((s.time_ns or 0) - start), True)
+                      for s, start in zip(result.intervals, starts, strict=False))
+    new = dataclasses.replace(result, metrics=metrics, notes=tuple(notes), topdown=topdown, intervals=intervals)
     shown = dataclasses.replace(new, events=shown_events)
     text = render_tree(tree, f"Top-down (TMA) to level {plan.topdown_level} for {model.cpuid.text} ({model.name})")
     return new, shown, text
+
+
+def interval_slice(plan: MetricPlan, s: Slice, interval_ns: float, verbose: bool) -> Slice:
+    """One `-I` interval with the vendor metrics (tree nodes included) computed on its counts; the metrics' own
+    events are left out of the printed rows unless -v, as in the totals."""
+    events = s.events[plan.first_slot:]
+    values = [(e.value if e.counted else None, e.enabled_ns, e.running_ns) for e in events]
+    computed = plan.evaluate(values, interval_ns)
+    metrics = tuple(s.metrics) + tuple(as_metrics(computed))
+    shown_events = s.events if verbose else s.events[:plan.first_slot]
+    return dataclasses.replace(s, events=shown_events, metrics=metrics)
 
 
 def _in_tree(value, tree) -> bool:

@@ -8,6 +8,7 @@ actually runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -117,10 +118,17 @@ def save_run(result: StatResult, name: str = "") -> str:
 def run_stat(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
     plan = None
-    if getattr(args, "metrics", None) or getattr(args, "topdown_level", None):
+    topdown_level = getattr(args, "topdown_level", None)
+    if opts.topdown and not topdown_level:
+        from hwprof.commands._stat_metrics import vendor_topdown_available
+
+        if vendor_topdown_available():  # --topdown: the vendor's level-1 formulas where the model has them
+            topdown_level = 1
+            opts = dataclasses.replace(opts, topdown=False)
+    if getattr(args, "metrics", None) or topdown_level:
         from hwprof.commands._stat_metrics import build_plan
 
-        plan = build_plan(args.metrics, args.topdown_level)  # -M / --topdown-level: the vendor's metrics
+        plan = build_plan(args.metrics, topdown_level)  # -M / --topdown-level: the vendor's metrics
     groups = parse_groups(opts.event_text, opts.topdown, opts.detailed) if opts.event_text or not plan else []
     if plan is not None:
         from hwprof.commands._stat_metrics import plan_groups
@@ -155,6 +163,10 @@ def _run(opts: StatOptions, groups: Sequence, sink, plan=None, verbose: int = 0)
 
     def emit(s: Slice) -> None:
         nonlocal header_printed
+        if plan is not None and not s.per_cpu and not s.per_thread:
+            from hwprof.commands._stat_metrics import interval_slice
+
+            s = interval_slice(plan, s, (opts.interval_ms or 0) * 1e6, verbose > 0)
         if opts.separator is not None:
             sink.write(render_interval_csv(s, opts.separator))
         else:

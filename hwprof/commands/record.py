@@ -8,6 +8,7 @@ EPILOG = """\
 examples:
   hwprof record -g -- ./a.out              # sample a command and its children at 4000 Hz, with call stacks
   hwprof record --call-graph dwarf -- ./a.out   # complete stacks without frame pointers (8 KiB stack copies)
+  hwprof record --python -- python3 app.py  # Python functions among the native frames (CPython 3.12+)
   hwprof record -F 999 -g -p 1234 -d 10    # attach to every thread of PID 1234 for 10 s, then detach
   hwprof record -a -g -d 5                 # the whole machine for 5 s (Ctrl-C stops early)
   hwprof record -C 0 -e cpu-clock -d 2     # CPU 0 only
@@ -36,6 +37,8 @@ class RecordCommand:
     epilog = EPILOG
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("-v", "--verbose", action="count", default=0,
+                            help="-vv: print each perf_event_attr before opening it, in perf's -vv layout")
         parser.add_argument("-e", "--event", action="append", metavar="EVENTS",
                             help="sampling event(s): comma list, {groups} read in every sample, modifiers "
                                  "(default: cycles, falling back to cpu-clock)")
@@ -55,6 +58,10 @@ class RecordCommand:
                             help="fp (same as -g), or dwarf[,SIZE]: user registers and SIZE bytes of user stack "
                                  "(default 8192, max 65528) per sample, unwound with the binaries' CFI, for code "
                                  "built without frame pointers; lbr where the CPU has last branch records")
+        stacks.add_argument("--python", action="store_true",
+                            help="show Python functions (py::func:file.py) among the native frames: turns on "
+                                 "CPython 3.12+'s perf support for the command (-X perf, or -X perf_jit on 3.13+) "
+                                 "and unwinds with --call-graph dwarf (32 KiB stack copies unless a size is given)")
         stacks.add_argument("--max-stack", type=int, metavar="N", help="at most N frames per stack")
         only = stacks.add_mutually_exclusive_group()
         only.add_argument("--user-callchains", action="store_true", help="user-space frames only")
@@ -111,6 +118,18 @@ class RecordCommand:
                 raise HwprofError(lbr_refusal() or "--call-graph lbr is not supported by hwprof yet: use "
                                   "--call-graph dwarf")
             stack_dump = call_graph.stack_size
+        python_notices: list[str] = []
+        if args.python:
+            from hwprof.collectors.python_perf import PYTHON_STACK_DUMP, python_perf_setup
+
+            if args.call_graph and not stack_dump:
+                raise HwprofError("--python unwinds with --call-graph dwarf[,SIZE], not with frame pointers",
+                                  exit_code=2)
+            if not args.call_graph or args.call_graph.strip() == "dwarf":
+                stack_dump = PYTHON_STACK_DUMP
+            setup = python_perf_setup(command, stack_dump)
+            os.environ.update(setup.env)  # the command inherits hwprof's environment
+            python_notices = setup.notices
         for name, value in (("-F", args.freq), ("-c", args.count), ("--max-stack", args.max_stack)):
             if value is not None and value <= 0:
                 raise HwprofError(f"{name} must be positive, got {value}", exit_code=2)
@@ -140,7 +159,8 @@ class RecordCommand:
                 args.mmap_pages = data_pages()
         options = SamplingOptions(
             events=",".join(args.event) if args.event else None, frequency=args.freq, period=args.count,
-            callgraph=bool(args.g or args.call_graph or args.off_cpu), stack_dump=stack_dump, max_stack=max_stack,
+            callgraph=bool(args.g or args.call_graph or args.off_cpu or args.python), stack_dump=stack_dump,
+            max_stack=max_stack,
             user_callchain=not args.kernel_callchains, kernel_callchain=not args.user_callchains,
             data_pages=args.mmap_pages, duration=args.duration, inherit=not args.no_inherit,
             extra_events=offcpu_plan.extra_events if offcpu_plan else None, context_switch=offcpu_plan is not None,
@@ -172,10 +192,16 @@ class RecordCommand:
 
         cmdline = ["hwprof", "record", *sys.argv[2:]] if len(sys.argv) > 1 and sys.argv[1] == "record" else [
             "hwprof", "record", *(["--", *command] if command else [])]
-        for message in offcpu_plan.notices if offcpu_plan else ():
+        for message in [*(offcpu_plan.notices if offcpu_plan else ()), *python_notices]:
             notify(message)
         session = SamplingSession(target, options, path, cmdline=cmdline, notify=notify)
-        result = session.run()
+        if args.verbose >= 2:  # perf record -vv: every attr before it is opened (and the syscall's result)
+            from hwprof.perf.syscall import trace_opens
+
+            with trace_opens(sys.stderr.write):
+                result = session.run()
+        else:
+            result = session.run()
         if store is not None and entry_id is not None:
             store.add(StoreEntry(
                 id=entry_id, kind="record", file=os.path.basename(path), created=time.time(),

@@ -16,6 +16,9 @@ examples:
   hwprof report --folded --weight page-faults   # weight stacks by a group member's deltas
   hwprof report --json | jq .rows[0]
   hwprof report --html profile.html        # a self-contained flame graph page
+  hwprof report --off-cpu                  # (record --off-cpu) where threads blocked, by stack and state
+  hwprof report --off-cpu --folded --min-block 1000   # folded, weights in microseconds, blocks >= 1 ms
+  hwprof report --wall                     # on-CPU + off-CPU time per stack, and wall time per thread
 """
 
 
@@ -50,6 +53,14 @@ class ReportCommand:
                               help="show total (self + callees) shares, sorted by them (default with stacks)")
         children.add_argument("--no-children", dest="children", action="store_false",
                               help="self shares only")
+        off = parser.add_argument_group("off-CPU (recordings of 'hwprof record --off-cpu')")
+        view = off.add_mutually_exclusive_group()
+        view.add_argument("--off-cpu", action="store_true",
+                          help="time blocked per stack, split by task state (folded weights in microseconds)")
+        view.add_argument("--wall", action="store_true",
+                          help="on-CPU time (samples x period) plus off-CPU time per stack, and per thread")
+        off.add_argument("--min-block", type=float, default=0.0, metavar="USEC",
+                         help="leave out blocks shorter than USEC microseconds")
         out = parser.add_argument_group("output")
         mode = out.add_mutually_exclusive_group()
         mode.add_argument("--call-graph", action="store_true", help="caller-first tree with total percentages")
@@ -76,6 +87,8 @@ class ReportCommand:
         import numpy as np
 
         from hwprof.errors import HwprofError
+        from hwprof.offcpu_profile import has_offcpu, offcpu_summary, select_samples, view_selection
+        from hwprof.offcpu_stage import stages_for
         from hwprof.pipeline import decode_file, load_profile
         from hwprof.report import ReportOptions, build_report, render_call_graph, render_text, sample_mask
         from hwprof.report import sample_weights as weights_for
@@ -102,7 +115,8 @@ class ReportCommand:
             path = Path(args.input)
             if not path.exists():
                 raise HwprofError(f"no such file: {path}")
-            profile = decode_file(path, symbolizer, args.event)
+            stages = stages_for(path)
+            profile = decode_file(path, symbolizer, args.event, stages=stages, stacks=_stacks_needed(args, stages))
             source = str(path)
         else:
             from hwprof.store import ProfileStore
@@ -111,11 +125,29 @@ class ReportCommand:
             entry = store.get(args.id) if args.id else store.latest("record")
             if entry.kind != "record":
                 raise HwprofError(f"{entry.id} is a {entry.kind} entry, not a recording")
+            data = store.data_path(entry)
+            stages = stages_for(data)
             if symbolizer is None:
-                profile = decode_file(store.data_path(entry), None, args.event)
+                profile = decode_file(data, None, args.event, stages=stages, stacks=_stacks_needed(args, stages))
             else:
-                profile = load_profile(store, entry, symbolizer, args.event)
+                profile = load_profile(store, entry, symbolizer, args.event, stages=stages,
+                                       stacks=_stacks_needed(args, stages))
             source = entry.id
+        from hwprof.terminal import printable
+
+        for note in profile.meta.notes:  # every mode: --folded and --json output must stay clean, not silent
+            print(f"hwprof report: warning: {printable(note)}", file=sys.stderr)
+        view = "off-cpu" if args.off_cpu else "wall" if args.wall else "on-cpu"
+        if args.min_block < 0:
+            raise HwprofError(f"--min-block must not be negative, got {args.min_block}", exit_code=2)
+        offcpu_lines: list[str] = []
+        offcpu_json: dict = {}
+        if view != "on-cpu" or has_offcpu(profile):
+            view_mask, _ = view_selection(profile, view, args.min_block)
+            offcpu_lines, offcpu_json = offcpu_summary(profile, view, view_mask)
+            profile = select_samples(profile, view_mask)
+            if view != "on-cpu" and args.weight == "samples":
+                args.weight = "period"  # nanoseconds: blocked time, and the time clock's period
         sort = tuple(k.strip() for k in args.sort.split(",") if k.strip())
         has_stacks = bool(profile.n_samples) and bool(np.any(profile.sample_end != 3))
         children = args.children if args.children is not None else has_stacks
@@ -131,6 +163,8 @@ class ReportCommand:
             if args.folded:
                 from hwprof.folded import profile_folded
 
+                if view != "on-cpu" and args.weight == "period":
+                    weights = weights / 1000.0  # microseconds, as bcc's offcputime folds them
                 for line in profile_folded(profile, weights, mask):
                     sys.stdout.write(line + "\n")
                 return 0
@@ -153,11 +187,23 @@ class ReportCommand:
             return 0
         report = build_report(profile, opts, source)
         if args.json:
-            json.dump(report.to_json(), sys.stdout, indent=1)
+            document = report.to_json()
+            if offcpu_json:
+                document["off_cpu"] = offcpu_json
+            json.dump(document, sys.stdout, indent=1)
             sys.stdout.write("\n")
         else:
+            sys.stdout.write("".join(line + "\n" for line in offcpu_lines))
             sys.stdout.write(render_text(report))
         return 0
+
+
+def _stacks_needed(args: argparse.Namespace, stages: list) -> str:
+    """A self table (--no-children as a table or JSON) needs each stack's leaf and outermost frame only: decoding
+    just those is what makes it cheap ("leaf"); everything else needs whole stacks."""
+    whole = (args.children is not False or args.folded or args.call_graph or args.html or stages
+             or getattr(args, "off_cpu", False) or getattr(args, "wall", False))
+    return "full" if whole else "leaf"
 
 
 def _ints(text: str | None, option: str) -> tuple[int, ...]:

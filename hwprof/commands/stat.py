@@ -67,7 +67,8 @@ class StatCommand:
         parser.add_argument("-D", "--delay", type=int, default=0, metavar="MS",
                             help="start counting MS milliseconds after the command (or the attach) starts")
         parser.add_argument("--topdown", action="store_true",
-                            help="add this CPU's top-down level 1 events (Intel perf-metrics, AMD Zen 4)")
+                            help="top-down level 1: the vendor's formulas (as --topdown-level 1) where this CPU "
+                                 "model has them, else Intel perf-metrics / AMD Zen 4 pipeline events")
         parser.add_argument("-M", "--metrics", action="append", default=[], metavar="METRIC|GROUP",
                             help="the CPU vendor's metrics or metric groups (comma list, repeatable; "
                                  "'hwprof list metric' shows them), evaluated over scheduled event groups")

@@ -103,6 +103,14 @@ def build_catalog(kinds: tuple[str, ...] = KINDS, probe: bool = True, pattern: s
     if vendor_probe_reason is not None:
         found = [(replace(e, openable=Openability(False, reason=vendor_probe_reason)), None)
                  if e.kind == "vendor" else (e, a) for e, a in found]
+    elif not pmus.has_core_pmu():
+        # Without a core PMU every named CPU event fails for the one reason: one open says it for all.
+        first = next((e for e, _ in found if e.kind == "vendor"), None)
+        if first is not None:
+            shared_vendor = _probe(first, None, pmus, tracefs_path).openable
+            if shared_vendor is not None and not shared_vendor.ok:
+                found = [(_with_openable(e, shared_vendor), None) if e.kind == "vendor" else (e, a)
+                         for e, a in found]
     tracepoints = [(e, a) for e, a in found if e.kind == "tracepoint"]
     shared: Openability | None = None
     if len(tracepoints) > PROBE_EACH_TRACEPOINT_LIMIT:
@@ -158,6 +166,14 @@ def _probe(entry: CatalogEntry, attr: PerfEventAttr | None, pmus: PmuRegistry,
         return replace(entry, openable=Openability(True, reason="measured by hwprof itself"))
     if entry.kind == "metric" or entry.openable is not None:
         return entry
+    if entry.kind == "vendor":
+        from hwprof.events.parser import EventParseError, EventParser
+        from hwprof.events.vendor import current_model
+
+        try:
+            attr = EventParser(pmus=pmus, vendor=current_model()).parse(entry.name)[0].events[0].attr
+        except EventParseError as exc:
+            return replace(entry, openable=Openability(False, reason=str(exc)))
     if entry.kind == "pmu":
         from hwprof.events.parser import EventParseError, parse_event
 

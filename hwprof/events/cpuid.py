@@ -28,15 +28,24 @@ class CpuId:
     model: int
     stepping: int | None
     overridden: bool = False  # came from PERF_CPUID, not from this machine
+    midr: int | None = None   # arm64: the MIDR_EL1 value perf uses as the CPU id (0x00000000410fd0c1)
 
     @property
     def text(self) -> str:
+        if self.midr is not None:
+            return f"0x{self.midr:016x}"
         base = f"{self.vendor}-{self.family}-{self.model:X}"
         return base if self.stepping is None else f"{base}-{self.stepping:X}"
 
     @property
     def without_stepping(self) -> str:
+        if self.midr is not None:  # perf's arm64 rule: variant [23:20] and revision [3:0] do not choose tables
+            return f"0x{self.midr & ~0xF0000F:016x}"
         return f"{self.vendor}-{self.family}-{self.model:X}"
+
+    @property
+    def is_arm(self) -> bool:
+        return self.midr is not None
 
     @property
     def is_intel(self) -> bool:
@@ -56,10 +65,14 @@ class CpuId:
 
 
 def parse_cpuid(text: str, overridden: bool = True) -> CpuId:
+    arm = re.fullmatch(r"0x([0-9a-fA-F]{1,16})", text.strip())
+    if arm:  # arm64: perf's CPU id is the MIDR_EL1 register
+        midr = int(arm.group(1), 16)
+        return CpuId("ARM", 0, (midr >> 4) & 0xFFF, midr & 0xF, overridden, midr=midr)
     m = _CPUID_RE.match(text.strip())
     if not m:
-        raise CpuidError(f"{ENV_OVERRIDE}='{text}' is not VENDOR-FAMILY-MODEL[-STEPPING] "
-                         "(perf's format, e.g. GenuineIntel-6-55-4 or AuthenticAMD-25-1-1)")
+        raise CpuidError(f"{ENV_OVERRIDE}='{text}' is not VENDOR-FAMILY-MODEL[-STEPPING] or an arm64 MIDR "
+                         "(perf's formats, e.g. GenuineIntel-6-55-4, AuthenticAMD-25-1-1, 0x00000000410fd0c1)")
     vendor, family, model, stepping = m.groups()
     return CpuId(vendor, int(family), int(model, 16), int(stepping, 16) if stepping else None, overridden)
 
@@ -79,7 +92,11 @@ def machine_cpuid(cpuinfo: str = "/proc/cpuinfo") -> CpuId | None:
         return CpuId(fields["vendor_id"], int(fields["cpu family"]), int(fields["model"]),
                      int(fields["stepping"]) if fields.get("stepping", "").isdigit() else None)
     except (KeyError, ValueError):
-        return None
+        pass
+    midr = read_text("/sys/devices/system/cpu/cpu0/regs/identification/midr_el1")
+    if midr and midr.strip().startswith("0x"):
+        return parse_cpuid(midr.strip(), overridden=False)
+    return None
 
 
 def current_cpuid() -> CpuId | None:

@@ -64,7 +64,7 @@ class PlanGroup:
     refs: list[EventRef] = field(default_factory=list)
 
     def names(self) -> set[str]:
-        return {r.ref for r in self.refs}
+        return {r.ref.upper() for r in self.refs}
 
 
 @dataclass
@@ -110,6 +110,7 @@ def system_constants(duration_ns: float) -> dict[str, float]:
     except (OSError, ValueError):
         pass
     online = os.sysconf("SC_NPROCESSORS_ONLN")
+    slots = _arm_slots()
     return {
         "#smt_on": float(bool(smt)), "#system_tsc_freq": tsc_hz, "#num_cpus_online": float(online),
         "#num_packages": float(len(packages) or 1), "#num_cores_per_package": float(cores or online),
@@ -118,7 +119,22 @@ def system_constants(duration_ns: float) -> dict[str, float]:
         "duration_ms": duration_ns / 1e6, "durationtimeinmilliseconds": duration_ns / 1e6,
         "dependentloadsweight": DEPENDENT_LOADS_WEIGHT, "socket_count": float(len(packages) or 1),
         "duration_time": duration_ns / 1e9,
+        **({"#slots": float(slots)} if slots else {}),
     }
+
+
+def _arm_slots() -> int | None:
+    """arm64: operations the core can handle per cycle, as the PMU driver publishes it (caps/slots)."""
+    root = "/sys/bus/event_source/devices"
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(("armv8", "armv9"))]
+    except OSError:
+        return None
+    for name in names:
+        value = _sysfs_int(os.path.join(root, name, "caps", "slots"))
+        if value:
+            return value
+    return None
 
 
 _CONSTANT_NAMES = {"durationtimeinmilliseconds", "duration_ms", "dependentloadsweight", "socket_count",
@@ -183,12 +199,14 @@ class MetricPlan:
                     self.unavailable.setdefault(metric.name, f"needs metric {sub.name}: "
                                                 f"{self.unavailable[sub.name]}")
                 continue
-            ref = self._event_ref(name, metric.pmu)
-            if isinstance(ref, str):
-                self.unavailable.setdefault(metric.name, ref)
-                continue
-            self.refs.setdefault(name, ref)
-            events.append(name)
+            ref_key = name.upper()  # event names are case-insensitive: cpu_cycles and CPU_CYCLES are one event
+            if ref_key not in self.refs:
+                ref = self._event_ref(name, metric.pmu)
+                if isinstance(ref, str):
+                    self.unavailable.setdefault(metric.name, ref)
+                    continue
+                self.refs[ref_key] = ref
+            events.append(ref_key)
         self.metric_refs[key] = list(dict.fromkeys(events))
         if metric not in self.needed:
             self.needed.append(metric)
@@ -238,8 +256,7 @@ class MetricPlan:
                 continue  # slots as perf-metrics leader; per-core/one-unit aggregation (counted per thread)
             else:
                 return f"event {ref}: unknown modifier '{mod}'"
-        target = event.pmu if self.model.is_hybrid else "cpu"
-        text = f"{target}/{event.name}{',' + ','.join(terms) if terms else ''}/{letters}" \
+        text = f"{event.pmu}/{event.name}{',' + ','.join(terms) if terms else ''}/{letters}" \
             if terms or letters or self.model.is_hybrid else event.name
         fixed = event.fixed_counter if not terms else None
         if upper == "TOPDOWN.SLOTS" or mods == "perf_metrics":
@@ -267,7 +284,7 @@ class MetricPlan:
         perf_metrics = [r for r in self.refs.values() if r.kind == "perf_metrics"]
         if perf_metrics:
             slots = next((r for r in self.refs.values() if r.kind == "slots"), None) or self._slots_ref()
-            self.refs.setdefault(slots.ref, slots)
+            self.refs.setdefault(slots.ref.upper(), slots)
             self.groups.append(PlanGroup([slots, *perf_metrics]))
         order = sorted(self.needed, key=lambda m: -len(self.metric_refs.get(m.name.lower(), [])))
         for metric in order:
@@ -306,7 +323,7 @@ class MetricPlan:
         for index, group in enumerate(self.groups):
             if any(r.kind == "perf_metrics" for r in group.refs):
                 continue
-            merged = group.refs + [r for r in rest if r.ref not in group.names()]
+            merged = group.refs + [r for r in rest if r.ref.upper() not in group.names()]
             if self._fits(merged):
                 group.refs = merged
                 return homes + [index]
@@ -315,7 +332,7 @@ class MetricPlan:
         # Too many for one group (this metric will be multiplexed): reuse events already scheduled, put the
         # others wherever they fit, and open new groups only for what fits nowhere.
         for r in rest:
-            have = next((i for i, g in enumerate(self.groups) if r.ref in g.names()), None)
+            have = next((i for i, g in enumerate(self.groups) if r.ref.upper() in g.names()), None)
             if have is None:
                 have = next((i for i, g in enumerate(self.groups)
                              if not any(x.kind == "perf_metrics" for x in g.refs) and self._fits(g.refs + [r])), None)
@@ -356,7 +373,7 @@ class MetricPlan:
         readings: list[dict[str, Reading]] = [{} for _ in self.groups]
         for (g, ref), (value, enabled, running) in zip(self.ordered(), values, strict=False):
             if value is not None:
-                readings[g][ref.ref] = Reading(ref.ref, float(value), enabled, running, group=g)
+                readings[g][ref.ref.upper()] = Reading(ref.ref, float(value), enabled, running, group=g)
         cache: dict[str, tuple[float, list[Reading]]] = {}
         out = []
         for metric in self.selected:
@@ -409,7 +426,7 @@ class MetricPlan:
                 used.extend(sub_used)
                 return value
             for g in [*homes, *range(len(readings))]:
-                reading = readings[g].get(name) if g < len(readings) else None
+                reading = readings[g].get(name.upper()) if g < len(readings) else None
                 if reading is not None:
                     used.append(reading)
                     return reading.value

@@ -250,25 +250,27 @@ class EventParser:
                 self._vendor = None
         return self._vendor
 
-    def _vendor_events(self, name: str) -> list:
-        if "." not in name and "_" not in name:
-            return []  # every vendor event name has one; skip loading the data for plain words
+    def _vendor_events(self, name: str, any_word: bool = False) -> list:
+        if "." not in name and "_" not in name and not any_word:
+            return []  # most vendor event names have one: plain words do not load the data until nothing else fits
         model = self.vendor
         return model.find(name) if model is not None else []
 
     def _core_pmu(self, name: str) -> Pmu:
         """The core PMU `name` of this machine, or the vendor's formats where this machine has none."""
         pmu = self.pmus.get(name) or self._synthetic_pmus.get(name)
+        if pmu is None and name.startswith("armv"):  # arm64: this machine's PMUv3 under whatever name it has
+            pmu = next((p for n, p in self.pmus.pmus.items() if n.startswith(("armv8", "armv9"))), None)
         if pmu is None and self.vendor is not None and name in self.vendor.core_pmus + ("cpu",):
             from hwprof.events.vendor import VendorCorePmu
 
-            pmu = self._synthetic_pmus[name] = VendorCorePmu(name, self.vendor.vendor == "amd")
+            pmu = self._synthetic_pmus[name] = VendorCorePmu(name, self.vendor.vendor)
         if pmu is None:
             raise EventParseError(self._unknown_pmu_message(name, name + "/"))
         return pmu
 
     def _vendor_drafts(self, name: str) -> list[_Draft]:
-        events = self._vendor_events(name)
+        events = self._vendor_events(name, any_word=True)
         drafts = []
         for event in events:
             pmu = self._core_pmu(event.pmu)
@@ -332,7 +334,7 @@ class EventParser:
             from hwprof.events.vendor import all_event_names
 
             other = all_event_names().get(name.upper())
-            mine = "AMD" if model.vendor == "amd" else "Intel"
+            mine = {"amd": "AMD", "arm": "Arm"}.get(model.vendor, "Intel")
             if other is not None and other != mine:
                 return (f"'{name}' is an {other} event; this CPU model ({model.cpuid.text}, {model.name}) is "
                         f"{mine}: see 'hwprof list' for its events")
@@ -366,8 +368,10 @@ class EventParser:
             drafts = [self._symbolic_with_terms(pmu_name, terms, name)]
         else:
             matching = self.pmus.matching(pmu_name)
-            if not matching and pmu_name in CPU_PMU_NAMES and self.vendor is not None \
-                    and self.vendor.cpuid.overridden and (pmu_name in self.vendor.core_pmus or pmu_name == "cpu"):
+            if not matching and self.vendor is not None and (
+                    pmu_name in CPU_PMU_NAMES and self.vendor.cpuid.overridden
+                    and (pmu_name in self.vendor.core_pmus or pmu_name == "cpu")
+                    or pmu_name.startswith("armv") and pmu_name in self.vendor.core_pmus):
                 # PERF_CPUID names a model this machine is not: encode with that vendor's core PMU formats.
                 matching = [self._core_pmu(pmu_name)]
             if not matching:

@@ -200,8 +200,64 @@ def build_perf_amd(linux_dir: str, out_dir: str) -> dict:
     return index
 
 
+def build_perf_arm64(linux_dir: str, out_dir: str) -> dict:
+    """arm64 core events and metrics of Linux perf's JSON (tools/perf/pmu-events/arch/arm64), with perf's
+    `ArchStdEvent` references resolved against the architecture's standard events and metrics."""
+    arch = os.path.join(linux_dir, "tools", "perf", "pmu-events", "arch", "arm64")
+    if not os.path.isfile(os.path.join(arch, "mapfile.csv")):
+        raise HwprofError(f"'{linux_dir}' is not a Linux source tree (no {arch}/mapfile.csv)")
+    standard: dict[str, dict] = {}
+    for name in sorted(os.listdir(arch)):
+        if name.endswith(".json"):
+            with open(os.path.join(arch, name)) as f:
+                for item in json.load(f):
+                    key = item.get("EventName") or item.get("MetricName")
+                    if key:
+                        standard.setdefault(key.upper(), item)
+    os.makedirs(out_dir, exist_ok=True)
+    rows, names, written = [], set(), {}
+    with open(os.path.join(arch, "mapfile.csv")) as f:
+        for row in csv.reader(line for line in f if not line.startswith("#")):
+            if len(row) < 4 or row[3].strip() != "core" or not row[0].startswith("0x"):
+                continue
+            model = row[2].strip()
+            stem = model.replace("/", "__")
+            if stem not in written:
+                events, metrics = [], []
+                folder = os.path.join(arch, model)
+                for file in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+                    if not file.endswith(".json"):
+                        continue
+                    with open(os.path.join(folder, file)) as jf:
+                        for item in json.load(jf):
+                            merged = {**standard.get(item.get("ArchStdEvent", "").upper(), {}), **item}
+                            if "MetricExpr" in merged:
+                                metrics.append({k: v for k, v in merged.items() if k in (
+                                    "MetricName", "MetricExpr", "MetricGroup", "ScaleUnit", "BriefDescription",
+                                    "MetricThreshold")})
+                            elif merged.get("EventName") and merged.get("EventCode") and not merged.get("Unit"):
+                                kept = {k: v for k, v in merged.items() if k in (
+                                    "EventName", "EventCode", "BriefDescription", "PublicDescription")}
+                                kept["_topic"] = file.removesuffix(".json")
+                                events.append(kept)
+                                names.add(merged["EventName"])
+                _write_xz(os.path.join(out_dir, stem + ".json.xz"), {"events": events, "metrics": metrics})
+                written[stem] = True
+            rows.append({"cpuid": row[0].strip(), "version": row[1].strip(), "model": stem})
+    _write_xz(os.path.join(out_dir, "names.json.xz"), sorted(names))
+    with open(os.path.join(out_dir, "index.json"), "w") as f:
+        json.dump({"source": "Linux tools/perf/pmu-events/arch/arm64", "license": "GPL-2.0 (see LICENSE)",
+                   "mapfile": rows}, f, indent=0)
+    with open(os.path.join(out_dir, "LICENSE"), "w") as f, open(os.path.join(os.path.dirname(out_dir), "perf_amd",
+                                                                              "LICENSE")) as amd:
+        f.write(amd.read().replace("AMD Zen event and metric JSON of Linux perf\n(tools/perf/pmu-events/arch/x86/"
+                                   "amdzen*)", "arm64 event and metric JSON of Linux perf\n(tools/perf/pmu-events/"
+                                   "arch/arm64)"))
+    return {"mapfile": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
-    from hwprof.events.vendor import AMD_DIR, SHIPPED_DIR
+    from hwprof.events.vendor import AMD_DIR, ARM_DIR, SHIPPED_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="a checkout (or git directory) of github.com/intel/perfmon")
@@ -213,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.linux:
         amd = build_perf_amd(args.linux, AMD_DIR)
         sys.stdout.write(f"{len(amd['mapfile'])} AMD models from {args.linux} -> {AMD_DIR}\n")
+        arm = build_perf_arm64(args.linux, ARM_DIR)
+        sys.stdout.write(f"{len(arm['mapfile'])} arm64 mapfile rows from {args.linux} -> {ARM_DIR}\n")
     return 0
 
 

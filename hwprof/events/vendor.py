@@ -29,6 +29,7 @@ from hwprof.perf.abi import PerfType
 DATA_ROOT = os.path.join(os.path.dirname(__file__), "data")
 SHIPPED_DIR = os.path.join(DATA_ROOT, "perfmon")
 AMD_DIR = os.path.join(DATA_ROOT, "perf_amd")
+ARM_DIR = os.path.join(DATA_ROOT, "perf_arm64")
 
 # The kernel's format/ files of the core PMUs (arch/x86/events/intel/core.c, amd/core.c). Intel's umask is the
 # umask2 layout (bits 40-47 take perfmon's UMaskExt); older CPUs have no event that sets those bits.
@@ -38,12 +39,21 @@ INTEL_FORMATS = {
     "in_tx_cp": "config:33", "eq": "config:36", "offcore_rsp": "config1:0-63", "ldlat": "config1:0-15",
     "frontend": "config1:0-23",
 }
+ARM_FORMATS = {"event": "config:0-15"}  # arch/arm64/kernel/perf_event.c (armv8 PMUv3)
 AMD_FORMATS = {"event": "config:0-7,32-35", "umask": "config:8-15", "edge": "config:18", "inv": "config:23",
                "cmask": "config:24-31"}
 
 # perfmon MSRIndex -> the PMU term its MSRValue fills (Linux's intel core PMU formats).
 _MSR_TERMS = {"0x3f6": "ldlat", "0x1a6": "offcore_rsp", "0x1a7": "offcore_rsp", "0x1a6,0x1a7": "offcore_rsp",
               "0x3f7": "frontend"}
+# perfmon writes fixed-counter events as event 0 / umask n+1; the kernel knows those pseudo-encodings for
+# REF_TSC (0x0300) and SLOTS (0x0400) only, and counts the others by their architectural codes. perf's jevents
+# rewrites them so (tools/perf/pmu-events/jevents.py), and so do we: same encodings as perf, and countable.
+FIXED_COUNTER_CODES = {
+    "INST_RETIRED.ANY": (("event", 0xC0),), "INST_RETIRED.ANY_P": (("event", 0xC0),),
+    "CPU_CLK_UNHALTED.REF": (("event", 0x0), ("umask", 0x3)), "CPU_CLK_UNHALTED.THREAD": (("event", 0x3C),),
+    "CPU_CLK_UNHALTED.CORE": (("event", 0x3C),), "CPU_CLK_UNHALTED.THREAD_ANY": (("event", 0x3C), ("any", 1)),
+}
 # perfmon "Core Role Name" -> perf's hybrid PMU.
 _ROLE_PMUS = {"Core": "cpu_core", "Atom": "cpu_atom", "LowPower_Atom": "cpu_lowpower"}
 
@@ -64,6 +74,7 @@ _AMD_TOPICS = {"branch": "Branch", "cache": "Cache", "core": "Pipeline", "floati
                "memory": "Memory", "other": "Other", "pipeline": "Pipeline", "recommended": "Recommended"}
 
 
+ARM_PMU = "armv8_pmuv3_0"  # the name Linux gives the core PMU described by the DT/ACPI PMUv3 node
 _NAMEABLE = re.compile(r"^[A-Za-z0-9_.]+$")
 
 
@@ -121,13 +132,14 @@ def _int(text: str | None) -> int:
 
 
 def _intel_event(raw: dict, pmu: str) -> VendorEvent:
-    terms: list[tuple[str, int]] = [("event", _int(raw.get("code")))]
+    fixed = FIXED_COUNTER_CODES.get(raw["name"].upper())
+    terms: list[tuple[str, int]] = list(fixed) if fixed else [("event", _int(raw.get("code")))]
     umask = _int(raw.get("umask")) | (_int(raw.get("umask_ext")) << 8)
-    if umask:
+    if umask and not fixed:
         terms.append(("umask", umask))
     for short, term in (("cmask", "cmask"), ("inv", "inv"), ("edge", "edge"), ("any", "any")):
         value = _int(raw.get(short))
-        if value:
+        if value and not fixed:
             terms.append((term, value))
     msr = raw.get("msr", "").lower().replace(" ", "")
     if msr and raw.get("msr_value"):
@@ -143,16 +155,32 @@ def _intel_event(raw: dict, pmu: str) -> VendorEvent:
     )
 
 
-def _amd_event(raw: dict) -> VendorEvent:
+def _perf_json_topic(file_stem: str) -> str:
+    """perf's JSON file name as a topic (amd: cache.json; arm64: l1d_cache.json, tlb.json, spec_operation.json)."""
+    if file_stem in _AMD_TOPICS:
+        return _AMD_TOPICS[file_stem]
+    if file_stem.endswith("cache"):
+        return "Cache"
+    if file_stem == "tlb":
+        return "Virtual memory"
+    return (file_stem or "other").replace("_", " ").capitalize()
+
+
+def _amd_event(raw: dict, pmu: str = "cpu") -> VendorEvent:
+    """An event of Linux perf's JSON (AMD and arm64 tables: EventCode/UMask, topics from the file names)."""
     terms: list[tuple[str, int]] = [("event", _int(raw.get("EventCode")))]
     if raw.get("UMask"):
         terms.append(("umask", _int(raw["UMask"])))
     for key, term in (("CounterMask", "cmask"), ("Invert", "inv"), ("EdgeDetect", "edge")):
         if _int(raw.get(key)):
             terms.append((term, _int(raw[key])))
+    # PMUv3's dedicated cycle counter (PMCCNTR_EL0) counts CPU_CYCLES (0x11) beside the event counters.
+    counters = "Fixed counter 0" if pmu.startswith("armv") and _int(raw.get("EventCode")) == 0x11 else ""
     return VendorEvent(
-        name=raw["EventName"], pmu="cpu", terms=tuple(terms), description=raw.get("BriefDescription", ""),
-        long_description=raw.get("PublicDescription", ""), topic=_AMD_TOPICS.get(raw.get("_topic", ""), "Other"),
+        name=raw["EventName"], pmu=pmu, terms=tuple(terms), description=raw.get("BriefDescription", ""),
+        counters=counters,
+        long_description=raw.get("PublicDescription", ""),
+        topic=_perf_json_topic(raw.get("_topic", "")),
         period=_int(raw.get("SampleAfterValue")) or None, source="perf-json",
     )
 
@@ -202,8 +230,8 @@ def _load(directory: str, stem: str) -> dict:
         return json.loads(lzma.decompress(f.read()))
 
 
-def _pmu_formats(vendor_amd: bool) -> dict[str, FormatField]:
-    table = AMD_FORMATS if vendor_amd else INTEL_FORMATS
+def _pmu_formats(vendor: str) -> dict[str, FormatField]:
+    table = {"amd": AMD_FORMATS, "arm": ARM_FORMATS}.get(vendor, INTEL_FORMATS)
     return {name: FormatField.parse(name, text) for name, text in table.items()}
 
 
@@ -211,13 +239,17 @@ class VendorCorePmu(Pmu):
     """A core PMU this machine does not expose (no PMU in the VM, or PERF_CPUID names another model): the
     kernel's formats for the vendor and type PERF_TYPE_RAW, as perf encodes raw events."""
 
-    def __init__(self, name: str, amd: bool) -> None:
+    def __init__(self, name: str, vendor: str) -> None:
         super().__init__(name, int(PerfType.RAW), "")
-        object.__setattr__(self, "_amd", amd)
+        object.__setattr__(self, "_vendor", vendor)
 
     @cached_property
     def formats(self) -> dict[str, FormatField]:  # type: ignore[override]
-        return _pmu_formats(self._amd)
+        return _pmu_formats(self._vendor)
+
+    @property
+    def is_core(self) -> bool:
+        return True
 
     @cached_property
     def aliases(self) -> dict[str, PmuAlias]:  # type: ignore[override]
@@ -254,8 +286,8 @@ class VendorModel:
         for pmu, stem in self.event_files.items():
             table: dict[str, VendorEvent] = {}
             body = _load(self.directory, stem)
-            if self.vendor == "amd":
-                events = [_amd_event(e) for e in body["events"]]
+            if self.vendor in ("amd", "arm"):
+                events = [_amd_event(e, pmu) for e in body["events"]]
             else:
                 events = [_intel_event(e, pmu) for e in body["events"]]
             for event in events:
@@ -281,8 +313,8 @@ class VendorModel:
         out: list[VendorMetric] = []
         for pmu, stem in self.metric_files.items():
             body = _load(self.directory, stem)
-            if self.vendor == "amd":
-                out.extend(_amd_metric(m) for m in body["metrics"])
+            if self.vendor in ("amd", "arm"):
+                out.extend(_amd_metric(m, pmu) for m in body["metrics"])
             else:
                 out.extend(_perfmon_metric(m, pmu) for m in body["metrics"])
         return out
@@ -292,6 +324,10 @@ class VendorModel:
 
     def counter_layout(self, pmu: str = "cpu") -> CounterLayout:
         """General-purpose and fixed counters of a core PMU, from the vendor's per-event counter lists."""
+        if self.vendor == "arm":
+            # Armv8/v9 PMUv3: the cycle counter plus up to 31 event counters; cores implement 6 (Cortex-A/Neoverse
+            # N1, V1) or more. 6 is the common floor (Arm TRMs, PMCR_EL0.N).
+            return CounterLayout(generic=6, fixed=("CPU_CYCLES",))
         if self.vendor == "amd":
             # Zen 1-5 have six general-purpose core counters and no fixed ones (AMD PPR, "Core Performance
             # Monitor Counters"); libpfm4 agrees (num_cntrs 6 for amd64_fam17h/19h).
@@ -372,7 +408,7 @@ def _legacy_to_metric(legacy: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
-def _amd_metric(raw: dict) -> VendorMetric:
+def _amd_metric(raw: dict, pmu: str = "cpu") -> VendorMetric:
     scale_text = raw.get("ScaleUnit", "")
     scale, unit = 1.0, ""
     m = re.match(r"^([0-9.e+-]+)\s*(.*)$", scale_text)
@@ -381,12 +417,13 @@ def _amd_metric(raw: dict) -> VendorMetric:
     groups = tuple(g for g in raw.get("MetricGroup", "").split(";") if g)
     level = None
     for g in groups:
-        lm = re.match(r"PipelineL(\d)", g)
+        lm = re.match(r"(?:PipelineL|TopdownL)(\d)", g)
         if lm:
             level = int(lm.group(1))
     return VendorMetric(name=raw["MetricName"], expression=raw["MetricExpr"],
                         description=raw.get("BriefDescription", ""), unit=unit, groups=groups, level=level,
-                        scale=scale, category="TMA" if level else "", threshold=raw.get("MetricThreshold"))
+                        scale=scale, category="TMA" if level else "", threshold=raw.get("MetricThreshold"),
+                        pmu=pmu)
 
 
 # --- choosing the model -----------------------------------------------------------------------------------
@@ -414,6 +451,16 @@ def model_for(cpuid: CpuId) -> VendorModel | None:
             elif row["kind"] == "metrics":
                 model.metric_files.setdefault(pmu, row["file"])
         return model if model is not None and model.event_files else None
+    if cpuid.is_arm:
+        index = _index(ARM_DIR)
+        for row in index["mapfile"]:
+            if int(row["cpuid"], 16) == cpuid.midr & ~0xF0000F:
+                model = VendorModel(cpuid, row["model"].split("__")[-1], "arm", row.get("version", ""),
+                                    directory=ARM_DIR)
+                model.event_files[ARM_PMU] = row["model"]
+                model.metric_files[ARM_PMU] = row["model"]
+                return model
+        return None
     if cpuid.is_amd:
         index = _index(AMD_DIR)
         for row in index["mapfile"]:
@@ -438,7 +485,7 @@ def all_event_names() -> dict[str, str]:
     """Every vendor event name of every shipped model (upper case) -> 'Intel' or 'AMD': for the one-line
     error when someone names another vendor's event."""
     out: dict[str, str] = {}
-    for directory, vendor in ((_data_dir(), "Intel"), (AMD_DIR, "AMD")):
+    for directory, vendor in ((_data_dir(), "Intel"), (AMD_DIR, "AMD"), (ARM_DIR, "Arm")):
         try:
             with open(os.path.join(directory, "names.json.xz"), "rb") as f:
                 names = json.loads(lzma.decompress(f.read()))

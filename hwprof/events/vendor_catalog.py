@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hwprof.errors import HwprofError
 from hwprof.events.catalog import CatalogEntry
 from hwprof.events.pmu import PmuRegistry
 from hwprof.perf.attr import PerfEventAttr
@@ -15,17 +16,17 @@ def vendor_entries(pmus: PmuRegistry, topics: tuple[str, ...] = ()
                    ) -> tuple[list[tuple[CatalogEntry, PerfEventAttr | None]], str | None]:
     """Every core event of the model with its encoding, and, when they should not be opened here (PERF_CPUID
     names another model), the reason they are not probed."""
-    from hwprof.events.cpuid import machine_cpuid
-    from hwprof.events.parser import EventParseError, EventParser
+    from hwprof.events.cpuid import CpuidError, machine_cpuid
     from hwprof.events.vendor import VendorDataError, current_model
 
     try:
         model = current_model()
-    except (VendorDataError, ValueError):
+    except CpuidError as exc:
+        raise HwprofError(str(exc), exit_code=2) from None
+    except VendorDataError:
         return [], None
     if model is None:
         return [], None
-    parser = EventParser(pmus=pmus, vendor=model)
     out: list[tuple[CatalogEntry, PerfEventAttr | None]] = []
     reason = None
     here = machine_cpuid()
@@ -37,26 +38,24 @@ def vendor_entries(pmus: PmuRegistry, topics: tuple[str, ...] = ()
         if wanted and event.topic.lower() not in wanted:
             continue
         name = f"{event.pmu}/{event.name}/" if model.is_hybrid else event.name
-        attr: PerfEventAttr | None = None
-        if reason is None:  # only what will be opened needs its attr
-            try:
-                attr = parser.parse(name)[0].events[0].attr
-            except EventParseError:
-                attr = None
         description = event.description + (" [deprecated]" if event.deprecated else "")
         if event.precise:
             description += " [precise]"
+        # attrs are made when an entry is opened (catalog._probe): most listings open one or none of them
         out.append((CatalogEntry(name, "vendor", description, (), event.pmu, "", event.config_terms,
-                                 topic=event.topic), attr))
+                                 topic=event.topic), None))
     return out, reason
 
 
 def metric_entries() -> list[CatalogEntry]:
+    from hwprof.events.cpuid import CpuidError
     from hwprof.events.vendor import VendorDataError, current_model
 
     try:
         model = current_model()
-    except (VendorDataError, ValueError):
+    except CpuidError as exc:
+        raise HwprofError(str(exc), exit_code=2) from None
+    except VendorDataError:
         return []
     if model is None:
         return []

@@ -36,7 +36,9 @@ _TRAILER_BITS = (SampleType.TID, SampleType.TIME, SampleType.ID, SampleType.STRE
                  SampleType.IDENTIFIER)
 
 
-_TID, _TIME, _ID, _STREAM_ID, _CPU, _IDENTIFIER = (int(b) for b in _TRAILER_BITS)
+# The same bits as plain ints for the per-record paths (an IntFlag operand makes every `&` build an enum).
+_ST_TID, _ST_TIME, _ST_ID, _ST_STREAM_ID, _ST_CPU, _ST_IDENTIFIER = (int(b) for b in (
+    SampleType.TID, SampleType.TIME, SampleType.ID, SampleType.STREAM_ID, SampleType.CPU, SampleType.IDENTIFIER))
 
 
 class RecordError(ValueError):
@@ -100,11 +102,11 @@ class SampleLayout:
 
     @cached_property
     def trailer_size(self) -> int:
-        # Cached: asked once per side record, and IntFlag arithmetic costs microseconds per bit (a system-wide
-        # window has tens of thousands of synthesized MMAP2/COMM records).
+        """Computed once per layout: side records are parsed by the hundred thousand (switch records of off-CPU
+        captures), and IntFlag arithmetic costs microseconds."""
         if not self.sample_id_all:
             return 0
-        return 8 * sum(1 for bit in _TRAILER_BITS if self.sample_type & bit)
+        return 8 * sum(1 for bit in _TRAILER_BITS if self.sample_type & int(bit))
 
     @property
     def trailer_id_from_end(self) -> int | None:
@@ -299,22 +301,22 @@ def parse_sample_id(buf: bytes | memoryview, offset: int, size: int, layout: Sam
         raise RecordError("record too short for its sample_id trailer")
     st = layout.sample_type
     values: dict[str, int] = {}
-    if st & _TID:  # plain ints: IntFlag operators are an order of magnitude slower on this per-record path
+    if st & _ST_TID:
         values["pid"], values["tid"] = struct.unpack_from("<ii", buf, pos)
         pos += 8
-    if st & _TIME:
+    if st & _ST_TIME:
         values["time"] = _U64.unpack_from(buf, pos)[0]
         pos += 8
-    if st & _ID:
+    if st & _ST_ID:
         values["id"] = _U64.unpack_from(buf, pos)[0]
         pos += 8
-    if st & _STREAM_ID:
+    if st & _ST_STREAM_ID:
         values["stream_id"] = _U64.unpack_from(buf, pos)[0]
         pos += 8
-    if st & _CPU:
+    if st & _ST_CPU:
         values["cpu"] = _U32x2.unpack_from(buf, pos)[0]
         pos += 8
-    if st & _IDENTIFIER:
+    if st & _ST_IDENTIFIER:
         values["id"] = _U64.unpack_from(buf, pos)[0]
     return SampleId(**values)
 

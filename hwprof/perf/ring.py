@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import select
 import struct
 from collections.abc import Iterator
 
@@ -125,6 +126,18 @@ class RingBuffer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def poll_rings(poller: select.poll, timeout_ms: int, keep_fd: int) -> None:
+    """Wait in poll(2) for ring data (or `keep_fd`, a stop signal's fd) for at most `timeout_ms`.
+
+    A ring's fd whose task exited (a thread of a -p target) reports POLLHUP from then on, so every later poll
+    returns at once: hwprof spun on a CPU and took it from the very server it profiled (a third of perf's samples
+    on a thread-per-request server). Such fds leave the poll set; their rings are still drained every round.
+    """
+    for fd, revents in poller.poll(timeout_ms):
+        if fd != keep_fd and revents & (select.POLLHUP | select.POLLERR):
+            poller.unregister(fd)
 
 
 def _mmap_advice(exc: OSError, data_pages: int) -> str:

@@ -27,7 +27,6 @@ def counter_deltas(events: list[EventInfo], event: EventInfo, cols: SampleColumn
     if not cols.reads:
         return [], np.zeros((n, 0), dtype=np.float64)
     values = np.concatenate(cols.reads).astype(np.float64)
-    rtimes = np.concatenate(cols.read_times).astype(np.float64)
     read_rows = len(values)
     members = values.shape[1]
     names = member_names(events, event, members)
@@ -44,15 +43,14 @@ def counter_deltas(events: list[EventInfo], event: EventInfo, cols: SampleColumn
     instance = instance.reshape(-1)
     order = np.lexsort((times, instance))
     sorted_vals = values[order]
-    sorted_times = rtimes[order]
     first = np.ones(read_rows, dtype=bool)
     first[1:] = instance[order][1:] != instance[order][:-1]
     deltas = np.where(first[:, None], sorted_vals, sorted_vals - np.vstack([sorted_vals[:1], sorted_vals[:-1]]))
-    dt = np.where(first[:, None], sorted_times, sorted_times - np.vstack([sorted_times[:1], sorted_times[:-1]]))
-    # Multiplexed groups: scale each delta by how long the group really counted in that interval.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where((dt[:, 1] > 0) & (dt[:, 1] < dt[:, 0]), dt[:, 0] / dt[:, 1], 1.0)
-    deltas = np.maximum(deltas, 0) * scale[:, None]
+    # Raw deltas, never scaled by time_enabled / time_running: a task's event opened per CPU is "enabled but not
+    # running" whenever the task runs on another CPU, which looks exactly like multiplexing, and scaling then
+    # inflated cpu-clock deltas ~2x on two CPUs. Members of one group share their windows, so their ratios need
+    # no scaling (and perf's group reads are shown raw too).
+    deltas = np.maximum(deltas, 0)
     out = np.zeros((n, members), dtype=np.float64)
     out[order] = deltas
     return names, out

@@ -25,21 +25,23 @@ from hwprof.errors import HwprofError
 from hwprof.perf.abi import SampleType
 from hwprof.perf.records import Comm, Lost, Mmap, OtherRecord, ReadRecord, SampleLayout, Switch, TaskEvent, Throttle
 from hwprof.perfdata.reader import PerfDataFile
-from hwprof.pipeline.arrays import sorted_unique, unique_rows
+from hwprof.pipeline.arrays import sorted_unique
+from hwprof.pipeline.assemble import StackedSamples, assemble_profile, chain_list
 from hwprof.pipeline.counters import counter_deltas
 from hwprof.pipeline.samples import SampleColumns, decode_batch
 from hwprof.pipeline.spaces import AddressSpaces
-from hwprof.pipeline.stacks import StackResolver, Symbolizer, UniqueStacks
+from hwprof.pipeline.stacks import StackResolver, Symbolizer
 from hwprof.pipeline.stages import FinishContext, Stage
-from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords
-from hwprof.profile import Profile, ProfileBuilder, ProfileMeta, SampleArrays
+from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords, WalkStats
+from hwprof.profile import Profile, ProfileMeta
 
 
 class _Collector(RecordHandler):
     """The decoder's callbacks: side records into address spaces, samples into per-event columns via stages."""
 
-    def __init__(self, table: EventTable, stages: Sequence[Stage]) -> None:
+    def __init__(self, table: EventTable, stages: Sequence[Stage], leaf_only: bool = False) -> None:
         self.table = table
+        self.leaf_only = leaf_only
         self.stages = list(stages)
         self.spaces = AddressSpaces()
         self.chains: dict[bytes, int] = {}
@@ -80,7 +82,7 @@ class _Collector(RecordHandler):
                 self.last_when = max(self.last_when, int(batch.when.max()))
             self.rejected.update(batch.rejected)
             self.counts[ev] += len(batch)
-            cols.add(batch, self.chains)
+            cols.add(batch, self.chains, self.leaf_only)
 
     # --- side records -------------------------------------------------------------------------------
     def mmap(self, rec: Mmap, when: int) -> None:
@@ -150,12 +152,18 @@ class PerfDataDecoder:
     """Decode one event's samples from a perf.data file into a Profile."""
 
     def __init__(self, path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
-                 jit_dir: str | None = None, stages: Sequence[Stage] = ()) -> None:
+                 jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full") -> None:
+        """`stacks`: "full", or "leaf" for a self-time report: each stack keeps its leaf and outermost frame only
+        (the Profile then serves self shares, stack quality and folded leaves, not totals or call graphs)."""
+        if stacks not in ("full", "leaf"):
+            raise ValueError(f"stacks must be 'full' or 'leaf', not {stacks!r}")
         self.path = os.fspath(path)
+        self.leaf_only = stacks == "leaf"
         self.symbolizer = symbolizer
         self.wanted_event = event
         self.jit_dir = jit_dir if jit_dir is not None else f"{self.path}.jit"
         self.stages = list(stages)
+        self.walk_stats: WalkStats | None = None  # after decode(): what the walk read and skipped
 
     def decode(self) -> Profile:
         with PerfDataFile(self.path) as f:
@@ -171,12 +179,14 @@ class PerfDataDecoder:
         ids = {ident: i for i, fa in enumerate(f.attrs) for ident in fa.ids}
         table = EventTable(events, ids)
         bids = {b.filename: b.build_id for b in f.build_ids}
-        stages = self.stages + default_stages(self.symbolizer, events, bids, self.jit_dir)
-        collector = _Collector(table, stages)
+        # Unwinding first: stages that keep stacks (off-CPU's switch-outs) see the unwound ones.
+        stages = default_stages(self.symbolizer, events, bids, self.jit_dir) + self.stages
+        collector = _Collector(table, stages, self.leaf_only)
         walk = RecordWalk(table, collector, pipe_mode=f.pipe_mode)
         for block in f.blocks():
             walk.feed(block)
         walk.close()
+        self.walk_stats = walk.stats
 
         ctx = FinishContext(events=events, spaces=collector.spaces,
                             sample_counts={e.name: int(collector.counts[e.index]) for e in events},
@@ -206,11 +216,8 @@ class PerfDataDecoder:
             notes=notes,
         )
         resolver = StackResolver(collector.spaces, self.symbolizer, bids, self.jit_dir)
-        profile = _build(meta, events, chosen, collector.columns.get(chosen.index, SampleColumns()), collector,
-                         resolver, table.timed, stages)
-        for stage in stages:
-            profile = stage.on_profile(profile)
-        return profile
+        return _build(meta, events, chosen, collector.columns.get(chosen.index, SampleColumns()), collector,
+                      resolver, table.timed, stages)
 
     @staticmethod
     def _add_emitted(ctx: FinishContext, events: list[EventInfo], collector: _Collector) -> list[EventInfo]:
@@ -254,59 +261,26 @@ class PerfDataDecoder:
 
 def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: SampleColumns, collector: _Collector,
            resolver: StackResolver, timed: bool, stages: Sequence[Stage]) -> Profile:
-    spaces = collector.spaces
-    pid = cols.cat("pid", "int64")
-    when = cols.cat("time", "uint64").astype(np.int64) if timed else cols.cat("seq", "int64")
-    chain = cols.cat("chain", "int64")
-    stop = cols.cat("stop", "uint8")
-    n = len(pid)
-    # Which address space (pid, generation) each sample saw.
-    gen = np.zeros(n, dtype=np.int64)
-    for p in sorted_unique(pid):
-        mask = pid == p
-        gen[mask] = spaces.generations(int(p), when[mask])
-    # A unique stack is (chain, pid, generation); most samples share a few.
-    combo = np.stack([chain, pid, gen], axis=1) if n else np.zeros((0, 3), dtype=np.int64)
-    uniq, inverse = unique_rows(combo)
-    inverse = inverse.reshape(-1)
-    chain_bytes = [b""] * len(collector.chains)
-    for key, i in collector.chains.items():
-        chain_bytes[i] = key
-    collector.chains.clear()  # chain_bytes holds the same keys; resolution consumes (and empties) the rows
-    rows = UniqueStacks([chain_bytes[i] for i in uniq[:, 0].tolist()], uniq[:, 1], uniq[:, 2])
-    del chain_bytes
+    n = len(cols)
     weight_names, counters = counter_deltas(events, ev, cols, n)
-    times = cols.cat("time", "uint64")
-    meta = replace(meta, weight_names=weight_names,
-                   start_time_ns=int(times.min()) if n else 0,
-                   duration_ns=int(times.max() - times.min()) if n else 0)
-    builder = ProfileBuilder(meta)
+    samples = StackedSamples(
+        time=cols.cat("time", "uint64"),
+        when=cols.cat("time", "uint64").astype(np.int64) if timed else cols.cat("seq", "int64"),
+        pid=cols.cat("pid", "int64"), tid=cols.cat("tid", "int64"), cpu=cols.cat("cpu", "int64"),
+        period=cols.cat("period", "float64"), chain=cols.cat("chain", "int64"), stop=cols.cat("stop", "uint8"),
+        counters=counters, state=_states(cols, n),
+        depth=cols.cat("depth", "int64") if cols.depth else None)
     max_stack = int(ev.attr.sample_max_stack) or _max_stack_sysctl()
-    resolved = resolver.resolve(builder, rows, max_stack, ev.layout.has(SampleType.CALLCHAIN))
-    builder.threads[0] = "swapper"  # the idle task has no COMM record; perf names it so
-    for tid, comm in spaces.comms.items():
-        builder.threads[tid] = comm
-    samples = SampleArrays(
-        time=times,
-        pid=pid.astype(np.int32),
-        tid=cols.cat("tid", "int32"),
-        cpu=cols.cat("cpu", "int32"),
-        period=cols.cat("period", "float64"),
-        stack=resolved.leaf[inverse].astype(np.int32) if n else np.zeros(0, np.int32),
-        end=_stage_ends(stages, resolved.ends[inverse].astype(np.uint8), stop) if n else np.zeros(0, np.uint8),
-        counters=counters,
-    )
-    if n:
-        order = np.argsort(samples.time, kind="stable")
-        if np.any(order != np.arange(n)):
-            samples = samples.take(order)
-    return builder.build_from_columns(resolved.stack_frame, resolved.stack_parent, samples)
+    threads = {0: "swapper", **collector.spaces.comms}  # the idle task has no COMM record; perf names it so
+    return assemble_profile(replace(meta, weight_names=weight_names), samples, chain_list(collector.chains),
+                            collector.spaces, resolver, max_stack, ev.layout.has(SampleType.CALLCHAIN), stages,
+                            threads=threads)
 
 
-def _stage_ends(stages: Sequence[Stage], ends: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    for stage in stages:
-        ends = stage.stack_ends(ends, stop)
-    return ends
+def _states(cols: SampleColumns, n: int) -> np.ndarray | None:
+    """Per-sample states stages emitted (off-CPU), or None when every sample is an ordinary one."""
+    state = cols.cat("state", "uint8")
+    return state if len(state) == n and np.any(state) else None
 
 
 def _max_stack_sysctl() -> int:
@@ -327,6 +301,7 @@ def default_stages(symbolizer: Symbolizer | None, events: list[EventInfo], build
 
 
 def decode_file(path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
-                jit_dir: str | None = None, stages: Sequence[Stage] = ()) -> Profile:
-    """Decode a perf.data file (hwprof's or perf's) into a Profile of one sampling event."""
-    return PerfDataDecoder(path, symbolizer, event, jit_dir, stages).decode()
+                jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full") -> Profile:
+    """Decode a perf.data file (hwprof's or perf's) into a Profile of one sampling event (see PerfDataDecoder for
+    `stacks`)."""
+    return PerfDataDecoder(path, symbolizer, event, jit_dir, stages, stacks).decode()

@@ -191,9 +191,14 @@ def _read_fields(batch: SampleBatch, words: np.ndarray, members: int | None) -> 
     last = max(len(words) - 1, 0)
     if rf & ReadFormat.GROUP:
         nr = words[np.minimum(batch.end // 8, last)].astype(np.int64)
-        if members is None and len(nr):
-            counts = np.unique(nr, return_counts=True)
-            members = int(counts[0][np.argmax(counts[1])])
+        if members is None:
+            # the group's size: the most common count among those that fit their record (a damaged count of
+            # 2**40 must never size anything)
+            room = (batch.record_end - batch.end - 8 * (1 + times)) // (8 * per_value)
+            fitting = nr[(nr >= 0) & (nr <= room)]
+            if len(fitting):
+                counts = np.unique(fitting, return_counts=True)
+                members = int(counts[0][np.argmax(counts[1])])
         members = members or 0
         batch.select(nr == members, "samples whose group read has another member count than their group")
         size = read_size(rf, members)
@@ -305,9 +310,12 @@ class SampleColumns:
     read_times: list[np.ndarray] = field(default_factory=list)  # (n, 2) enabled, running
     stream: list[np.ndarray] = field(default_factory=list)
     state: list[np.ndarray] = field(default_factory=list)       # uint8 per sample (0: ordinary; emitted states)
+    depth: list[np.ndarray] = field(default_factory=list)       # int64 frames per stack (leaf-only decoding)
     members: int | None = None                                  # group size, once seen
 
-    def add(self, batch: SampleBatch, chains: dict[bytes, int]) -> None:
+    def add(self, batch: SampleBatch, chains: dict[bytes, int], leaf_only: bool = False) -> None:
+        """Keep the batch's columns; its stacks become ids into `chains` (whole, or with leaf_only only what a
+        self-time report needs: leaf_keys)."""
         n = len(batch)
         if not n:
             return
@@ -322,7 +330,11 @@ class SampleColumns:
             self.read_times.append(batch.read_times)
             self.stream.append(batch.stream)
             self.members = batch.reads.shape[1]
-        keys = stack_keys(batch)
+        if leaf_only:
+            keys, depth = leaf_keys(batch)
+            self.depth.append(depth)
+        else:
+            keys = stack_keys(batch)
         get = chains.get
         index = np.empty(n, dtype=np.int64)
         for i, key in enumerate(keys):
@@ -347,6 +359,8 @@ class SampleColumns:
         self.chain.append(chain.astype(np.int64))
         self.stop.append(np.full(len(time), _NOT_UNWOUND, dtype=np.uint8))
         self.state.append(state.astype(np.uint8) if state is not None else np.zeros(len(time), dtype=np.uint8))
+        if self.depth:
+            self.depth.append(np.full(len(time), -1, dtype=np.int64))  # whole stacks: resolution counts them
 
     def cat(self, name: str, dtype: str, width: int | None = None) -> np.ndarray:
         parts = getattr(self, name)
@@ -390,3 +404,78 @@ def stack_keys(batch: SampleBatch) -> list[bytes]:
         start, end = offsets[i], offsets[i + 1]
         out.append(kernel_part + _USER_MARKER_BYTES + addresses[start:end].tobytes() if end > start else kernel_part)
     return out
+
+
+_MARKER_MIN = np.uint64(CallchainContext.MAX)
+_KERNEL_SPACE = np.uint64(0xFFFF800000000000)
+
+
+def leaf_keys(batch: SampleBatch) -> tuple[list[bytes], np.ndarray]:
+    """The stack of each sample cut to what a self-time report needs, and each stack's depth in frames.
+
+    A self ("--no-children") report reads the leaf (with its inline chain) and, for the stack-quality line, whether
+    the outermost frame is known and whether the stack hit the depth limit. So each key is [context, leaf,
+    context, outermost] (or [context, leaf] for a one-frame stack), the outermost already at its call site
+    (return address - 1) when it is a return address, and the depth counted here: the millions of middle entries
+    of deep stacks are never copied, deduplicated, resolved or symbolized.
+    """
+    n = len(batch)
+    if not batch.event.layout.has(SampleType.CALLCHAIN) or batch.unwound is not None:
+        keys = stack_keys(batch)
+        return [_cut(key) for key in keys], np.array([_depth(key) for key in keys], dtype=np.int64)
+    words = np.frombuffer(batch.buffer, dtype="<u8", count=len(batch.buffer) // 8)
+    last = len(words) - 1
+    start = batch.callchain_start // 8
+    end = start + batch.callchain_nr
+    is_marker = words >= _MARKER_MIN
+    before = np.zeros(len(words) + 1, dtype=np.int32)
+    np.cumsum(is_marker, out=before[1:])
+    depth = (batch.callchain_nr - (before[end] - before[start])).astype(np.int64)
+    leaf = start.copy()
+    root = end - 1
+    for _ in range(8):  # past the (few) context markers at either end
+        leaf += (leaf < end) & is_marker[np.clip(leaf, 0, last)]
+        root -= (root >= start) & is_marker[np.clip(root, 0, last)]
+    position = np.where(is_marker, np.arange(len(words), dtype=np.int32), np.int32(-1))
+    np.maximum.accumulate(position, out=position)
+    del is_marker, before
+
+    def context(at: np.ndarray) -> np.ndarray:
+        marker_at = position[np.clip(at, 0, last)]
+        fallback = np.where(words[np.clip(at, 0, last)] >= _KERNEL_SPACE, np.uint64(CallchainContext.KERNEL),
+                            np.uint64(CallchainContext.USER))
+        return np.where(marker_at >= start, words[np.clip(marker_at, 0, last)], fallback)
+
+    leaf_value = words[np.clip(leaf, 0, last)]
+    root_value = words[np.clip(root, 0, last)]
+    # the outermost frame is a return address unless it is the first frame of its context
+    returning = (root > start) & (position[np.clip(root - 1, 0, last)] != root - 1) & (root_value != 0)
+    root_value = root_value - returning.astype(np.uint64)
+    table = np.stack([context(leaf), leaf_value, context(root), root_value], axis=1).astype("<u8")
+    raw = table.tobytes()
+    size = np.where(depth > 1, 32, np.where(depth == 1, 16, 0)).tolist()
+    keys = [raw[32 * i:32 * i + size[i]] for i in range(n)]
+    return keys, depth
+
+
+def _cut(key: bytes) -> bytes:
+    """leaf_keys for one stack given as bytes (unwound stacks, ip-only samples: the slow path)."""
+    entries = np.frombuffer(key, dtype="<u8")
+    frames = np.nonzero(entries < _MARKER_MIN)[0]
+    if len(frames) <= 1:
+        return key
+    out = []
+    for i in (frames[0], frames[-1]):
+        markers = np.nonzero(entries[:i] >= _MARKER_MIN)[0]
+        ctx = entries[markers[-1]] if len(markers) else (np.uint64(CallchainContext.KERNEL)
+                                                          if entries[i] >= _KERNEL_SPACE
+                                                          else np.uint64(CallchainContext.USER))
+        value = entries[i]
+        if i == frames[-1] and i > 0 and entries[i - 1] < _MARKER_MIN and value:
+            value = value - np.uint64(1)
+        out += [ctx, value]
+    return np.array(out, dtype="<u8").tobytes()
+
+
+def _depth(key: bytes) -> int:
+    return int(np.count_nonzero(np.frombuffer(key, dtype="<u8") < _MARKER_MIN))

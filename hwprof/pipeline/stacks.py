@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from hwprof.perf.abi import CallchainContext
-from hwprof.pipeline.arrays import prefix_tree, ranges, unique_inverse, unique_rows
+from hwprof.pipeline.arrays import prefix_tree, unique_inverse, unique_rows
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.profile import FrameKind, ProfileBuilder, StackEnd
 
@@ -62,6 +62,7 @@ class UniqueStacks:
     chains: list[bytes]   # callchain entries of each row (u64 little-endian, context markers included)
     pid: np.ndarray       # int64 process of each row
     gen: np.ndarray       # int64 its address-space generation (AddressSpaces.generations)
+    root: np.ndarray | None = None  # int64 frame id to put above each row's outermost frame (-1: none)
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,12 @@ class ResolvedStacks:
 class StackResolver:
     """Resolves unique stacks against address spaces and names their frames with a symbolizer."""
 
-    def __init__(self, spaces: AddressSpaces, symbolizer: Symbolizer | None, build_ids: dict[str, bytes],
-                 jit_dir: str | None) -> None:
+    def __init__(self, spaces: AddressSpaces, symbolizer: Symbolizer | None, build_ids: dict[str, bytes] | None = None,
+                 jit_dir: str | None = None) -> None:
+        """`jit_dir`: where a capture's copies of /tmp/perf-PID.map live (else only /tmp is looked at)."""
         self.spaces = spaces
         self.symbolizer = symbolizer
-        self.build_ids = build_ids
+        self.build_ids = build_ids or {}
         self.jit_dir = jit_dir
 
     def resolve(self, builder: ProfileBuilder, rows: UniqueStacks, max_stack: int,
@@ -92,7 +94,8 @@ class StackResolver:
         rows_pid, rows_gen = rows.pid, rows.gen
         parts = rows.chains
         lengths = np.array([len(b) // 8 for b in parts], dtype=np.int64)
-        flat = np.frombuffer(b"".join(parts), dtype="<u8") if parts else np.zeros(0, dtype=np.uint64)
+        # bytearray: one writable copy, so return addresses can become call sites in place
+        flat = np.frombuffer(bytearray().join(parts), dtype="<u8") if parts else np.zeros(0, dtype=np.uint64)
         parts.clear()  # the caller's only copy of the chains: the joined entries replace it
         n = len(flat)
         row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
@@ -105,11 +108,28 @@ class StackResolver:
         in_row = last >= row_start[row_of] if n else np.zeros(0, dtype=bool)
         kernel = flat[np.maximum(last, 0)] == np.uint64(CallchainContext.KERNEL)
         kernel &= in_row
-        kernel |= flat >= np.uint64(_KERNEL_SPACE)
+        # Entries before any marker: kernel only at a kernel address. A high address in a user context is junk
+        # (a corrupt or unwound-too-far return address), never a kernel frame.
+        kernel |= ~in_row & (flat >= np.uint64(_KERNEL_SPACE))
         del last, in_row
         frame_entry = ~marker
         zero = frame_entry & ~kernel & (flat == 0)
         count = np.bincount(row_of[frame_entry], minlength=n_rows)
+        # A context's first frame is where that context was interrupted (the sample's pc, or the user pc at kernel
+        # entry); every later frame is a return address: the call is the instruction before it (else the function
+        # or inlined call that follows the call gets the blame), as perf and pprof look callers up.
+        fe = np.nonzero(frame_entry)[0]
+        caller = np.ones(len(fe), dtype=bool)
+        if len(fe):
+            fe_row = row_of[fe]
+            caller[0] = False
+            np.equal(fe_row[1:], fe_row[:-1], out=caller[1:])
+            caller[1:] &= fe[1:] == fe[:-1] + 1  # a context marker between them starts a new context
+            callers = fe[caller]
+            callers = callers[flat[callers] != 0]
+            flat[callers] -= np.uint64(1)
+            del fe_row, callers
+        del caller
         # 2. One descriptor per distinct thing an entry can be: kernel address, (module, offset), JIT address.
         descs: list[FrameDesc] = []
         entry_desc = np.full(n, -1, dtype=np.int32)
@@ -138,16 +158,27 @@ class StackResolver:
         used = np.nonzero(entry_desc >= 0)[0]
         ed = entry_desc[used]
         per = desc_off[ed + 1] - desc_off[ed]
-        if len(used) and np.all(per == 1):  # no inlined frames: one frame per entry, no expansion needed
-            frames = desc_frames_arr[desc_off[ed]]
-            frame_row = row_of[used]
-        else:
-            frames = (desc_frames_arr[np.repeat(desc_off[ed], per) + ranges(per)] if len(used)
-                      else np.zeros(0, np.int64))
-            frame_row = np.repeat(row_of[used], per)
+        frames = desc_frames_arr[desc_off[ed]] if len(used) else np.zeros(0, np.int32)
+        frame_row = row_of[used]
+        multi = np.nonzero(per > 1)[0]
+        if len(multi):
+            # Inline chains: an entry gives several frames. Few entries do, so the one-frame entries are placed
+            # with one cumulative sum and only the extra frames are written per inline depth.
+            extra = (per - 1).astype(np.int64)
+            start = np.arange(len(used), dtype=np.int64) + np.cumsum(extra) - extra
+            total = len(used) + int(extra.sum())
+            out_frames = np.empty(total, dtype=frames.dtype)
+            out_rows = np.empty(total, dtype=frame_row.dtype)
+            out_frames[start] = frames
+            out_rows[start] = frame_row
+            for k in range(1, int(per.max())):
+                sel = multi[per[multi] > k]
+                out_frames[start[sel] + k] = desc_frames_arr[desc_off[ed[sel]] + k]
+                out_rows[start[sel] + k] = frame_row[sel]
+            frames, frame_row = out_frames, out_rows
+            del extra, start, out_frames, out_rows
         # 4. How each stack ended: at a known root frame, an unknown one, a zero frame pointer, or the depth limit.
         ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
-        fe = np.nonzero(frame_entry)[0]
         if len(fe):
             last_entry = np.full(n_rows, -1, dtype=np.int64)
             fe_row = row_of[fe]  # nondecreasing: a row's last frame entry is where the row number changes next
@@ -163,13 +194,23 @@ class StackResolver:
             ends[count >= max_stack] = StackEnd.TRUNCATED
         else:
             ends[:] = StackEnd.NO_STACK
+        ends[count == 0] = StackEnd.NO_STACK
         # The entry-sized arrays are done with: free them before the tree, the other big step.
         del flat, row_of, marker, kernel, frame_entry, zero, entry_desc, kidx, uidx, used, ed, per, fe
+        n_frames = builder.n_frames + 1
+        if rows.root is not None and np.any(rows.root >= 0):
+            # A root frame above the outermost one (a probe's name when several probes share a profile): appended
+            # after each row's frames, which are leaf first.
+            with_root = np.nonzero(rows.root >= 0)[0]
+            frames = np.concatenate([frames, rows.root[with_root]]).astype(np.int64)
+            frame_row = np.concatenate([frame_row, with_root])
+            order = np.argsort(frame_row, kind="stable")
+            frames, frame_row = frames[order], frame_row[order]
         # 5. The prefix tree, one depth level at a time: leaf-first entries reversed to root-first.
         flen = np.bincount(frame_row, minlength=n_rows)
         del frame_row
         fstart = np.concatenate([[0], np.cumsum(flen)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
-        stack_frame, stack_parent, leaf = prefix_tree(frames, fstart, flen, builder_frames=len(desc_frames) + 1)
+        stack_frame, stack_parent, leaf = prefix_tree(frames, fstart, flen, builder_frames=n_frames)
         ends[leaf < 0] = StackEnd.NO_STACK
         return ResolvedStacks(leaf, ends, stack_frame, stack_parent)
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import numpy as np
-
+from hwprof.definitions import stack_quality
 from hwprof.errors import HwprofError
 from hwprof.pipeline.decode import decode_file
 from hwprof.pipeline.stacks import Symbolizer
 from hwprof.pipeline.stages import Stage
-from hwprof.profile import Profile, StackEnd
+from hwprof.profile import Profile
 
 
 def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None = None,
-                 stages: Sequence[Stage] = ()) -> Profile:
+                 stages: Sequence[Stage] = (), stacks: str = "full") -> Profile:
     """The decoded, symbolized Profile of a stored recording, cached next to it in the store."""
     from hwprof.store import validate_id
 
@@ -29,13 +28,14 @@ def load_profile(store, entry, symbolizer: Symbolizer | None, event: str | None 
             return Profile.load(cache)
         except HwprofError:
             pass  # stale or damaged cache: decode again
+    if stacks != "full":  # a partial decode (decode_file's `stacks`) is never cached as the recording's profile
+        return decode_file(data, symbolizer, event, stages=stages, stacks=stacks)
     profile = decode_file(data, symbolizer, event, stages=stages)
     profile = replace(profile, meta=replace(profile.meta, target=entry.target or profile.meta.target))
     if event is None and profile.n_samples and symbolizer is not None:
-        # The index keeps the share of complete stacks, so `hwprof ls` and the web list can show it.
-        complete = float(np.count_nonzero(profile.sample_end == StackEnd.COMPLETE)) / profile.n_samples
+        # The index keeps the stack-quality score, so `hwprof ls` and the web list can show it.
         try:
-            store.update(entry.id, stack_quality=complete)
+            store.update(entry.id, stack_quality=stack_quality(profile).score)
         except HwprofError:
             pass  # a read-only store still reports
     try:

@@ -278,6 +278,8 @@ class RecordWalk:
                 if rtype < _USER_TYPES:
                     break  # kernel records are 8-byte multiples: a damaged header
                 # perf's own records in pipe mode (features) need not be: drop them so samples stay aligned
+                self.stats.records += 1
+                self.stats.bytes_read += size
                 chunk = chunk[:pos] + chunk[pos + size:]
                 end = len(chunk)
                 continue

@@ -13,6 +13,7 @@ ELF files itself.
 from __future__ import annotations
 
 import bisect
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from hwprof.unwind.samples import supported, user_state
 from hwprof.unwind.table import UnwindTable
 from hwprof.unwind.walk import STOP_TEXT, MappingKind, Mappings, StackSamples, StopReason, Unwound, unwind
 
+_JITDUMP_NAME = re.compile(r"jit-\d+\.dump")
 TableProvider = Callable[[str, "bytes | None"], UnwindTable]
 # (pid, the paths of the files it mapped) -> a table for its JIT code and the base its rows are relative to
 JitTableProvider = Callable[[int, "list[str]"], "tuple[UnwindTable, int] | None"]
@@ -94,6 +96,8 @@ class UnwindStage:
             return
         if rec.misc & MISC_MMAP_DATA or (rec.prot and not rec.prot & 4):
             return  # data mappings (recorded for perf's unwinder) hold no code
+        if _JITDUMP_NAME.fullmatch(rec.filename.rsplit("/", 1)[-1]):
+            return  # a JIT maps its jitdump executable only so that the capture names it: no code runs there
         self._history[rec.pid].add(when, "mmap", rec)
 
     def comm(self, when: int, rec: Comm) -> None:

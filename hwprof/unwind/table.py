@@ -20,7 +20,7 @@ from enum import IntEnum
 
 import numpy as np
 
-TABLE_FORMAT = 1
+TABLE_FORMAT = 2  # bumped whenever the rows a binary gets change (cached tables are rebuilt)
 
 
 class CfaRule(IntEnum):

@@ -113,6 +113,7 @@ var HW = window.HW || (window.HW = {});
       this.nW = this.weights.length;
       this.ratios = payload.ratios || [];
       this.time = payload.time;
+      this.timeline = payload.timeline || null;  // off-CPU recordings: threads' blocked intervals
       this.nBins = payload.time.n_bins;
       this.binOffsets = ints(payload.cells.bin_offsets);
       this.cellNode = ints(payload.cells.node);
@@ -382,13 +383,18 @@ var HW = window.HW || (window.HW = {});
     if (a >= 1e3) return (ns / 1e3).toFixed(1) + " µs";
     return ns.toFixed(0) + " ns";
   }
+  // A ratio's denominator: one column, or two added (a named miss event's rate: misses / (misses + hits)).
+  function ratioDen(spec, tot, i) {
+    return tot[spec.den][i] + (spec.den2 >= 0 ? tot[spec.den2][i] : 0);
+  }
+
   function ratioValue(spec, tot, node) {
-    const den = tot[spec.den][node];
+    const den = ratioDen(spec, tot, node);
     return den ? (tot[spec.num][node] / den) * spec.scale : NaN;
   }
 
   Object.assign(HW, {
     decodeColumn, buildChildren, Tree, TreeBuilder, ProfileData, PreviewData, previewTree, invertTree, callersOf, calleesOf, outermost,
-    functionTotals, outerFlags, matchedShare, compileSearch, matchFunctions, fmtCount, fmtPct, fmtNs, ratioValue,
+    functionTotals, outerFlags, matchedShare, compileSearch, matchFunctions, fmtCount, fmtPct, fmtNs, ratioValue, ratioDen,
   });
 })(HW);

@@ -77,6 +77,9 @@ var HW = window.HW || (window.HW = {});
   // ======================================================================================================
   // profile page
   // ======================================================================================================
+  // Thread timeline colours by hwprof.offcpu.OffCpuState: on-CPU, S, D, R, T, I, S-or-D, unknown.
+  const TIMELINE_COLORS = ["#9bd49b", "#6f9be8", "#d9534f", "#f0ad4e", "#a070c0", "#c8c8c8", "#7fa6d8", "#b0b0b0"];
+
   class ProfileView {
     constructor(data, entryId) {
       this.data = data;
@@ -132,6 +135,7 @@ var HW = window.HW || (window.HW = {});
       strip.value = "w:" + this.weight;
       strip.addEventListener("change", () => this.drawStrip());
       this.setupStrip();
+      this.setupTimeline();
       this.setupThreads();
       const cmp = $("compare-with");
       if (cmp && this.entryId) {
@@ -299,7 +303,7 @@ var HW = window.HW || (window.HW = {});
         const spec = this.data.ratios[+mode.slice(6)];
         const t = this.current, tot = t.total, vals = [];
         const minSamples = Math.max(1, t.rootTotal[0] * 0.001);
-        for (let n = 0; n < t.n; n++) if (tot[0][n] >= minSamples && tot[spec.den][n] > 0) vals.push(HW.ratioValue(spec, tot, n));
+        for (let n = 0; n < t.n; n++) if (tot[0][n] >= minSamples && HW.ratioDen(spec, tot, n) > 0) vals.push(HW.ratioValue(spec, tot, n));
         vals.sort((a, b) => a - b);
         // Many frames: clip the 2% tails so one outlier does not flatten the scale; few frames: the full range.
         const clip = vals.length > 50 ? 0.02 : 0;
@@ -447,7 +451,7 @@ var HW = window.HW || (window.HW = {});
       const col = this.topState.col, keyOf = new Float64Array(d.nFuncs);
       for (let f = 0; f < d.nFuncs; f++) {
         if (col === 1 || col === 3) keyOf[f] = ft.self[w][f];
-        else if (col === 5 && ratio) { const den = ft.total[ratio.den][f]; keyOf[f] = den ? ft.total[ratio.num][f] / den : -Infinity; }
+        else if (col === 5 && ratio) { const v = HW.ratioValue(ratio, ft.total, f); keyOf[f] = isFinite(v) ? v : -Infinity; }
         else keyOf[f] = ft.total[w][f];
       }
       let n = 0;
@@ -465,8 +469,8 @@ var HW = window.HW || (window.HW = {});
           el("td", { class: "num", text: HW.fmtCount(ft.self[w][f]) }),
           el("td", { text: basename(d.funcModuleName(f)) }));
         if (ratio) {
-          const den = ft.total[ratio.den][f];
-          tr.append(el("td", { class: "num", text: den ? fmtRatio(ft.total[ratio.num][f] / den * ratio.scale) : "–" }));
+          const v = HW.ratioValue(ratio, ft.total, f);
+          tr.append(el("td", { class: "num", text: isFinite(v) ? fmtRatio(v) : "–" }));
         }
         tr.addEventListener("click", () => this.showSandwich(f));
         if (f === this.sandwichFunc) tr.classList.add("selected");
@@ -489,6 +493,76 @@ var HW = window.HW || (window.HW = {});
         el("td", { class: "num", text: HW.fmtCount(L.samples[i]) }),
         el("td", { class: "num", text: HW.fmtPct(100 * L.samples[i] / (total || 1)) }))));
       if (!order.length) body.append(el("tr", null, el("td", { colspan: "4", class: "muted", text: "no source lines known (no debug info)" })));
+    }
+
+    // --- thread timeline (off-CPU recordings: payload.offcpu_timeline) ---
+    setupTimeline() {
+      const t = this.data.timeline;
+      if (!t || !t.threads.length) return;
+      this.timeline = {
+        threads: t.threads, states: t.states, dropped: t.dropped,
+        row: new Int32Array(HW.decodeColumn(t.row)), start: new Float64Array(HW.decodeColumn(t.start_ns)),
+        dur: new Float64Array(HW.decodeColumn(t.duration_ns)), state: new Int32Array(HW.decodeColumn(t.state)),
+      };
+      $("timeline-wrap").hidden = false;
+      const canvas = $("timeline");
+      canvas.addEventListener("mousemove", (e) => this.timelineHover(e));
+      new ResizeObserver(() => this.drawTimeline()).observe(canvas);
+    }
+    timelineGeometry() {
+      const d = this.data, span = d.time.n_bins * d.time.bin_ns;
+      const canvas = $("timeline"), cssW = canvas.clientWidth || 800, label = 150, rowH = 16;
+      return { canvas, cssW, label, rowH, span, x: (ns) => label + (ns / span) * (cssW - label) };
+    }
+    drawTimeline() {
+      const tl = this.timeline;
+      if (!tl) return;
+      const g = this.timelineGeometry(), dpr = window.devicePixelRatio || 1, cssH = tl.threads.length * g.rowH + 4;
+      const canvas = g.canvas;
+      if (canvas.width !== Math.round(g.cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
+        canvas.width = Math.round(g.cssW * dpr); canvas.height = Math.round(cssH * dpr); canvas.style.height = cssH + "px";
+      }
+      const ctx = canvas.getContext("2d");
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, g.cssW, cssH);
+      ctx.font = "11px system-ui, sans-serif"; ctx.textBaseline = "middle";
+      tl.threads.forEach((th, r) => {
+        const y = r * g.rowH + 2;
+        ctx.fillStyle = "#333";
+        ctx.fillText((th.comm || "?").slice(0, 16) + " " + th.tid, 2, y + g.rowH / 2);
+        ctx.fillStyle = TIMELINE_COLORS[0];  // the thread's life: on-CPU wherever it is not blocked
+        ctx.fillRect(g.x(th.first_ns), y + 2, Math.max(g.x(th.last_ns) - g.x(th.first_ns), 1), g.rowH - 4);
+      });
+      for (let i = 0; i < tl.row.length; i++) {
+        const y = tl.row[i] * g.rowH + 2, x0 = g.x(tl.start[i]);
+        ctx.fillStyle = TIMELINE_COLORS[tl.state[i]] || "#999";
+        ctx.fillRect(x0, y + 2, Math.max(g.x(tl.start[i] + tl.dur[i]) - x0, 0.5), g.rowH - 4);
+      }
+      this.timelineLegend(tl.states.map((s, i) => [s, TIMELINE_COLORS[i]]).filter((p, i) => i === 0 || tl.state.includes(i)));
+    }
+    timelineLegend(parts) {
+      const label = $("timeline-label");
+      label.textContent = "";
+      parts.forEach((p) => {
+        label.append(el("span", { class: "swatch", style: "background:" + p[1] }), el("span", { text: " " + p[0] + "  " }));
+      });
+      if (this.timeline.dropped) label.append(el("span", { text: HW.fmtCount(this.timeline.dropped) + " shortest blocks not drawn" }));
+    }
+    timelineHover(e) {
+      const tl = this.timeline, g = this.timelineGeometry(), rect = g.canvas.getBoundingClientRect();
+      const px = e.clientX - rect.left, r = Math.floor((e.clientY - rect.top - 2) / g.rowH);
+      if (r < 0 || r >= tl.threads.length || px < g.label) { g.canvas.title = ""; return; }
+      const ns = ((px - g.label) / (g.cssW - g.label)) * g.span;
+      let text = "on-CPU";
+      for (let i = 0; i < tl.row.length; i++) {
+        if (tl.row[i] === r && tl.start[i] <= ns && ns < tl.start[i] + tl.dur[i]) {
+          text = tl.states[tl.state[i]] + " for " + HW.fmtNs(tl.dur[i]);
+          break;
+        }
+      }
+      const th = tl.threads[r];
+      if (ns < th.first_ns || ns > th.last_ns) text = "not running yet / exited";
+      g.canvas.title = th.comm + " " + th.tid + " at +" + HW.fmtNs(ns) + ": " + text;
     }
 
     // --- time strip ---
@@ -520,7 +594,7 @@ var HW = window.HW || (window.HW = {});
       const d = this.data, v = $("strip-series").value || "w:0";
       if (v.startsWith("w:")) return { values: d.binTotals[+v.slice(2)], label: d.weights[+v.slice(2)] };
       const spec = d.ratios[+v.slice(2)], out = new Float64Array(d.nBins);
-      for (let b = 0; b < d.nBins; b++) { const den = d.binTotals[spec.den][b]; out[b] = den ? d.binTotals[spec.num][b] / den * spec.scale : NaN; }
+      for (let b = 0; b < d.nBins; b++) out[b] = HW.ratioValue(spec, d.binTotals, b);
       return { values: out, label: spec.name };
     }
     drawStrip() {
@@ -710,6 +784,7 @@ var HW = window.HW || (window.HW = {});
       // ratios present in both profiles
       this.ratios = [];
       for (const ra of A.ratios) {
+        if (ra.den2 >= 0) continue;  // a two-column denominator has no diff view
         const na = A.weights[ra.num], da = A.weights[ra.den];
         const kn = diff.pairs.findIndex((p) => p.name === na), kd = diff.pairs.findIndex((p) => p.name === da);
         if (kn > 0 && kd > 0) this.ratios.push({ name: ra.name, unit: ra.unit, scale: ra.scale, kn: kn, kd: kd });
@@ -831,6 +906,7 @@ var HW = window.HW || (window.HW = {});
       el("td", { text: m.unit }),
       el("td", { class: "num", text: m.uncertainty_pct !== undefined ? "±" + HW.fmtPct(m.uncertainty_pct) : (m.stddev !== undefined ? "±" + fmtRatio(m.stddev) : "") })))
       : [el("tr", null, el("td", { colspan: "4", class: "muted", text: "no derived metrics (they need hardware counters)" }))]));
+    if (run.topdown && run.topdown.nodes.length) drawTopdown(run.topdown);
     if (run.slices.length) {
       const names = [];
       for (const sl of run.slices) for (const e of sl.events) if (!names.includes(e.name)) names.push(e.name);
@@ -851,6 +927,42 @@ var HW = window.HW || (window.HW = {});
       drawSeries(canvas, series);
     }
     document.body.dataset.ready = "1";
+  }
+
+  // The TMA tree of `hwprof stat --topdown-level N`: one row per node, indented by level, a bar for its share of
+  // slots, the bottleneck path (toplev's <==) highlighted; children fold under their parent on click.
+  function drawTopdown(td) {
+    $("topdown-panel").hidden = false;
+    $("topdown-title").textContent = "top-down (TMA) to level " + td.level + " · " + td.cpuid + " (" + td.model + ")";
+    const box = $("topdown");
+    const rows = new Map();
+    for (const n of td.nodes) {
+      const bar = el("span", { class: "tma-bar" });
+      if (n.value !== null) bar.style.width = Math.max(0, Math.min(100, n.value)) + "%";
+      const value = n.value === null ? "n/a" : n.value.toFixed(1) + (n.unit === "%" ? " %" : " " + n.unit);
+      const extra = n.value === null ? n.reason : (n.uncertainty ? "±" + HW.fmtPct(100 * n.uncertainty) + " multiplexed" : "");
+      const name = el("span", { class: "tma-name", text: n.name });
+      name.style.paddingLeft = (18 * (n.level - 1)) + "px";
+      const row = el("div", { class: "tma-row" + (n.bottleneck ? " bottleneck" : "") + (n.over_threshold === false ? " below" : "") },
+        name,
+        el("span", { class: "tma-track" }, bar),
+        el("span", { class: "tma-value num", text: value }),
+        el("span", { class: "tma-mark", text: n.bottleneck ? "◀ bottleneck" : "" }),
+        el("span", { class: "muted tma-extra", text: extra }));
+      row.dataset.name = n.name; row.dataset.level = String(n.level);
+      if (n.parent) row.dataset.parent = n.parent;
+      rows.set(n.name, row);
+      box.append(row);
+    }
+    const descendants = (name) => td.nodes.filter((n) => n.parent === name).flatMap((n) => [n.name, ...descendants(n.name)]);
+    for (const [name, row] of rows) {
+      if (!td.nodes.some((n) => n.parent === name)) continue;
+      row.classList.add("has-children");
+      row.addEventListener("click", () => {
+        const folded = row.classList.toggle("folded");
+        for (const d of descendants(name)) rows.get(d).hidden = folded;
+      });
+    }
   }
 
   function drawSeries(canvas, series) {

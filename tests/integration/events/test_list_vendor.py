@@ -68,3 +68,15 @@ def test_refresh_from_a_perfmon_checkout(hwprof_cmd, tmp_path):
     assert [(e["name"], e["encoding"]) for e in entries] == [("TEST_EVENT.ONE", "event=0x12,umask=0x34,cmask=0x2")]
     bad = run(hwprof_cmd, "--refresh-perfmon", str(tmp_path / "nothing"), env={"XDG_DATA_HOME": str(data)})
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "not a perfmon checkout" in bad.stderr
+
+
+def test_bad_perf_cpuid_is_one_line(hwprof_cmd):
+    out = run(hwprof_cmd, "vendor", env={"PERF_CPUID": "garbage"})
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "VENDOR-FAMILY-MODEL" in out.stderr
+
+
+def test_arm64_model_by_midr(hwprof_cmd):
+    out = run(hwprof_cmd, "--json", "vendor", "cache", env={"PERF_CPUID": "0x00000000411fd401"})
+    entries = {e["name"]: e for e in json.loads(out.stdout)}
+    assert entries["L1D_CACHE_REFILL"]["encoding"] == "event=0x3" and entries["L1D_CACHE_REFILL"]["pmu"] == \
+        "armv8_pmuv3_0"

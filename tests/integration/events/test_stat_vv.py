@@ -19,17 +19,17 @@ pytestmark = pytest.mark.skipif(not shutil.which("perf"), reason="perf is not in
 
 EVENTS = ("task-clock", "page-faults:u", "cpu-clock:Hk", "cycles", "instructions:u", "r1a8:k",
           "L1-dcache-load-misses", "{cycles,instructions}:u", "context-switches:k", "cache-misses:ppu")
-IGNORED = {"size", "sample_type", "read_format"}
 
 
-def first_block(text: str) -> dict[str, str]:
+def first_block(text: str, ignored: frozenset[str] = frozenset({"size", "sample_type", "read_format"})
+                ) -> dict[str, str]:
     match = re.search(r"perf_event_attr:\n((?:  .*\n)+)", text)
     assert match, text
     fields = {}
     for line in match.group(1).splitlines():
         label, value = line[2:34].rstrip(), line[35:].strip()
         fields[label] = value
-    return {k: v for k, v in fields.items() if k not in IGNORED}
+    return {k: v for k, v in fields.items() if k not in ignored}
 
 
 @pytest.mark.parametrize("event", EVENTS)
@@ -60,3 +60,13 @@ def test_named_event_of_another_model_prints_its_attr_and_the_failure(hwprof_cmd
     if not has_cpu_pmu():
         assert "sys_perf_event_open failed, error -2" in out.stderr
         assert out.returncode == 0  # task-clock was counted
+
+
+def test_record_vv_prints_the_sampling_attrs(hwprof_cmd, tmp_path):
+    out = subprocess.run([*hwprof_cmd, "record", "-vv", "-e", "cpu-clock", "-c", "1000", "-o",
+                          str(tmp_path / "x.data"), "--", "true"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    block = first_block(out.stderr)
+    assert (block["type"], block["{ sample_period, sample_freq }"]) == ("1", "1000")
+    assert block["mmap"] == block["comm"] == block["task"] == "1"
+    assert re.search(r"^sys_perf_event_open: pid \d+  cpu 0  group_fd -1  flags 0x8 = \d+$", out.stderr, re.M)

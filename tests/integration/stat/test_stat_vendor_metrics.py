@@ -45,3 +45,11 @@ def test_bad_metric_input_is_one_line():
         proc = hwprof_stat(*argv, "--", "true", env=env)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and expect in proc.stderr, proc.stderr
+
+
+def test_topdown_flag_uses_the_vendor_level_1_where_the_model_has_it(stat_json, monkeypatch):
+    monkeypatch.setenv("PERF_CPUID", "GenuineIntel-6-55-4")  # Skylake-SP: no perf-metrics, TMA via formulas
+    doc, _ = stat_json("-e", "task-clock", "--topdown", "--", "true")
+    assert doc["topdown"]["level"] == 1
+    assert [n["name"] for n in doc["topdown"]["nodes"]] == ["Frontend_Bound", "Bad_Speculation", "Backend_Bound",
+                                                            "Retiring"]

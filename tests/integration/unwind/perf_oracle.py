@@ -29,7 +29,7 @@ class SampleStack:
 
 def perf_stacks(perf: str, path) -> dict[tuple[int, int], SampleStack]:
     """(tid, time ns) -> the sample's stack as perf script unwinds it. perf prints a caller's call site (return
-    address - 1); the +1 here puts it back, since hwprof keeps return addresses."""
+    address - 1), which is what hwprof keeps too (callers are looked up at their call site)."""
     out = subprocess.run([perf, "script", "-i", str(path), "-F", "tid,time,ip,sym,dso", "--ns"],
                          capture_output=True, text=True, check=True).stdout
     stacks: dict[tuple[int, int], SampleStack] = {}
@@ -56,7 +56,7 @@ def perf_stacks(perf: str, path) -> dict[tuple[int, int], SampleStack]:
         # that holds it; one entry per address
         if user_seen and last_raw == addr:
             continue
-        current.frames.append(addr + (user_seen > 0))
+        current.frames.append(addr)
         last_raw = addr
         user_seen += 1
     return stacks

@@ -12,7 +12,15 @@ import time
 
 import pytest
 from hwprof.web.synthetic import small_profile
-from web_fixtures import CHROMIUM, CHROMIUM_ARGS, add_profile, perf_recording, recursive_profile, stat_document
+from web_fixtures import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    add_profile,
+    offcpu_recording,
+    perf_recording,
+    recursive_profile,
+    stat_document,
+)
 
 from hwprof.store import ProfileStore, StoreEntry
 
@@ -39,6 +47,11 @@ def web_store(tmp_path_factory) -> dict:
         entry = store.import_file(data, kind="record", name="work (perf record -g)", target="./work",
                                   events=["cpu-clock"])
         ids["real"] = entry.id
+    data = offcpu_recording(root)
+    if data is not None:
+        entry = store.import_file(data, kind="record", name="offcpu_split (hwprof record --off-cpu)",
+                                  target="./offcpu_split 6", events=["cpu-clock", "sched:sched_switch"])
+        ids["offcpu"] = entry.id
     return {"store": store, "ids": ids, "root": root}
 
 

@@ -313,3 +313,28 @@ def test_hwprof_report_html_of_a_real_recording(page, web_store, tmp_path):
     assert canvas_ink(page) > 1000 and "heavy" in top_rows(page)
     shot(page, "report-html-real")
     assert not page.problems, page.problems
+
+
+def test_off_cpu_recording_weights_colour_and_thread_timeline(page, live_server, web_store):
+    if "offcpu" not in web_store["ids"]:
+        pytest.skip("no off-CPU recording here (needs root for the sched tracepoints, and gcc)")
+    open_page(page, f"{live_server}/profile/{web_store['ids']['offcpu']}")
+    options = page.eval_on_selector_all("#weight option", "os => os.map(o => o.textContent)")
+    assert {"on-CPU ns", "off-CPU ns", "wall ns"} <= set(options), options
+    assert page.eval_on_selector("#weight", "s => s.options[s.selectedIndex].textContent") == "on-CPU ns"
+    # The thread timeline: one row per thread, blocked intervals drawn over each thread's life.
+    assert page.is_visible("#timeline")
+    assert page.evaluate("HW.view.timeline.threads.length") == 2
+    assert canvas_ink(page, "#timeline") > 2000
+    legend = page.text_content("#timeline-label")
+    assert "on-CPU" in legend and "sleeping (S)" in legend
+    # Off-CPU weights: the 30 ms sleeper outweighs the 10 ms one, and the state frames have their own colour.
+    page.select_option("#weight", label="off-CPU ns")
+    names = top_rows(page)
+    long, short = (float(names[f].rstrip("%")) for f in ("caller_long", "caller_short"))
+    assert 2.0 < long / short < 4.0, (long, short)
+    assert "[off-cpu: sleeping (S)]" in names
+    hue = page.evaluate("HW.KIND_HUES.offcpu")
+    assert hue and hue != page.evaluate("HW.KIND_HUES.kernel")
+    shot(page, "offcpu")
+    assert not page.problems, page.problems

@@ -323,9 +323,11 @@ def test_token_is_never_logged(store):
         assert get(f"{base}api/entries?x=1&token={TOKEN}") == 200
         assert get(f"{base}api/entries?token={wrong}") == 403
         assert get(f"{base}api/entries", headers={"X-Hwprof-Token": wrong}) == 403
+        assert get(f"{base}%1b]0;pwned%07") == 403  # a path that would retitle the terminal
     finally:
         log = stop(proc)
     assert TOKEN not in log and wrong not in log
+    assert "\x1b" not in log and '"GET /\\033]0;pwned\\a" 403' in log, log
     assert '"GET /api/entries?x=1&token=[redacted]" 200' in log, log
     assert '"GET /api/entries?token=[redacted]" 403' in log, log
 

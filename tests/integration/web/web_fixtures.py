@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from hwprof.store import ProfileStore, StoreEntry
@@ -87,6 +89,21 @@ def perf_recording(tmp: Path) -> Path | None:
         return None
     return data
 
+
+
+def offcpu_recording(tmp: Path) -> Path | None:
+    """A real `hwprof record --off-cpu` of the record tier's offcpu_split workload (two callers sleeping 30 and 10
+    ms), or None where it cannot be made (not root: no sched tracepoints; no compiler)."""
+    if os.geteuid() != 0 or not shutil.which("gcc"):
+        return None
+    source = Path(__file__).resolve().parents[1] / "record" / "workloads" / "offcpu_split.c"
+    exe = tmp / "offcpu_split"
+    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", str(exe), str(source), "-lpthread"],
+                   check=True)
+    data = tmp / "offcpu.perf.data"
+    done = subprocess.run([sys.executable, "-m", "hwprof", "record", "-q", "--off-cpu", "-o", str(data), "--",
+                           str(exe), "6"], capture_output=True, text=True, timeout=180)
+    return data if done.returncode == 0 and data.exists() else None
 
 
 def shot(pg, name: str) -> Path:

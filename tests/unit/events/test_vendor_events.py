@@ -59,6 +59,8 @@ def test_every_intel_core_event_encodes_the_vendor_fields(model_name):
         for raw in raw_events:
             if raw["name"].upper() in seen or ":" in raw["name"]:
                 continue  # duplicates, and perfmon's old matrix rows named 'OFFCORE_RESPONSE:request=...'
+            if raw["name"].upper() in vendor_mod.FIXED_COUNTER_CODES:
+                continue  # architectural codes instead of perfmon's pseudo-codes: test_fixed_counter_events
 
             seen.add(raw["name"].upper())
             groups = parser.parse(f"{pmu}/{raw['name']}/" if model.is_hybrid else raw["name"])
@@ -216,10 +218,33 @@ def test_names_resolve_in_any_case_with_modifiers_and_terms():
     assert (ldlat.attr.config, ldlat.attr.config1, ldlat.attr.precise_ip) == (0x1CD, 64, 2)
     offcore = parser.parse("OCR.DEMAND_DATA_RD.L3_MISS")[0].events[0]
     assert (offcore.attr.config, offcore.attr.config1) == (0x12A, 0x3FBFC00001)
-    group = parser.parse("{INST_RETIRED.ANY,CPU_CLK_UNHALTED.THREAD}:u")[0]
-    assert group.is_group and [e.attr.config for e in group] == [0x100, 0x200]  # fixed-counter pseudo codes
+    group = parser.parse("{INST_RETIRED.ANY,CPU_CLK_UNHALTED.THREAD,CPU_CLK_UNHALTED.REF_TSC,TOPDOWN.SLOTS}:u")[0]
+    assert group.is_group and [e.attr.config for e in group] == [0xC0, 0x3C, 0x0300, 0x0400]
     amd = _parser(AMD_MODELS["amdzen3"]).parse("ls_dc_accesses:u")[0].events[0]
     assert amd.attr.config == 0x40 and amd.attr.exclude_kernel == 1
+
+
+def test_fixed_counter_events_use_the_codes_perf_and_the_kernel_use():
+    """perf's jevents.py rewrites perfmon's fixed-counter pseudo-codes (event 0, umask n+1) to the architectural
+    codes, because the kernel's constraint tables (arch/x86/events/intel/core.c) map 0x00c0 and 0x003c to fixed
+    counters 0 and 1 on every model but know the pseudo-codes only for REF (0x0300) and SLOTS (0x0400)."""
+    for cpuid in (INTEL_MODELS["SKX"], INTEL_MODELS["SPR"]):
+        parser = _parser(cpuid)
+        got = {name: parser.parse(name)[0].events[0].attr.config for name in (
+            "INST_RETIRED.ANY", "CPU_CLK_UNHALTED.THREAD", "CPU_CLK_UNHALTED.REF_TSC")}
+        assert got == {"INST_RETIRED.ANY": 0xC0, "CPU_CLK_UNHALTED.THREAD": 0x3C, "CPU_CLK_UNHALTED.REF_TSC": 0x0300}
+    any_thread = _parser(INTEL_MODELS["SKX"]).parse("CPU_CLK_UNHALTED.THREAD_ANY")[0].events[0]
+    assert any_thread.attr.config == 0x3C | 1 << 21
+    from hwprof.events.libpfm import LibpfmError, libpfm
+
+    try:
+        lib = libpfm()
+    except LibpfmError:
+        return
+    # libpfm4 agrees: its architectural INSTRUCTION_RETIRED / UNHALTED_CORE_CYCLES / UNHALTED_REFERENCE_CYCLES
+    assert lib.encode("skx::INSTRUCTION_RETIRED").config == 0xC0
+    assert lib.encode("skx::UNHALTED_CORE_CYCLES").config == 0x3C
+    assert lib.encode("skx::UNHALTED_REFERENCE_CYCLES").config == 0x0300
 
 
 def test_hybrid_model_opens_each_event_on_the_core_types_that_have_it():

@@ -195,7 +195,7 @@ def test_every_group_fits_the_models_counters(cpuid, level):
             assert plan.ordered()[[g for g, _ in plan.ordered()].index(plan.groups.index(group))][1].kind == "slots"
         if "other" in kinds:
             assert len(group.refs) == 1
-    scheduled = {r.ref for _, r in plan.ordered()}
+    scheduled = {r.ref.upper() for _, r in plan.ordered()}
     for metric in plan.selected:
         assert set(plan.metric_refs[metric.name.lower()]) <= scheduled
 
@@ -220,7 +220,7 @@ def test_plan_opens_as_event_groups_of_the_model():
     groups = plan_groups(plan, 0, 0)
     assert sum(len(g.events) for g in groups) == len(plan.ordered())
     first = groups[0]
-    assert first.is_group and first.leader.attr.config == 0x400  # slots leads the perf-metrics group
+    assert first.is_group and first.leader.attr.config == 0x400  # slots (fixed counter 3) leads perf-metrics
     assert {e.attr.config for e in first.events[1:]} <= {0x8000 | u << 8 for u in range(8)} | {
         (0x80 + i) << 8 for i in range(8)}
 
@@ -263,3 +263,28 @@ def test_metric_whose_events_the_model_lacks_is_one_clear_line():
         else:
             os.environ["PERF_CPUID"] = old
         vendor.current_model.cache_clear()
+
+
+def test_interval_rows_get_the_metrics_of_their_own_counts():
+    """-I: each interval's counts give its own values (Zen 4 level 1, the hand-worked set, then doubled backend
+    stalls: backend_bound 40 % -> 80 %); the metrics' events are hidden from the rows unless -v."""
+    from hwprof.commands._stat_metrics import interval_slice
+    from hwprof.stat_output import EventResult, Slice
+
+    plan = _plan(ZEN4, level=1)
+    plan.first_slot = 1
+    base = {"ls_not_halted_cyc": 1e6, "de_no_dispatch_per_slot.no_ops_from_frontend": 1.2e6,
+            "de_no_dispatch_per_slot.backend_stalls": 2.4e6, "ex_ret_ops": 1.8e6, "de_src_op_disp.all": 2.1e6,
+            "de_no_dispatch_per_slot.smt_contention": 3e5}
+
+    def row(counts, t):
+        events = [EventResult("task-clock", 1.0, "msec", 1000, 1000)] + [
+            EventResult(ref.text, counts[ref.ref], "", 1000, 1000) for _, ref in plan.ordered()]
+        return Slice(tuple(events), time_ns=t)
+
+    first = interval_slice(plan, row(base, 100), 1e8, verbose=False)
+    second = interval_slice(plan, row({**base, "de_no_dispatch_per_slot.backend_stalls": 4.8e6}, 200), 1e8, False)
+    assert [e.name for e in first.events] == ["task-clock"]
+    assert {m.name: round(m.value, 6) for m in first.metrics}["backend_bound"] == 40.0
+    assert {m.name: round(m.value, 6) for m in second.metrics}["backend_bound"] == 80.0
+    assert len(interval_slice(plan, row(base, 100), 1e8, verbose=True).events) == 1 + len(plan.ordered())

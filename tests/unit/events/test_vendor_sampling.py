@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 from hwprof.collectors.sampling import SamplingOptions, _sampling_attrs
 
+from hwprof.definitions import group_ratios
 from hwprof.events.cpuid import parse_cpuid
 from hwprof.events.parser import EventParser
 from hwprof.events.pmu import PmuRegistry
 from hwprof.events.vendor import model_for
 from hwprof.perf.abi import ReadFormat, SampleType
-from hwprof.report import _ratio_specs, _ratios
+from hwprof.report import _ratios
 
 
 def _parser(cpuid: str) -> EventParser:
@@ -43,18 +44,18 @@ def test_report_ratios_for_named_events():
     """Per-function sums of one function's group deltas: 2,000,000 instructions, 3,000 L3 misses, 1,000 L3 hits.
     MPKI = 1000 x 3,000 / 2,000,000 = 1.5; L3 miss rate = 3,000 / (3,000 + 1,000) = 75 %."""
     names = ["INST_RETIRED.ANY", "MEM_LOAD_RETIRED.L3_MISS", "MEM_LOAD_RETIRED.L3_HIT"]
-    specs = _ratio_specs(names)
+    specs = group_ratios(names)
     got = _ratios(np.array([2_000_000.0, 3_000.0, 1_000.0]), specs)
-    assert got == {"MEM_LOAD_RETIRED.L3_MISS-MPKI": 1.5, "MEM_LOAD_RETIRED.L3_MISS-rate%": 75.0}
+    assert got == {"MEM_LOAD_RETIRED.L3_MISS MPKI": 1.5, "MEM_LOAD_RETIRED.L3_MISS rate %": 75.0}
     # IPC from vendor cycles/instructions, AMD spellings included
-    amd = _ratios(np.array([4_000.0, 2_000.0, 10.0]), _ratio_specs(["ls_not_halted_cyc", "ex_ret_instr",
+    amd = _ratios(np.array([4_000.0, 2_000.0, 10.0]), group_ratios(["ls_not_halted_cyc", "ex_ret_instr",
                                                                      "ex_ret_brn_misp"]))
-    assert amd["IPC"] == 0.5 and amd["branch-MPKI"] == 5.0
+    assert amd["IPC"] == 0.5 and amd["branch-misses MPKI"] == 5.0
 
 
 def test_flame_graph_ratios_for_named_events():
     from hwprof.web.payload import ratio_specs
 
-    specs = ratio_specs(["samples", "period", "cpu_core/INST_RETIRED.ANY/", "cpu_core/MEM_LOAD_RETIRED.L3_MISS/"])
+    specs = ratio_specs(["cpu_core/INST_RETIRED.ANY/", "cpu_core/MEM_LOAD_RETIRED.L3_MISS/"])  # the group members
     mpki = next(s for s in specs if s["name"] == "MEM_LOAD_RETIRED.L3_MISS MPKI")
     assert (mpki["num"], mpki["den"], mpki["scale"]) == (3, 2, 1000.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -21,9 +23,7 @@ def make_profile(rows, clock="cpu-clock"):
         stack = b.stack([b.frame(function=n, module="m", address=i, kind=FrameKind.USER) for i, n in enumerate(names)])
         b.sample(time=time, pid=pid, tid=tid, cpu=0, stack=stack, period=period)
     b.threads.update({1: "app", 2: "worker", 9: "waker"})
-    profile = b.build()
-    profile.sample_state = np.array([r[5] for r in rows], dtype=np.uint8)
-    return profile
+    return replace(b.build(), sample_state=np.array([r[5] for r in rows], dtype=np.uint8))
 
 
 ROWS = [

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from hwprof.collectors.probe_spec import Probe, ProbeKind, parse_spec
-from hwprof.collectors.probe_stacks import build_profile, stack_quality
+from hwprof.collectors.probe_stacks import build_profile
 from hwprof.collectors.probes import Hit, Mode, ProbeCounts, SessionResult, Target
 from hwprof.symbolize.frame import SymbolizedFrame
 
+from hwprof.definitions import stack_quality
 from hwprof.folded import profile_folded
 from hwprof.perf.abi import CallchainContext
 from hwprof.perf.records import Mmap
@@ -56,7 +57,7 @@ def test_user_stack_with_call_sites():
     profile = build_profile(result, sym)
     assert list(profile_folded(profile)) == ["main;caller;leaf 2"]
     assert sym.asked == [(BIN, [0x1100, 0x12FF, 0x137F])]
-    assert stack_quality(profile) == 1.0
+    assert stack_quality(profile).score == 1.0
     assert profile.threads == {10: "app"}
     assert profile.meta.source == "hwprof probe"
 

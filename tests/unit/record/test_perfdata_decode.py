@@ -177,7 +177,8 @@ def test_kernel_frames_and_unknown_addresses(tmp_path):
     cap.sample(10, 2, [USER, 0x7F0000001000])  # nothing mapped there, no perf map: unknown
     path = tmp_path / "k.data"
     cap.write(path)
-    sym = RangeSymbolizer(APP, {0xFFFFFFFF81000100: "do_work", 0xFFFFFFFF81000200: "entry"})
+    # callers are looked up at their call site (return address - 1), the leaf at its own address
+    sym = RangeSymbolizer(APP, {0xFFFFFFFF81000100: "do_work", 0xFFFFFFFF810001FF: "entry"})
     profile = decode_file(path, sym)
     first = [profile.frame_label(f) for f in profile.stack_frames(int(profile.sample_stack[0]))]
     assert first == ["main", "leaf", "entry", "do_work"]
@@ -185,6 +186,8 @@ def test_kernel_frames_and_unknown_addresses(tmp_path):
     assert kinds == [1, 1, 2, 2]
     assert profile.sample_end.tolist() == [0, 2]
     dso = build_report(profile, ReportOptions(sort=("dso",), children=False))
+    assert {r.keys[0] for r in dso.rows} == {"[kernel.kallsyms]", "[unknown]"}  # a self table: rows with self time
+    dso = build_report(profile, ReportOptions(sort=("dso",), children=True))
     assert {r.keys[0] for r in dso.rows} == {"app", "[kernel.kallsyms]", "[unknown]"}
 
 

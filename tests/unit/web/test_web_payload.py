@@ -8,7 +8,6 @@ from collections import Counter
 import numpy as np
 from hwprof.web.payload import (
     NO_STACK_LABEL,
-    base_event,
     build_payload,
     decode_column,
     dumps_payload,
@@ -105,16 +104,18 @@ def test_stack_quality_counts_and_reasons(profile):
     assert any("maximum depth" in r for r in q["reasons"]) and any("callchain" in r for r in q["reasons"])
 
 
-def test_ratios_named_pairs_and_generic_software_pairs():
-    names = ["samples", "cycles:u", "cycles:u", "instructions:u", "cache-misses", "cache-references"]
-    specs = {s["name"]: s for s in ratio_specs(names)}
-    assert specs["IPC"]["num"] == 3 and specs["IPC"]["den"] == 1  # the sampling event's period column counts too
-    assert specs["cache miss rate"]["scale"] == 100.0
-    assert specs["cache MPKI"]["den"] == 3
-    soft = {s["name"] for s in ratio_specs(["samples", "cpu-clock", "page-faults", "context-switches"])}
-    assert "page-faults / cpu-clock" in soft and "page-faults / context-switches" in soft
-    assert ratio_specs(["samples", "cpu-clock"]) == []
-    assert base_event("cpu/instructions/u") == "instructions" and base_event("cycles:ppp") == "cycles"
+def test_ratios_are_the_reports_over_the_pages_columns():
+    # columns: samples, the sampling event's period, then the group members
+    specs = {s["name"]: s for s in ratio_specs(["cycles:u", "instructions:u", "cache-misses", "cache-references"])}
+    assert (specs["IPC"]["num"], specs["IPC"]["den"]) == (3, 2) and specs["CPI"]["num"] == 2
+    miss = specs["cache-miss %"]
+    assert miss["scale"] == 100.0 and (miss["num"], miss["den"]) == (4, 5)
+    assert specs["cache-misses MPKI"]["den"] == 3
+    # Software groups: each member per the leader, once, per ms of a clock leader (report's page-faults/ms).
+    soft = ratio_specs(["cpu-clock", "page-faults", "context-switches"])
+    assert [(s["name"], s["num"], s["den"], s["scale"]) for s in soft] == [
+        ("page-faults/ms", 3, 2, 1e6), ("context-switches/ms", 4, 2, 1e6)]
+    assert ratio_specs(["cpu-clock"]) == [] and ratio_specs([]) == []
 
 
 def test_json_is_html_safe_and_names_survive(profile):

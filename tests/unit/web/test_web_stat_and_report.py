@@ -55,3 +55,17 @@ def test_report_is_self_contained_and_names_are_data():
 def test_diff_report_holds_both_payloads():
     html = render_diff_html(small_profile(), small_profile(slow_b=True), "fast", "slow")
     assert 'id="payload-before"' in html and 'id="payload-after"' in html and "fast → slow" in html
+
+
+def test_topdown_tree_is_typed_and_bounded():
+    run = normalize_stat({"events": [], "topdown": {"model": "SPR", "cpuid": "GenuineIntel-6-8F-8", "level": 9,
+                                                    "nodes": [
+        {"name": "Backend_Bound", "parent": None, "level": 1, "value": 55.5, "unit": "%", "bottleneck": True,
+         "over_threshold": True, "uncertainty": 0.1, "reason": None},
+        {"name": "<b>x</b>" * 50, "parent": 7, "level": 99, "value": "12", "bottleneck": "yes"}, "junk"]}})
+    first, second = run["topdown"]["nodes"]
+    assert first == {"name": "Backend_Bound", "parent": None, "level": 1, "value": 55.5, "unit": "%",
+                     "uncertainty": 0.1, "over_threshold": True, "bottleneck": True, "reason": ""}
+    assert len(second["name"]) == 120 and second["parent"] is None and second["level"] == 6
+    assert second["value"] is None and second["bottleneck"] is False
+    assert normalize_stat({"events": []})["topdown"] is None
