@@ -72,3 +72,18 @@ def dwarf_stage(symbolizer: object, events: list[EventInfo], build_ids: dict[str
         return jit(jit_map_path(jit_dir, pid), binaries) if jit is not None else None
 
     return DwarfUnwindStage(UnwindStage(provider, build_ids, jit_tables))
+
+
+def unwinding_stage(tables_from: object, jit_dir: str | None = None) -> Stage | None:
+    """The dwarf stage on its own, for a decode without symbolization (`hwprof report --raw`): `tables_from` gives
+    unwind tables (a hwprof.symbolize.Symbolizer) while frames stay module+offset. A no-op for captures without
+    stack copies; None when `tables_from` has no unwind tables to give."""
+    provider = getattr(tables_from, "unwind_table", None)
+    if provider is None:
+        return None
+    jit = getattr(tables_from, "jit_unwind_table", None)
+
+    def jit_tables(pid: int, binaries: list[str]):
+        return jit(jit_map_path(jit_dir, pid), binaries) if jit is not None else None
+
+    return DwarfUnwindStage(UnwindStage(provider, {}, jit_tables))

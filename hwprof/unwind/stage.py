@@ -22,7 +22,7 @@ import numpy as np
 
 from hwprof.perf.abi import MISC_MMAP_DATA
 from hwprof.perf.records import Comm, Mmap, SampleLayout, TaskEvent
-from hwprof.unwind.samples import supported, user_state
+from hwprof.unwind.samples import has_user_stacks, supported, user_state
 from hwprof.unwind.table import UnwindTable
 from hwprof.unwind.walk import STOP_TEXT, MappingKind, Mappings, StackSamples, StopReason, Unwound, unwind
 
@@ -190,8 +190,8 @@ class UnwindStage:
     # --- samples --------------------------------------------------------------------------------
     def accepts(self, layout: SampleLayout) -> bool:
         why = supported(layout)
-        if why is not None and self.refused is None:
-            self.refused = why
+        if why is not None and has_user_stacks(layout) and self.refused is None:
+            self.refused = why  # samples with stack copies that cannot be walked: said in the notes
         return why is None
 
     def unwind_batch(self, chunk: bytes, words: np.ndarray, after_callchain: np.ndarray, layout: SampleLayout,

@@ -9,6 +9,9 @@ sample's stack copy, and move on. Samples leave the walk with a stop reason.
 Rules (x86_64, System V):
 - The first frame is looked up at its ip; callers at ip - 1 (a return address points after the call, which may
   be the first byte of the next function), except right after a signal frame, where ip is where execution resumes.
+  The output follows the kernel's callchain convention (leaf = pc, callers = return addresses, which stack
+  resolution looks up at - 1): the two callers that are not return addresses (the signal trampoline, the
+  interrupted frame) are emitted as address + 1.
 - A lazy-binding PLT entry's CFA depends on how far into the 16-byte entry ip is (binutils' expression).
 - __restore_rt (rt_sigreturn): the interrupted rip, rsp and rbp are read from the ucontext at rsp.
 - Code without CFI (hand-written assembly, JIT code, a stripped binary): one frame-pointer step, when rbp points
@@ -211,8 +214,8 @@ def unwind(samples: StackSamples, mappings: Mappings, tables: list[UnwindTable],
         if not len(idx):
             break
         out_sample.append(idx)
-        out_addr.append(ip)
         if depth == max_frames - 1:
+            out_addr.append(ip)
             break  # stop stays MAX_DEPTH for whoever is still walking
         look = ip - 1 + exact
         # 1. the mapping of each ip, and its link-time address in that binary
@@ -241,6 +244,10 @@ def unwind(samples: StackSamples, mappings: Mappings, tables: list[UnwindTable],
         cfa = np.where(rule == CfaRule.RBP, bp, sp) + offset
         by_cfi = (rule == CfaRule.RSP) | (rule == CfaRule.RBP) | plt
         sig = rule == CfaRule.SIGRETURN
+        # Callers are return addresses, looked up at the call site (address - 1) by stack resolution. Two are not:
+        # the signal trampoline (a handler "returns" to its first byte) and the frame the signal interrupted (its
+        # pc); they go out as address + 1, so the call-site rule lands on them exactly.
+        out_addr.append(ip + ((exact | sig) & (depth > 0)))
         # No usable rule: one frame-pointer step where rbp points into the copy above rsp.
         fallback = ~by_cfi & ~sig & mapped
         if fallback.any():

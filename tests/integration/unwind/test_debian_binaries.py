@@ -1,8 +1,6 @@
 """Debian's own binaries, built without frame pointers, under `--call-graph dwarf`: hwprof's stacks reach main at
 least as often as perf's on the same command, and where both reach it they are the same call path as `perf script`
-unwinds from the same file, frame for frame, in at least 95% of the samples (main's share is allowed 0.5 points
-below perf's while return addresses are symbolized as they are: ld.so's _dl_start_user stands where perf names the
-call site in _start). Both directions: hwprof's capture
+unwinds from the same file, frame for frame, in at least 95% of the samples. Both directions: hwprof's capture
 unwound by both tools, and perf's capture unwound by both."""
 
 from __future__ import annotations
@@ -80,5 +78,5 @@ def test_debian_binary_stacks_match_perf(name, tmp_path):
         result = compare(hwprof_stacks(path), perf_stacks(perf, path))
         assert result["samples"] > 200, result
         assert result["perf_main"] > 0.9, result  # the workload is one perf unwinds: a meaningful comparison
-        assert result["ours_main"] >= result["perf_main"] - 0.005, (path.name, result)
+        assert result["ours_main"] >= result["perf_main"], (path.name, result)
         assert result["agree"] >= 0.95, (path.name, result)

@@ -74,6 +74,8 @@ def test_three_to_one_split_without_frame_pointers(nofp_workloads, tmp_path):
     report = json.loads(hwprof("report", "-i", str(data), "--json", "--limit", "0").stdout)
     main = sum(c for s, c in stacks.items() if ";main;" in f";{s};")
     assert main >= 0.97 * report["samples"]
+    raw = json.loads(hwprof("report", "-i", str(data), "--raw", "--json", "--limit", "0").stdout)
+    assert raw["quality"]["complete"] >= 0.97 * raw["samples"]  # --raw names nothing but still unwinds
 
 
 def test_frame_pointer_mode_cannot_tell_the_callers_apart(nofp_workloads, tmp_path):
@@ -125,3 +127,25 @@ def test_a_small_stack_copy_is_reported_as_too_small(nofp_workloads, tmp_path):
     assert "stack copy too small" in notes and "--call-graph dwarf," in notes
     assert report["quality"]["truncated"] > 0.5 * report["samples"]
     assert DEFAULT_STACK_DUMP == 8192
+
+
+def test_threads_signal_frames_and_the_vdso(nofp_workloads, tmp_path):
+    """A thread's stack ends at clone3, a signal handler's runs through __restore_rt back into the interrupted
+    loop and on to main, and clock_gettime's vdso frame unwinds with the vdso image's own CFI."""
+    data = tmp_path / "frames.data"
+    hwprof("record", "-q", "--call-graph", "dwarf", "-F", "4000", "-o", str(data), "--",
+           str(nofp_workloads["frames"]))
+    stacks = folded(data)
+    total = sum(stacks.values())
+
+    def share(pattern: str) -> int:
+        return sum(c for s, c in stacks.items() if pattern in s)
+
+    thread = sum(c for s, c in stacks.items() if s.split(";")[0] in ("clone3", "__clone3")
+                 and "start_thread;thread_main;spin" in s)
+    assert thread > 0.1 * total
+    assert share("main;interrupted_loop;spin;__restore_rt;spin") > 0
+    vdso = sum(c for s, c in stacks.items() if "main;ask_the_clock;" in s and s.endswith("__vdso_clock_gettime"))
+    assert vdso > 0.05 * total
+    report = json.loads(hwprof("report", "-i", str(data), "--json", "--limit", "0").stdout)
+    assert report["quality"]["complete"] >= 0.98 * report["samples"]
