@@ -98,24 +98,27 @@ def executables_in_capture(path: str) -> dict[int, tuple[str, str]]:
     """pid -> (executable, build-id hex) from a capture's own records: the first executable file mapping of each
     process is its program (the kernel maps the program before its interpreter at exec; synthesized maps are in
     address order, program first). Labels processes that exited before the window was decoded."""
-    from hwprof.perf.abi import RecordType
-    from hwprof.perf.records import SampleLayout, iter_records, parse_record
+    from hwprof.perf.records import Mmap, SampleLayout
     from hwprof.perfdata.reader import PerfDataFile
+    from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
 
     out: dict[int, tuple[str, str]] = {}
+
+    class Programs(RecordHandler):
+        def mmap(self, rec: Mmap, when: int) -> None:
+            if rec.pid in out or rec.pid <= 0 or not rec.filename.startswith("/") or not rec.prot & PROT_EXEC:
+                return
+            out[rec.pid] = (rec.filename, build_ids.get(rec.filename, ""))
+
     with PerfDataFile(path) as f:
         if not f.attrs:
             return out
         build_ids = {e.filename: e.build_id.hex() for e in f.build_ids}
         layout = SampleLayout.from_attr(f.attrs[0].attr)
-        for chunk in f.chunks():
-            for offset, rtype, _misc, _size in iter_records(chunk):
-                if rtype != RecordType.MMAP2:
-                    continue
-                rec = parse_record(chunk, offset, layout)
-                if rec.pid in out or rec.pid <= 0 or not rec.filename.startswith("/") or not rec.prot & PROT_EXEC:
-                    continue
-                out[rec.pid] = (rec.filename, build_ids.get(rec.filename, ""))
+        walk = RecordWalk(EventTable([EventInfo(0, "", f.attrs[0].attr, layout)], {}, side_layout=layout), Programs())
+        for block in f.blocks():
+            walk.feed(block)
+        walk.close()
     return out
 
 
