@@ -37,11 +37,12 @@ _MODIFIERS = re.compile(r":[ukhpGHPSDIWe]+$")
 CLOCK_EVENTS = ("cpu-clock", "task-clock")
 
 
-def canonical_event(name: str) -> str:
+def canonical_event(name: str, vendor: bool = True) -> str:
     """The name an event is known by for ratios: modifiers dropped ('cycles:u'), a PMU's named event unwrapped
     ('cpu/instructions/', 'cpu_core/cycles/k'), aliases folded ('cpu-cycles' -> 'cycles'). Tracepoints keep
     'subsys:event'; raw PMU terms ('cpu/event=0x3c/') stay as written; vendor events that count a generic event
-    get its name ('INST_RETIRED.ANY' -> 'instructions')."""
+    get its name ('INST_RETIRED.ANY' -> 'instructions') unless `vendor` is False (stat's top-down formulas need
+    'ls_not_halted_cyc' as itself)."""
     name = _MODIFIERS.sub("", name.strip())
     if "/" in name:
         parts = [p for p in name.split("/") if p]
@@ -49,7 +50,7 @@ def canonical_event(name: str) -> str:
         if "=" not in inner and "," not in inner:
             name = inner
     name = EVENT_ALIASES.get(name, name)
-    return VENDOR_ALIASES.get(name.lower(), name)
+    return VENDOR_ALIASES.get(name.lower(), name) if vendor else name
 
 
 # --- counter ratios ---------------------------------------------------------------------------------------

@@ -186,7 +186,9 @@ def create_app(store: ProfileStore, token: str | None = None, *,
         entry = entry_or_404(entry_id)
         if entry.kind == "stat":
             return stat_page(entry_id)
-        return render_template("profile.html", entry=entry, inline=None)
+        from hwprof.web.export import EXPORTERS
+
+        return render_template("profile.html", entry=entry, inline=None, exporters=list(EXPORTERS.values()))
 
     @app.get("/stat/<entry_id>")
     def stat_page(entry_id: str):
@@ -260,16 +262,14 @@ def create_app(store: ProfileStore, token: str | None = None, *,
 
     @app.get("/api/profile/<entry_id>/export/<fmt>")
     def api_export(entry_id: str, fmt: str):
-        from hwprof.web.export import FORMATS, Selection, export
+        from hwprof.web.export import Selection, export, exporter
 
         entry = entry_or_404(entry_id)
-        if fmt not in FORMATS:
-            raise HwprofError(f"unknown export format {fmt!r} (choose from: {', '.join(FORMATS)})")
+        chosen = exporter(fmt)
         selection = Selection.from_query(request.args)
-        data = export(source.profile(entry), fmt, selection, name=entry.name or entry.target)
-        mimetype, suffix = FORMATS[fmt]
-        response = Response(data, mimetype=mimetype)
-        response.headers["Content-Disposition"] = f'attachment; filename="{entry.id}.{suffix}"'
+        data = export(source.profile(entry), chosen.name, selection, name=entry.name or entry.target)
+        response = Response(data, mimetype=chosen.media_type)
+        response.headers["Content-Disposition"] = f'attachment; filename="{entry.id}.{chosen.suffix}"'
         return response
 
     @app.get("/favicon.ico")

@@ -1,4 +1,6 @@
-"""Exports of a profile or of a selection in it: folded stacks, speedscope JSON, pprof.
+"""The one exporter registry: every format a profile (or a selection in it) can be exported to, for the CLI
+(`hwprof report --format NAME`, `--folded`, `--html FILE`) and the web view (`/api/profile/ID/export/NAME`, the
+page's export links, the exports embedded in a self-contained page). Adding a format is one `register()` call.
 
 A selection is what the page shows: a time range (ns on the perf clock, as in the time strip), optionally one
 thread, optionally the subtree under a zoomed call path (function names root first). Exports carry full stacks
@@ -8,21 +10,49 @@ from the root, so a zoomed export opens in another tool at the same place.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from hwprof.web.payload import function_keys, merge_call_tree
-from hwprof.web.pprof import pprof_bytes
 
 from hwprof.errors import HwprofError
 from hwprof.folded import clean_frame, profile_folded
 from hwprof.profile import Profile
 
-FORMATS = {
-    "folded": ("text/plain; charset=utf-8", "txt"),
-    "speedscope": ("application/json", "speedscope.json"),
-    "pprof": ("application/octet-stream", "pb.gz"),
-}
+
+@dataclass(frozen=True)
+class ExportView:
+    """What to export: the samples kept, what each weighs (None: one per sample), a title."""
+
+    mask: np.ndarray
+    weights: np.ndarray | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Exporter:
+    name: str                                        # the CLI's --format value and the URL's last part
+    media_type: str
+    suffix: str                                      # file name suffix, after the profile's id
+    render: Callable[[Profile, ExportView], bytes]
+    description: str
+    embeddable: bool = True                          # also carried inside a self-contained page (offline)
+
+
+EXPORTERS: dict[str, Exporter] = {}
+
+
+def register(exporter: Exporter) -> Exporter:
+    EXPORTERS[exporter.name] = exporter
+    return exporter
+
+
+def exporter(name: str) -> Exporter:
+    found = EXPORTERS.get(name)
+    if found is None:
+        raise HwprofError(f"unknown export format {name!r} (choose from: {', '.join(EXPORTERS)})")
+    return found
 
 
 @dataclass(frozen=True)
@@ -90,8 +120,9 @@ def _under_path(profile: Profile, path: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def folded_text(profile: Profile, mask: np.ndarray, weight: str = "samples") -> str:
-    weights = profile.sample_period.astype(np.float64) if weight == "period" else profile.sample_counts()
+def folded_text(profile: Profile, mask: np.ndarray, weights: np.ndarray | None = None) -> str:
+    """Folded lines; by default each sample weighs its count (an aggregated profile's rows stand for many)."""
+    weights = profile.sample_counts() if weights is None else weights
     return "".join(line + "\n" for line in profile_folded(profile, weights=weights, mask=mask))
 
 
@@ -134,11 +165,37 @@ def speedscope_document(profile: Profile, mask: np.ndarray, name: str = "") -> d
 
 
 def export(profile: Profile, fmt: str, selection: Selection = Selection(), name: str = "") -> bytes:
-    if fmt not in FORMATS:
-        raise HwprofError(f"unknown export format {fmt!r} (choose from: {', '.join(FORMATS)})")
-    mask = selection_mask(profile, selection)
-    if fmt == "folded":
-        return folded_text(profile, mask).encode()
-    if fmt == "speedscope":
-        return json.dumps(speedscope_document(profile, mask, name), separators=(",", ":")).encode()
-    return pprof_bytes(profile, mask)
+    """A selection of a profile in one registered format (the web view's entry point)."""
+    return exporter(fmt).render(profile, ExportView(selection_mask(profile, selection), None, name))
+
+
+def _folded(profile: Profile, view: ExportView) -> bytes:
+    return folded_text(profile, view.mask, view.weights).encode()
+
+
+def _speedscope(profile: Profile, view: ExportView) -> bytes:
+    return json.dumps(speedscope_document(profile, view.mask, view.title), separators=(",", ":")).encode()
+
+
+def _pprof(profile: Profile, view: ExportView) -> bytes:
+    from hwprof.web.pprof import pprof_bytes
+
+    return pprof_bytes(profile, view.mask)
+
+
+def _html(profile: Profile, view: ExportView) -> bytes:
+    from hwprof.web.payload import select_samples
+    from hwprof.web.report import render_html
+
+    chosen = profile if view.mask.all() else select_samples(profile, view.mask)
+    return render_html(chosen, title=view.title or None).encode()
+
+
+register(Exporter("folded", "text/plain; charset=utf-8", "folded.txt", _folded,
+                  "folded stacks, one 'a;b;c N' line per unique stack (flamegraph.pl, speedscope, inferno)"))
+register(Exporter("speedscope", "application/json", "speedscope.json", _speedscope,
+                  "speedscope JSON: samples and the sampling event's period as two weights"))
+register(Exporter("pprof", "application/octet-stream", "pb.gz", _pprof,
+                  "pprof: gzip-compressed profile.proto with file:line per frame (go tool pprof)"))
+register(Exporter("html", "text/html; charset=utf-8", "html", _html,
+                  "the flame graph page as one self-contained HTML file (works offline)", embeddable=False))

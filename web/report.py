@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+import numpy as np
 from hwprof.web.payload import build_payload, dumps_payload
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -30,11 +32,19 @@ def _assets() -> dict:
 
 def render_html(profile: Profile, title: str | None = None, *, max_bins: int | None = None) -> str:
     """The interactive profile page as one HTML document."""
+    from hwprof.web.export import EXPORTERS, ExportView
+
     title = title or profile.meta.target or "hwprof profile"
     kwargs = {"max_bins": max_bins} if max_bins else {}
     payload = dumps_payload(build_payload(profile, title=title, **kwargs))
-    inline = dict(_assets(), payload=payload)
-    return _environment().get_template("profile.html").render(inline=inline, entry=None, title=title)
+    # No server to ask offline: the page carries the whole profile's exports, rendered by the same registry.
+    offline = [e for e in EXPORTERS.values() if e.embeddable]
+    view = ExportView(np.ones(profile.n_samples, dtype=bool), None, title)
+    exports = {e.name: {"media_type": e.media_type, "suffix": e.suffix,
+                        "data": base64.b64encode(e.render(profile, view)).decode()} for e in offline}
+    inline = dict(_assets(), payload=payload, exports=dumps_payload(exports))
+    return _environment().get_template("profile.html").render(inline=inline, entry=None, title=title,
+                                                              exporters=offline)
 
 
 def render_diff_html(before: Profile, after: Profile, title_before: str = "before", title_after: str = "after") -> str:

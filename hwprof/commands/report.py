@@ -16,6 +16,7 @@ examples:
   hwprof report --folded --weight page-faults   # weight stacks by a group member's deltas
   hwprof report --json | jq .rows[0]
   hwprof report --html profile.html        # a self-contained flame graph page
+  hwprof report --format pprof -o cpu.pb.gz    # any export format: folded, speedscope, pprof, html
   hwprof report --off-cpu                  # (record --off-cpu) where threads blocked, by stack and state
   hwprof report --off-cpu --folded --min-block 1000   # folded, weights in microseconds, blocks >= 1 ms
   hwprof report --wall                     # on-CPU + off-CPU time per stack, and wall time per thread
@@ -67,6 +68,10 @@ class ReportCommand:
         mode.add_argument("--folded", action="store_true", help="folded stacks, one line per unique stack")
         mode.add_argument("--json", action="store_true", help="the report as one JSON document")
         mode.add_argument("--html", metavar="FILE", help="write a self-contained HTML flame graph page")
+        mode.add_argument("--format", metavar="NAME",
+                          help="export in this format (folded, speedscope, pprof, html: hwprof.web.export's "
+                               "registry), to stdout or -o FILE")
+        out.add_argument("-o", "--output", metavar="FILE", help="with --format: write the export here")
         out.add_argument("--limit", type=int, default=50, metavar="N", help="rows to show (0: all; default 50)")
         out.add_argument("--percent-limit", type=float, default=0.0, metavar="PCT",
                          help="hide rows below PCT percent (call graph: default 0.5)")
@@ -158,33 +163,42 @@ class ReportCommand:
                              time=None if fleet else args.time,
                              children=children, weight=args.weight, limit=max(0, args.limit),
                              min_percent=args.percent_limit)
-        if args.folded or args.call_graph or args.html:
+        if args.output is not None and not args.format:
+            raise HwprofError("-o goes with --format (or use --html FILE)", exit_code=2)
+        export_name = "folded" if args.folded else "html" if args.html else args.format
+        if export_name:
+            # Every export goes through the one registry the web view uses (hwprof.web.export).
+            from hwprof.web.export import ExportView, exporter
+
+            chosen = exporter(export_name)
             mask = sample_mask(profile, opts)
             weights = weights_for(profile, opts.weight)
-            if args.folded:
-                from hwprof.folded import profile_folded
-
-                if view != "on-cpu" and args.weight == "period":
-                    weights = weights / 1000.0  # microseconds, as bcc's offcputime folds them
-                for line in profile_folded(profile, weights, mask):
-                    sys.stdout.write(line + "\n")
-                return 0
-            if args.call_graph:
-                report = build_report(profile, ReportOptions(**{**opts.__dict__, "limit": 0}), source)
-                sys.stdout.write(render_text(report).split("\n#\n", 1)[0] + "\n#\n")
-                sys.stdout.write(render_call_graph(profile, mask, weights, args.percent_limit or 0.5))
-                return 0
-            try:
-                from hwprof.web import render_html
-            except ImportError:
-                raise HwprofError("--html needs the web view (hwprof.web.render_html), which is not installed") \
-                    from None
-            html = render_html(profile, title=source)
-            try:
-                Path(args.html).write_text(html)
-            except OSError as exc:
-                raise HwprofError(f"cannot write {args.html}: {exc.strerror}") from None
-            print(f"wrote {args.html}", file=sys.stderr)
+            if view != "on-cpu" and args.weight == "period":
+                weights = weights / 1000.0  # microseconds, as bcc's offcputime folds them
+            data = chosen.render(profile, ExportView(mask, weights, source))
+            target = args.html or args.output
+            if target == "":
+                raise HwprofError("-o needs a file name", exit_code=2)
+            if target:
+                try:
+                    Path(target).write_bytes(data)
+                except OSError as exc:
+                    raise HwprofError(f"cannot write {target}: {exc.strerror}") from None
+                print(f"wrote {target}", file=sys.stderr)
+            elif chosen.media_type.startswith(("text/", "application/json")):
+                sys.stdout.write(data.decode("utf-8", "replace"))  # through the CLI's terminal escaping
+            elif sys.stdout.isatty():
+                raise HwprofError(f"{chosen.name} is binary: write it with -o FILE", exit_code=2)
+            else:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data)
+            return 0
+        if args.call_graph:
+            mask = sample_mask(profile, opts)
+            weights = weights_for(profile, opts.weight)
+            report = build_report(profile, ReportOptions(**{**opts.__dict__, "limit": 0}), source)
+            sys.stdout.write(render_text(report).split("\n#\n", 1)[0] + "\n#\n")
+            sys.stdout.write(render_call_graph(profile, mask, weights, args.percent_limit or 0.5))
             return 0
         report = build_report(profile, opts, source)
         if args.json:
@@ -202,7 +216,7 @@ class ReportCommand:
 def _stacks_needed(args: argparse.Namespace, stages: list) -> str:
     """A self table (--no-children as a table or JSON) needs each stack's leaf and outermost frame only: decoding
     just those is what makes it cheap ("leaf"); everything else needs whole stacks."""
-    whole = (args.children is not False or args.folded or args.call_graph or args.html or stages
+    whole = (args.children is not False or args.folded or args.call_graph or args.html or args.format or stages
              or getattr(args, "off_cpu", False) or getattr(args, "wall", False))
     return "full" if whole else "leaf"
 

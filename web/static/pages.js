@@ -651,28 +651,12 @@ var HW = window.HW || (window.HW = {});
         location.href = "/api/profile/" + encodeURIComponent(this.entryId) + "/export/" + format + (q ? "?" + q : "");
         return;
       }
-      // Self-contained report: export what the page holds (function-level stacks of the selection).
-      const t = this.base, lines = [];
-      const root = this.flame.zoomNode >= 0 && this.view !== "inverted" ? this.flame.zoomNode : -1;
-      const inside = new Uint8Array(t.n);
-      for (let n = 0; n < t.n; n++) inside[n] = root < 0 || n === root || (t.parent[n] >= 0 && inside[t.parent[n]]) ? 1 : 0;
-      const samples = [], weights = [];
-      for (let n = 0; n < t.n; n++) {
-        if (!inside[n] || !t.self[0][n]) continue;
-        samples.push(t.path(n));
-        weights.push(t.self[0][n]);
-      }
-      if (format === "folded") {
-        samples.forEach((p, i) => lines.push(p.map((n) => t.label(n).replace(/[;\r\n]/g, "_")).join(";") + " " + Math.round(weights[i])));
-        download("profile.folded.txt", lines.sort().join("\n") + "\n", "text/plain");
-      } else {
-        const frames = [], index = new Map();
-        const fid = (n) => { const f = t.func[n]; if (!index.has(f)) { index.set(f, frames.length); frames.push({ name: t.label(n) }); } return index.get(f); };
-        const doc = { $schema: "https://www.speedscope.app/file-format-schema.json", exporter: "hwprof", name: document.title,
-          shared: { frames: frames }, profiles: [{ type: "sampled", name: document.title, unit: "none", startValue: 0,
-            endValue: weights.reduce((a, b) => a + b, 0), samples: samples.map((p) => p.map(fid)), weights: weights }] };
-        download("profile.speedscope.json", JSON.stringify(doc), "application/json");
-      }
+      // A self-contained page has no server to cut a selection: it carries the whole profile's exports, rendered
+      // by the server-side registry when the file was written (no format is written in this script).
+      const exports = inlineJSON("exports") || {}, blob = exports[format];
+      if (!blob) return;
+      const bytes = Uint8Array.from(atob(blob.data), (c) => c.charCodeAt(0));
+      download("profile." + blob.suffix, bytes, blob.media_type);
     }
   }
 

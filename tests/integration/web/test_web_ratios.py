@@ -118,7 +118,7 @@ def _page_frame_totals(payload: dict, path: tuple[str, ...]) -> np.ndarray:
         return tuple(reversed(out))
 
     targets = {n for n in range(len(names)) if node_path(n)[-len(path):] == path}
-    assert len(targets) == 1, [node_path(n) for n in targets]
+    assert len(targets) == 1, (path, [node_path(n) for n in targets])
     (target,) = targets
     cells = payload["cells"]
     cell_node = decode_column(cells["node"])
@@ -157,7 +157,7 @@ def test_the_page_offers_the_reports_ratios_each_once_and_they_equal_the_raw_gro
         if n < 20 or clock_ns <= 0:
             continue
         totals = _page_frame_totals(payload, path)
-        assert totals[0] == n  # the same samples
+        assert totals[0] == n, (path, totals[0], n)  # the same samples
         page_value = totals[spec["num"]] / totals[spec["den"]] * spec["scale"]
         assert page_value == pytest.approx(faults / clock_ns * 1e6, rel=1e-4), path
         checked += 1

@@ -116,3 +116,79 @@ def test_pprof_of_a_selection(profile):
 
     message.ParseFromString(gzip.decompress(pprof_bytes(profile, mask)))
     assert sum(s.value[0] for s in message.sample) == 50
+
+
+def test_one_registry_serves_the_cli_and_the_web_view(profile, tmp_path, monkeypatch):
+    """Adding a format is one register() call: the API, the page's links and `hwprof report --format` offer it."""
+    from hwprof.web import export as registry
+    from hwprof.web.app import create_app
+
+    from hwprof.store import ProfileStore, StoreEntry
+
+    def render(p, view):
+        return f"{int(view.mask.sum())} samples of {view.title}\n".encode()
+
+    monkeypatch.setitem(registry.EXPORTERS, "count", registry.Exporter(
+        "count", "text/plain; charset=utf-8", "count.txt", render, "how many samples were exported"))
+    store = ProfileStore(tmp_path / "store")
+    entry_id, path = store.reserve("record", "perf.data")
+    path.write_bytes(b"")
+    store.add(StoreEntry(id=entry_id, kind="record", file=path.name, created=1.0, name="demo"))
+    store.cache_path(entry_id).parent.mkdir(parents=True, exist_ok=True)
+    profile.save(store.cache_path(entry_id))
+    client = create_app(store).test_client()
+    page = client.get(f"/profile/{entry_id}").get_data(as_text=True)
+    for name in registry.EXPORTERS:
+        assert f'data-format="{name}"' in page
+    got = client.get(f"/api/profile/{entry_id}/export/count?tid=101")
+    assert got.status_code == 200 and got.get_data(as_text=True) == "260 samples of demo\n"
+    assert got.headers["Content-Disposition"] == f'attachment; filename="{entry_id}.count.txt"'
+    folded = client.get(f"/api/profile/{entry_id}/export/folded?focus=_start;main;read")
+    assert folded.mimetype == "text/plain" and folded.get_data(as_text=True).startswith("_start;main;read;")
+    assert client.get(f"/api/profile/{entry_id}/export/svg").status_code in (400, 404)
+
+
+def test_the_browser_keeps_no_export_writer():
+    """Exports are rendered by the registry only: the page's scripts fetch them (or carry them, offline)."""
+    from pathlib import Path
+
+    static = Path(__file__).resolve().parents[3] / "web" / "static"
+    scripts = "".join(p.read_text() for p in static.glob("*.js"))
+    for writer_mark in ("speedscope.app", "file-format-schema", 'type: "sampled"', "profile.proto"):
+        assert writer_mark not in scripts, writer_mark
+
+
+def test_a_self_contained_page_carries_the_registrys_exports(profile):
+    import base64
+    import re
+
+    from hwprof.web.export import EXPORTERS
+    from hwprof.web.report import render_html
+
+    html = render_html(profile, title="offline")
+    carried = json.loads(re.search(r'<script type="application/json" id="exports">(.*?)</script>', html, re.S)[1])
+    assert set(carried) == {name for name, e in EXPORTERS.items() if e.embeddable}
+    assert base64.b64decode(carried["folded"]["data"]) == export(profile, "folded")
+    assert 'data-format="folded"' in html and 'data-format="html"' not in html
+
+
+def test_report_exports_every_registered_format(tmp_path, capsys):
+    """`hwprof report --format NAME [-o FILE]` is the registry's CLI; --folded and --html FILE are two of them."""
+    from pathlib import Path
+
+    from hwprof.web.export import EXPORTERS
+
+    from hwprof.cli import main
+
+    capture = str(Path(__file__).resolve().parents[1] / "pipeline" / "golden" / "hwprof.perf.data")
+    assert main(["report", "-i", capture, "--raw", "--folded"]) == 0
+    folded = capsys.readouterr().out
+    assert main(["report", "-i", capture, "--raw", "--format", "folded"]) == 0
+    assert capsys.readouterr().out == folded and folded.count("\n") > 10
+    for name, exporter in EXPORTERS.items():
+        out = tmp_path / f"x.{exporter.suffix}"
+        assert main(["report", "-i", capture, "--raw", "--format", name, "-o", str(out)]) == 0
+        assert out.stat().st_size > 100, name
+    assert gzip.decompress((tmp_path / "x.pb.gz").read_bytes())
+    assert main(["report", "-i", capture, "--raw", "--format", "svg"]) == 1
+    assert "unknown export format 'svg'" in capsys.readouterr().err
