@@ -32,11 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
 
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
 DEFAULT_SPOOL_BYTES = 256 << 20
+DEFAULT_MAX_RSS = 300 << 20     # the worker drops its symbolizer caches above this (they rebuild from disk)
 LABEL_CACHE_SIZE = 4096
 MAX_PENDING_WINDOWS = 30
 
@@ -58,6 +60,7 @@ class AgentOptions:
     spool_max_bytes: int = DEFAULT_SPOOL_BYTES
     host: str = ""
     max_stack: int | None = None
+    max_rss_bytes: int = DEFAULT_MAX_RSS
 
 
 @dataclass
@@ -75,6 +78,7 @@ class AgentStats:
     failed_windows: int = 0
     skipped_windows: int = 0         # finished windows the worker was too far behind to take
     skipped_samples: int = 0
+    cache_resets: int = 0            # times the worker dropped its symbolizer caches to stay under --max-rss-mb
     sampled_ns: int = 0
     wall_ns: int = 0
     cpu_ns: int = 0
@@ -94,24 +98,27 @@ def executables_in_capture(path: str) -> dict[int, tuple[str, str]]:
     """pid -> (executable, build-id hex) from a capture's own records: the first executable file mapping of each
     process is its program (the kernel maps the program before its interpreter at exec; synthesized maps are in
     address order, program first). Labels processes that exited before the window was decoded."""
-    from hwprof.perf.abi import RecordType
-    from hwprof.perf.records import SampleLayout, iter_records, parse_record
+    from hwprof.perf.records import Mmap, SampleLayout
     from hwprof.perfdata.reader import PerfDataFile
+    from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
 
     out: dict[int, tuple[str, str]] = {}
+
+    class Programs(RecordHandler):
+        def mmap(self, rec: Mmap, when: int) -> None:
+            if rec.pid in out or rec.pid <= 0 or not rec.filename.startswith("/") or not rec.prot & PROT_EXEC:
+                return
+            out[rec.pid] = (rec.filename, build_ids.get(rec.filename, ""))
+
     with PerfDataFile(path) as f:
         if not f.attrs:
             return out
         build_ids = {e.filename: e.build_id.hex() for e in f.build_ids}
         layout = SampleLayout.from_attr(f.attrs[0].attr)
-        for chunk in f.chunks():
-            for offset, rtype, _misc, _size in iter_records(chunk):
-                if rtype != RecordType.MMAP2:
-                    continue
-                rec = parse_record(chunk, offset, layout)
-                if rec.pid in out or rec.pid <= 0 or not rec.filename.startswith("/") or not rec.prot & PROT_EXEC:
-                    continue
-                out[rec.pid] = (rec.filename, build_ids.get(rec.filename, ""))
+        walk = RecordWalk(EventTable([EventInfo(0, "", f.attrs[0].attr, layout)], {}, side_layout=layout), Programs())
+        for block in f.blocks():
+            walk.feed(block)
+        walk.close()
     return out
 
 
@@ -211,15 +218,22 @@ class _Shipper:
             self.notify(f"{message}; spooling windows to {self.spool.directory} until it is back")
         self.close()
 
-    def _send(self, batch: WindowBatch) -> bool:
+    def _send(self, batch: WindowBatch, first_attempt: bool = False) -> bool:
         """Send one window; False when the store is away (the caller spools it)."""
         from hwprof.fleet.clickhouse import StoreUnavailable
 
         try:
-            stored = self._connect().insert_window(batch)
+            stored = self._connect().insert_window(batch, first_attempt=first_attempt)
         except StoreUnavailable as exc:
             self._note_down(str(exc))
             return False
+        except HwprofError as exc:
+            # The server refused this window (not a network failure): retrying the same rows would fail again
+            # and block the windows behind it, so it is counted, reported and left out.
+            self.stats.failed_windows += 1
+            self.notify(f"the store refused window {batch.window_id:016x} ({batch.samples:,} samples): {exc}")
+            self.close()
+            return True
         if self._store_down_since is not None:
             self.notify(f"store is back after {time.monotonic() - self._store_down_since:.0f} s")
             self._store_down_since = None
@@ -245,7 +259,7 @@ class _Shipper:
     def _ship(self, batch: WindowBatch) -> None:
         if self.spool.files():
             self.drain_spool()
-        if self.spool.files() or not self._send(batch):
+        if self.spool.files() or not self._send(batch, first_attempt=True):
             for message in self.spool.put(batch):
                 self.notify(message)
             self.stats.spooled += 1
@@ -292,6 +306,15 @@ class _Shipper:
         batch.agent_cpu_ns = now_cpu - self._cpu_mark + sampler_cpu_ns   # both processes of the agent
         self._cpu_mark = now_cpu
         batch.agent_rss_bytes = _rss_bytes()
+        if batch.agent_rss_bytes > self.options.max_rss_bytes:
+            # Bounded memory: the symbolizer's in-memory indexes are the bulk; drop them (the on-disk index cache
+            # under ~/.cache/hwprof/symbolize makes the rebuild of the binaries still in use cheap).
+            import gc
+
+            self._symbolizer = None
+            self._labeler = ProcLabeler()
+            gc.collect()
+            self.stats.cache_resets += 1
         self.stats.windows += 1
         self.stats.samples += batch.samples
         self.stats.lost += batch.lost
@@ -316,7 +339,11 @@ def _worker_main(options: AgentOptions, host: str, work, results, notify: Callab
                 continue
             if item is None:
                 break
-            shipper.process_window(*item)
+            try:
+                shipper.process_window(*item)
+            except Exception as exc:  # noqa: BLE001 -- the worker must outlive any one window
+                shipper.stats.failed_windows += 1
+                notify(f"window {item[3]} failed ({type(exc).__name__}: {exc}); the agent goes on")
     finally:
         shipper.close()
         stats = shipper.stats
@@ -418,7 +445,7 @@ class Agent:
             shutil.rmtree(self._workdir, ignore_errors=True)
         if shipped is not None:
             for name in ("windows", "samples", "lost", "filtered", "sent", "already_stored", "spooled",
-                         "backlog_sent", "dropped_windows", "dropped_samples", "failed_windows"):
+                         "backlog_sent", "dropped_windows", "dropped_samples", "failed_windows", "cache_resets"):
                 setattr(self.stats, name, getattr(shipped, name))
         if self._stop_requested:
             self.stats.stop_reason = f"stopped on {self._stop_requested}"

@@ -474,7 +474,8 @@ class ProbeSession:
             self._read_totals()
             if self._child is not None:
                 self._reap_child(stop)
-        self.result.lost = sum(ring.lost for ring in self._rings) + self.result.lost
+        if self._walk is not None:
+            self.result.notes.extend(self._walk.stats.notes())  # records the walk could not read, with reasons
         return self.result
 
     def _targets_gone(self) -> bool:
@@ -564,7 +565,6 @@ class ProbeSession:
                                         in self._ids.items() if index == e.index}, side_layout=self._side_layout)
             self._walk = RecordWalk(table, _SessionRecords(self))
         self._walk.walk_whole(data)
-        self.result.notes.extend(note for note in self._walk.stats.notes() if note not in self.result.notes)
 
     def _snapshot_maps(self, pid: Pid) -> None:
         """Mappings of a process that was running before the probes went in (no MMAP2 records for those)."""

@@ -675,14 +675,9 @@ def _short(exc: Exception) -> str:
 
 
 def _cpu_description() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from hwprof.system.cpus import first_cpu
+
+    return first_cpu().get("model name") or platform.processor() or platform.machine()
 
 
 def _total_mem_kb() -> int:

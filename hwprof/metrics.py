@@ -35,7 +35,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from hwprof.definitions import COUNTER_RATIOS
+from hwprof.definitions import COUNTER_RATIOS, canonical_event
 from hwprof.perf.abi import HwCacheId, HwCacheOp, HwCacheResult, HwEvent, PerfType, SwEvent
 from hwprof.units import Nanoseconds
 
@@ -94,10 +94,7 @@ def metric_key(event_type: int, config: int, name: str) -> str:
             return f"{_CACHE_NAMES[HwCacheId(cache)]}-{_CACHE_OPS[HwCacheOp(op)]}{suffix}"
     if event_type == PerfType.TRACEPOINT:  # 'sys:event' with maybe ':mods' after it
         return ":".join(name.split(":")[:2])
-    bare = name.split(":", 1)[0]
-    if "/" in bare:  # cpu/topdown-retiring/ -> topdown-retiring
-        bare = bare.strip("/").split("/")[-1]
-    return bare
+    return canonical_event(name, vendor=False)  # cpu/topdown-retiring/ -> topdown-retiring, cycles:u -> cycles
 
 
 @dataclass(frozen=True)

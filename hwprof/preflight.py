@@ -67,15 +67,9 @@ def check_kernel() -> Check:
 
 def cpu_identity(cpuinfo: str | None = None) -> dict:
     """vendor, family, model, stepping, model name and the hypervisor flag of the first CPU in /proc/cpuinfo."""
-    text = cpuinfo if cpuinfo is not None else (read_text("/proc/cpuinfo") or "")
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                break
-            continue
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
+    from hwprof.system.cpus import first_cpu
+
+    fields = first_cpu(cpuinfo)
 
     def number(key: str) -> int | None:
         try:

@@ -52,20 +52,10 @@ def topdown_group():
 
 
 def cpu_identity() -> tuple[str, int, int]:
-    vendor, family, model = "unknown", 0, 0
+    from hwprof.system.cpus import first_cpu
+
+    fields = first_cpu()
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key, value = key.strip(), value.strip()
-                if key == "vendor_id":
-                    vendor = value
-                elif key == "cpu family":
-                    family = int(value)
-                elif key == "model":
-                    model = int(value)
-                elif not key:
-                    break
-    except (OSError, ValueError):
-        pass
-    return vendor, family, model
+        return fields.get("vendor_id", "unknown"), int(fields.get("cpu family", 0)), int(fields.get("model", 0))
+    except ValueError:
+        return fields.get("vendor_id", "unknown"), 0, 0

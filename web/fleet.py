@@ -126,7 +126,7 @@ class FleetSource:
             cached = self._profiles.get(view.id)
         if cached is not None:
             return cached
-        profile = self.query(lambda s: s.merged_profile(view.selector, event=view.event))
+        profile = self.query(lambda s: s.merged_profile(view.selector, event=view.event, max_bins=100))
         if not profile.total_samples:
             raise HwprofError(f"no stored samples match {view.title}")
         with self._lock:

@@ -42,7 +42,7 @@ def fleet_profile(args: argparse.Namespace, pids: tuple[int, ...], comms: tuple[
         selector = selector_from_args(store, comms=comms, pids=pids, labels=parse_label_args(args.label),
                                       time_range=args.time)
         per_process = any(k in ("pid",) for k in (args.sort or "").split(",")) or bool(pids)
-        profile = store.merged_profile(selector, per_process=per_process, event=args.event)
+        profile = store.merged_profile(selector, per_process=per_process, event=args.event, max_bins=1)
         if not profile.total_samples:
             print(f"hwprof report: no stored samples match in {store.url.display()}", file=sys.stderr)
         return profile, store.url.display()

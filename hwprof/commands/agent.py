@@ -50,6 +50,8 @@ class AgentCommand:
         spool = parser.add_argument_group("spool (windows kept while the store is away)")
         spool.add_argument("--spool-dir", metavar="DIR", help="default: $TMPDIR/hwprof-agent-spool")
         spool.add_argument("--spool-max-mb", type=float, default=256, metavar="MB", help="size cap (default 256)")
+        parser.add_argument("--max-rss-mb", type=float, default=300, metavar="MB",
+                            help="drop symbol caches when the decoding process grows above this (default 300)")
         parser.add_argument("-q", "--quiet", action="store_true", help="no notices, no summary")
         parser.add_argument("-v", "--verbose", action="store_true", help="show symbolizer warnings")
 
@@ -65,17 +67,15 @@ class AgentCommand:
         # Per-binary symbolizer warnings ("no debug info") repeat for every stripped system binary: -v shows them.
         logging.basicConfig(format="hwprof agent: warning: %(message)s")
         logging.getLogger("hwprof.symbolize").setLevel(logging.WARNING if args.verbose else logging.ERROR)
-        for name, value in (("-F", args.freq), ("--window", args.window), ("--spool-max-mb", args.spool_max_mb)):
+        for name, value in (("-F", args.freq), ("--window", args.window), ("--spool-max-mb", args.spool_max_mb),
+                            ("--max-rss-mb", args.max_rss_mb)):
             if value is not None and value <= 0:
                 raise HwprofError(f"{name} must be positive, got {value}", exit_code=2)
         if args.duration is not None and args.duration <= 0:
             raise HwprofError(f"-d must be positive, got {args.duration}", exit_code=2)
-        pids: tuple[int, ...] = ()
-        if args.pid:
-            try:
-                pids = tuple(int(p) for p in args.pid.split(",") if p.strip())
-            except ValueError:
-                raise HwprofError(f"-p expects PID[,PID...], got {args.pid!r}") from None
+        from hwprof.system.procfs import parse_id_list
+
+        pids = parse_id_list(args.pid) if args.pid else ()
         labels = {}
         for item in args.label:
             key, sep, value = item.partition("=")
@@ -95,7 +95,8 @@ class AgentCommand:
             callgraph=callgraph, stack_dump=stack_dump, window_s=args.window,
             duration_s=args.duration, pids=pids, comms=tuple(c for c in (args.comm or "").split(",") if c),
             cgroup=args.cgroup, labels=labels, spool_dir=args.spool_dir or "",
-            spool_max_bytes=int(args.spool_max_mb * (1 << 20)), host=args.host or "", max_stack=args.max_stack)
+            spool_max_bytes=int(args.spool_max_mb * (1 << 20)), host=args.host or "", max_stack=args.max_stack,
+            max_rss_bytes=int(args.max_rss_mb * (1 << 20)))
 
         def notify(message: str) -> None:
             if not args.quiet:
@@ -113,7 +114,7 @@ class AgentCommand:
                   f"({stats.skipped_samples:,} samples); sampled {stats.sampled_ns / 1e9:.1f} of "
                   f"{stats.wall_ns / 1e9:.1f} s; own CPU {stats.cpu_ns / 1e9:.2f} s "
                   f"({100 * stats.cpu_share():.2f}% of one CPU), peak RSS {stats.peak_rss_bytes / 2**20:.0f} MB "
-                  f"(sampler {stats.sampler_rss_bytes / 2**20:.0f} MB)",
+                  f"(sampler {stats.sampler_rss_bytes / 2**20:.0f} MB), {stats.cache_resets} symbol cache resets",
                   file=sys.stderr)
         return 0 if not (stats.failed_windows or stats.skipped_windows) else 1
 

@@ -79,15 +79,9 @@ def parse_cpuid(text: str, overridden: bool = True) -> CpuId:
 
 def machine_cpuid(cpuinfo: str = "/proc/cpuinfo") -> CpuId | None:
     """This machine's model from the first processor in /proc/cpuinfo (x86); None where it has none."""
-    text = read_text(cpuinfo) or ""
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                break
-            continue
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
+    from hwprof.system.cpus import first_cpu
+
+    fields = first_cpu(read_text(cpuinfo) or "")
     try:
         return CpuId(fields["vendor_id"], int(fields["cpu family"]), int(fields["model"]),
                      int(fields["stepping"]) if fields.get("stepping", "").isdigit() else None)

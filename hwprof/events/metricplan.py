@@ -87,27 +87,22 @@ def _sysfs_int(path: str) -> int | None:
 def system_constants(duration_ns: float) -> dict[str, float]:
     """The facts formulas use besides counts, read from this machine (perf's #-constants)."""
     smt = _sysfs_int("/sys/devices/system/cpu/smt/active")
-    packages: set[str] = set()
+    from hwprof.system.cpus import cpuinfo_records
+
+    records = cpuinfo_records()
+    packages = {r["physical id"] for r in records if "physical id" in r}
+    first = records[0] if records else {}
     cores = siblings = 0
     tsc_hz = 0.0
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key, value = key.strip(), value.strip()
-                if key == "physical id":
-                    packages.add(value)
-                elif key == "cpu cores" and not cores:
-                    cores = int(value)
-                elif key == "siblings" and not siblings:
-                    siblings = int(value)
-                elif key == "model name" and not tsc_hz:
-                    m = re.search(r"@\s*([0-9.]+)\s*GHz", value)
-                    if m:
-                        tsc_hz = float(m.group(1)) * 1e9
-                elif key == "cpu MHz" and not tsc_hz:
-                    tsc_hz = float(value) * 1e6
-    except (OSError, ValueError):
+        cores = int(first.get("cpu cores", 0))
+        siblings = int(first.get("siblings", 0))
+        m = re.search(r"@\s*([0-9.]+)\s*GHz", first.get("model name", ""))
+        if m:
+            tsc_hz = float(m.group(1)) * 1e9
+        elif first.get("cpu MHz"):
+            tsc_hz = float(first["cpu MHz"]) * 1e6
+    except ValueError:
         pass
     online = os.sysconf("SC_NPROCESSORS_ONLN")
     slots = _arm_slots()

@@ -52,7 +52,9 @@ class Selector:
     end_s: float | None = None
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def where(self) -> tuple[str, dict]:
+    def where(self, table: str = "samples") -> tuple[str, dict]:
+        """The WHERE clause for `samples`, or for `windows` (which has no per-process label columns: those are
+        left out there, so the windows table answers for a superset of the rows)."""
         clauses, params = ["1"], {}
         if self.start_s is not None:
             clauses.append("window_start >= toDateTime(%(t0)s)")
@@ -62,6 +64,8 @@ class Selector:
             params["t1"] = int(np.ceil(self.end_s))
         for i, (key, values) in enumerate(sorted(self.labels.items())):
             column = COLUMN_LABELS.get(key)
+            if table == "windows" and column not in (None, "host", "event"):
+                continue
             if column == "pid":
                 try:
                     params[f"v{i}"] = tuple(int(v) for v in values)
@@ -72,7 +76,12 @@ class Selector:
                 clauses.append(f"{column} IN %(v{i})s")
                 params[f"v{i}"] = tuple(values)
             else:
-                clauses.append(f"label_values[indexOf(label_keys, %(k{i})s)] IN %(v{i})s")
+                # A --label is per window: select the windows in the (small, time-sorted) windows table and keep
+                # their rows, instead of evaluating array lookups on every sample row.
+                window_time = " AND ".join(c for c in clauses[1:3] if c.startswith("window_start"))
+                clauses.append(f"window_id IN (SELECT window_id FROM {{db}}.windows WHERE "
+                               f"{window_time + ' AND ' if window_time else ''}"
+                               f"label_values[indexOf(label_keys, %(k{i})s)] IN %(v{i})s)")
                 params[f"k{i}"] = key
                 params[f"v{i}"] = tuple(values)
         return " AND ".join(clauses), params
@@ -101,13 +110,13 @@ class ClickHouseStore:
 
     # --- connecting -------------------------------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str | ClickHouseURL, *, migrate: bool = True) -> ClickHouseStore:
+    def open(cls, url: str | ClickHouseURL, *, migrate: bool = True, timeout_s: float = 60) -> ClickHouseStore:
         if isinstance(url, str):
             url = parse_store_url(url)
         from clickhouse_driver import Client
 
         client = Client(host=url.host, port=url.port, user=url.user, password=url.password, database="default",
-                        secure=url.secure, connect_timeout=CONNECT_TIMEOUT_S, send_receive_timeout=60,
+                        secure=url.secure, connect_timeout=CONNECT_TIMEOUT_S, send_receive_timeout=timeout_s,
                         settings={"use_numpy": False})
         version_text = _call(url, client.execute, "SELECT version()")[0][0]
         version = tuple(int(x) for x in version_text.split(".")[:3] if x.isdigit())
@@ -163,20 +172,25 @@ class ClickHouseStore:
         return applied
 
     # --- writing ----------------------------------------------------------------------------------------------
-    def has_window(self, batch: WindowBatch) -> bool:
-        start = _datetime(batch.start_ns)
-        rows = self.execute("SELECT count() FROM {db}.windows WHERE host = %(h)s AND window_start = %(t)s "
-                            "AND window_id = %(w)s", {"h": batch.host, "t": start, "w": batch.window_id})
-        if rows[0][0]:
-            return True
-        rows = self.execute("SELECT count() FROM {db}.samples WHERE window_start = %(t)s AND window_id = %(w)s",
-                            {"t": start, "w": batch.window_id})
-        return bool(rows[0][0])
+    def stored_parts(self, batch: WindowBatch) -> tuple[bool, bool]:
+        """(window row stored, sample rows stored) for a window, in one round trip."""
+        params = {"h": batch.host, "t": _datetime(batch.start_ns), "w": batch.window_id}
+        row = self.execute("SELECT (SELECT count() FROM {db}.windows WHERE host = %(h)s AND window_start = %(t)s "
+                           "AND window_id = %(w)s), (SELECT count() FROM {db}.samples WHERE window_start = %(t)s "
+                           "AND host = %(h)s AND window_id = %(w)s)", params)[0]
+        return bool(row[0]), bool(row[1])
 
-    def insert_window(self, batch: WindowBatch) -> bool:
-        """Store a window unless it is already stored; returns whether rows were inserted."""
+    def has_window(self, batch: WindowBatch) -> bool:
+        return any(self.stored_parts(batch))
+
+    def insert_window(self, batch: WindowBatch, *, first_attempt: bool = False) -> bool:
+        """Store a window unless it is already stored; returns whether rows were inserted.
+
+        `first_attempt`: the caller has never sent this window before (an agent's fresh window), so it cannot be
+        stored yet and the existence check is skipped; every resend (spool, retry) checks.
+        """
         start = _datetime(batch.start_ns)
-        samples_stored = self.has_window(batch)
+        window_stored, samples_stored = (False, False) if first_attempt else self.stored_parts(batch)
         self._insert_ids("functions", "(function_id, name, module, kind)", batch.functions)
         self._insert_ids("frames", "(frame_id, function_id, file, line, inlined)", batch.frames)
         self._insert_ids("stacks", "(stack_id, frame_ids)", batch.stacks)
@@ -193,9 +207,7 @@ class ClickHouseStore:
                          "cgroup, label_keys, label_values, event, stack_id, stack_end, samples, period, "
                          "counter_names, counter_values) VALUES", rows,
                          settings={"max_block_size": max(len(rows), 1)})
-        exists = self.execute("SELECT count() FROM {db}.windows WHERE host = %(h)s AND window_start = %(t)s "
-                              "AND window_id = %(w)s", {"h": batch.host, "t": start, "w": batch.window_id})[0][0]
-        if not exists:
+        if not window_stored:
             self.execute("INSERT INTO {db}.windows (window_id, window_start, start_ns, duration_ns, host, target, "
                          "event, label_keys, label_values, samples, lost, filtered, hwprof, agent_cpu_ns, "
                          "agent_rss_bytes) VALUES",
@@ -235,11 +247,11 @@ class ClickHouseStore:
     # --- reading ----------------------------------------------------------------------------------------------
     def windows(self, selector: Selector | None = None, limit: int = 1000) -> list[dict]:
         """Stored windows, newest first (one row each even if a window was written twice)."""
-        where, params = (selector or Selector()).where()
+        where, params = (selector or Selector()).where("windows")
         rows = self.execute(
             "SELECT window_id, any(window_start), any(start_ns), any(duration_ns), host, any(target), any(event), "
             "any(label_keys), any(label_values), any(samples), any(lost), any(filtered), any(agent_cpu_ns), "
-            f"any(agent_rss_bytes) FROM {{db}}.windows WHERE {_windows_where(where)} "
+            f"any(agent_rss_bytes) FROM {{db}}.windows WHERE {where} "
             "GROUP BY host, window_id ORDER BY any(start_ns) DESC LIMIT %(limit)s", {**params, "limit": limit})
         out = []
         for row in rows:
@@ -305,8 +317,7 @@ class ClickHouseStore:
                         SELECT stack_id, s, frame_ids FROM (
                             SELECT stack_id, sum(samples) AS s FROM {{db}}.samples WHERE {where} GROUP BY stack_id
                         ) ANY INNER JOIN (
-                            SELECT stack_id, any(frame_ids) AS frame_ids FROM {{db}}.stacks
-                            WHERE stack_id IN (SELECT stack_id FROM {{db}}.samples WHERE {where}) GROUP BY stack_id
+                            SELECT stack_id, any(frame_ids) AS frame_ids FROM {{db}}.stacks GROUP BY stack_id
                         ) USING stack_id
                     ) ARRAY JOIN frame_ids AS frame_id,
                                arrayMap(i -> toUInt8(i = length(frame_ids)), arrayEnumerate(frame_ids)) AS is_leaf
@@ -334,40 +345,60 @@ class ClickHouseStore:
                        max_bins: int = MAX_TIME_BINS) -> Profile:
         """Every stored window the selector matches, merged into one aggregated Profile (sample_count per row).
 
-        Rows come out of ClickHouse grouped by (time bin, comm[, pid], stack, stack end): as many as the flame
-        graph and time strip can show, however many samples and hosts were merged.
+        One scan of `samples`: rows come out of ClickHouse grouped by (event, time bin, comm[, pid], stack, stack
+        end, counter names) — as many as the flame graph and time strip can show, however many samples and hosts
+        were merged. Without `event`, the event with the most samples is reported (others are named in a note).
         """
-        if event is None:
-            events = self.events(selector)
-            event = events[0][0] if events else ""
-        selector = replace(selector, labels={**selector.labels, "event": (event,)}) if event else selector
         where, params = selector.where()
+        if event:
+            where += " AND event = %(event)s"
+            params = {**params, "event": event}
         bin_s = self._bin_seconds(selector, max_bins)
         pid_col = "pid" if per_process else "toUInt32(0)"
-        rows = self.execute(
-            f"SELECT intDiv(toUInt32(window_start), {bin_s}) * {bin_s} AS t, comm, {pid_col} AS p, stack_id, "
+        columns = self.execute(
+            f"SELECT event, intDiv(toUInt32(window_start), {bin_s}) * {bin_s} AS t, comm, {pid_col} AS p, stack_id, "
             f"stack_end, sum(samples), sum(period), counter_names, sumForEach(counter_values) "
-            f"FROM {{db}}.samples WHERE {where} GROUP BY t, comm, p, stack_id, stack_end, counter_names", params)
+            f"FROM {{db}}.samples WHERE {where} GROUP BY event, t, comm, p, stack_id, stack_end, counter_names",
+            params, columnar=True)
+        if not columns:
+            columns = [()] * 10
+        events_col = np.asarray(columns[0], dtype=object)
+        notes = []
+        if len(events_col):
+            names, counts = np.unique(events_col, return_inverse=True)
+            totals = np.bincount(counts.reshape(-1), weights=np.asarray(columns[6], dtype=np.float64))
+            chosen = int(np.argmax(totals))
+            event = event or str(names[chosen])
+            if len(names) > 1:
+                notes.append("other sampling events in this selection (pick one with --event): "
+                             + ", ".join(str(n) for i, n in enumerate(names) if i != chosen))
+            keep = events_col == event
+            # object arrays: ids are unsigned 64-bit, which numpy would otherwise turn into floats when mixed
+            columns = [_object_array(c)[keep] for c in columns]
+        _, t_col, comm_col, pid_col_v, stack_col, end_col, count_col, period_col, cnames_col, cvalues_col = columns
+        wwhere, wparams = selector.where("windows")
+        if event:
+            wwhere += " AND event = %(event)s"
+            wparams["event"] = event
         meta_rows = self.execute(
             f"SELECT min(start_ns), max(start_ns + duration_ns), sum(lost), groupUniqArray(host), "
-            f"groupUniqArray(target) FROM {{db}}.windows WHERE {_windows_where(where)}", params)
+            f"groupUniqArray(target) FROM {{db}}.windows WHERE {wwhere}", wparams)
         first, last, lost, hosts, targets = meta_rows[0]
-        stack_ids = sorted({r[3] for r in rows if r[3]})
+        stack_ids = sorted({int(x) for x in stack_col if x})
         stacks = self._stacks(stack_ids)
         frame_ids = sorted({f for ids in stacks.values() for f in ids})
         frames = self._frames(frame_ids)
         functions = self._functions(sorted({f[0] for f in frames.values()}))
         counter_names: list[str] = []
-        for r in rows:
-            for name in r[7]:
-                if name not in counter_names:
-                    counter_names.append(name)
+        for names in {tuple(n) for n in cnames_col}:
+            counter_names += [n for n in names if n not in counter_names]
         meta = ProfileMeta(target=", ".join(sorted(targets)[:3]) or "fleet", events=[event] if event else [],
                            weight_names=counter_names, start_time_ns=int(first or 0),
                            duration_ns=int((last or 0) - (first or 0)), lost=int(lost or 0),
                            hostname=", ".join(sorted(hosts)[:5]) + (" ..." if len(hosts) > 5 else ""),
                            source="hwprof fleet store",
-                           notes=[f"merged from {self.url.display()}: {len(hosts)} host(s), time bins of {bin_s} s"])
+                           notes=[f"merged from {self.url.display()}: {len(hosts)} host(s), time bins of {bin_s} s",
+                                  *notes])
         builder = ProfileBuilder(meta)
         frame_index: dict[int, int] = {}
         for fid, (function_id, file, line, inlined) in frames.items():
@@ -377,37 +408,48 @@ class ClickHouseStore:
                                              inlined=bool(inlined))
         stack_index = {sid: builder.stack([frame_index[f] for f in ids if f in frame_index])
                        for sid, ids in stacks.items()}
-        for comm in {r[1] for r in rows}:
-            builder.intern(comm)
         base = builder.build()
-        n = len(rows)
-        comms = sorted({r[1] for r in rows})
+        n = len(t_col)
+        comms = sorted(set(comm_col.tolist())) if n else []
+        comm_codes = np.searchsorted(np.asarray(comms, dtype=object), comm_col) if n else np.zeros(0, np.int64)
         # Without per-process rows, each comm gets a stable pseudo pid so per-comm views still separate them.
-        pseudo = {c: -(i + 1) for i, c in enumerate(comms)}
-        sample_pid = np.array([r[2] if per_process else pseudo[r[1]] for r in rows], dtype=np.int32)
+        sample_pid = (np.array(list(pid_col_v), dtype=np.int32) if per_process
+                      else -(comm_codes.astype(np.int32) + 1))
+        threads = {}
+        if n:
+            first_row = np.unique(sample_pid, return_index=True)[1]
+            threads = {int(sample_pid[i]): str(comm_col[i]) for i in first_row}
+        uniq_stacks, stack_inverse = np.unique(np.array(list(stack_col), dtype=np.uint64), return_inverse=True)
+        stack_lookup = np.array([stack_index.get(int(s), -1) for s in uniq_stacks], dtype=np.int32)
         counters = np.zeros((n, len(counter_names)))
-        col_of = {name: i for i, name in enumerate(counter_names)}
-        for i, r in enumerate(rows):
-            for name, value in zip(r[7], r[8], strict=False):
-                counters[i, col_of[name]] += value
-        threads = {int(sample_pid[i]): rows[i][1] for i in range(n)}
+        if counter_names:
+            col_of = {name: i for i, name in enumerate(counter_names)}
+            for i in range(n):
+                for name, value in zip(cnames_col[i], cvalues_col[i], strict=False):
+                    counters[i, col_of[name]] += value
         return replace(
             base,
-            sample_time=np.array([r[0] * 1_000_000_000 for r in rows], dtype=np.uint64),
+            sample_time=np.array(list(t_col), dtype=np.uint64) * np.uint64(1_000_000_000),
             sample_pid=sample_pid, sample_tid=sample_pid.copy(), sample_cpu=np.full(n, -1, dtype=np.int32),
-            sample_stack=np.array([stack_index.get(r[3], -1) for r in rows], dtype=np.int32),
-            sample_period=np.array([r[6] for r in rows], dtype=np.float64),
-            sample_end=np.array([r[4] for r in rows], dtype=np.uint8),
+            sample_stack=stack_lookup[stack_inverse.reshape(-1)] if n else np.zeros(0, np.int32),
+            sample_period=np.array(list(period_col), dtype=np.float64),
+            sample_end=np.array(list(end_col), dtype=np.uint8),
             counters=counters, threads=threads,
-            sample_count=np.array([r[5] for r in rows], dtype=np.int64))
+            sample_count=np.array(list(count_col), dtype=np.int64))
 
     def _bin_seconds(self, selector: Selector, max_bins: int = MAX_TIME_BINS) -> int:
-        where, params = selector.where()
-        first, last = self.execute(f"SELECT min(toUInt32(window_start)), max(toUInt32(window_start)) "
-                                   f"FROM {{db}}.samples WHERE {where}", params)[0]
+        """Time-bin width: a multiple of the 10 s window giving at most max_bins bins over the selection's span
+        (the open ends of a range are looked up in the small windows table)."""
+        first, last = selector.start_s, selector.end_s
+        if first is None or last is None:
+            where, params = selector.where("windows")
+            lo, hi = self.execute(f"SELECT min(toUInt32(window_start)), max(toUInt32(window_start)) + 10 "
+                                  f"FROM {{db}}.windows WHERE {where}", params)[0]
+            first = lo if first is None else first
+            last = hi if last is None else last
         span = max(int(last or 0) - int(first or 0), 1)
-        width = max(10, -(-span // max_bins))
-        return int(-(-width // 10) * 10)  # a multiple of the 10 s window
+        width = max(10, -(-span // max(max_bins, 1)))
+        return int(-(-width // 10) * 10)
 
     def _by_ids(self, query: str, ids: list[int]) -> Iterator[tuple]:
         for lo in range(0, len(ids), 50_000):
@@ -435,14 +477,10 @@ class ClickHouseStore:
         return {t: {"rows": int(n), "bytes": int(b)} for t, n, b in rows}
 
 
-def _windows_where(where: str) -> str:
-    """The samples WHERE clause applied to the windows table: label columns it lacks are dropped (pid, comm...)."""
-    keep = []
-    for clause in where.split(" AND "):
-        if any(clause.startswith(c) for c in ("pid ", "comm ", "executable ", "build_id ", "cgroup ")):
-            continue
-        keep.append(clause)
-    return " AND ".join(keep) or "1"
+def _object_array(values) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
 
 
 def _datetime(ns: int) -> dt.datetime:

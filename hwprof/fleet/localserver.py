@@ -59,6 +59,15 @@ _USERS = """<?xml version="1.0"?>
 """
 
 
+def _die_with_parent() -> None:
+    """In the server's child process before exec: SIGTERM when the process that started it dies, so a test run
+    killed by a timeout (no fixture teardown) leaves no server behind."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
 def server_binary() -> str | None:
     for path in SERVER_BINARIES:
         if os.access(path, os.X_OK):
@@ -100,7 +109,7 @@ class LocalClickHouse:
         log = open(self.root / "log" / "stdout.log", "ab")
         self.process = subprocess.Popen([binary, f"--config-file={self.root / 'config.xml'}"], cwd=self.root,
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -11,8 +11,9 @@ The shape (why): a profile is a few thousand distinct stacks sampled millions of
 - `windows` holds one row per shipped window (who, when, how long, how many samples and lost records, the agent's
   own CPU and memory), which `hwprof ls --store` lists and idempotent inserts check.
 Both are partitioned by day, so retention drops whole partitions and a time-range query reads only its days.
-The sort key of `samples` starts with comm and time: "what did service X do between 14:00 and 14:10" reads a
-contiguous slice.
+The sort key of `samples` is (time, host, comm, stack): every query names a time range, which then reads a
+contiguous slice of its day partitions, and the idempotency check of one window (time, host, id) is an index
+lookup rather than a scan.
 
 Versions: SCHEMA_VERSION is what this hwprof writes; `schema_version` records each version applied. A store of an
 older version is migrated in order (MIGRATIONS[v] takes v-1 to v); a newer one is refused, since this hwprof would
@@ -45,7 +46,7 @@ _V1 = (
         event LowCardinality(String), stack_id UInt64, stack_end UInt8,
         samples UInt64, period Float64
     ) ENGINE = MergeTree PARTITION BY toDate(window_start)
-      ORDER BY (comm, window_start, host, stack_id)""",
+      ORDER BY (window_start, host, comm, stack_id)""",
     """CREATE TABLE IF NOT EXISTS {db}.windows (
         window_id UInt64, window_start DateTime, start_ns UInt64, duration_ns UInt64,
         host LowCardinality(String), target String, event LowCardinality(String),

@@ -13,7 +13,6 @@ import mmap
 import os
 import select
 import struct
-from collections.abc import Iterator
 
 from hwprof.errors import HwprofError
 from hwprof.perf.syscall import read_sysctl
@@ -24,7 +23,6 @@ _DATA_TAIL = 1032
 _DATA_OFFSET = 1040
 _DATA_SIZE = 1048
 _U64 = struct.Struct("<Q")
-_HEADER = struct.Struct("<IHH")
 
 PAGE_SIZE = mmap.PAGESIZE
 DEFAULT_DATA_PAGES = 128  # 512 KiB per CPU, perf record's default for root
@@ -55,7 +53,6 @@ class RingBuffer:
         self.data_size = size or data_pages * PAGE_SIZE
         self._mask = self.data_size - 1
         self.bytes_read = 0
-        self.lost = 0  # filled by read_records(), which does look at each record
 
     # --- the control page ---------------------------------------------------------------------------
     @property
@@ -94,26 +91,6 @@ class RingBuffer:
         _U64.pack_into(self._map, _DATA_TAIL, head)
         self.bytes_read += length
         return data
-
-    def read_records(self) -> Iterator[tuple[int, int, bytes]]:
-        """(type, misc, record bytes including its header) for each available record; counts LOST on the way.
-
-        For consumers that handle few records (probes); the sampler copies raw bytes with read_available().
-        """
-        from hwprof.perf.abi import RecordType
-
-        data = self.read_available()
-        offset = 0
-        while offset + 8 <= len(data):
-            rtype, misc, size = _HEADER.unpack_from(data, offset)
-            if size < 8 or offset + size > len(data):
-                break
-            if rtype == RecordType.LOST:
-                self.lost += _U64.unpack_from(data, offset + 16)[0]
-            elif rtype == RecordType.LOST_SAMPLES:
-                self.lost += _U64.unpack_from(data, offset + 8)[0]
-            yield rtype, misc, data[offset: offset + size]
-            offset += size
 
     def close(self) -> None:
         if self._map.closed:

@@ -118,18 +118,16 @@ class StackResolver:
         # A context's first frame is where that context was interrupted (the sample's pc, or the user pc at kernel
         # entry); every later frame is a return address: the call is the instruction before it (else the function
         # or inlined call that follows the call gets the blame), as perf and pprof look callers up.
-        fe = np.nonzero(frame_entry)[0]
-        caller = np.ones(len(fe), dtype=bool)
-        if len(fe):
-            fe_row = row_of[fe]
-            caller[0] = False
-            np.equal(fe_row[1:], fe_row[:-1], out=caller[1:])
-            caller[1:] &= fe[1:] == fe[:-1] + 1  # a context marker between them starts a new context
-            callers = fe[caller]
-            callers = callers[flat[callers] != 0]
-            flat[callers] -= np.uint64(1)
-            del fe_row, callers
+        # A caller is a frame entry right after another frame entry of the same row (a marker between them starts
+        # a new context).
+        caller = np.zeros(n, dtype=bool)
+        if n:
+            np.logical_and(frame_entry[1:], frame_entry[:-1], out=caller[1:])
+            caller[row_start[lengths > 0]] = False
+            caller &= flat != 0
+            np.subtract(flat, np.uint64(1), out=flat, where=caller)
         del caller
+        fe = np.nonzero(frame_entry)[0]
         # 2. One descriptor per distinct thing an entry can be: kernel address, (module, offset), JIT address.
         descs: list[FrameDesc] = []
         entry_desc = np.full(n, -1, dtype=np.int32)

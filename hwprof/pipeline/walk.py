@@ -170,6 +170,9 @@ class RecordHandler:
     def callbacks(self) -> dict[int, Callable]:
         """Record type -> bound callback, for the kinds this handler overrides."""
         out: dict[int, Callable] = {}
+        for name in _overridden(self):
+            if not callable(getattr(self, name)):  # e.g. self.lost = 0 hides the lost() callback
+                raise TypeError(f"{type(self).__name__}.{name} must stay a callback; an attribute hides it")
         for name, types in _CALLBACK_TYPES.items():
             if getattr(type(self), name) is not getattr(RecordHandler, name):
                 for rtype in types:

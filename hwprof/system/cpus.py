@@ -60,3 +60,33 @@ def format_cpu_list(cpus: Sequence[Cpu] | None) -> str:
         if cpu is not None:
             start = prev = cpu
     return ",".join(ranges)
+
+
+# --- /proc/cpuinfo ----------------------------------------------------------------------------------------
+
+def cpuinfo_records(text: str | None = None) -> list[dict[str, str]]:
+    """/proc/cpuinfo (or `text`) as one dict per processor block, keys and values stripped; [] when unreadable.
+    The first occurrence of a key in a block wins."""
+    if text is None:
+        from hwprof.perf.syscall import read_text
+
+        text = read_text("/proc/cpuinfo") or ""
+    records: list[dict[str, str]] = []
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                records.append(fields)
+                fields = {}
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if fields:
+        records.append(fields)
+    return records
+
+
+def first_cpu(text: str | None = None) -> dict[str, str]:
+    """The first processor's /proc/cpuinfo fields (vendor_id, cpu family, model, model name, flags...)."""
+    records = cpuinfo_records(text)
+    return records[0] if records else {}

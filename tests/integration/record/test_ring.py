@@ -5,8 +5,9 @@ import time
 
 from hwprof.perf import abi, syscall
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.records import SampleLayout, parse_record
+from hwprof.perf.records import SampleLayout, parse_sample
 from hwprof.perf.ring import RingBuffer
+from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
 
 ST = abi.SampleType
 
@@ -15,6 +16,17 @@ def _spin(seconds: float) -> None:
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         pass
+
+
+class _Samples(RecordHandler):
+    def __init__(self, layout: SampleLayout) -> None:
+        self.layout, self.found, self.lost_count = layout, [], 0
+
+    def samples(self, records) -> None:
+        self.found += [parse_sample(records.buffer, off, self.layout) for off in records.offsets.tolist()]
+
+    def lost(self, rec, when) -> None:
+        self.lost_count += rec.lost
 
 
 def test_samples_of_this_thread_come_back_whole():
@@ -26,15 +38,16 @@ def test_samples_of_this_thread_come_back_whole():
         with RingBuffer(fd, 4) as ring:  # 16 KiB: wraps several times during the run
             syscall.enable(fd)
             layout = SampleLayout.from_attr(attr)
-            samples = []
+            handler = _Samples(layout)
+            walk = RecordWalk(EventTable([EventInfo(0, "task-clock", attr, layout)], {}), handler)
             for _ in range(20):
                 _spin(0.01)
-                samples += [parse_record(data, 0, layout) for rtype, _, data in ring.read_records()
-                            if rtype == abi.RecordType.SAMPLE]
+                walk.walk_whole(ring.read_available())
             syscall.disable(fd)
-            samples += [parse_record(data, 0, layout) for rtype, _, data in ring.read_records()
-                        if rtype == abi.RecordType.SAMPLE]
-            assert ring.pending() == 0 and ring.bytes_read > 0 and ring.lost == 0
+            walk.walk_whole(ring.read_available())
+            samples = handler.found
+            assert ring.pending() == 0 and ring.bytes_read > 0 and handler.lost_count == 0
+            assert walk.stats.skipped_bytes == 0 and walk.stats.bytes_read == ring.bytes_read
     finally:
         os.close(fd)
     assert len(samples) >= 100  # 200 ms of CPU at one sample per 0.5 ms, with slack for a busy machine

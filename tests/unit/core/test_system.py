@@ -69,3 +69,13 @@ def test_commands_are_resolved_before_anything_is_forked(tmp_path):
 def test_exit_codes_of_wait_statuses():
     assert exit_code(3 << 8) == 3
     assert exit_code(signal.SIGKILL) == 128 + signal.SIGKILL
+
+
+def test_cpuinfo_is_read_once_for_every_user():
+    from hwprof.system.cpus import cpuinfo_records, first_cpu
+
+    text = ("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n"
+            "model name\t: Intel(R) Xeon(R) @ 2.10GHz\nphysical id\t: 0\n\n"
+            "processor\t: 1\nvendor_id\t: GenuineIntel\nphysical id\t: 1\n")
+    assert [r["processor"] for r in cpuinfo_records(text)] == ["0", "1"]
+    assert first_cpu(text)["model name"] == "Intel(R) Xeon(R) @ 2.10GHz" and first_cpu("") == {}
