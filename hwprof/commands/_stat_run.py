@@ -29,30 +29,20 @@ from hwprof.stat_output import (
 )
 from hwprof.system.cpus import online_cpus
 from hwprof.system.cpus import parse_cpu_list as _parse_cpu_list
+from hwprof.system.procfs import parse_id_list
 
 MIN_INTERVAL_MS = 10
 
 
 # --- options --------------------------------------------------------------------------------------------
 
-def _parse_ids(text: str, what: str) -> tuple[int, ...]:
-    ids = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) <= 0:
-            raise HwprofError(f"invalid {what} '{part}' in '{text}' (expected positive numbers, comma separated)",
-                              exit_code=2)
-        ids.append(int(part))
-    return tuple(dict.fromkeys(ids))
-
-
 def options_from_args(args: argparse.Namespace) -> StatOptions:
     """Every combination perf refuses is refused here, in one line, before anything is opened."""
     command = list(args.workload or [])
     if command and command[0] == "--":
         command = command[1:]
-    pids = _parse_ids(args.pid, "PID") if args.pid else ()
-    tids = _parse_ids(args.tid, "TID") if args.tid else ()
+    pids = parse_id_list(args.pid) if args.pid else ()
+    tids = parse_id_list(args.tid, "-t", thread=True) if args.tid else ()
     cpus = _parse_cpu_list(args.cpu) if args.cpu else (tuple(online_cpus()) if args.all_cpus else None)
     if pids and tids:
         raise HwprofError("give either -p or -t, not both", exit_code=2)

@@ -77,12 +77,9 @@ class AgentCommand:
             raise HwprofError(f"--retention-days must be 0 (never) or more, got {args.retention_days}", exit_code=2)
         if args.duration is not None and args.duration <= 0:
             raise HwprofError(f"-d must be positive, got {args.duration}", exit_code=2)
-        pids: tuple[int, ...] = ()
-        if args.pid:
-            try:
-                pids = tuple(int(p) for p in args.pid.split(",") if p.strip())
-            except ValueError:
-                raise HwprofError(f"-p expects PID[,PID...], got {args.pid!r}") from None
+        from hwprof.system.procfs import parse_id_list
+
+        pids = parse_id_list(args.pid) if args.pid else ()
         labels = {}
         for item in args.label:
             key, sep, value = item.partition("=")

@@ -87,11 +87,12 @@ class ProbeCommand:
         from hwprof.collectors.probe_spec import ProbeKind, parse_spec, resolve
         from hwprof.collectors.probes import Mechanism, Mode, ProbeSession, SessionOptions, Target
         from hwprof.errors import HwprofError
+        from hwprof.system.procfs import parse_id_list
 
         command = list(args.cmd)
         if command and command[0] == "--":
             command = command[1:]
-        pids = _parse_pids(args.pid) if args.pid else ()
+        pids = parse_id_list(args.pid) if args.pid else ()
         if command and pids:
             raise HwprofError("give -p PID or a command, not both")
         mode = Mode(args.mode or "count")
@@ -119,18 +120,6 @@ class ProbeCommand:
                       file=sys.stderr, flush=True)
             result = session.run()
         return probe_report.emit(result, args, _symbolizer)
-
-
-def _parse_pids(text: str) -> tuple[int, ...]:
-    from hwprof.errors import HwprofError
-
-    try:
-        pids = tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise HwprofError(f"-p wants process ids like 1234 or 12,34, got {text!r}") from None
-    if not pids or any(p <= 0 for p in pids):
-        raise HwprofError(f"-p wants positive process ids, got {text!r}")
-    return pids
 
 
 def _parse_filters(items: list[str]):

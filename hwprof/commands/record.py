@@ -91,18 +91,12 @@ class RecordCommand:
         from hwprof.errors import HwprofError
         from hwprof.store import ProfileStore, StoreEntry
         from hwprof.system.cpus import parse_cpu_list
+        from hwprof.system.procfs import parse_id_list
 
         command = list(args.workload or [])
         if command and command[0] == "--":
             command = command[1:]
-        pids: tuple[int, ...] = ()
-        if args.pid:
-            try:
-                pids = tuple(int(p) for p in args.pid.split(",") if p.strip())
-            except ValueError:
-                raise HwprofError(f"-p expects PID[,PID...], got {args.pid!r}") from None
-            if not pids or min(pids) <= 0:
-                raise HwprofError(f"-p expects positive process ids, got {args.pid!r}")
+        pids = parse_id_list(args.pid) if args.pid else ()
         cpus = tuple(parse_cpu_list(args.cpu)) if args.cpu else None
         chosen = sum(bool(x) for x in (command, pids, args.all_cpus))
         if chosen == 0 and cpus is None:

@@ -175,3 +175,17 @@ def thread_start_ticks(pid: Pid, tid: Tid) -> int | None:
 def boot_ticks_now() -> int:
     """Now, in the unit of thread_start_ticks."""
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def parse_id_list(text: str, option: str = "-p", thread: bool = False) -> tuple[int, ...]:
+    """A `-p PID[,PID]` / `-t TID[,TID]` argument: positive ids, each once, in the order given; one clear usage
+    error otherwise (every command that takes one uses this)."""
+    label, kind = ("TID", "thread") if thread else ("PID", "process")
+    ids = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) <= 0:
+            raise HwprofError(f"{option} expects {kind} ids like 1234 or 12,34: invalid {label} {part!r} in {text!r}",
+                              exit_code=2)
+        ids.append(int(part))
+    return tuple(dict.fromkeys(ids))
