@@ -18,8 +18,8 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
-PYTHON_STACK_DUMP = 32768
-_BYTES_PER_PY_FRAME = 650
+from hwprof.pyperf import BYTES_PER_PY_FRAME as _BYTES_PER_PY_FRAME
+
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 
 
@@ -70,3 +70,4 @@ def python_perf_setup(command: list[str], stack_dump: int) -> PythonPerf:
                            "Python functions will not show: the native stack (the interpreter's C functions) is "
                            "still unwound completely")
     return out
+
