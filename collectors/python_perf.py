@@ -8,7 +8,8 @@ PYTHON_PERF_JIT_SUPPORT, the documented equivalents of the -X options), so it re
 starts too, however they are started.
 
 Python's native stack is deep (about 650 bytes per nested Python call on 3.12/3.13: the evaluator's frame, the
-trampoline, the vectorcall glue), so the stack copy grows to PYTHON_STACK_DUMP unless the user chose a size.
+trampoline, the vectorcall glue), so the stack copy grows to hwprof.pyperf.PYTHON_STACK_DUMP unless the user chose a
+size.
 """
 
 from __future__ import annotations
