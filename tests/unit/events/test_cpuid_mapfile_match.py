@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from hwprof.events.cpuid import parse_cpuid
 from hwprof.events.vendor import _data_dir, _index
 
