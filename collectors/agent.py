@@ -41,6 +41,7 @@ DEFAULT_SPOOL_BYTES = 256 << 20
 DEFAULT_MAX_RSS = 300 << 20     # the worker drops its symbolizer caches above this (they rebuild from disk)
 LABEL_CACHE_SIZE = 4096
 MAX_PENDING_WINDOWS = 30
+RETENTION_CHECK_S = 3600
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class AgentOptions:
     host: str = ""
     max_stack: int | None = None
     max_rss_bytes: int = DEFAULT_MAX_RSS
+    retention_days: int | None = None       # drop the store's day partitions older than this (hourly)
 
 
 @dataclass
@@ -197,6 +199,7 @@ class _Shipper:
         self._labeler = ProcLabeler()
         self._symbolizer = None
         self._cpu_mark = _cpu_ns()
+        self._retention_checked = 0.0
 
     # --- the store ------------------------------------------------------------------------------------------
     def _connect(self):
@@ -237,11 +240,27 @@ class _Shipper:
         if self._store_down_since is not None:
             self.notify(f"store is back after {time.monotonic() - self._store_down_since:.0f} s")
             self._store_down_since = None
+        self._enforce_retention()
         if stored:
             self.stats.sent += 1
         else:
             self.stats.already_stored += 1
         return True
+
+    def _enforce_retention(self) -> None:
+        """Once an hour: drop day partitions older than --retention-days (the TTL of servers that lack one).
+        Several agents may do it at once; a partition another agent dropped first is not an error."""
+        if not self.options.retention_days or time.monotonic() - self._retention_checked < RETENTION_CHECK_S \
+                and self._retention_checked:
+            return
+        self._retention_checked = time.monotonic()
+        try:
+            dropped = self._connect().enforce_retention(self.options.retention_days)
+        except HwprofError as exc:
+            self.notify(f"retention: {exc}")
+            return
+        if dropped:
+            self.notify(f"retention ({self.options.retention_days} days): dropped {', '.join(dropped)}")
 
     def drain_spool(self) -> None:
         for path in self.spool.files():

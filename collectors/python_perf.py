@@ -8,7 +8,8 @@ PYTHON_PERF_JIT_SUPPORT, the documented equivalents of the -X options), so it re
 starts too, however they are started.
 
 Python's native stack is deep (about 650 bytes per nested Python call on 3.12/3.13: the evaluator's frame, the
-trampoline, the vectorcall glue), so the stack copy grows to PYTHON_STACK_DUMP unless the user chose a size.
+trampoline, the vectorcall glue), so the stack copy grows to hwprof.pyperf.PYTHON_STACK_DUMP unless the user chose a
+size.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
-PYTHON_STACK_DUMP = 32768
-_BYTES_PER_PY_FRAME = 650
+from hwprof.pyperf import BYTES_PER_PY_FRAME as _BYTES_PER_PY_FRAME
+
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 
 
@@ -70,3 +71,4 @@ def python_perf_setup(command: list[str], stack_dump: int) -> PythonPerf:
                            "Python functions will not show: the native stack (the interpreter's C functions) is "
                            "still unwound completely")
     return out
+

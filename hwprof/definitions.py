@@ -167,11 +167,55 @@ def ratio_value(numerator_sum: float, denominator_sum: float, factor: float) -> 
 
 # --- stack quality ----------------------------------------------------------------------------------------
 
+# The outermost frames of a stack that ran its whole course: the executable's entry and libc's start (main
+# thread), thread starts (glibc's start_thread above clone/clone3), and a kernel thread's or CPU's entry. A stack
+# whose outermost frame is anything else stopped early (a frame-pointer chain that ended at rbp == 0 in code built
+# without frame pointers, a symbol-less frame...), however well its frames are named.
+STACK_BOTTOMS = frozenset({
+    "_start", "__libc_start_main", "__libc_start_call_main", "main", "start_thread", "clone", "clone3", "__clone",
+    "__clone3", "__GI___clone", "__GI___clone3", "thread_start",
+    "ret_from_fork", "ret_from_fork_asm", "kthread", "secondary_startup_64", "secondary_startup_64_no_verify",
+    "common_startup_64", "start_kernel", "x86_64_start_kernel", "x86_64_start_reservations", "rest_init",
+    "cpu_startup_entry",
+})
+
+
+def _root_frames(profile: Profile) -> np.ndarray:
+    """Per stack node: the frame of its root (outermost) node."""
+    import numpy as np
+
+    root = np.arange(len(profile.stack_parent), dtype=np.int64)
+    parent = profile.stack_parent.astype(np.int64)
+    while True:
+        up = parent[root]
+        going = up >= 0
+        if not going.any():
+            break
+        root = np.where(going, up, root)
+    return profile.stack_frame[root] if len(root) else np.zeros(0, dtype=np.int32)
+
+
 def complete_stacks(profile: Profile) -> np.ndarray:
-    """Per sample: whether its stack is complete. The one rule every meter uses."""
+    """Per sample: whether its stack is complete. The one rule every meter uses: the unwinder proved it reached
+    the bottom (--call-graph dwarf: the CFI says there is no caller), or the stack ended at a symbolized frame that
+    is a real bottom (STACK_BOTTOMS)."""
+    import numpy as np
+
     from hwprof.profile import StackEnd
 
-    return (profile.sample_end == StackEnd.COMPLETE) & (profile.sample_stack >= 0)
+    has = profile.sample_stack >= 0
+    out = has & (profile.sample_end == StackEnd.BOTTOM)
+    named = has & (profile.sample_end == StackEnd.COMPLETE)
+    if named.any():
+        bottom_names = np.array([name in STACK_BOTTOMS for name in profile.strings], dtype=bool)
+        roots = _root_frames(profile)[profile.sample_stack[named]]
+        function = profile.frame_function[roots]
+        out[named] = (function >= 0) & bottom_names[np.maximum(function, 0)] if len(bottom_names) else False
+    return out
+
+
+_STOP_REASONS = (("BOTTOM", ""), ("NO_CFI", "no CFI"), ("FP_ZERO", "frame pointer zero"),
+                 ("UNKNOWN_MAPPING", "unknown mapping"), ("JIT_NO_UNWIND", "JIT code without unwind info"))
 
 
 def unsymbolized_leaves(profile: Profile) -> np.ndarray:
@@ -197,6 +241,8 @@ class StackQuality:
     no_stack: int
     unsymbolized_leaf: int   # stacks whose leaf has no symbol
     complete_symbolized: int  # complete stacks whose leaf has a symbol
+    stopped: int = 0         # ended at a named frame that is not a real bottom (a frame-pointer chain ended early)
+    reasons: tuple[tuple[str, int], ...] = ()  # dwarf unwinding's other stops: ("no CFI", n), ...
 
     @property
     def complete_share(self) -> float:
@@ -218,6 +264,8 @@ class StackQuality:
 
         return (f"stack quality: {pct(self.complete)} complete, {pct(self.unknown)} ended in unknown frames, "
                 f"{pct(self.truncated)} truncated"
+                + (f", {pct(self.stopped)} stopped before the bottom" if self.stopped else "")
+                + "".join(f", {pct(n)} {label}" for label, n in self.reasons if n)
                 + (f", {pct(self.no_stack)} without a stack" if self.no_stack else ""))
 
 
@@ -235,8 +283,14 @@ def stack_quality(profile: Profile, mask: np.ndarray | None = None) -> StackQual
     leafless = unsymbolized_leaves(profile) if mask is None else unsymbolized_leaves(profile)[mask]
     total = float(counts.sum())
     done = float(counts[complete].sum())
+    stopped = float(counts[(ends == StackEnd.COMPLETE) & ~complete].sum())
+    reasons = tuple((label, int(by_end[StackEnd[name]])) for name, label in _STOP_REASONS
+                    if label and by_end[StackEnd[name]])
+    stopped += float(counts[(ends == StackEnd.BOTTOM) & ~complete].sum())
+    counted = done + stopped + by_end[StackEnd.UNKNOWN_FRAME] + by_end[StackEnd.TRUNCATED] + sum(n for _, n in reasons)
     return StackQuality(
         samples=int(round(total)), complete=int(round(done)),
         unknown=int(by_end[StackEnd.UNKNOWN_FRAME]), truncated=int(by_end[StackEnd.TRUNCATED]),
-        no_stack=int(round(total - done - by_end[StackEnd.UNKNOWN_FRAME] - by_end[StackEnd.TRUNCATED])),
-        unsymbolized_leaf=int(counts[leafless].sum()), complete_symbolized=int(counts[complete & ~leafless].sum()))
+        no_stack=int(round(total - counted)),
+        unsymbolized_leaf=int(counts[leafless].sum()), complete_symbolized=int(counts[complete & ~leafless].sum()),
+        stopped=int(round(stopped)), reasons=reasons)

@@ -38,10 +38,16 @@ class FrameKind(IntEnum):
 class StackEnd(IntEnum):
     """How a sample's stack ended: the input to the stack-quality meter."""
 
-    COMPLETE = 0      # reached a root frame (e.g. _start, kernel entry) or a clean end
-    TRUNCATED = 1     # hit --max-stack or the kernel's perf_event_max_stack
+    COMPLETE = 0      # ended at a symbolized frame (complete when that frame is a real bottom: definitions)
+    TRUNCATED = 1     # hit --max-stack or the kernel's perf_event_max_stack, or the dwarf stack copy ran out
     UNKNOWN_FRAME = 2  # ended in a frame that could not be mapped/symbolized
     NO_STACK = 3      # the sample has no callchain at all
+    # --call-graph dwarf: why the unwinder stopped (hwprof.unwind.walk.StopReason, folded by the dwarf stage)
+    BOTTOM = 4        # the unwinder reached the stack's real bottom (the CFI says there is no caller)
+    NO_CFI = 5        # code without unwind info (or a rule the unwinder does not evaluate), no frame pointer
+    FP_ZERO = 6       # the frame-pointer fallback met rbp == 0
+    UNKNOWN_MAPPING = 7  # an address in no mapping of the process
+    JIT_NO_UNWIND = 8    # JIT code without unwind info
 
 
 @dataclass(frozen=True)

@@ -291,6 +291,10 @@ class SymbolTable:
     # How far each symbol claims addresses: its end, stretched over alignment padding up to the next
     # symbol but never past its own section (addr2line names padding after the symbol before it).
     reach: np.ndarray | None = None
+    # Starts of the rows no symbol names, only an .eh_frame FDE: their names are ``sub_<start>`` (IDA's
+    # convention), which a profile shows so one function's addresses group together, but DWARF's name and
+    # a debug file's .symtab take precedence, and addr2line prints ``??`` there as binutils does.
+    unnamed: frozenset[int] = frozenset()
 
     @classmethod
     def empty(cls) -> SymbolTable:
@@ -298,6 +302,10 @@ class SymbolTable:
 
     def file_of(self, index: int) -> str | None:
         return self.files[index] if index < len(self.files) else None
+
+    def is_unnamed(self, index: int) -> bool:
+        """True for a ``sub_<start>`` row: a function only .eh_frame knows of."""
+        return bool(self.unnamed) and int(self.starts[index]) in self.unnamed
 
     @classmethod
     def from_image(cls, image: ElfImage) -> SymbolTable:
@@ -330,8 +338,6 @@ class SymbolTable:
                 pref = (2 if kind != _STT_NOTYPE else 0) + (2 if bind == _STB_GLOBAL else bind == _STB_WEAK)
                 rows.append((value, size, pref, name, file, section_ends.get(shndx, value + size)))
         rows.extend(_plt_symbols(image))
-        if not rows:
-            return cls.empty()
         # Aliases at one address: prefer a function, global over weak over local, sized, fewest leading
         # underscores (as perf does), then the first in table order (as binutils does).
         # A C++ complete-object ctor/dtor (C1/D1) aliases the base-object one (C2/D2) that DWARF describes.
@@ -367,8 +373,14 @@ class SymbolTable:
                 reach.append(max(end, min(nxt, end + _PADDING_SLACK, limit)))
             else:
                 reach.append(max(end, min(nxt, fde_ends.get(addr, end))))
-        return cls(array("Q", starts), array("Q", ends), tuple(names), tuple(files_out),
-                   {addr: tuple(group) for addr, group in aliases.items() if len(group) > 1}, array("Q", reach))
+        rows_out = list(zip(starts, ends, reach, names, files_out, strict=True))
+        unnamed = _unnamed_functions(image.function_bounds, starts, reach)
+        if unnamed:
+            rows_out = sorted(rows_out + unnamed, key=lambda row: row[0])
+        return cls(array("Q", [r[0] for r in rows_out]), array("Q", [r[1] for r in rows_out]),
+                   tuple(r[3] for r in rows_out), tuple(r[4] for r in rows_out),
+                   {addr: tuple(group) for addr, group in aliases.items() if len(group) > 1},
+                   array("Q", [r[2] for r in rows_out]), frozenset(r[0] for r in unnamed))
 
     def lookup_one(self, vaddr: int) -> tuple[int, int]:
         """Scalar lookup for small batches that should not pay for importing numpy."""
@@ -394,6 +406,27 @@ class SymbolTable:
         ok = (idx >= 0) & (vaddrs < reach[safe])
         idx = np.where(ok, idx, -1)
         return idx, np.where(ok, vaddrs - starts[safe], 0)
+
+
+def _unnamed_functions(bounds: dict[int, int], starts: list[int],
+                       reach: list[int]) -> list[tuple[int, int, int, str, None]]:
+    """Rows (start, end, reach, name, file) for the functions .eh_frame describes and no symbol covers.
+
+    Disassemblers name such a function after its link-time start, ``sub_15b40`` (IDA's convention), so every
+    address in it is one function in a profile rather than one ``module+0xOFFSET`` row per address. A row ends
+    at its FDE's end or at the next symbol, whichever comes first.
+    """
+    rows = []
+    top = 2**64 - 1
+    for start, end in sorted(bounds.items()):
+        before = bisect.bisect_right(starts, start) - 1
+        if before >= 0 and start < reach[before]:
+            continue  # a symbol (or its padding/FDE reach) covers the function's entry
+        nxt = starts[before + 1] if before + 1 < len(starts) else top
+        end = min(end, nxt)
+        if end > start:
+            rows.append((start, end, end, f"sub_{start:x}", None))
+    return rows
 
 
 def _file_symbols(syms: list[tuple], strings: bytes) -> list[str | None]:

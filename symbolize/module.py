@@ -31,7 +31,7 @@ log = logging.getLogger("hwprof.symbolize")
 # GCC's names for the parts and clones of a function: DWARF names the function without them.
 _CLONE_SUFFIX = re.compile(r"(\.(cold|part|isra|constprop|lto_priv|localalias|llvm|clone|str)(\.\d+)?)+$")
 _CACHE_VERSION = "2"
-_SYMBOLS_MAGIC = b"HWSYMS03"  # 03: stripped reach from .eh_frame, IRELATIVE PLT names, no versions
+_SYMBOLS_MAGIC = b"HWSYMS04"  # 04: sub_<start> rows for functions only .eh_frame describes
 
 
 def _same(name: str | None) -> str | None:
@@ -101,7 +101,8 @@ def _encode_symbols(table: SymbolTable) -> bytes:
     count = len(table.starts)
     reach = table.reach if table.reach is not None else table.ends
     meta = json.dumps({"names": list(table.names), "files": list(table.files),
-                       "aliases": [[addr, list(group)] for addr, group in table.aliases.items()]},
+                       "aliases": [[addr, list(group)] for addr, group in table.aliases.items()],
+                       "unnamed": sorted(table.unnamed)},
                       ensure_ascii=False).encode("utf-8", "surrogateescape")
     parts = [_SYMBOLS_MAGIC, count.to_bytes(8, "little")]
     for column in (table.starts, table.ends, reach):
@@ -130,7 +131,7 @@ def _decode_symbols(data: bytes) -> SymbolTable:
     if len(names) != count or len(files) != count:
         raise ValueError("inconsistent symbol cache")
     aliases = {addr: tuple(group) for addr, group in meta["aliases"]}
-    return SymbolTable(columns[0], columns[1], names, files, aliases, columns[2])
+    return SymbolTable(columns[0], columns[1], names, files, aliases, columns[2], frozenset(meta["unnamed"]))
 
 
 def load_or_build_dwarf(binary: str, debug_file: str, build_id: bytes | None, cache_dir: str | None,
@@ -235,7 +236,8 @@ class ModuleIndex:
             key = (id(chain), sidx)
             text = memo.get(key)
             if text is None:
-                elf_name = names[sidx] if sidx >= 0 else None
+                # addr2line is binutils' drop-in: a function only .eh_frame knows of is "??" there too.
+                elf_name = names[sidx] if sidx >= 0 and not symbols.is_unnamed(sidx) else None
                 if not chain:
                     text = ((fix(elf_name), symbols.file_of(sidx) if sidx >= 0 else None, None),)
                 else:
@@ -287,6 +289,8 @@ class ModuleIndex:
         global name (`malloc`, `__strcoll_l`, `pow`, not `__GI___libc_malloc` or `__pow`). `hwprof addr2line`
         (dwarf_alias) prints the alias DWARF uses, as binutils' addr2line does.
         """
+        if elf_name is not None and outer.function is not None and self.symbols.is_unnamed(sidx):
+            elf_name = None  # DWARF names what only .eh_frame's sub_<start> would
         if elf_name is not None:
             aliases = self.symbols.aliases.get(int(self.symbols.starts[sidx])) if self.symbols.aliases else None
             if dwarf_alias and aliases and outer.function is not None:
@@ -332,13 +336,18 @@ def _merge_symbols(image: ElfImage | None, debug_image: ElfImage | None) -> Symb
         return tables[0]
     aliases = {addr: group for t in tables for addr, group in t.aliases.items()}
     rows = {}
-    # The debug file's .symtab is the richer one; it comes last, so it wins where both name an address.
+    # The debug file's .symtab is the richer one; it comes last, so it wins where both name an address,
+    # and where it has a .symtab, the binary's sub_<start> stand-ins for unnamed functions are not needed.
+    debug_names_all = debug_image is not None and debug_image.has_symtab
     for t in tables:
         reach = t.reach if t.reach is not None else t.ends
         files = t.files or (None,) * len(t.names)
         for row in zip(t.starts, t.ends, reach, t.names, files, strict=True):
+            if debug_names_all and t is not tables[-1] and int(row[0]) in t.unnamed:
+                continue
             rows[int(row[0])] = row
     ordered = [rows[addr] for addr in sorted(rows)]
+    unnamed = frozenset(addr for t in tables for addr in t.unnamed if addr in rows and rows[addr][3] == f"sub_{addr:x}")
     return SymbolTable(array("Q", [int(r[0]) for r in ordered]), array("Q", [int(r[1]) for r in ordered]),
                        tuple(r[3] for r in ordered), tuple(r[4] for r in ordered), aliases,
-                       array("Q", [int(r[2]) for r in ordered]))
+                       array("Q", [int(r[2]) for r in ordered]), unnamed)

@@ -238,13 +238,18 @@ def stack_quality(profile: Profile) -> dict:
     on."""
     q = definitions.stack_quality(profile)
     out = {"samples": q.samples, "complete": q.complete, "truncated": q.truncated, "unknown_frame": q.unknown,
-           "no_stack": q.no_stack, "unsymbolized_leaf": q.unsymbolized_leaf, "lost": int(profile.meta.lost)}
+           "no_stack": q.no_stack, "unsymbolized_leaf": q.unsymbolized_leaf, "lost": int(profile.meta.lost),
+           "stopped": q.stopped + sum(n for _, n in q.reasons)}
     reasons = []
     if out["truncated"]:
         reasons.append("stacks hit the maximum depth (raise --max-stack / kernel.perf_event_max_stack)")
     if out["unknown_frame"]:
         reasons.append("the unwinder stopped at a frame it could not map (code without frame pointers: "
                        "try --call-graph dwarf, or build with -fno-omit-frame-pointer)")
+    if q.stopped:
+        reasons.append("stacks that stopped before a real bottom (_start, start_thread, clone): frame-pointer chains "
+                       "end early in code without frame pointers: try --call-graph dwarf")
+    reasons += [f"dwarf unwinding stopped: {label} ({n} samples)" for label, n in q.reasons if n]
     if out["no_stack"]:
         reasons.append("samples without a callchain (recorded without -g, or taken in a context without one)")
     if out["unsymbolized_leaf"]:

@@ -50,6 +50,8 @@ class AgentCommand:
         spool = parser.add_argument_group("spool (windows kept while the store is away)")
         spool.add_argument("--spool-dir", metavar="DIR", help="default: $TMPDIR/hwprof-agent-spool")
         spool.add_argument("--spool-max-mb", type=float, default=256, metavar="MB", help="size cap (default 256)")
+        parser.add_argument("--retention-days", type=int, default=30, metavar="DAYS",
+                            help="drop stored days older than this, checked hourly (default 30; 0: never)")
         parser.add_argument("--max-rss-mb", type=float, default=300, metavar="MB",
                             help="drop symbol caches when the decoding process grows above this (default 300)")
         parser.add_argument("-q", "--quiet", action="store_true", help="no notices, no summary")
@@ -71,6 +73,8 @@ class AgentCommand:
                             ("--max-rss-mb", args.max_rss_mb)):
             if value is not None and value <= 0:
                 raise HwprofError(f"{name} must be positive, got {value}", exit_code=2)
+        if args.retention_days < 0:
+            raise HwprofError(f"--retention-days must be 0 (never) or more, got {args.retention_days}", exit_code=2)
         if args.duration is not None and args.duration <= 0:
             raise HwprofError(f"-d must be positive, got {args.duration}", exit_code=2)
         from hwprof.system.procfs import parse_id_list
@@ -96,7 +100,7 @@ class AgentCommand:
             duration_s=args.duration, pids=pids, comms=tuple(c for c in (args.comm or "").split(",") if c),
             cgroup=args.cgroup, labels=labels, spool_dir=args.spool_dir or "",
             spool_max_bytes=int(args.spool_max_mb * (1 << 20)), host=args.host or "", max_stack=args.max_stack,
-            max_rss_bytes=int(args.max_rss_mb * (1 << 20)))
+            max_rss_bytes=int(args.max_rss_mb * (1 << 20)), retention_days=args.retention_days or None)
 
         def notify(message: str) -> None:
             if not args.quiet:

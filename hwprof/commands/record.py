@@ -114,7 +114,8 @@ class RecordCommand:
             stack_dump = call_graph.stack_size
         python_notices: list[str] = []
         if args.python:
-            from hwprof.collectors.python_perf import PYTHON_STACK_DUMP, python_perf_setup
+            from hwprof.collectors.python_perf import python_perf_setup
+            from hwprof.pyperf import PYTHON_STACK_DUMP
 
             if args.call_graph and not stack_dump:
                 raise HwprofError("--python unwinds with --call-graph dwarf[,SIZE], not with frame pointers",

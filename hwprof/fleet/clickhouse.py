@@ -396,9 +396,8 @@ class ClickHouseStore:
                            weight_names=counter_names, start_time_ns=int(first or 0),
                            duration_ns=int((last or 0) - (first or 0)), lost=int(lost or 0),
                            hostname=", ".join(sorted(hosts)[:5]) + (" ..." if len(hosts) > 5 else ""),
-                           source="hwprof fleet store",
-                           notes=[f"merged from {self.url.display()}: {len(hosts)} host(s), time bins of {bin_s} s",
-                                  *notes])
+                           source=f"hwprof fleet store {self.url.display()} ({len(hosts)} host(s))",
+                           notes=notes)
         builder = ProfileBuilder(meta)
         frame_index: dict[int, int] = {}
         for fid, (function_id, file, line, inlined) in frames.items():

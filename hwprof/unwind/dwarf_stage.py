@@ -16,6 +16,18 @@ from hwprof.unwind.samples import has_user_stacks
 from hwprof.unwind.stage import UnwindStage
 from hwprof.unwind.walk import StopReason
 
+_ENDS = {
+    StopReason.BOTTOM: StackEnd.BOTTOM,
+    StopReason.STACK_TRUNCATED: StackEnd.TRUNCATED,
+    StopReason.MAX_DEPTH: StackEnd.TRUNCATED,
+    StopReason.NO_CFI: StackEnd.NO_CFI,
+    StopReason.UNSUPPORTED_RULE: StackEnd.NO_CFI,
+    StopReason.FP_ZERO: StackEnd.FP_ZERO,
+    StopReason.UNKNOWN_MAPPING: StackEnd.UNKNOWN_MAPPING,
+    StopReason.JIT_NO_UNWIND_INFO: StackEnd.JIT_NO_UNWIND,
+    StopReason.BAD_FRAME: StackEnd.UNKNOWN_FRAME,
+}
+
 
 class DwarfUnwindStage(Stage):
     name = "dwarf unwinding"
@@ -46,18 +58,15 @@ class DwarfUnwindStage(Stage):
         ctx.notes.extend(self.unwinder.notes())
 
     def stack_ends(self, ends: np.ndarray, stop: np.ndarray) -> np.ndarray:
-        """Complete where the unwinder reached the stack's bottom: the CFI's own end (_start, clone, clone3 say
-        "no return address"; a real bottom even in a stripped binary whose _start has no name), or a return address
-        of 0 where resolution found the frames; a stack copy that ran out is truncated; any other stop leaves the
-        stack incomplete (its reason is in the notes)."""
+        """Each unwound stack's end, from why the walk stopped: the CFI's own end (_start, clone, clone3 say "no
+        return address") is BOTTOM, a real bottom even in a stripped binary whose _start has no name; a copy that
+        ran out is TRUNCATED; the other reasons keep their name for the stack-quality line. A return address of 0
+        keeps what resolution found (complete only if that frame is a real bottom, hwprof.definitions)."""
         out = ends.copy()
-        unwound = stop != NOT_UNWOUND
-        bottom = (stop == StopReason.BOTTOM) | (stop == StopReason.RETURN_ADDRESS_ZERO)
-        out[unwound & ~bottom & (out == StackEnd.COMPLETE)] = StackEnd.UNKNOWN_FRAME
-        out[unwound & (stop == StopReason.BOTTOM) & (out != StackEnd.NO_STACK)] = StackEnd.COMPLETE
-        out[unwound & ((stop == StopReason.STACK_TRUNCATED) | (stop == StopReason.MAX_DEPTH))] = StackEnd.TRUNCATED
+        unwound = (stop != NOT_UNWOUND) & (out != StackEnd.NO_STACK)
+        for reason, end in _ENDS.items():
+            out[unwound & (stop == reason)] = end
         return out
-
 
 def dwarf_stage(symbolizer: object, events: list[EventInfo], build_ids: dict[str, bytes],
                 jit_dir: str | None = None) -> Stage | None:

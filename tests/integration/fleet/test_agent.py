@@ -210,3 +210,20 @@ def test_an_unprivileged_agent_says_why_in_one_line(run_unprivileged, store_url)
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "paranoid" in errors[0], result.stderr
+
+
+def test_the_agent_enforces_retention(store_url, tmp_path):
+    """Debian's 18.16 server has no TTL: the agent drops day partitions older than --retention-days itself."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_fleet_store import window
+
+    with ClickHouseStore.open(store_url) as store:
+        store.insert_window(window(1, time.time() - 40 * 86400, host="old"))
+    run = agent(store_url, "--window", "2", "-d", "2", "--retention-days", "30", "--host", "new",
+                spool=tmp_path / "spool")
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "retention (30 days): dropped samples/" in err, err
+    with ClickHouseStore.open(store_url) as store:
+        assert store.total_samples(Selector(labels={"host": ("old",)})) == 0
+        assert store.total_samples(Selector(labels={"host": ("new",)})) > 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hwprof.symbolize.demangle import demangle
 from hwprof.symbolize.dwarf_index import DwarfIndex, DwarfIndexError
-from hwprof.symbolize.elf import SymbolTable, _build_id_in_notes, _parse_debuglink
+from hwprof.symbolize.elf import SymbolTable, _build_id_in_notes, _parse_debuglink, _unnamed_functions
 from hwprof.symbolize.frame import SymbolizedFrame, make_frame, unknown_frame
 from hwprof.symbolize.jit import PerfMap
 from hwprof.symbolize.kernel import KernelSymbols
@@ -131,11 +131,29 @@ def test_symbol_table_lookup_vector_and_scalar_agree():
 
 def test_symbol_cache_roundtrip():
     table = _table()
+    table = SymbolTable(table.starts, table.ends, ("a", "b", "sub_1100"), table.files, table.aliases, table.reach,
+                        frozenset({0x1100}))
     decoded = _decode_symbols(_encode_symbols(table))
     assert list(decoded.starts) == table.starts.tolist() and list(decoded.reach) == table.reach.tolist()
     assert decoded.names == table.names and decoded.files == table.files and decoded.aliases == table.aliases
+    assert decoded.unnamed == {0x1100} and decoded.is_unnamed(2) and not decoded.is_unnamed(1)
     with pytest.raises(ValueError):
         _decode_symbols(b"HWSYMS01" + (5).to_bytes(8, "little") + b"\0" * 8)
+
+
+def test_functions_only_eh_frame_describes_are_named_sub_start_until_the_next_symbol():
+    starts, reach = [0x1000, 0x1100], [0x1040, 0x1180]
+    bounds = {0x1000: 0x1040,  # the symbol's own FDE
+              0x1040: 0x1090,  # a static function after it: sub_1040
+              0x10F0: 0x1120,  # runs into the next symbol: ends there
+              0x1140: 0x1150,  # inside the second symbol's reach: that symbol's
+              0x1200: 0x1210,  # past every symbol
+              0x0800: 0x0810}  # before every symbol
+    assert _unnamed_functions(bounds, starts, reach) == [
+        (0x0800, 0x0810, 0x0810, "sub_800", None), (0x1040, 0x1090, 0x1090, "sub_1040", None),
+        (0x10F0, 0x1100, 0x1100, "sub_10f0", None), (0x1200, 0x1210, 0x1210, "sub_1200", None)]
+    assert _unnamed_functions(bounds, [], []) == [
+        (start, end, end, f"sub_{start:x}", None) for start, end in sorted(bounds.items())]
 
 
 @pytest.mark.parametrize("data", [b"", b"SYMC", b"NOPE" + b"\0" * 100, b"SYMC\x09\0\0\0" + b"\xff" * 72])
