@@ -20,7 +20,7 @@ import select
 import struct
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -433,7 +433,7 @@ class ProbeSession:
             raise HwprofError(f"no thread of {self.target.describe()} could be probed (did it exit?)")
 
     # --- running -------------------------------------------------------------------------------------
-    def run(self) -> SessionResult:
+    def run(self, on_attached: Callable[[], None] | None = None) -> SessionResult:
         """Collect until -d expires, the command or the target processes end, or a stop signal (SIGINT, SIGTERM,
         SIGHUP). A stop signal sent to hwprof alone reaches the command too, as a terminal's would."""
         start = time.monotonic_ns()
@@ -449,6 +449,8 @@ class ProbeSession:
                         syscall.enable(fd)
             else:
                 self._child.start(stop)
+            if on_attached is not None:
+                on_attached()  # only now: a workload started on this signal must not run before the probes
             while True:
                 timeout_ms = 100
                 if deadline is not None:

@@ -113,12 +113,15 @@ class ProbeCommand:
                                  max_stack=args.max_stack)
         with ProbeSession(probes, target, options) as session:
             session.open()
-            if not target.command:
-                # Scripts wait for this line before they start the workload (bpftrace's "Attaching N probes").
+
+            def attached() -> None:
+                # Scripts wait for this line before they start the workload (bpftrace's "Attaching N probes"), so
+                # it is printed once the probes are enabled.
                 until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
                 print(f"hwprof probe: {len(probes)} probe(s) attached to {target.describe()} {until}",
                       file=sys.stderr, flush=True)
-            result = session.run()
+
+            result = session.run(None if target.command else attached)
         return probe_report.emit(result, args, _symbolizer)
 
 
