@@ -12,7 +12,7 @@ from hwprof.pipeline.stacks import jit_map_path
 from hwprof.pipeline.stages import NOT_UNWOUND, FinishContext, Stage
 from hwprof.pipeline.walk import EventInfo
 from hwprof.profile import StackEnd
-from hwprof.unwind.samples import has_user_stacks
+from hwprof.unwind.samples import has_user_stacks, user_state
 from hwprof.unwind.stage import UnwindStage
 from hwprof.unwind.walk import StopReason
 
@@ -48,10 +48,10 @@ class DwarfUnwindStage(Stage):
         layout = batch.event.layout
         if not len(batch) or not layout.has(SampleType.CALLCHAIN) or not self.unwinder.accepts(layout):
             return
-        words = np.frombuffer(batch.buffer, dtype="<u8", count=len(batch.buffer) // 8)
         # --call-graph dwarf: the kernel's chain holds the kernel part; the user part is unwound from the
-        # sample's registers and stack copy, here, while the batch holds them.
-        result = self.unwinder.unwind_batch(batch.buffer, words, batch.end // 8, layout, batch.pid, batch.when)
+        # sample's registers and stack copy, here, while the batch holds them (located after the callchain and any
+        # RAW tracepoint data, e.g. sched_switch's for --off-cpu, by the batch's user_fields).
+        result = self.unwinder.unwind_batch(batch.buffer, user_state(batch.user_fields), batch.pid, batch.when)
         batch.unwound = UnwoundStacks(result.frames, result.offsets, result.stop)
 
     def finish(self, ctx: FinishContext) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from hwprof.perf.abi import MISC_MMAP_DATA
 from hwprof.perf.records import Comm, Mmap, SampleLayout, TaskEvent
-from hwprof.unwind.samples import has_user_stacks, supported, user_state
+from hwprof.unwind.samples import UserState, has_user_stacks, supported
 from hwprof.unwind.table import UnwindTable
 from hwprof.unwind.walk import STOP_TEXT, MappingKind, Mappings, StackSamples, StopReason, Unwound, unwind
 
@@ -194,11 +194,9 @@ class UnwindStage:
             self.refused = why  # samples with stack copies that cannot be walked: said in the notes
         return why is None
 
-    def unwind_batch(self, chunk: bytes, words: np.ndarray, after_callchain: np.ndarray, layout: SampleLayout,
-                     pid: np.ndarray, when: np.ndarray) -> Unwound:
+    def unwind_batch(self, chunk: bytes, state: UserState, pid: np.ndarray, when: np.ndarray) -> Unwound:
         """The user frames of each sample of one attr (leaf = exact ip, callers = return addresses: the kernel's
-        callchain convention) and its StopReason."""
-        state = user_state(words, after_callchain, layout)
+        callchain convention) and its StopReason. `state` locates each sample's registers and stack in `chunk`."""
         n = len(pid)
         space = np.empty(n, np.int64)
         for p in np.unique(pid).tolist():
