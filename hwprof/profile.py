@@ -23,7 +23,9 @@ import numpy as np
 from hwprof.errors import HwprofError
 from hwprof.units import Nanoseconds
 
-FORMAT_VERSION = 1
+# 2: group-read deltas are raw (1 scaled them by enabled/running and inflated them), stacks resolve callers at
+# their call site, StackEnd gained the unwinder's stop reasons, sample_state: a cache written before is decoded again.
+FORMAT_VERSION = 2
 
 
 class FrameKind(IntEnum):

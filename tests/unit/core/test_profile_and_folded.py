@@ -65,3 +65,21 @@ def test_load_corrupt_file_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(HwprofError, match="cannot read profile"):
         Profile.load(bad)
+
+
+def test_a_profile_cached_in_an_older_format_is_refused_so_it_is_decoded_again(tmp_path):
+    """Format 1 caches hold group deltas scaled by enabled/running (inflated) and callers looked up at the return
+    address: loading one must fail (the store then decodes the recording again), never serve old numbers."""
+    import json
+
+    path = tmp_path / "old.npz"
+    small_profile().save(path)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    header = json.loads(bytes(arrays["header"]).decode())
+    header["version"] = 1
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    with pytest.raises(HwprofError, match="profile format 1"):
+        Profile.load(path)
