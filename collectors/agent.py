@@ -34,6 +34,7 @@ from pathlib import Path
 
 from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
+from hwprof.pipeline.stacks import Symbolizer
 
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
@@ -185,7 +186,8 @@ def _cgroup(pid: int) -> str:
 class _Shipper:
     """Decodes, labels and sends windows; lives in the agent's worker process (see Agent.run)."""
 
-    def __init__(self, options: AgentOptions, host: str, notify: Callable[[str], None]) -> None:
+    def __init__(self, options: AgentOptions, host: str, notify: Callable[[str], None],
+                 make_symbolizer: Callable[[], Symbolizer] | None) -> None:
         from hwprof.fleet.spool import Spool
 
         self.options = options
@@ -197,7 +199,8 @@ class _Shipper:
         self._store = None
         self._store_down_since: float | None = None
         self._labeler = ProcLabeler()
-        self._symbolizer = None
+        self._make_symbolizer = make_symbolizer
+        self._symbolizer: Symbolizer | None = None
         self._cpu_mark = _cpu_ns()
         self._retention_checked = 0.0
 
@@ -299,10 +302,8 @@ class _Shipper:
         from hwprof.pipeline import decode_file
 
         try:
-            if self._symbolizer is None:
-                from hwprof.symbolize import Symbolizer
-
-                self._symbolizer = Symbolizer()
+            if self._symbolizer is None and self._make_symbolizer is not None:
+                self._symbolizer = self._make_symbolizer()
             profile = decode_file(path, self._symbolizer)
             self._labeler.from_capture = executables_in_capture(path)
             filtered = bool(self.options.comms or self.options.cgroup is not None)
@@ -341,12 +342,13 @@ class _Shipper:
         self._ship(batch)
 
 
-def _worker_main(options: AgentOptions, host: str, work, results, notify: Callable[[str], None]) -> None:
+def _worker_main(options: AgentOptions, host: str, work, results, notify: Callable[[str], None],
+                 make_symbolizer: Callable[[], Symbolizer] | None) -> None:
     """The worker process: windows in from `work`, stats out to `results` when the sampler says it is done."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the sampler process decides when to stop, then flushes through us
     parent = os.getppid()
-    shipper = _Shipper(options, host, notify)
+    shipper = _Shipper(options, host, notify, make_symbolizer)
     try:
         shipper.drain_spool()  # backlog of an earlier run (or of a crash) first
         while True:
@@ -374,8 +376,12 @@ class Agent:
     """Samples in this process; decodes and ships in a worker process, so decoding never delays the sampler's
     window changes (the two would share one interpreter lock in threads)."""
 
-    def __init__(self, options: AgentOptions, notify: Callable[[str], None] | None = None) -> None:
+    def __init__(self, options: AgentOptions, notify: Callable[[str], None] | None = None,
+                 make_symbolizer: Callable[[], Symbolizer] | None = None) -> None:
+        """`make_symbolizer` builds the worker's long-lived symbolizer (the CLI passes hwprof.symbolize's; collectors
+        never import it: dependencies point one way). None ships unsymbolized module+offset frames."""
         self.options = options
+        self.make_symbolizer = make_symbolizer
         self.notify = notify or (lambda _m: None)
         self.host = options.host or socket.gethostname()
         self.stats = AgentStats()
@@ -405,7 +411,8 @@ class Agent:
         context = multiprocessing.get_context("fork")
         work = context.Queue()  # file names only: a slow worker never delays the sampler's window cuts
         results = context.Queue()
-        worker = context.Process(target=_worker_main, args=(opts, self.host, work, results, self.notify),
+        worker = context.Process(target=_worker_main,
+                                 args=(opts, self.host, work, results, self.notify, self.make_symbolizer),
                                  name="hwprof-agent-ship", daemon=True)
         worker.start()
         started = time.monotonic()

@@ -29,7 +29,7 @@ from hwprof.offcpu import STATE_LABELS
 from hwprof.profile import FrameKind, Profile
 from hwprof.units import Pid, Tid
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2  # 2: ratios are hwprof.definitions.group_ratios (names and columns changed)
 MAX_TIME_BINS = 200
 MAX_LINES = 20_000
 NO_STACK_LABEL = "[no stack]"

@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from hwprof.web.payload import SampleFilter, build_payload, build_preview, dumps_payload
+from hwprof.web.payload import PAYLOAD_VERSION, SampleFilter, build_payload, build_preview, dumps_payload
 
 from hwprof.errors import HwprofError
 from hwprof.profile import Profile
@@ -128,6 +128,8 @@ class EntrySource:
         blobs = None
         if all(p.exists() and p.stat().st_mtime >= stamp for p in paths):
             blobs = (paths[0].read_bytes(), paths[1].read_bytes())
+            if not _current_version(blobs[1]):
+                blobs = None  # written by an older hwprof: its ratios (or shape) would be wrong now
         if blobs is None:
             payload = build_payload(self.profile(entry), title=entry.name or entry.target, entry=entry_summary(entry))
             self._fill_index(entry, payload)
@@ -322,3 +324,10 @@ def _topdown(raw) -> dict | None:
     return {"model": _text(raw.get("model"), 60), "cpuid": _text(raw.get("cpuid"), 60),
             "level": int(_number(raw.get("level")) or 0), "nodes": nodes}
 
+
+def _current_version(preview_gzip: bytes) -> bool:
+    """Whether a cached payload has this hwprof's shape (its small preview carries the version)."""
+    try:
+        return json.loads(gzip.decompress(preview_gzip)).get("version") == PAYLOAD_VERSION
+    except (OSError, ValueError, EOFError):
+        return False

@@ -106,7 +106,9 @@ class AgentCommand:
             if not args.quiet:
                 print(f"hwprof agent: {message}", file=sys.stderr, flush=True)
 
-        agent = Agent(options, notify)
+        from hwprof.symbolize import Symbolizer
+
+        agent = Agent(options, notify, make_symbolizer=Symbolizer)
         agent.check_store()
         stats = agent.run()
         if not args.quiet:

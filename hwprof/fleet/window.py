@@ -135,7 +135,9 @@ def window_from_profile(profile: Profile, *, host: str, start_ns: int, duration_
     for i, (pid, stack, end) in enumerate(uniq.tolist()):
         comm = comm_of[pid]
         plabels = pid_labels[pid]
-        rows["pid"].append(int(pid))
+        # The kernel reports pid -1 for a task caught while it exits (perf_event_pid: !pid_alive); the column is
+        # the kernel's u32, so it is stored as the kernel wrote it (4294967295), never rejected or merged into 0.
+        rows["pid"].append(int(pid) & 0xFFFFFFFF)
         rows["comm"].append(comm)
         rows["executable"].append(plabels.executable)
         rows["build_id"].append(plabels.build_id)

@@ -92,7 +92,7 @@ var HW = window.HW || (window.HW = {});
 
   class ProfileData {
     constructor(payload) {
-      if (!payload || payload.version !== 1) throw new Error("unsupported payload version");
+      if (!payload || payload.version !== 2) throw new Error("unsupported payload version");  // web/payload.py PAYLOAD_VERSION
       this.payload = payload;
       this.meta = payload.meta || {};
       this.strings = payload.strings;

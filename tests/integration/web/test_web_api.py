@@ -150,3 +150,17 @@ def test_an_unprivileged_user_can_browse_a_root_store(client_and_ids, store, run
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["200", "520", "200"]
     assert not store.cache_path(ids["fast"], "web.json.gz").exists()
+
+
+def test_a_payload_cached_by_an_older_hwprof_is_rebuilt(client_and_ids, store):
+    """Cached payloads carry their version: one from before a change of shape (e.g. the ratios) is not served."""
+    from hwprof.web.payload import PAYLOAD_VERSION
+
+    client, ids = client_and_ids
+    assert client.get(f"/api/profile/{ids['fast']}").status_code == 200
+    preview = store.cache_path(ids["fast"], "web-preview.json.gz")
+    old = json.loads(gzip.decompress(preview.read_bytes()))
+    old["version"] = PAYLOAD_VERSION - 1
+    preview.write_bytes(gzip.compress(json.dumps(old).encode()))
+    fresh = create_app(store).test_client().get(f"/api/profile/{ids['fast']}/preview").get_json()
+    assert fresh["version"] == PAYLOAD_VERSION

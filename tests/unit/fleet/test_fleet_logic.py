@@ -103,3 +103,14 @@ def test_keep_filters_processes_and_counts_the_rest():
     batch = window_from_profile(_profile(), host="h", start_ns=5, duration_ns=10, labels={},
                                 labeler=lambda pid, comm: ProcessLabels(), keep=lambda pid, comm, lab: comm == "a")
     assert batch.samples == 10 and batch.filtered == 1
+
+
+def test_an_exiting_task_pid_minus_one_is_stored_as_the_kernels_u32():
+    """perf_event_pid() gives -1 for a task caught while it exits (a forking workload has them every window); the
+    store's pid column is the kernel's u32, so the row keeps 4294967295 instead of failing the whole window."""
+    b = ProfileBuilder(ProfileMeta(events=["cpu-clock"]))
+    leaf = b.stack([b.frame(function="do_exit", module="[kernel.kallsyms]", address=1, kind=FrameKind.KERNEL)])
+    b.sample(time=1, pid=-1, tid=-1, cpu=0, stack=leaf, period=1.0)
+    batch = window_from_profile(b.build(), host="h", start_ns=0, duration_ns=1, labels={},
+                                labeler=lambda pid, comm: ProcessLabels())
+    assert batch.rows["pid"] == [0xFFFFFFFF] and batch.samples == 1
