@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwprof.perf.abi import RecordType
+from hwprof.perf.abi import MISC_MMAP_DATA, RecordType
 from hwprof.perf.records import Comm, Mmap, TaskEvent
 from hwprof.units import Pid, Tid
 
@@ -72,7 +72,7 @@ class AddressSpaces:
     def mmap(self, when: int, rec: Mmap) -> None:
         if rec.pid == -1 or rec.filename.startswith("[kernel.kallsyms]") or rec.filename.startswith("[guest"):
             return  # the kernel image: resolved from kallsyms, not from a mapping
-        if rec.prot and not rec.prot & 4:
+        if rec.misc & MISC_MMAP_DATA or (rec.prot and not rec.prot & 4):
             return  # data mapping (perf record -d): never code
         self._change(rec.pid, _Change(when, "mmap", rec))
 

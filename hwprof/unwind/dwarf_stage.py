@@ -1,12 +1,12 @@
 """The dwarf unwinder as a pipeline stage (hwprof.pipeline.stages.Stage): what the decoder runs for captures made
-with --call-graph dwarf. UnwindStage does the work; this adapter feeds it the side records and the batches."""
+with --call-graph dwarf. UnwindStage does the work; this adapter feeds it the batches (with
+the decoder's address spaces, hwprof.pipeline.spaces, which the side records built)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from hwprof.perf.abi import RecordType, SampleType
-from hwprof.perf.records import Comm, Mmap, TaskEvent
+from hwprof.perf.abi import SampleType
 from hwprof.pipeline.samples import SampleBatch, UnwoundStacks
 from hwprof.pipeline.stacks import jit_map_path
 from hwprof.pipeline.stages import NOT_UNWOUND, FinishContext, Stage
@@ -31,18 +31,9 @@ _ENDS = {
 
 class DwarfUnwindStage(Stage):
     name = "dwarf unwinding"
-    record_kinds = frozenset({RecordType.MMAP, RecordType.MMAP2, RecordType.COMM, RecordType.FORK, RecordType.EXIT})
 
     def __init__(self, unwinder: UnwindStage) -> None:
         self.unwinder = unwinder
-
-    def on_record(self, record: object, when: int) -> None:
-        if isinstance(record, Mmap):
-            self.unwinder.mmap(when, record)
-        elif isinstance(record, Comm):
-            self.unwinder.comm(when, record)
-        elif isinstance(record, TaskEvent):
-            self.unwinder.task(when, record)
 
     def on_batch(self, batch: SampleBatch) -> None:
         layout = batch.event.layout
@@ -51,7 +42,8 @@ class DwarfUnwindStage(Stage):
         # --call-graph dwarf: the kernel's chain holds the kernel part; the user part is unwound from the
         # sample's registers and stack copy, here, while the batch holds them (located after the callchain and any
         # RAW tracepoint data, e.g. sched_switch's for --off-cpu, by the batch's user_fields).
-        result = self.unwinder.unwind_batch(batch.buffer, user_state(batch.user_fields), batch.pid, batch.when)
+        result = self.unwinder.unwind_batch(batch.buffer, user_state(batch.user_fields), batch.pid, batch.when,
+                                            batch.spaces)
         batch.unwound = UnwoundStacks(result.frames, result.offsets, result.stop)
 
     def finish(self, ctx: FinishContext) -> None:

@@ -1,10 +1,11 @@
 """The unwinding stage of the decoder: per batch of dwarf samples, their user frames and why each stack ended.
 
-The decoder feeds it the side records (mappings, exec, fork) and then, batch by batch, the samples that carry user
-registers and a stack copy. The stage unwinds them while the batch's bytes are at hand (stack copies are never
-kept: memory stays bounded by the batch) and hands back, per sample, the user frames leaf first in the kernel's
-callchain convention, so everything after it (deduplication, stack resolution, symbolization) treats unwound
-stacks exactly like the kernel's callchains. hwprof.unwind.dwarf_stage plugs it into the pipeline.
+The decoder gives it, batch by batch, the samples that carry user registers and a stack copy, with its address
+spaces (hwprof.pipeline.spaces.AddressSpaces, built from the side records: the one model of every process's mappings
+over time, which stack resolution uses too). The stage unwinds them while the batch's bytes are at hand (stack
+copies are never kept: memory stays bounded by the batch) and hands back, per sample, the user frames leaf first in
+the kernel's callchain convention, so everything after it (deduplication, stack resolution, symbolization) treats
+unwound stacks exactly like the kernel's callchains. hwprof.unwind.dwarf_stage plugs it into the pipeline.
 
 Binaries' unwind tables come from an injected provider (hwprof.symbolize builds and caches them): core never reads
 ELF files itself.
@@ -12,16 +13,14 @@ ELF files itself.
 
 from __future__ import annotations
 
-import bisect
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwprof.perf.abi import MISC_MMAP_DATA
-from hwprof.perf.records import Comm, Mmap, SampleLayout, TaskEvent
+from hwprof.perf.records import Mmap, SampleLayout
+from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.unwind.samples import UserState, has_user_stacks, supported
 from hwprof.unwind.table import UnwindTable
 from hwprof.unwind.walk import STOP_TEXT, MappingKind, Mappings, StackSamples, StopReason, Unwound, unwind
@@ -38,37 +37,6 @@ def is_jit_name(filename: str) -> bool:
             or filename.startswith("/memfd:") or filename in ("[heap]", "[stack]"))
 
 
-@dataclass
-class _History:
-    """One process's side records (exec, mmap, fork from its parent), kept in arrival order and replayed in time
-    order: rings of different CPUs reach the file in rounds, so a mapping can arrive before the exec it follows."""
-
-    events: list[tuple[int, int, str, object]] = field(default_factory=list)  # (when, arrival, kind, data)
-    version: int = 0
-    _sorted_version: int = -1
-    _execs: list[int] = field(default_factory=list)
-
-    def add(self, when: int, kind: str, data: object) -> None:
-        self.events.append((when, len(self.events), kind, data))
-        self.version += 1
-
-    def ordered(self) -> list[tuple[int, int, str, object]]:
-        if self._sorted_version != self.version:
-            self.events.sort(key=lambda e: (e[0], e[1]))
-            self._execs = [e[0] for e in self.events if e[2] == "exec"]
-            self._sorted_version = self.version
-        return self.events
-
-    def execs(self) -> int:
-        self.ordered()
-        return len(self._execs)
-
-    def generation(self, when: int) -> int:
-        """How many execs happened at or before `when`."""
-        self.ordered()
-        return bisect.bisect_right(self._execs, when)
-
-
 class UnwindStage:
     def __init__(self, tables: TableProvider, build_ids: dict[str, bytes] | None = None,
                  jit_tables: JitTableProvider | None = None) -> None:
@@ -76,10 +44,11 @@ class UnwindStage:
         self._provide_jit = jit_tables
         self._jit_of: dict[int, tuple[int, int] | None] = {}   # pid -> (table index, base)
         self._build_ids = build_ids or {}
-        self._history: dict[int, _History] = defaultdict(_History)
         self._tables: list[UnwindTable] = []
         self._table_of: dict[tuple[str, bytes | None], int] = {}
-        self._space_ids: dict[tuple[int, int, int], int] = {}   # (pid, generation, version) -> space id
+        # (pid, generation, how many changes the pid had then) -> space id: a change that arrives later (rings of
+        # different CPUs reach the file in rounds) renumbers the generations, so the count is part of the key.
+        self._space_ids: dict[tuple[int, int, int], int] = {}
         self._space_rows: dict[int, list[tuple[int, int, int, int, int, int]]] = {}
         self.stops: Counter[int] = Counter()
         self.needed_max = 0
@@ -90,56 +59,26 @@ class UnwindStage:
         self.table_notes: list[str] = []
         self.refused: str | None = None
 
-    # --- address spaces, from the side records ---------------------------------------------------------
-    def mmap(self, when: int, rec: Mmap) -> None:
-        if rec.pid == -1 or rec.filename.startswith("[kernel.kallsyms]") or rec.filename.startswith("[guest"):
-            return
-        if rec.misc & MISC_MMAP_DATA or (rec.prot and not rec.prot & 4):
-            return  # data mappings (recorded for perf's unwinder) hold no code
-        if _JITDUMP_NAME.fullmatch(rec.filename.rsplit("/", 1)[-1]):
-            return  # a JIT maps its jitdump executable only so that the capture names it: no code runs there
-        self._history[rec.pid].add(when, "mmap", rec)
+    # --- address spaces: the pipeline's (hwprof.pipeline.spaces), as rows for the vectorised walk ---------------
+    def _spaces_of(self, spaces: AddressSpaces, pid: np.ndarray, when: np.ndarray) -> np.ndarray:
+        """Each sample's space id: its process's address space at the sample's time."""
+        out = np.empty(len(pid), np.int64)
+        for p in np.unique(pid).tolist():
+            mask = pid == p
+            gens = spaces.generations(p, when[mask])
+            version = len(spaces.changes.get(p, ()))
+            ids = {g: self._space(spaces, p, g, version) for g in np.unique(gens).tolist()}
+            out[mask] = [ids[g] for g in gens.tolist()] if len(ids) > 1 else next(iter(ids.values()))
+        return out
 
-    def comm(self, when: int, rec: Comm) -> None:
-        if rec.exec and rec.pid == rec.tid:
-            self._history[rec.pid].add(when, "exec", None)
-
-    def task(self, when: int, rec: TaskEvent) -> None:
-        from hwprof.perf.abi import RecordType
-
-        if rec.kind == RecordType.FORK and rec.pid != rec.ppid:
-            self._history[rec.pid].add(when, "fork", rec.ppid)
-
-    def _maps(self, pid: int, when: int, depth: int = 0) -> list[Mmap]:
-        """The code mappings of `pid` in the generation (exec to exec) that holds `when`: every mapping of that
-        generation (munmap is not recorded; later mappings of the same generation do not hurt), plus what a
-        forked child inherited from its parent."""
-        history = self._history.get(pid)
-        if history is None:
-            return []
-        gen = history.generation(when)
-        maps: list[Mmap] = []
-        seen = 0
-        for at, _, kind, data in history.ordered():
-            if kind == "exec":
-                seen += 1
-                maps = []
-                if seen > gen:
-                    break
-            elif seen == gen:
-                if kind == "mmap":
-                    maps.append(data)
-                elif kind == "fork" and gen == 0 and depth < 8:
-                    maps = self._maps(int(data), at, depth + 1) + maps
-        return maps
-
-    def _space(self, pid: int, when: int) -> int:
-        history = self._history[pid]
-        key = (pid, history.generation(when), history.version)
+    def _space(self, spaces: AddressSpaces, pid: int, gen: int, version: int) -> int:
+        key = (pid, gen, version)
         space = self._space_ids.get(key)
         if space is None:
             space = self._space_ids[key] = len(self._space_ids)
-            maps = self._maps(pid, when)
+            # A JIT maps its jitdump file executable only so that the capture names it: no code runs there.
+            maps = [m for m in spaces.space(pid, gen).maps
+                    if not _JITDUMP_NAME.fullmatch(m.filename.rsplit("/", 1)[-1])]
             self._space_rows[space] = [self._mapping_row(space, m, pid, maps) for m in maps]
         return space
 
@@ -194,20 +133,13 @@ class UnwindStage:
             self.refused = why  # samples with stack copies that cannot be walked: said in the notes
         return why is None
 
-    def unwind_batch(self, chunk: bytes, state: UserState, pid: np.ndarray, when: np.ndarray) -> Unwound:
+    def unwind_batch(self, chunk: bytes, state: UserState, pid: np.ndarray, when: np.ndarray,
+                     spaces: AddressSpaces) -> Unwound:
         """The user frames of each sample of one attr (leaf = exact ip, callers = return addresses: the kernel's
-        callchain convention) and its StopReason. `state` locates each sample's registers and stack in `chunk`."""
+        callchain convention) and its StopReason. `state` locates each sample's registers and stack in `chunk`;
+        `spaces` (the decoder's, fed with the side records) gives each sample's mappings at its time."""
         n = len(pid)
-        space = np.empty(n, np.int64)
-        for p in np.unique(pid).tolist():
-            mask = pid == p
-            ws = when[mask]
-            history = self._history[p]
-            gens = np.array([history.generation(int(w)) for w in ws.tolist()]) if history.execs() else None
-            if gens is None or (gens == gens[0]).all():
-                space[mask] = self._space(p, int(ws[0]))
-            else:
-                space[mask] = [self._space(p, int(w)) for w in ws.tolist()]
+        space = self._spaces_of(spaces, pid, when)
         used = np.unique(space).tolist()
         rows = [r for s in used for r in self._space_rows.get(s, ())]
         mappings = Mappings.build(rows)
