@@ -34,7 +34,7 @@ class FrameKind(IntEnum):
     KERNEL = 2
     JIT = 3
     GUEST = 4
-    OFFCPU = 5  # a marker frame of off-CPU profiles: the task state, the waker separator (hwprof.offcpu_profile)
+    OFFCPU = 5  # a marker frame of off-CPU profiles: the task state, the waker separator (hwprof.offcpu.views)
 
 
 class StackEnd(IntEnum):
@@ -105,7 +105,7 @@ class Profile:
     # How many samples each row stands for, in an aggregated profile (the fleet store merges windows into one row
     # per time bin and stack); None: every row is one sample. Not saved to .npz: aggregated profiles are queried.
     sample_count: np.ndarray | None = None
-    # uint8 hwprof.offcpu.OffCpuState per sample (0: on-CPU); None for profiles without off-CPU samples
+    # uint8 hwprof.offcpu.pairing.OffCpuState per sample (0: on-CPU); None for profiles without off-CPU samples
     sample_state: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -222,7 +222,7 @@ class SampleArrays:
     period: np.ndarray    # float64
     end: np.ndarray       # uint8
     counters: np.ndarray  # float64 (n, weights)
-    state: np.ndarray | None = None  # uint8 hwprof.offcpu.OffCpuState; None when every sample is on-CPU
+    state: np.ndarray | None = None  # uint8 hwprof.offcpu.pairing.OffCpuState; None when every sample is on-CPU
 
     def take(self, index: np.ndarray) -> SampleArrays:
         """The samples at `index` (a permutation, a selection or a boolean mask), in that order."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from hwprof import definitions
 from hwprof.definitions import group_ratios
-from hwprof.offcpu import STATE_LABELS
+from hwprof.offcpu.pairing import STATE_LABELS
 from hwprof.profile import FrameKind, Profile
 from hwprof.units import Pid, Tid
 
@@ -176,7 +176,7 @@ def offcpu_timeline(profile: Profile, start_ns: int) -> dict | None:
     """Each busiest thread's blocked intervals over the capture, for the page's thread timeline (off-CPU recordings).
 
     Per thread (the TIMELINE_THREADS with the most wall time): its span (first sample or block to the end of its
-    last), and per block its start and length in ns from `start_ns` and its state (hwprof.offcpu.OffCpuState);
+    last), and per block its start and length in ns from `start_ns` and its state (hwprof.offcpu.pairing.OffCpuState);
     the time between blocks is on-CPU. Beyond TIMELINE_BLOCKS the shortest blocks are left out, and counted.
     """
     state = profile.sample_state

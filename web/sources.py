@@ -60,7 +60,7 @@ class EntrySource:
             from hwprof.pipeline import load_profile
         except ImportError:
             raise HwprofError("this hwprof cannot decode perf.data recordings (hwprof.pipeline is missing)") from None
-        from hwprof.offcpu_stage import stages_for
+        from hwprof.offcpu.stage import stages_for
 
         return load_profile(self.store, entry, self.symbolizer_factory(), stages=stages_for(path))
 

@@ -92,8 +92,8 @@ class ReportCommand:
         import numpy as np
 
         from hwprof.errors import HwprofError
-        from hwprof.offcpu_profile import has_offcpu, offcpu_summary, select_samples, view_selection
-        from hwprof.offcpu_stage import stages_for
+        from hwprof.offcpu.stage import stages_for
+        from hwprof.offcpu.views import has_offcpu, offcpu_summary, select_samples, view_selection
         from hwprof.pipeline import decode_file, load_profile
         from hwprof.report import ReportOptions, build_report, render_call_graph, render_text, sample_mask
         from hwprof.report import sample_weights as weights_for

@@ -33,7 +33,7 @@ class StackedSamples:
     stop: np.ndarray      # uint8 unwinding stop code (stages.NOT_UNWOUND when none)
     counters: np.ndarray  # float64 (n, len(meta.weight_names))
     root: np.ndarray | None = None  # int64 index into root_labels per sample (-1: none)
-    state: np.ndarray | None = None  # uint8 per sample (hwprof.offcpu.OffCpuState), None when all are on-CPU
+    state: np.ndarray | None = None  # uint8 per sample (hwprof.offcpu.pairing.OffCpuState), None when all are on-CPU
     depth: np.ndarray | None = None  # int64 frames per stack when the chains were cut (leaf-only), -1: whole
 
 

@@ -103,7 +103,7 @@ def test_min_block_leaves_out_blocks_shorter_than_it(workloads, tmp_path):
     data, truth = record(tmp_path, workloads["offcpu_split"], "6")
     every = folded(data, "--off-cpu")
     kept = folded(data, "--off-cpu", "--min-block", "20000")  # 20 ms: the 10 ms sleeps go, the 30 ms ones stay
-    from hwprof.offcpu_stage import stages_for
+    from hwprof.offcpu.stage import stages_for
     from hwprof.pipeline import decode_file
 
     profile = decode_file(data, None, stages=stages_for(data))
@@ -153,7 +153,7 @@ def hwprof_blocks(data: Path, tid: int) -> list[tuple[int, float, bool]]:
     """(start ns, duration ns, futex in the blocked stack) of each off-CPU block of one thread."""
     from hwprof.symbolize import Symbolizer
 
-    from hwprof.offcpu_stage import stages_for
+    from hwprof.offcpu.stage import stages_for
     from hwprof.pipeline import decode_file
 
     profile = decode_file(data, Symbolizer(), stages=stages_for(data))

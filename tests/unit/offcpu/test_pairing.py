@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwprof.offcpu import DEAD, OffCpuState, SwitchTrace, pair_switches, state_from_prev_state
+from hwprof.offcpu.pairing import DEAD, OffCpuState, SwitchTrace, pair_switches, state_from_prev_state
 
 S, D, R = int(OffCpuState.SLEEPING), int(OffCpuState.UNINTERRUPTIBLE), int(OffCpuState.RUNNABLE)
 

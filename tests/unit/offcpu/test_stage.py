@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwprof.folded import profile_folded
-from hwprof.offcpu import OffCpuState
-from hwprof.offcpu_profile import thread_times, view_selection
-from hwprof.offcpu_stage import stages_for
+from hwprof.offcpu.pairing import OffCpuState
+from hwprof.offcpu.stage import stages_for
+from hwprof.offcpu.views import thread_times, view_selection
 from hwprof.perf.abi import MISC_SWITCH_OUT, CallchainContext, RecordType, SampleType
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.records import SampleLayout, pack_string, sample_id_trailer

@@ -9,8 +9,8 @@ import pytest
 
 from hwprof.errors import HwprofError
 from hwprof.folded import profile_folded
-from hwprof.offcpu import WAKER, OffCpuState
-from hwprof.offcpu_profile import fold_states, select_samples, thread_times, view_selection
+from hwprof.offcpu.pairing import WAKER, OffCpuState
+from hwprof.offcpu.views import fold_states, select_samples, thread_times, view_selection
 from hwprof.profile import FrameKind, ProfileBuilder, ProfileMeta
 
 S, R = int(OffCpuState.SLEEPING), int(OffCpuState.RUNNABLE)

@@ -1,14 +1,14 @@
 """Off-CPU and wall-clock views of a Profile whose samples carry a state (Profile.sample_state).
 
 A profile of `hwprof record --off-cpu` holds on-CPU samples (state 0, weight = the sampling clock's period in ns)
-and one sample per blocked interval (state = hwprof.offcpu.OffCpuState, weight = ns blocked). So:
+and one sample per blocked interval (state = hwprof.offcpu.pairing.OffCpuState, weight = ns blocked). So:
 - the on-CPU view is the state-0 samples, the off-CPU view the others, weighted by their ns;
 - the wall view is all of them weighted by ns: per thread, on-CPU + off-CPU time is the thread's wall time over
   the capture (within the sampling error of the on-CPU part), which is why it needs a time-based sampling clock.
 
 `fold_states` runs once after decoding: each off-CPU stack gets a leaf frame naming its state ("[off-cpu:
 sleeping (S)]"), so the split shows in every flame graph, folded line and table; and each waker companion sample
-(offcpu_stage.WAKER) is folded into its blocked sample's stack the way bcc's offwaketime draws it: blocked stack
+(stage.WAKER) is folded into its blocked sample's stack the way bcc's offwaketime draws it: blocked stack
 root to leaf, the state, a "--" separator, then the waker's stack from its leaf back to its root and the waker's
 process name. The companions are then removed.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hwprof.errors import HwprofError
-from hwprof.offcpu import STATE_LABELS, WAKER, OffCpuState
+from hwprof.offcpu.pairing import STATE_LABELS, WAKER, OffCpuState
 from hwprof.profile import FrameKind, Profile
 
 OFFCPU_KIND = FrameKind.OFFCPU

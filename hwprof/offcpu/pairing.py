@@ -12,7 +12,7 @@ thread was still blocked at the stop: the block runs to the capture's end. A swi
 it is a thread that was blocked (or, after a FORK, waiting to run for the first time) since before we could see
 it: its block starts at the capture's start (or the fork), with no stack. The last wakeup of the thread inside a
 block names the waker (bcc offwaketime's pairing). --min-block is applied when a view is chosen
-(hwprof.offcpu_profile.view_selection), so the decoded profile keeps every block.
+(hwprof.offcpu.views.view_selection), so the decoded profile keeps every block.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ STATE_LABELS = {
 }
 
 DEAD = 255  # a switch-out of an exiting task (X, Z): not a block
-WAKER = 254  # Profile.sample_state of a waker's companion sample (hwprof.offcpu_stage, folded by offcpu_profile)
+WAKER = 254  # Profile.sample_state of a waker's companion sample (hwprof.offcpu.stage, folded by hwprof.offcpu.views)
 
 # prev_state as the sched_switch tracepoint reports it (Linux 4.14+): 0 or TASK_REPORT_MAX (0x100, preempted)
 # for a runnable task, else one bit of TASK_REPORT: S 0x1, D 0x2, T 0x4, t 0x8, X 0x10, Z 0x20, P 0x40, I 0x80.

@@ -1,5 +1,5 @@
 """The off-CPU finishing stage: collects switch-outs, switch-ins and wakeups during the record walk, pairs them
-(hwprof.offcpu) and emits one weighted sample per blocked interval into the on-CPU event's profile.
+(hwprof.offcpu.pairing) and emits one weighted sample per blocked interval into the on-CPU event's profile.
 
 What it reads (see collectors/offcpu.py for how they are captured):
 - `sched:sched_switch` samples: the blocked thread's callchain and, from the RAW payload, prev_state (the field's
@@ -11,8 +11,8 @@ What it reads (see collectors/offcpu.py for how they are captured):
 
 What it emits, into the sampling event (its weights are ns for cpu-clock/task-clock, so on-CPU and off-CPU time
 add up to wall time): per block, a sample at the switch-out time with the blocked callchain, weight = ns blocked,
-state = hwprof.offcpu.OffCpuState; with wakeups, a companion sample per block (state WAKER, same time and thread,
-the waker's callchain resolved in the waker's process) that hwprof.offcpu_profile folds into the blocked stack.
+state = pairing.OffCpuState; with wakeups, a companion sample per block (state WAKER, same time and thread,
+the waker's callchain resolved in the waker's process) that hwprof.offcpu.views folds into the blocked stack.
 Callchains are kept deduplicated (a dict of their bytes), so memory grows with distinct stacks, not switches.
 """
 
@@ -22,8 +22,8 @@ import struct
 
 import numpy as np
 
-from hwprof.offcpu import WAKER, OffCpuState, SwitchTrace, pair_switches, state_from_prev_state
-from hwprof.offcpu_profile import fold_states
+from hwprof.offcpu.pairing import WAKER, OffCpuState, SwitchTrace, pair_switches, state_from_prev_state
+from hwprof.offcpu.views import fold_states
 from hwprof.perf.abi import RecordType
 from hwprof.perf.records import Switch, TaskEvent
 from hwprof.perf.tracepoint_format import TraceFormat, parse_format
