@@ -39,7 +39,7 @@ def fork_record(pid: Pid, ppid: Pid, tid: Tid, ptid: Tid, trailer: Trailer) -> b
 def mmap_records(pid: Pid, trailer: Trailer, include_data: bool = False) -> bytes:
     """MMAP2 records for the executable mappings of a process (all mappings with include_data)."""
     try:
-        maps = read_maps(pid)
+        maps = read_maps(pid, executable_only=not include_data)
     except HwprofError:
         return b""  # the process exited meanwhile, or is not ours to read
     out = []

@@ -27,7 +27,7 @@ from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
 from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, sample_id_trailer
+from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, trailer_maker
 from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer, poll_rings
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
@@ -413,8 +413,7 @@ class SamplingSession:
     def _trailer(self) -> Callable[[int, int], bytes]:
         first = self._events[0][0]
         layout = SampleLayout.from_attr(first.attr)
-        ident = first.ids[0]
-        return lambda pid, tid: sample_id_trailer(layout, pid, tid, 0, ident, 0)
+        return trailer_maker(layout, first.ids[0])
 
     def _synthesize(self, writer: PerfDataWriter) -> None:
         from hwprof.collectors import procfs

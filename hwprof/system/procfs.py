@@ -71,12 +71,17 @@ def parse_maps_line(line: str) -> Mapping | None:
         return None
 
 
-def parse_maps(text: str) -> list[Mapping]:
+def parse_maps(text: str, executable_only: bool = False) -> list[Mapping]:
+    if executable_only:
+        return [m for m in map(parse_maps_line, _executable_lines(text)) if m is not None and m.executable]
     return [m for m in map(parse_maps_line, text.splitlines()) if m is not None]
 
 
-def read_maps(pid: Pid) -> list[Mapping]:
-    """The mappings of a live process; HwprofError (one line) when there is no such process or no permission."""
+def read_maps(pid: Pid, executable_only: bool = False) -> list[Mapping]:
+    """The mappings of a live process; HwprofError (one line) when there is no such process or no permission.
+
+    `executable_only` skips the other lines before parsing them: a system-wide sampler reads every process's maps
+    at every window start, and five lines in six are data."""
     try:
         with open(f"/proc/{pid}/maps", encoding="utf-8", errors="surrogateescape") as stream:
             text = stream.read()
@@ -86,7 +91,17 @@ def read_maps(pid: Pid) -> list[Mapping]:
         raise HwprofError(f"cannot read /proc/{pid}/maps: permission denied") from None
     except OSError as exc:
         raise HwprofError(f"cannot read /proc/{pid}/maps: {exc.strerror}") from None
-    return parse_maps(text)
+    return parse_maps(text, executable_only)
+
+
+def _executable_lines(text: str) -> list[str]:
+    """Lines whose permissions (the field after the address range, "r-xp") include x."""
+    out = []
+    for line in text.splitlines():
+        space = line.find(" ")
+        if space >= 0 and line[space + 3 : space + 4] == "x":
+            out.append(line)
+    return out
 
 
 def find_mapping(maps: list[Mapping], addr: Address) -> Mapping | None:

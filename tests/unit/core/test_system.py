@@ -35,6 +35,18 @@ def test_proc_maps_lines_keep_every_field():
     assert parse_maps_line("zz-10 r-xp 0 0:0 0 /x") is None
 
 
+def test_a_sampler_reads_only_the_code_mappings_when_it_asks_for_them():
+    text = ("55d0c0a00000-55d0c0a02000 r-xp 00001000 08:01 123 /usr/bin/app\n"
+            "55d0c0a02000-55d0c0a04000 rw-p 00003000 08:01 123 /usr/bin/app\n"
+            "7f0000000000-7f0000100000 rwxp 00000000 00:00 0\n"
+            "7f0000100000-7f0000200000 --xp 00000000 fd:02 9 /lib/x only.so\n"
+            "7f0000200000-7f0000300000 r--s 00000000 fd:02 9 /lib/x only.so\n"
+            "garbage\n")
+    every = parse_maps(text)
+    assert parse_maps(text, executable_only=True) == [m for m in every if m.executable]
+    assert [m.path for m in parse_maps(text, executable_only=True)] == ["/usr/bin/app", "", "/lib/x only.so"]
+
+
 def test_cpu_lists_as_the_kernel_writes_them():
     assert expand_cpu_list("0-3,6\n") == [0, 1, 2, 3, 6]
     assert format_cpu_list([0, 1, 2, 3, 6, 8, 9]) == "0-3,6,8-9"

@@ -17,6 +17,7 @@ from hwprof.perf.records import (
     parse_record,
     parse_sample,
     sample_id_trailer,
+    trailer_maker,
     whole_records_length,
 )
 
@@ -71,6 +72,17 @@ def test_short_sample_is_a_record_error():
     body = struct.pack("<QiiQQIIQ", 1, 2, 3, 4, 5, 0, 0, 6) + struct.pack("<Q", 50)  # 50 entries announced, none given
     with pytest.raises(RecordError):
         parse_sample(_record(RecordType.SAMPLE, body), 0, layout)
+
+
+@pytest.mark.parametrize("sample_type", [ST, SampleType.IP | SampleType.TIME | SampleType.IDENTIFIER,
+                                         ST | SampleType.STREAM_ID | SampleType.IDENTIFIER])
+def test_a_sampler_packs_synthesized_trailers_once_and_gets_the_same_bytes(sample_type):
+    layout = _layout(sample_type)
+    make = trailer_maker(layout, 77)
+    for pid, tid in ((1, 1), (4242, 4250), (-1, 0), (2**31 - 1, 2**31 - 1)):
+        assert make(pid, tid) == sample_id_trailer(layout, pid, tid, 0, 77, 0)
+    no_id_all = SampleLayout.from_attr(PerfEventAttr(sample_type=ST, sample_id_all=0))
+    assert trailer_maker(no_id_all, 77)(5, 6) == b""
 
 
 def test_side_records_with_trailer():
