@@ -51,3 +51,25 @@ def run_unprivileged() -> Callable[..., subprocess.CompletedProcess]:
 def hwprof_cmd() -> list[str]:
     """The hwprof CLI as a subprocess argv, using this interpreter (the venv's)."""
     return [sys.executable, "-m", "hwprof"]
+
+
+@pytest.fixture(scope="session")
+def compile_c_programs(tmp_path_factory) -> Callable[..., dict[str, Path]]:
+    """Compile every .c file of a folder once per session with the given gcc flags: name -> binary.
+
+    One builder for the record, unwind and stat tiers: they differ only in flags (frame pointers on or off, the
+    optimisation level), which are what their tests are about."""
+
+    def build(sources: Path, label: str, flags: Sequence[str], libs: Sequence[str] = ()) -> dict[str, Path]:
+        if not shutil.which("gcc"):
+            pytest.skip("gcc is not installed (make apt-test installs it)")
+        out = tmp_path_factory.mktemp(label)
+        os.chmod(out, 0o755)  # unprivileged tests run these binaries too
+        built = {}
+        for source in sorted(sources.glob("*.c")):
+            binary = out / source.stem
+            subprocess.run(["gcc", *flags, "-o", str(binary), str(source), *libs], check=True)
+            built[source.stem] = binary
+        return built
+
+    return build

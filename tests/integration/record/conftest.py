@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,18 +11,8 @@ WORKLOADS = Path(__file__).parent / "workloads"
 
 
 @pytest.fixture(scope="session")
-def workloads(tmp_path_factory) -> dict[str, Path]:
-    if not shutil.which("gcc"):
-        pytest.skip("gcc is not installed (make apt-test installs it)")
-    out = tmp_path_factory.mktemp("workloads")
-    os.chmod(out, 0o755)
-    built = {}
-    for source in sorted(WORKLOADS.glob("*.c")):
-        binary = out / source.stem
-        subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", str(binary), str(source), "-lpthread"],
-                       check=True)
-        built[source.stem] = binary
-    return built
+def workloads(compile_c_programs) -> dict[str, Path]:
+    return compile_c_programs(WORKLOADS, "workloads", ["-O0", "-g", "-fno-omit-frame-pointer"], libs=["-lpthread"])
 
 
 @pytest.fixture

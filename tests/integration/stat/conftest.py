@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,18 +13,10 @@ PROGRAMS = Path(__file__).parent / "programs"
 
 
 @pytest.fixture(scope="session")
-def programs(tmp_path_factory) -> dict[str, str]:
+def programs(compile_c_programs) -> dict[str, str]:
     """name -> path of the compiled test program (writer, faults, spin, threads)."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler (make test installs gcc)")
-    out = tmp_path_factory.mktemp("stat-programs")
-    built = {}
-    for source in sorted(PROGRAMS.glob("*.c")):
-        binary = out / source.stem
-        subprocess.run([cc, "-O1", "-pthread", "-o", str(binary), str(source)], check=True)
-        built[source.stem] = str(binary)
-    return built
+    return {name: str(binary) for name, binary in
+            compile_c_programs(PROGRAMS, "stat-programs", ["-O1", "-pthread"]).items()}
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,14 +10,5 @@ WORKLOADS = Path(__file__).parent / "workloads"
 
 
 @pytest.fixture(scope="session")
-def nofp_workloads(tmp_path_factory) -> dict[str, Path]:
-    if not shutil.which("gcc"):
-        pytest.skip("gcc is not installed (make apt-test installs it)")
-    out = tmp_path_factory.mktemp("unwind-workloads")
-    os.chmod(out, 0o755)
-    built = {}
-    for source in sorted(WORKLOADS.glob("*.c")):
-        binary = out / source.stem
-        subprocess.run(["gcc", "-O2", "-g", "-fomit-frame-pointer", "-o", str(binary), str(source)], check=True)
-        built[source.stem] = binary
-    return built
+def nofp_workloads(compile_c_programs) -> dict[str, Path]:
+    return compile_c_programs(WORKLOADS, "unwind-workloads", ["-O2", "-g", "-fomit-frame-pointer"])
