@@ -412,7 +412,8 @@ class ClickHouseStore:
         comms = sorted(set(comm_col.tolist())) if n else []
         comm_codes = np.searchsorted(np.asarray(comms, dtype=object), comm_col) if n else np.zeros(0, np.int64)
         # Without per-process rows, each comm gets a stable pseudo pid so per-comm views still separate them.
-        sample_pid = (np.array(list(pid_col_v), dtype=np.int32) if per_process
+        # The pid column is the kernel's u32: 4294967295 (an exiting task's -1) comes back as -1, as decoded locally.
+        sample_pid = (np.array(list(pid_col_v), dtype=np.int64).astype(np.int32) if per_process
                       else -(comm_codes.astype(np.int32) + 1))
         threads = {}
         if n:

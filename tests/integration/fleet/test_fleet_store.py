@@ -177,3 +177,12 @@ def test_a_full_spool_drops_the_oldest_and_says_so(tmp_path):
     kept = [spool.load(p) for p in spool.files()]
     assert [w.start_ns for w in kept] == sorted(w.start_ns for w in kept)
     assert kept[-1].start_ns == int((1_800_000_000 + 70) * 1e9)  # the newest survive
+
+
+def test_an_exiting_tasks_pid_round_trips_as_minus_one(store_url):
+    """The kernel gives pid -1 for a task sampled while it exits; it is stored as the u32 the kernel wrote and
+    comes back per process as -1, as a local decode shows it (a forking workload has such samples every window)."""
+    with ClickHouseStore.open(store_url) as store:
+        assert store.insert_window(window(7, time.time() - 60, pid=-1, comm="expr"))
+        merged = store.merged_profile(Selector(), per_process=True)
+        assert set(merged.sample_pid.tolist()) == {-1} and merged.total_samples == 400
