@@ -280,4 +280,6 @@ def test_system_wide_group_deltas_add_up(workloads, tmp_path):
     clock_ns, faults = profile.counters.sum(axis=0)
     # Deltas per counter instance (stream id): per-CPU counters summed over the capture, never counted twice.
     assert clock_ns <= elapsed * 1e9 * os.cpu_count() * 1.1
-    assert 65536 <= faults <= 65536 * 2
+    # Per-sample deltas cover each counter up to its CPU's last sample: faults after it belong to no sample (an
+    # idle-machine run lost 153 of 65,536 that way), so the floor allows 1%.
+    assert 65536 * 0.99 <= faults <= 65536 * 2
