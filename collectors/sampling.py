@@ -35,7 +35,7 @@ from hwprof.perfdata.writer import FileAttr, PerfDataWriter
 from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
 from hwprof.system.cpus import online_cpus
 from hwprof.system.launch import HeldCommand
-from hwprof.system.procfs import all_pids, process_exists, thread_ids
+from hwprof.system.procfs import all_pids, process_exists, process_start_wall, thread_ids
 from hwprof.system.stopping import StopSignals
 from hwprof.units import Cpu, Nanoseconds, Pid
 
@@ -234,6 +234,7 @@ class SamplingSession:
         self._events: list[list[_Event]] = []
         self._child: HeldCommand | None = None
         self._map_seen: dict[str, tuple[int, int]] = {}
+        self._process_start: dict[int, float] = {}  # pid -> wall-clock start, to tell a JIT map from a stale one
         self._started = False
         self._start_wall = self._start_mono = 0.0
         self._start_ns = 0
@@ -594,7 +595,9 @@ class SamplingSession:
 
     def _copy_perf_maps(self, pids: set[int], mapped: list[tuple[int, str]] = ()) -> None:
         """JIT maps go next to the capture, the process and /tmp may be gone later: /tmp/perf-PID.map, and jitdumps
-        (jit-PID.dump: /tmp, or wherever an MMAP record showed the JIT mapping one)."""
+        (jit-PID.dump: /tmp, or wherever an MMAP record showed the JIT mapping one). A file last written before its
+        process started belongs to an earlier process with the same pid (nothing removes /tmp/perf-PID.map), and
+        would name this one's code wrongly: it is left behind."""
         sources: dict[int, list[Path]] = {pid: [Path(f"/tmp/perf-{pid}.map"), Path(f"/tmp/jit-{pid}.dump")]
                                           for pid in pids if pid > 0}
         for pid, filename in mapped:
@@ -609,11 +612,25 @@ class SamplingSession:
                     continue  # none, or already removed by its exiting process (an earlier snapshot may have it)
                 if self._map_seen.get(str(source)) == (stat.st_mtime_ns, stat.st_size):
                     continue
+                started = self._started_at(pid)
+                if started is not None and stat.st_mtime < started - 0.001:
+                    continue
                 dest_dir = Path(jit_dir(self.output))
                 with contextlib.suppress(OSError):
                     dest_dir.mkdir(exist_ok=True)
                     shutil.copyfile(source, dest_dir / source.name)
                     self._map_seen[str(source)] = (stat.st_mtime_ns, stat.st_size)
+
+    def _started_at(self, pid: int) -> float | None:
+        """A target's start (remembered while it lives; the launched command cannot predate the capture)."""
+        if pid not in self._process_start:
+            started = process_start_wall(pid)
+            if started is None and self._child is not None and pid == self._child.pid:
+                started = self._start_wall
+            if started is None:
+                return None
+            self._process_start[pid] = started
+        return self._process_start[pid]
 
     def _snapshot_perf_maps(self) -> None:
         """While the capture runs, keep copies of the targets' JIT maps: a JIT may delete its map when it exits.

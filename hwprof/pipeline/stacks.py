@@ -17,6 +17,7 @@ Core never imports hwprof.symbolize: the caller passes a symbolizer (hwprof.symb
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,13 +301,12 @@ class StackResolver:
 
 
 def jit_map_path(jit_dir: str | None, pid: int) -> str | None:
-    """A process's JIT map: /tmp/perf-PID.map, else a jitdump (/tmp/jit-PID.dump, whose code-load records name the
-    code), from the capture's side directory first (the process may have deleted them), then /tmp."""
-    for name in (f"perf-{pid}.map", f"jit-{pid}.dump"):
-        for folder in (jit_dir, "/tmp"):
-            if folder is None:
-                continue
-            path = Path(folder) / name
-            if path.is_file():
-                return str(path)
+    """A process's JIT map: a jitdump (jit-PID.dump: code-load records with sizes and unwind info), else
+    /tmp/perf-PID.map. A capture with its own side directory uses only that (hwprof copied what was current while the
+    process ran; /tmp may by now hold a later process's file for the same pid); without one, /tmp, as perf does."""
+    folder = jit_dir if jit_dir is not None and os.path.isdir(jit_dir) else "/tmp"
+    for name in (f"jit-{pid}.dump", f"perf-{pid}.map"):
+        path = Path(folder) / name
+        if path.is_file():
+            return str(path)
     return None

@@ -192,6 +192,15 @@ def boot_ticks_now() -> int:
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
 
 
+def process_start_wall(pid: Pid) -> float | None:
+    """When a live process started, in time.time() seconds (from its starttime ticks and the boot clock, not
+    /proc/stat's whole-second btime); None when it is gone."""
+    ticks = thread_start_ticks(pid, pid)
+    if ticks is None:
+        return None
+    return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK"))
+
+
 def parse_id_list(text: str, option: str = "-p", thread: bool = False) -> tuple[int, ...]:
     """A `-p PID[,PID]` / `-t TID[,TID]` argument: positive ids, each once, in the order given; one clear usage
     error otherwise (every command that takes one uses this)."""

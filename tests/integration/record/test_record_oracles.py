@@ -283,3 +283,22 @@ def test_system_wide_group_deltas_add_up(workloads, tmp_path):
     # Per-sample deltas cover each counter up to its CPU's last sample: faults after it belong to no sample (an
     # idle-machine run lost 153 of 65,536 that way), so the floor allows 1%.
     assert 65536 * 0.99 <= faults <= 65536 * 2
+
+
+def test_a_stale_perf_map_from_an_earlier_process_with_the_same_pid_is_not_copied(tmp_path):
+    target = subprocess.Popen(["sleep", "30"])
+    stale = Path(f"/tmp/perf-{target.pid}.map")
+    try:
+        stale.write_text("7f0000000000 100 from_an_earlier_process\n")
+        hour_ago = time.time() - 3600
+        os.utime(stale, (hour_ago, hour_ago))  # written before the target started: pid reuse
+        data = tmp_path / "attach.data"
+        run_hwprof("record", "-g", "-e", "cpu-clock", "-p", str(target.pid), "-d", "0.5", "-o", str(data))
+        assert not (tmp_path / "attach.data.jit" / stale.name).exists()
+        os.utime(stale)  # now it is the target's own
+        run_hwprof("record", "-g", "-e", "cpu-clock", "-p", str(target.pid), "-d", "0.5", "-o", str(data))
+        assert (tmp_path / "attach.data.jit" / stale.name).read_text() == stale.read_text()
+    finally:
+        target.kill()
+        target.wait()
+        stale.unlink(missing_ok=True)
