@@ -22,7 +22,7 @@
    stacks x bins, never the stored rows).
 5. Retention at this scale: the day is dropped by enforce_retention (partition drops; Debian's 18.16 has no TTL).
 
-    .venv/bin/python benchmarks/fleet_ingest.py [--hosts 100] [--hours 24] [--client-windows 3]
+    .venv/bin/python benchmarks/fleet_ingest.py [--hosts 100] [--hours 24] [--client-windows 3] [--data DIR]
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def samples_block(template: Template, hh: HostHour, host: int, hour: int, day_st
     return native_block(n, columns)
 
 
-def windows_block(hosts: np.ndarray, windows: np.ndarray, day_start: int, event: str) -> bytes:
+def windows_block(hosts: np.ndarray, windows: np.ndarray, samples: np.ndarray, day_start: int, event: str) -> bytes:
     n = len(hosts)
     start = (day_start + WINDOW_S * windows).astype(np.uint64)
     host_names = [f"host{h:03d}" for h in range(int(hosts.max()) + 1)]
@@ -197,7 +197,7 @@ def windows_block(hosts: np.ndarray, windows: np.ndarray, day_start: int, event:
         ("event", "LowCardinality(String)", low_cardinality_column([event], np.zeros(n, np.uint8))),
         ("label_keys", "Array(String)", constant_string_arrays(["service"], n)),
         ("label_values", "Array(String)", label_values),
-        ("samples", "UInt64", np.full(n, SAMPLES_PER_WINDOW, "<u8").tobytes()),
+        ("samples", "UInt64", samples.astype("<u8").tobytes()),
         ("lost", "UInt64", zeros), ("filtered", "UInt64", zeros),
         ("hwprof", "String", strings_column(["bench"], np.zeros(n, np.int64))),
         ("agent_cpu_ns", "UInt64", zeros), ("agent_rss_bytes", "UInt64", zeros),
@@ -324,6 +324,7 @@ def bulk_ingest(server, store, template: Template, args, day_start: int) -> None
     def produce() -> None:
         try:
             for hour in range(args.hours):
+                window_samples = np.zeros((args.hosts, WINDOWS_PER_HOUR))
                 for lo in range(0, args.hosts, HOSTS_PER_INSERT):
                     t0 = time.thread_time()
                     blocks, rows, samples = [], 0, 0
@@ -331,6 +332,8 @@ def bulk_ingest(server, store, template: Template, args, day_start: int) -> None
                         choices = first_hour if hour == 0 else pool
                         hh = choices[int(rng.integers(len(choices)))]
                         blocks.append(samples_block(template, hh, host, hour, day_start))
+                        window_samples[host] = np.bincount(hh.window, weights=hh.samples.astype(np.float64),
+                                                           minlength=WINDOWS_PER_HOUR)
                         rows += len(hh.row)
                         samples += int(hh.samples.sum())
                     body = b"".join(blocks)
@@ -343,7 +346,8 @@ def bulk_ingest(server, store, template: Template, args, day_start: int) -> None
                 grid_w, grid_h = np.meshgrid(np.arange(WINDOWS_PER_HOUR) + hour * WINDOWS_PER_HOUR,
                                              np.arange(args.hosts), indexing="ij")
                 keep = grid_w.reshape(-1) >= args.client_windows
-                body = windows_block(grid_h.reshape(-1)[keep], grid_w.reshape(-1)[keep], day_start, template.event)
+                body = windows_block(grid_h.reshape(-1)[keep], grid_w.reshape(-1)[keep],
+                                     window_samples.T.reshape(-1)[keep], day_start, template.event)
                 stats["gen_cpu"] += time.thread_time() - t0
                 jobs.put(("windows", window_columns, body))
         except BaseException as exc:  # noqa: BLE001 -- reported by the main thread
@@ -414,6 +418,8 @@ def timed(fn, repeat: int = 3):
 
 
 def queries(store, args, day_start: int) -> None:
+    """Each query path for one service over the last hour and the whole day: through the rollup (what hwprof
+    does), best of 3; the merged flame graphs also from `samples` alone (schema 2's plan), once."""
     from hwprof.fleet.clickhouse import Selector
 
     end = day_start + args.hours * 3600
@@ -421,13 +427,13 @@ def queries(store, args, day_start: int) -> None:
     service = {"service": ("svc3",)}
     for label, start in spans:
         selector = Selector(start_s=start, end_s=end, labels=service)
-        before = Selector(start_s=start - (end - start), end_s=start, labels=service) if label == "1 h" else \
-            Selector(start_s=start, end_s=start + (end - start) // 2, labels=service)
+        half = Selector(start_s=start, end_s=start + (end - start) // 2, labels=service)
         web_s, web = timed(lambda sel=selector: store.merged_profile(sel, max_bins=100))
+        page_s, page = timed(lambda sel=selector: web_page(store, sel))
         report_s, report = timed(lambda sel=selector: store.merged_profile(sel, max_bins=1))
         top_s, top = timed(lambda sel=selector: store.top_functions(sel, 50))
-        diff_s, _ = timed(lambda sel=selector, b=before: (store.merged_profile(b, max_bins=100),
-                                                          store.merged_profile(sel, max_bins=100)))
+        diff_s, _ = timed(lambda sel=selector, b=half: (store.merged_profile(b, max_bins=100),
+                                                        store.merged_profile(sel, max_bins=100)))
         series_s, series = timed(lambda sel=selector: store.series(sel))
         values_s, values = timed(lambda sel=selector: store.label_values("service", Selector(sel.start_s, sel.end_s)))
         comm = Selector(start_s=start, end_s=end, labels={**service, "comm": (_busiest_comm(report),)})
@@ -435,18 +441,45 @@ def queries(store, args, day_start: int) -> None:
         pid = Selector(start_s=start, end_s=end,
                        labels={"host": ("host003",), "pid": (str(_busiest_pid(store, selector)),)})
         pid_s, by_pid = timed(lambda sel=pid: store.merged_profile(sel, max_bins=1, per_process=True))
+        store.use_rollup = False
+        raw_web_s, raw_web = timed(lambda sel=selector: store.merged_profile(sel, max_bins=100), repeat=1)
+        raw_report_s, raw_report = timed(lambda sel=selector: store.merged_profile(sel, max_bins=1), repeat=1)
+        raw_top_s, _ = timed(lambda sel=selector: store.top_functions(sel, 50), repeat=1)
+        store.use_rollup = True
+        assert raw_report.total_samples == report.total_samples, (raw_report.total_samples, report.total_samples)
         print(f"one service ({args.hosts // SERVICES} hosts), {label}: {report.total_samples:,} samples "
               f"({load()})\n"
-              f"  merged flame graph, web view (100 time bins): {web_s:.2f} s ({web.n_samples:,} rows received)\n"
-              f"  merged flame graph, report (no time bins):    {report_s:.2f} s ({report.n_samples:,} rows)\n"
-              f"  top functions in ClickHouse:                  {top_s:.2f} s ({top[0]['function']} "
-              f"{top[0]['total_pct']:.1f}%)\n"
-              f"  diff (two merges, the range and the one before): {diff_s:.2f} s\n"
-              f"  counters over time:                           {series_s:.2f} s ({len(series['bins'])} bins)\n"
-              f"  label values (service, all hosts):            {values_s:.2f} s ({len(values)} values)\n"
-              f"  + comm filter ({comm.labels['comm'][0]}):       {comm_s:.2f} s ({by_comm.total_samples:,} samples)\n"
-              f"  one host, one pid, per process:               {pid_s:.2f} s ({by_pid.total_samples:,} samples)",
+              f"  merged flame graph, web view (100 time bins): {web_s:6.2f} s ({web.n_samples:,} rows received, "
+              f"{len(np.unique(web.sample_time))} bins); from samples alone {raw_web_s:.2f} s "
+              f"({raw_web.n_samples:,} rows)\n"
+              f"  the web page's payload (merge, payload, gzip): {page_s:6.2f} s ({len(page) / 1e6:.1f} MB gzipped)\n"
+              f"  merged flame graph, report (no time bins):    {report_s:6.2f} s ({report.n_samples:,} rows); "
+              f"from samples alone {raw_report_s:.2f} s\n"
+              f"  top functions in ClickHouse:                  {top_s:6.2f} s ({top[0]['function']} "
+              f"{top[0]['total_pct']:.1f}%); from samples alone {raw_top_s:.2f} s\n"
+              f"  diff (web: two merges, first half and all):   {diff_s:6.2f} s\n"
+              f"  counters over time:                           {series_s:6.2f} s ({len(series['bins'])} bins)\n"
+              f"  label values (service, all hosts):            {values_s:6.2f} s ({len(values)} values)\n"
+              f"  + comm filter ({comm.labels['comm'][0]}):{' ' * max(1, 29 - len(comm.labels['comm'][0]))}"
+              f"{comm_s:6.2f} s ({by_comm.total_samples:,} samples)\n"
+              f"  one host, one pid, per process (samples):     {pid_s:6.2f} s ({by_pid.total_samples:,} samples)",
               flush=True)
+    summary_s, summary = timed(store.summary)
+    keys_s, keys = timed(store.label_keys)
+    ls_s, listing = timed(lambda: store.windows(Selector(end - 3600, end), limit=1000))
+    print(f"page load: summary {summary_s:.2f} s ({summary['windows']:,} windows, {summary['samples']:,} samples), "
+          f"label keys {keys_s:.2f} s, "
+          f"`hwprof ls` of the last hour {ls_s:.2f} s ({len(listing)} windows) ({load()})", flush=True)
+
+
+def web_page(store, selector) -> bytes:
+    """What `hwprof serve --store` does for /api/profile/fleet-...: merge, build the page's payload, gzip it."""
+    from hwprof.web.fleet import FleetSource
+
+    source = FleetSource(store.url.display())
+    source._store = store
+    view = source.create_view(selector, "bench", None)
+    return source.payload_gzip(source.entry(view.id))
 
 
 def _busiest_comm(profile) -> str:
@@ -481,18 +514,31 @@ def main() -> None:
     parser.add_argument("--client-windows", type=int, default=3, help="windows per host sent through the client")
     parser.add_argument("--pool", type=int, default=24, help="distinct host-hours drawn and reused")
     parser.add_argument("--senders", type=int, default=2, help="parallel insert connections")
-    parser.add_argument("--keep", metavar="DIR", help="keep the server's data in DIR (default: a temp dir, removed)")
+    parser.add_argument("--data", metavar="DIR", help="the server's data directory, kept afterwards; when it "
+                        "already holds a store, its data is queried again (no new capture or ingest)")
+    parser.add_argument("--retention", action="store_true", help="with --data: end by dropping the day")
     args = parser.parse_args()
     from hwprof.fleet.clickhouse import ClickHouseStore
     from hwprof.fleet.localserver import LocalClickHouse
     from hwprof.fleet.window import window_from_profile
 
     tmp = Path(tempfile.mkdtemp(prefix="hwprof-ingest-bench-"))
-    server = LocalClickHouse(Path(args.keep) if args.keep else tmp / "clickhouse", max_memory=8_000_000_000).start()
+    server = LocalClickHouse(Path(args.data) if args.data else tmp / "clickhouse", max_memory=8_000_000_000).start()
     try:
         store = ClickHouseStore.open(server.url("bench"), timeout_s=3600)
         print(f"machine: {os.cpu_count()} CPUs, {load()}; ClickHouse {'.'.join(map(str, store.server_version))}; "
               f"store schema version {store.schema_version()}", flush=True)
+        stored = store.execute("SELECT min(toUInt32(window_start)), max(toUInt32(window_start)), "
+                               "uniqExact(host) FROM {db}.windows")[0]
+        if stored[2]:
+            day_start = int(stored[0]) // 86400 * 86400
+            args.hosts, args.hours = int(stored[2]), -(-(int(stored[1]) + WINDOW_S - day_start) // 3600)
+            print(f"querying the stored store again: {args.hosts} hosts x {args.hours} h", flush=True)
+            disk_report(store)
+            queries(store, args, day_start)
+            if args.retention:
+                retention(store, day_start)
+            return
         profile = real_capture(tmp)
         batch = window_from_profile(profile, host="template", start_ns=0, duration_ns=0, labels={},
                                     labeler=process_labels)
@@ -512,7 +558,8 @@ def main() -> None:
         time.sleep(30)
         print("after 30 s of background merges:")
         disk_report(store)
-        retention(store, day_start)
+        if args.retention or not args.data:
+            retention(store, day_start)
         print(f"end: {load()}")
     finally:
         server.stop()

@@ -35,13 +35,10 @@ COLUMN_LABELS = {"host": "host", "pid": "pid", "comm": "comm", "executable": "ex
 MAX_TIME_BINS = 200
 # Bins at least this wide become whole rollup buckets (ROLLUP_S), so the query can read `samples_10m`.
 ROLLUP_BIN_FROM_S = 150
-# The columns every query reads from `samples` (window_id only ever filters): a rollup row gives the same.
-SAMPLE_COLUMNS = ("window_start, host, pid, comm, executable, build_id, cgroup, label_keys, label_values, event, "
-                  "stack_id, stack_end, samples, period, counter_names, counter_values")
-ROLLUP_COLUMNS = ("window_start, host, toUInt32(0) AS pid, comm, executable, build_id, cgroup, label_keys, "
-                  "label_values, event, stack_id, stack_end, finalizeAggregation(samples) AS samples, "
-                  "finalizeAggregation(period) AS period, counter_names, "
-                  "finalizeAggregation(counter_values) AS counter_values")
+# How the rollup gives a column of `samples` (the others are its own columns; it has no pid and no window_id).
+ROLLUP_EXPRESSIONS = {"pid": "toUInt32(0) AS pid", "samples": "finalizeAggregation(samples) AS samples",
+                      "period": "finalizeAggregation(period) AS period",
+                      "counter_values": "finalizeAggregation(counter_values) AS counter_values"}
 # The driver logs every failed connect with a traceback; hwprof reports the failure itself, in one line.
 logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
 
@@ -200,6 +197,14 @@ class ClickHouseStore:
     def _backfill(self, step: Backfill) -> None:
         """Create step.view and fill step.table with the rows stored before it (see schema.Backfill): merges of the
         source are stopped so that the parts listed before the view exists still name exactly those rows."""
+        exists = self.execute("SELECT count() FROM system.tables WHERE database = %(db)s AND name = %(v)s",
+                              {"db": self.db, "v": step.view})[0][0]
+        if exists:
+            # An earlier migration stopped between creating the view and recording its version: how much of the
+            # backfill it did is unknown, so refilling could count rows twice.
+            raise HwprofError(f"{self.url.display()}: an earlier upgrade of this store was interrupted while filling "
+                              f"{step.table}; drop {self.db}.{step.view} and {self.db}.{step.table} (both are "
+                              f"rebuilt from {step.source}) and run hwprof again")
         self.execute(f"SYSTEM STOP MERGES {{db}}.{step.source}")
         try:
             parts = [r[0] for r in self.execute("SELECT name FROM system.parts WHERE database = %(db)s AND "
@@ -290,13 +295,15 @@ class ClickHouseStore:
             self._has_rollup = self.schema_version() >= 3
         return self.use_rollup and self._has_rollup
 
-    def source(self, selector: Selector, *, bin_s: int = 0, per_process: bool = False) -> tuple[str, dict]:
-        """What a query puts after FROM to read the rows of `samples` that `selector` matches (SAMPLE_COLUMNS).
+    def source(self, selector: Selector, columns: tuple[str, ...], *, bin_s: int = 0,
+               per_process: bool = False) -> tuple[str, dict]:
+        """What a query puts after FROM to read `columns` of the rows of `samples` that `selector` matches.
 
         Whole ten-minute buckets inside the range are read from the rollup `samples_10m` (rows summed per bucket:
-        every sum a query takes comes out the same), the unaligned edges from `samples`: one UNION ALL. Only
-        `samples` answers per pid (a pid label or per_process), and when time bins (`bin_s`) would split a
-        bucket. Without the rollup (a store of an older version, use_rollup False) it is `samples` alone.
+        every sum a query takes comes out the same), the unaligned edges from `samples`: one UNION ALL of the
+        named columns only (18.16 reads every column a subquery names). Only `samples` answers per pid (a pid
+        label or per_process), and when time bins (`bin_s`) would split a bucket. Without the rollup (a store of
+        an older version, or use_rollup False) it is `samples` alone.
         """
         raw_where, raw_params = selector.where("samples", "r_")
         usable = (self.rollup_available() and not per_process and (bin_s == 0 or bin_s % ROLLUP_S == 0)
@@ -306,17 +313,17 @@ class ClickHouseStore:
         if not usable or (first is not None and last is not None and first >= last):
             return f"{{db}}.samples WHERE {raw_where}", raw_params
         rollup_where, rollup_params = replace(selector, start_s=first, end_s=last).where("samples_10m", "u_")
-        inner = []
-        if first is not None:
-            inner.append("window_start >= toDateTime(%(r_first)s)")
-        if last is not None:
-            inner.append("window_start < toDateTime(%(r_last)s)")
-        rollup = f"SELECT {ROLLUP_COLUMNS} FROM {{db}}.samples_10m WHERE {rollup_where}"
-        if not inner:          # an open range: the rollup holds all of it
+        rollup = (f"SELECT {', '.join(ROLLUP_EXPRESSIONS.get(c, c) for c in columns)} FROM {{db}}.samples_10m "
+                  f"WHERE {rollup_where}")
+        edges = []              # the rows before the first whole bucket and after the last
+        if first is not None and first != selector.start_s:
+            edges.append("window_start < toDateTime(%(r_first)s)")
+        if last is not None and last != selector.end_s:
+            edges.append("window_start >= toDateTime(%(r_last)s)")
+        if not edges:
             return f"({rollup})", rollup_params
-        edges = (f"SELECT {SAMPLE_COLUMNS} FROM {{db}}.samples WHERE {raw_where} "
-                 f"AND NOT ({' AND '.join(inner)})")
-        return (f"({edges} UNION ALL {rollup})",
+        raw = f"SELECT {', '.join(columns)} FROM {{db}}.samples WHERE {raw_where} AND ({' OR '.join(edges)})"
+        return (f"({raw} UNION ALL {rollup})",
                 {**raw_params, **rollup_params, "r_first": first or 0, "r_last": last or 0})
 
     def windows(self, selector: Selector | None = None, limit: int = 1000) -> list[dict]:
@@ -336,19 +343,32 @@ class ClickHouseStore:
         return out
 
     def summary(self) -> dict:
+        """Windows, samples, time span and hosts of the whole store: one pass over `windows` (~860k rows per day
+        for 100 hosts). A window row is stored once (resends check first); two resends of one window racing
+        each other would count it twice here until the ReplacingMergeTree folds the pair (windows() lists it
+        once either way) -- grouping by window instead cost a second per day of data."""
         rows = self.execute("SELECT count(), sum(samples), min(start_ns), max(start_ns + duration_ns), "
-                            "uniqExact(host) FROM (SELECT host, window_id, any(samples) AS samples, "
-                            "any(start_ns) AS start_ns, any(duration_ns) AS duration_ns FROM {db}.windows "
-                            "GROUP BY host, window_id)")
+                            "uniqExact(host) FROM {db}.windows")
         n, samples, first, last, hosts = rows[0]
         return {"windows": int(n), "samples": int(samples or 0), "first_ns": int(first or 0),
                 "last_ns": int(last or 0), "hosts": int(hosts)}
 
     def label_values(self, key: str, selector: Selector | None = None, limit: int = 200) -> list[tuple[str, int]]:
-        """Values of a label with their sample counts (what a selector can pick), busiest first."""
+        """Values of a label with their sample counts (what a selector can pick), busiest first.
+
+        A label of whole windows (a --label, or the host) under a selector of such labels is answered by the
+        `windows` table (its per-window sample counts), which is ~200 times smaller than the samples rows."""
         column = COLUMN_LABELS.get(key)
         selector = selector or Selector()
-        src, params = self.source(selector, per_process=column == "pid")
+        window_level = {None, "host", "event"}
+        if column in (None, "host") and all(COLUMN_LABELS.get(k) in window_level for k in selector.labels):
+            where, params = selector.where("windows")
+            expr = column or "label_values[indexOf(label_keys, %(key)s)]"
+            rows = self.execute(f"SELECT toString({expr}) AS v, sum(samples) AS n FROM {{db}}.windows WHERE {where} "
+                                "GROUP BY v ORDER BY n DESC LIMIT %(limit)s", {**params, "key": key, "limit": limit})
+            return [(str(v), int(n)) for v, n in rows if v != ""]
+        columns = ("samples", column) if column else ("samples", "label_keys", "label_values")
+        src, params = self.source(selector, columns, per_process=column == "pid")
         expr = column if column else "label_values[indexOf(label_keys, %(key)s)]"
         rows = self.execute(f"SELECT toString({expr}) AS v, sum(samples) AS n FROM {src} "
                             "GROUP BY v ORDER BY n DESC LIMIT %(limit)s", {**params, "key": key, "limit": limit})
@@ -359,7 +379,7 @@ class ClickHouseStore:
         return sorted({"host", "comm", "pid", "executable", "build_id", "cgroup"} | {r[0] for r in rows})
 
     def events(self, selector: Selector | None = None) -> list[tuple[str, int]]:
-        src, params = self.source(selector or Selector())
+        src, params = self.source(selector or Selector(), ("event", "samples"))
         rows = self.execute(f"SELECT event, sum(samples) AS n FROM {src} GROUP BY event "
                             "ORDER BY n DESC", params)
         return [(str(e), int(n)) for e, n in rows]
@@ -367,7 +387,8 @@ class ClickHouseStore:
     def series(self, selector: Selector, bin_s: int | None = None) -> dict:
         """Samples, period and every counter per time bin: the counters-over-time strip."""
         bin_s = bin_s or self._bin_seconds(selector)
-        src, params = self.source(selector, bin_s=bin_s)
+        src, params = self.source(selector, ("window_start", "samples", "period", "counter_names", "counter_values"),
+                                  bin_s=bin_s)
         rows = self.execute(
             f"SELECT intDiv(toUInt32(window_start), {bin_s}) * {bin_s} AS t, sum(samples), sum(period), "
             f"counter_names, sumForEach(counter_values) FROM {src} "
@@ -384,7 +405,7 @@ class ClickHouseStore:
     def top_functions(self, selector: Selector, limit: int = 50) -> list[dict]:
         """Functions by total samples (each stack counts a function once, recursion included) and self samples
         (the leaf frame), computed in ClickHouse over the merged stacks."""
-        src, params = self.source(selector)
+        src, params = self.source(selector, ("stack_id", "samples"))
         rows = self.execute(f"""
             SELECT function_id, sum(s) AS total, sum(s * leaf) AS self FROM (
                 SELECT stack_id, s, function_id, max(is_leaf) AS leaf FROM (
@@ -413,7 +434,7 @@ class ClickHouseStore:
         return out
 
     def total_samples(self, selector: Selector) -> int:
-        src, params = self.source(selector)
+        src, params = self.source(selector, ("samples",))
         return int(self.execute(f"SELECT sum(samples) FROM {src}", params)[0][0] or 0)
 
     def merged_profile(self, selector: Selector, *, per_process: bool = False, event: str | None = None,
@@ -427,7 +448,9 @@ class ClickHouseStore:
         if event:
             selector = replace(selector, labels={**selector.labels, "event": (event,)})
         bin_s = self._bin_seconds(selector, max_bins)
-        src, params = self.source(selector, bin_s=bin_s, per_process=per_process)
+        src, params = self.source(selector, ("event", "window_start", "comm", "stack_id", "stack_end", "samples",
+                                             "period", "counter_names", "counter_values")
+                                  + (("pid",) if per_process else ()), bin_s=bin_s, per_process=per_process)
         pid_col = "pid" if per_process else "toUInt32(0)"
         columns = self.execute(
             f"SELECT event, intDiv(toUInt32(window_start), {bin_s}) * {bin_s} AS t, comm, {pid_col} AS p, stack_id, "
@@ -612,7 +635,7 @@ def selector_from_args(store: ClickHouseStore, *, comms: tuple[str, ...] = (), p
     if time_range:
         first = last = 0.0
         if needs_bounds(time_range):
-            src, params = store.source(selector)
+            src, params = store.source(selector, ("window_start",))
             first, last = store.execute(f"SELECT min(toUInt32(window_start)), max(toUInt32(window_start)) + 10 "
                                         f"FROM {src}", params)[0]
         start, end = parse_time_range(time_range, float(first or 0), float(last or 0))

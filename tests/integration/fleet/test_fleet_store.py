@@ -227,11 +227,15 @@ def test_the_ten_minute_rollup_answers_as_the_raw_rows_do(store_url):
             assert answers[0] == answers[1], selector
             assert answers[0][0] > 0
         store.use_rollup = True
-        assert "samples_10m" in store.source(selectors[2], bin_s=1200)[0]
-        assert "samples_10m" not in store.source(selectors[2], bin_s=30)[0]
-        assert "samples_10m" not in store.source(selectors[2], per_process=True)[0]
+        # A window label's values come from the windows table; the samples rows give the same counts.
+        every_comm = Selector(labels={"comm": ("api", "worker")})
+        assert store.label_values("service", Selector()) == store.label_values("service", every_comm)
+        assert store.label_values("host", Selector()) == store.label_values("host", every_comm)
+        assert "samples_10m" in store.source(selectors[2], ("samples",), bin_s=1200)[0]
+        assert "samples_10m" not in store.source(selectors[2], ("samples",), bin_s=30)[0]
+        assert "samples_10m" not in store.source(selectors[2], ("samples",), per_process=True)[0]
         one_pid = Selector(base, base + 7200, {"pid": ("101",)})
-        assert "samples_10m" not in store.source(one_pid)[0]
+        assert "samples_10m" not in store.source(one_pid, ("samples",))[0]
         assert store.merged_profile(one_pid, per_process=True).sample_pid.tolist()[0] == 101
         # Rows of one bucket that came in separate windows are one rollup row once parts merge.
         store.execute("OPTIMIZE TABLE {db}.samples_10m FINAL")
@@ -255,3 +259,15 @@ def test_a_version_2_store_gets_its_rollup_from_the_rows_it_holds(store_url):
         store.insert_window(window(9, time.time()))       # through the view from now on, and counted once
         assert store.execute("SELECT sum(finalizeAggregation(samples)) FROM {db}.samples_10m")[0][0] == 1600
         assert store.total_samples(Selector()) == 1600
+
+
+def test_an_interrupted_upgrade_is_named_not_filled_twice(store_url):
+    from hwprof.fleet.schema import MIGRATIONS, view_ddl
+
+    with ClickHouseStore.open(store_url, migrate=False) as store:
+        store.migrate(to_version=2)
+        store.insert_window(window(1, time.time()))
+        store.execute(MIGRATIONS[3][0])
+        store.execute(view_ddl(MIGRATIONS[3][1]))      # the view exists, the version row does not
+    with pytest.raises(HwprofError, match="interrupted while filling samples_10m; drop"):
+        ClickHouseStore.open(store_url)
