@@ -86,10 +86,12 @@ def ranges(counts: np.ndarray) -> np.ndarray:
     return np.arange(total) - starts
 
 
-def prefix_tree(frames: np.ndarray, start: np.ndarray, length: np.ndarray,
-                 builder_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stack table (frame, parent) for rows of leaf-first frame ids, built level by level from the root.
+def prefix_tree(levels: list[np.ndarray], length: np.ndarray,
+                builder_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack table (frame, parent) for rows of root-first frame ids, built level by level from the root.
 
+    `levels[d][row]` is the frame at depth d of each row (-1 past its end; `length` frames per row); the list is
+    consumed: each level is dropped once used, so the levels and the table do not both exist in full.
     Identical prefixes share nodes: at each depth, (parent node, frame) pairs are made unique with numpy, so the
     cost is a sort per level, not a dict lookup per frame. Parents always get smaller ids than their children,
     and the nodes of a level are numbered in (parent, frame) order. The rows are kept ordered by their node, so
@@ -99,11 +101,12 @@ def prefix_tree(frames: np.ndarray, start: np.ndarray, length: np.ndarray,
     """
     n_rows = len(length)
     leaf = np.full(n_rows, -1, dtype=np.int64)
-    out_frame: list[np.ndarray] = []
-    out_parent: list[np.ndarray] = []
+    # At most one node per frame: written in place, only the pages of the nodes made are ever touched.
+    most = int(length.sum())
+    out_frame = np.empty(most, dtype=np.int32)
+    out_parent = np.empty(most, dtype=np.int32)
     total = 0
-    depth = int(length.max()) if n_rows else 0
-    levels = levels_matrix(frames, start, length, depth)
+    depth = len(levels)
     order = np.nonzero(length > 0)[0]  # rows still going deeper, ordered by their current node
     node = np.full(len(order), -1, dtype=np.int64)  # their current node (the parent of the next level)
     remaining = length[order]
@@ -114,21 +117,22 @@ def prefix_tree(frames: np.ndarray, start: np.ndarray, length: np.ndarray,
                 leaf[order[~going]] = node[~going]  # rows that end at the previous level
                 order, node, remaining = order[going], node[going], remaining[going]
         key = (node + 1) * builder_frames + levels[d][order]
+        levels[d] = None  # type: ignore[call-overload]  # done with: free it
         perm = np.argsort(key, kind="stable")
         key = key[perm]
         new = np.empty(len(key), dtype=bool)
         new[:1] = True
         np.not_equal(key[1:], key[:-1], out=new[1:])
         uniq = key[new]
-        out_frame.append(uniq % builder_frames)
-        out_parent.append(uniq // builder_frames - 1)
+        made = len(uniq)
+        out_frame[total:total + made] = uniq % builder_frames
+        out_parent[total:total + made] = uniq // builder_frames - 1
         node = total + np.cumsum(new) - 1
         order, remaining = order[perm], remaining[perm]
-        total += len(uniq)
+        total += made
+    levels.clear()
     leaf[order] = node
-    if not out_frame:
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), leaf
-    return (np.concatenate(out_frame).astype(np.int32), np.concatenate(out_parent).astype(np.int32), leaf)
+    return out_frame[:total], out_parent[:total], leaf
 
 
 def levels_matrix(frames: np.ndarray, start: np.ndarray, length: np.ndarray, depth: int) -> np.ndarray:
@@ -153,3 +157,39 @@ def levels_matrix(frames: np.ndarray, start: np.ndarray, length: np.ndarray, dep
         out[dest] = frames[first:last]
         row = stop
     return out.reshape(depth, n_rows)
+
+
+class KeyIndex:
+    """A growing map of uint64 keys to int32 values, looked up for whole arrays at once: what the blocks of a
+    streamed resolution use to find the addresses earlier blocks already resolved (a multiplicative hash with no
+    collisions while the keys are few, else a binary search in the sorted keys; no sort of the looked-up values)."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=np.uint64)    # sorted
+        self.values = np.zeros(0, dtype=np.int32)   # value of each key
+        self._table: tuple[int, int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The value of each key, -1 where it is not in the index (int64)."""
+        keys = keys.astype(np.uint64, copy=False)
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        if self._table is not None:
+            multiplier, shift, slots = self._table
+            at = slots[_hash(keys, multiplier, shift)]
+        else:
+            at = np.searchsorted(self.keys, keys)
+            np.minimum(at, len(self.keys) - 1, out=at)
+        found = self.keys[at] == keys
+        return np.where(found, self.values[at], -1)
+
+    def add(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Add keys (distinct, none of them present yet) with their values."""
+        merged = np.concatenate([self.keys, keys.astype(np.uint64)])
+        order = np.argsort(merged, kind="stable")
+        self.keys = merged[order]
+        self.values = np.concatenate([self.values, values.astype(np.int32)])[order]
+        self._table = _perfect_hash(self.keys) if len(self.keys) <= 512 else None  # tables up to 2 MB

@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from hwprof.perf.abi import CallchainContext
-from hwprof.pipeline.arrays import prefix_tree, unique_inverse, unique_rows
+from hwprof.pipeline.arrays import KeyIndex, levels_matrix, prefix_tree, sorted_unique, unique_rows
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.profile import FrameKind, ProfileBuilder, StackEnd
 
@@ -87,20 +87,74 @@ class StackResolver:
 
     def resolve(self, builder: ProfileBuilder, rows: UniqueStacks, max_stack: int,
                 has_callchain: bool) -> ResolvedStacks:
-        """Resolve and symbolize every unique (chain, pid, generation), all entries at once with numpy.
+        """Resolve and symbolize every unique (chain, pid, generation), streamed in blocks of rows.
 
+        A block's entries are resolved with numpy at once; what they resolve to (descriptors) is remembered across
+        blocks, so each distinct address is located and symbolized once. Each block's frames go straight into the
+        root-first levels of the prefix tree and its chains are freed: the entry-sized arrays of only one block
+        exist at a time, so the peak grows with the stack table, not with the entries of every stack.
         Returns each row's leaf stack node and StackEnd, and the stack table (frame, parent) it built.
         """
         n_rows = len(rows.pid)
-        rows_pid, rows_gen = rows.pid, rows.gen
         parts = rows.chains
-        lengths = np.array([len(b) // 8 for b in parts], dtype=np.int64)
-        # bytearray: one writable copy, so return addresses can become call sites in place
-        flat = np.frombuffer(bytearray().join(parts), dtype="<u8") if parts else np.zeros(0, dtype=np.uint64)
-        parts.clear()  # the caller's only copy of the chains: the joined entries replace it
+        lengths = np.fromiter((len(b) for b in parts), dtype=np.int64, count=n_rows) // 8
+        space_keys, row_space = (unique_rows(np.stack([rows.pid, rows.gen], axis=1)) if n_rows
+                                 else (np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)))
+        found = _Descriptors(self, space_keys)
+        ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
+        count = np.zeros(n_rows, dtype=np.int64)   # frame entries per row (context markers left out)
+        flen = np.zeros(n_rows, dtype=np.int64)    # frames per row (inline chains expanded, root label included)
+        levels: list[np.ndarray] = []              # root-first: levels[d][row], provisional frame ids, -1 past
+        root = rows.root if rows.root is not None and np.any(rows.root >= 0) else None
+        for lo, hi in _blocks(lengths, _BLOCK_ENTRIES):
+            flat = (np.frombuffer(bytearray().join(parts[lo:hi]), dtype="<u8") if hi > lo
+                    else np.zeros(0, dtype=np.uint64))
+            parts[lo:hi] = [b""] * (hi - lo)  # the only copy of these chains: the joined entries replace them
+            block = self._resolve_block(flat, lengths[lo:hi], row_space[lo:hi], found)
+            del flat
+            count[lo:hi] = block.count
+            ends[lo:hi] = block.ends
+            frames, frame_row = block.frames, block.frame_row
+            if root is not None:
+                # A root frame above the outermost one (a probe's name when several probes share a profile),
+                # after each row's frames (leaf first); real frame ids are kept as -2 - id next to provisional ones.
+                with_root = np.nonzero(root[lo:hi] >= 0)[0]
+                frames = np.concatenate([frames, -2 - root[lo:hi][with_root]]).astype(np.int64)
+                frame_row = np.concatenate([frame_row, with_root])
+                order = np.argsort(frame_row, kind="stable")
+                frames, frame_row = frames[order], frame_row[order]
+            block_len = np.bincount(frame_row, minlength=hi - lo)
+            flen[lo:hi] = block_len
+            depth = int(block_len.max()) if hi > lo else 0
+            block_start = np.concatenate([[0], np.cumsum(block_len)[:-1]]) if hi > lo else block_len
+            matrix = levels_matrix(frames, block_start, block_len, depth)
+            del frames, frame_row, block
+            while len(levels) < depth:
+                levels.append(np.full(n_rows, -1, dtype=np.int32))
+            for d in range(depth):
+                levels[d][lo:hi] = matrix[d]
+            del matrix
+        parts.clear()
+        # Frames are interned in the order one pass over every entry would have found them: ids do not depend on
+        # the block size.
+        lut = found.intern(builder)
+        for d, level in enumerate(levels):
+            levels[d] = np.where(level >= 0, lut[np.maximum(level, 0)], -2 - level).astype(np.int32)
+        if has_callchain:
+            ends[count >= max_stack] = StackEnd.TRUNCATED
+        else:
+            ends[:] = StackEnd.NO_STACK
+        ends[count == 0] = StackEnd.NO_STACK
+        stack_frame, stack_parent, leaf = prefix_tree(levels, flen, builder_frames=builder.n_frames + 1)
+        ends[leaf < 0] = StackEnd.NO_STACK
+        return ResolvedStacks(leaf, ends, stack_frame, stack_parent)
+
+    def _resolve_block(self, flat: np.ndarray, lengths: np.ndarray, row_space: np.ndarray,
+                       found: _Descriptors) -> _Block:
+        """One block of rows: entries -> descriptors -> provisional frame ids, and how each row ended."""
+        n_rows = len(lengths)
         n = len(flat)
         row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
-        # int32 indexes: tens of millions of callchain entries, and memory is what bounds a big decode.
         row_of = np.repeat(np.arange(n_rows, dtype=np.int32), lengths)
         # 1. Context of each entry: the last marker before it in its row (KERNEL, USER, ...).
         marker = flat >= np.uint64(_MARKER_MIN)
@@ -128,36 +182,21 @@ class StackResolver:
             caller &= flat != 0
             np.subtract(flat, np.uint64(1), out=flat, where=caller)
         del caller
-        fe = np.nonzero(frame_entry)[0]
-        # 2. One descriptor per distinct thing an entry can be: kernel address, (module, offset), JIT address.
-        descs: list[FrameDesc] = []
-        entry_desc = np.full(n, -1, dtype=np.int32)
+        # 2. The descriptor of each entry: a kernel address, or a user address in its row's address space.
+        entry_desc = np.full(n, -1, dtype=np.int64)
         kidx = np.nonzero(frame_entry & kernel)[0]
         if len(kidx):
-            kaddrs, kinv = unique_inverse(flat[kidx])
-            chains = self._symbolize_kernel(kaddrs)
-            entry_desc[kidx] = len(descs) + kinv.reshape(-1)
-            descs += [FrameDesc(FrameKind.KERNEL, KERNEL_MODULE, a, c)
-                      for a, c in zip(kaddrs.tolist(), chains, strict=True)]
+            entry_desc[kidx] = found.kernel(flat[kidx])
         uidx = np.nonzero(frame_entry & ~kernel & ~zero)[0]
         if len(uidx):
-            space_keys, row_space = unique_rows(np.stack([rows_pid, rows_gen], axis=1))
-            self._user_descs(uidx, flat, row_space[row_of[uidx]], space_keys, descs, entry_desc)
-        # 3. Frame ids of each descriptor (an inline chain gives several, innermost first).
-        desc_frames: list[int] = []
-        desc_off = np.zeros(len(descs) + 1, dtype=np.int64)
-        desc_known = np.zeros(len(descs), dtype=bool)
-        for d, desc in enumerate(descs):
-            ids = self._intern(builder, desc)
-            desc_frames.extend(ids)
-            desc_off[d + 1] = desc_off[d] + len(ids)
-            desc_known[d] = (desc.module is not None) if self.symbolizer is None else bool(
-                desc.chain and desc.chain[-1].function is not None)
-        desc_frames_arr = np.array(desc_frames, dtype=np.int32)
+            entry_desc[uidx] = found.user(flat[uidx], row_space[row_of[uidx]])
+        del kidx, uidx, kernel, zero
+        # 3. Provisional frame ids of each entry (an inline chain gives several, innermost first).
+        first_frame, frame_count, desc_known = found.arrays()
         used = np.nonzero(entry_desc >= 0)[0]
         ed = entry_desc[used]
-        per = desc_off[ed + 1] - desc_off[ed]
-        frames = desc_frames_arr[desc_off[ed]] if len(used) else np.zeros(0, np.int32)
+        per = frame_count[ed]
+        frames = first_frame[ed]
         frame_row = row_of[used]
         multi = np.nonzero(per > 1)[0]
         if len(multi):
@@ -172,12 +211,13 @@ class StackResolver:
             out_rows[start] = frame_row
             for k in range(1, int(per.max())):
                 sel = multi[per[multi] > k]
-                out_frames[start[sel] + k] = desc_frames_arr[desc_off[ed[sel]] + k]
+                out_frames[start[sel] + k] = frames[sel] + k
                 out_rows[start[sel] + k] = frame_row[sel]
             frames, frame_row = out_frames, out_rows
             del extra, start, out_frames, out_rows
-        # 4. How each stack ended: at a known root frame, an unknown one, a zero frame pointer, or the depth limit.
+        # 4. How each stack ended (before the depth limit): at a known root frame or an unknown one.
         ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
+        fe = np.nonzero(frame_entry)[0]
         if len(fe):
             last_entry = np.full(n_rows, -1, dtype=np.int64)
             fe_row = row_of[fe]  # nondecreasing: a row's last frame entry is where the row number changes next
@@ -186,89 +226,10 @@ class StackResolver:
             np.not_equal(fe_row[1:], fe_row[:-1], out=row_ends[:-1])
             last_entry[fe_row[row_ends]] = fe[row_ends]
             has = last_entry >= 0
-            le = last_entry[has]
-            known = np.where(entry_desc[le] >= 0, desc_known[np.maximum(entry_desc[le], 0)], False)
+            le = entry_desc[last_entry[has]]
+            known = np.where(le >= 0, desc_known[np.maximum(le, 0)], False)
             ends[has] = np.where(known, StackEnd.COMPLETE, StackEnd.UNKNOWN_FRAME)
-        if has_callchain:
-            ends[count >= max_stack] = StackEnd.TRUNCATED
-        else:
-            ends[:] = StackEnd.NO_STACK
-        ends[count == 0] = StackEnd.NO_STACK
-        # The entry-sized arrays are done with: free them before the tree, the other big step.
-        del flat, row_of, marker, kernel, frame_entry, zero, entry_desc, kidx, uidx, used, ed, per, fe
-        n_frames = builder.n_frames + 1
-        if rows.root is not None and np.any(rows.root >= 0):
-            # A root frame above the outermost one (a probe's name when several probes share a profile): appended
-            # after each row's frames, which are leaf first.
-            with_root = np.nonzero(rows.root >= 0)[0]
-            frames = np.concatenate([frames, rows.root[with_root]]).astype(np.int64)
-            frame_row = np.concatenate([frame_row, with_root])
-            order = np.argsort(frame_row, kind="stable")
-            frames, frame_row = frames[order], frame_row[order]
-        # 5. The prefix tree, one depth level at a time: leaf-first entries reversed to root-first.
-        flen = np.bincount(frame_row, minlength=n_rows)
-        del frame_row
-        fstart = np.concatenate([[0], np.cumsum(flen)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
-        stack_frame, stack_parent, leaf = prefix_tree(frames, fstart, flen, builder_frames=n_frames)
-        ends[leaf < 0] = StackEnd.NO_STACK
-        return ResolvedStacks(leaf, ends, stack_frame, stack_parent)
-
-    def _user_descs(self, uidx: np.ndarray, flat: np.ndarray, space_of: np.ndarray, space_keys: np.ndarray,
-                    descs: list[FrameDesc], entry_desc: np.ndarray) -> None:
-        """Descriptors for user addresses: resolved in their address space, symbolized per module in batches.
-
-        Unique (space, address) pairs come from two 1-D uniques (addresses, then address index x space), which
-        numpy does far faster than a unique over rows.
-        """
-        addr_u, addr_inv = unique_inverse(flat[uidx])
-        addr_inv = addr_inv.reshape(-1)
-        n_spaces = len(space_keys)
-        if n_spaces == 1:
-            pair_keys, inv = np.arange(len(addr_u), dtype=np.int64), addr_inv
-        else:
-            pair_keys, inv = unique_inverse(addr_inv * n_spaces + space_of)
-            inv = inv.reshape(-1)
-        pair_addr = addr_u[pair_keys // n_spaces] if n_spaces > 1 else addr_u
-        pair_space = pair_keys % n_spaces if n_spaces > 1 else np.zeros(len(addr_u), dtype=np.int64)
-        uniq = np.stack([np.zeros(len(pair_addr), dtype=np.int64), np.zeros(len(pair_addr), dtype=np.int64),
-                         pair_addr.astype(np.int64)], axis=1)
-        located_module: list[tuple[str, bytes | None] | None] = [None] * len(uniq)
-        located_offset = np.zeros(len(uniq), dtype=np.uint64)
-        jit_rows: dict[int, list[int]] = defaultdict(list)
-        build_ids = self.build_ids
-        for s_i, (pid, gen) in enumerate(space_keys.tolist()):
-            members = np.nonzero(pair_space == s_i)[0]
-            space = self.spaces.space(pid, gen)
-            addrs = pair_addr[members].astype(np.uint64)
-            idx = space.lookup(addrs)
-            for row, addr, i in zip(members.tolist(), addrs.tolist(), idx.tolist(), strict=True):
-                m = space.maps[i] if i >= 0 else None
-                if m is None or m.filename == "//anon" or m.filename.startswith("/memfd:"):
-                    jit_rows[pid].append(row)
-                    continue
-                located_module[row] = (m.filename, m.build_id or build_ids.get(m.filename))
-                located_offset[row] = addr - m.start + m.pgoff
-        row_desc = np.full(len(uniq), -1, dtype=np.int64)
-        by_module: dict[tuple[str, bytes | None], list[int]] = defaultdict(list)
-        for row, mod in enumerate(located_module):
-            if mod is not None:
-                by_module[mod].append(row)
-        for (path, bid), rows in by_module.items():
-            rows_arr = np.array(rows, dtype=np.int64)
-            offs, off_inv = unique_inverse(located_offset[rows_arr])
-            chains = self._symbolize_offsets(path, offs, bid)
-            row_desc[rows_arr] = len(descs) + off_inv.reshape(-1)
-            descs += [FrameDesc(FrameKind.USER, path, o, c) for o, c in zip(offs.tolist(), chains, strict=True)]
-        for pid, rows in jit_rows.items():
-            rows_arr = np.array(rows, dtype=np.int64)
-            addrs = uniq[rows_arr, 2].astype(np.uint64)
-            chains = self._symbolize_jit(pid, addrs)
-            row_desc[rows_arr] = len(descs) + np.arange(len(rows_arr))
-            for addr, chain in zip(addrs.tolist(), chains, strict=True):
-                named = bool(chain) and chain[-1].function is not None
-                descs.append(FrameDesc(FrameKind.JIT if named else FrameKind.UNKNOWN, JIT_MODULE if named else None,
-                                       addr, chain))
-        entry_desc[uidx] = row_desc[inv]
+        return _Block(frames.astype(np.int64), frame_row.astype(np.int64), count, ends)
 
     @staticmethod
     def _intern(builder: ProfileBuilder, desc: FrameDesc) -> list[int]:
@@ -310,3 +271,180 @@ def jit_map_path(jit_dir: str | None, pid: int) -> str | None:
         if path.is_file():
             return str(path)
     return None
+
+
+_BLOCK_ENTRIES = 1 << 20  # callchain entries resolved at a time: ~40 MB of temporaries, whatever the capture
+
+
+def _blocks(lengths: np.ndarray, entries: int) -> list[tuple[int, int]]:
+    """(first row, row after the last) of consecutive blocks of about `entries` entries (at least one row)."""
+    ends = np.cumsum(lengths)
+    out = []
+    lo = 0
+    while lo < len(lengths):
+        before = int(ends[lo] - lengths[lo])
+        hi = max(int(np.searchsorted(ends, before + entries, side="right")), lo + 1)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+@dataclass(frozen=True)
+class _Block:
+    frames: np.ndarray     # int64 provisional frame ids, leaf first per row, rows in order
+    frame_row: np.ndarray  # int64 row (in the block) of each frame
+    count: np.ndarray      # int64 frame entries per row
+    ends: np.ndarray       # uint8 StackEnd per row from its last frame (complete or unknown)
+
+
+class _Descriptors:
+    """Every distinct thing the entries resolved so far are (kernel address, module offset, JIT address), found
+    block by block: each is located and symbolized once, when first met. Descriptors get ids in the order found
+    and provisional frame ids (`first frame + k` for the k-th frame of its inline chain); `intern` makes them real
+    frames in one canonical order (kernel by address; user by module, modules in order of their lowest
+    (address, space), offsets ascending; JIT by space and address), the order a single pass over every entry
+    would give, so frame ids do not depend on how the rows were cut into blocks."""
+
+    def __init__(self, resolver: StackResolver, space_keys: np.ndarray) -> None:
+        self.resolver = resolver
+        self.space_keys = space_keys.tolist()
+        self.descs: list[FrameDesc] = []
+        self.order: list[tuple] = []     # canonical sort key of each descriptor (user: filled in by intern)
+        self.first: list[int] = []       # provisional id of each descriptor's first frame
+        self.count: list[int] = []       # its frames
+        self.known: list[bool] = []      # whether a stack ending at it ends at a known frame
+        self.n_frames = 0
+        self._kernel = KeyIndex()        # kernel address -> descriptor
+        self._addresses = KeyIndex()     # user address -> address id (several spaces only)
+        self._address_values: list[int] = []
+        self._pairs = KeyIndex()         # user (address id, space) -> descriptor
+        self._module_desc: dict[tuple[str, bytes | None, int], int] = {}
+        self._module_first: dict[tuple[str, bytes | None], tuple[int, int]] = {}
+        self._module_of: dict[int, tuple[str, bytes | None]] = {}
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _add(self, desc: FrameDesc, order: tuple) -> int:
+        d = len(self.descs)
+        self.descs.append(desc)
+        self.order.append(order)
+        frames = max(1, len(desc.chain))
+        self.first.append(self.n_frames)
+        self.count.append(frames)
+        self.n_frames += frames
+        self.known.append((desc.module is not None) if self.resolver.symbolizer is None else bool(
+            desc.chain and desc.chain[-1].function is not None))
+        self._arrays = None
+        return d
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first provisional frame, frames, known) per descriptor."""
+        if self._arrays is None:
+            self._arrays = (np.array(self.first, dtype=np.int64), np.array(self.count, dtype=np.int64),
+                            np.array(self.known, dtype=bool))
+        return self._arrays
+
+    def kernel(self, addrs: np.ndarray) -> np.ndarray:
+        """Descriptor of each kernel address; new addresses are symbolized, in one batch."""
+        desc = self._kernel.lookup(addrs)
+        missing = desc < 0
+        if missing.any():
+            new = sorted_unique(addrs[missing])
+            chains = self.resolver._symbolize_kernel(new)
+            ids = [self._add(FrameDesc(FrameKind.KERNEL, KERNEL_MODULE, a, c), (0, a))
+                   for a, c in zip(new.tolist(), chains, strict=True)]
+            self._kernel.add(new, np.array(ids, dtype=np.int32))
+            desc[missing] = self._kernel.lookup(addrs[missing])
+        return desc
+
+    def user(self, addrs: np.ndarray, space: np.ndarray) -> np.ndarray:
+        """Descriptor of each user address in its address space (index into space_keys)."""
+        n_spaces = len(self.space_keys)
+        if n_spaces == 1:
+            key = addrs
+        else:
+            address = self._addresses.lookup(addrs)
+            missing = address < 0
+            if missing.any():
+                new = sorted_unique(addrs[missing])
+                first = len(self._address_values)
+                self._address_values += new.tolist()
+                self._addresses.add(new, np.arange(first, first + len(new), dtype=np.int32))
+                address[missing] = self._addresses.lookup(addrs[missing])
+            key = (address * n_spaces + space).astype(np.uint64)
+        desc = self._pairs.lookup(key)
+        missing = desc < 0
+        if missing.any():
+            new = sorted_unique(key[missing])
+            if n_spaces == 1:
+                pair_addr, pair_space = new.tolist(), [0] * len(new)
+            else:
+                values = self._address_values
+                pair_addr = [values[k // n_spaces] for k in new.tolist()]
+                pair_space = [k % n_spaces for k in new.tolist()]
+            ids = self._locate(pair_addr, pair_space)
+            self._pairs.add(new, np.array(ids, dtype=np.int32))
+            desc[missing] = self._pairs.lookup(key[missing])
+        return desc
+
+    def _locate(self, pair_addr: list[int], pair_space: list[int]) -> list[int]:
+        """Descriptors of new (address, space) pairs: located in their address space, symbolized per module in
+        batches (a module offset met before in another space reuses its descriptor)."""
+        out = [-1] * len(pair_addr)
+        new_offsets: dict[tuple[str, bytes | None], list[int]] = defaultdict(list)
+        waiting: dict[tuple[str, bytes | None, int], list[int]] = defaultdict(list)
+        jit: dict[int, list[int]] = defaultdict(list)
+        by_space: dict[int, list[int]] = defaultdict(list)
+        for i, s in enumerate(pair_space):
+            by_space[s].append(i)
+        build_ids = self.resolver.build_ids
+        for s, members in by_space.items():
+            pid, gen = self.space_keys[s]
+            space = self.resolver.spaces.space(pid, gen)
+            addrs = [pair_addr[i] for i in members]
+            idx = space.lookup(np.array(addrs, dtype=np.uint64))
+            for i, addr, at in zip(members, addrs, idx.tolist(), strict=True):
+                m = space.maps[at] if at >= 0 else None
+                if m is None or m.filename == "//anon" or m.filename.startswith("/memfd:"):
+                    jit[s].append(i)
+                    continue
+                module = (m.filename, m.build_id or build_ids.get(m.filename))
+                first = self._module_first.get(module)
+                if first is None or (addr, s) < first:
+                    self._module_first[module] = (addr, s)
+                offset = addr - m.start + m.pgoff
+                key = (*module, offset)
+                d = self._module_desc.get(key)
+                if d is not None:
+                    out[i] = d
+                    continue
+                if key not in waiting:
+                    new_offsets[module].append(offset)
+                waiting[key].append(i)
+        for module, offsets in new_offsets.items():
+            offs = np.array(sorted(offsets), dtype=np.uint64)
+            chains = self.resolver._symbolize_offsets(module[0], offs, module[1])
+            for offset, chain in zip(offs.tolist(), chains, strict=True):
+                d = self._add(FrameDesc(FrameKind.USER, module[0], offset, chain), ())
+                self._module_of[d] = module
+                self._module_desc[(*module, offset)] = d
+                for i in waiting[(*module, offset)]:
+                    out[i] = d
+        for s, members in jit.items():
+            pid = self.space_keys[s][0]
+            addrs = np.array([pair_addr[i] for i in members], dtype=np.uint64)
+            chains = self.resolver._symbolize_jit(pid, addrs)
+            for i, addr, chain in zip(members, addrs.tolist(), chains, strict=True):
+                named = bool(chain) and chain[-1].function is not None
+                out[i] = self._add(FrameDesc(FrameKind.JIT if named else FrameKind.UNKNOWN,
+                                             JIT_MODULE if named else None, addr, chain), (2, s, addr))
+        return out
+
+    def intern(self, builder: ProfileBuilder) -> np.ndarray:
+        """Intern every descriptor's frames in the canonical order; provisional frame id -> frame id."""
+        for d, module in self._module_of.items():
+            self.order[d] = (1, self._module_first[module], self.descs[d].address)
+        lut = np.zeros(max(self.n_frames, 1), dtype=np.int32)
+        for d in sorted(range(len(self.descs)), key=self.order.__getitem__):
+            ids = StackResolver._intern(builder, self.descs[d])
+            lut[self.first[d]:self.first[d] + len(ids)] = ids
+        return lut
