@@ -160,36 +160,65 @@ def levels_matrix(frames: np.ndarray, start: np.ndarray, length: np.ndarray, dep
 
 
 class KeyIndex:
-    """A growing map of uint64 keys to int32 values, looked up for whole arrays at once: what the blocks of a
-    streamed resolution use to find the addresses earlier blocks already resolved (a multiplicative hash with no
-    collisions while the keys are few, else a binary search in the sorted keys; no sort of the looked-up values)."""
+    """A growing map of uint64 keys to int32 values, looked up for whole arrays at once: the decoder's table of
+    distinct callchain values and the stack resolution's (address, space) pairs. An open-addressing hash table
+    (multiplicative hash, linear probing, at most a quarter full), probed with numpy: every key is looked up in
+    its home slot in one pass, and only the few whose slot holds another key probe on. No sort of the looked-up
+    keys, and no binary search (several times slower once there are more than a few hundred keys)."""
+
+    _MULTIPLIER = 0x9E3779B97F4A7C15
 
     def __init__(self) -> None:
-        self.keys = np.zeros(0, dtype=np.uint64)    # sorted
-        self.values = np.zeros(0, dtype=np.int32)   # value of each key
-        self._table: tuple[int, int, np.ndarray] | None = None
+        self._bits = 0
+        self._keys = np.zeros(0, dtype=np.uint64)   # slot -> key
+        self._values = np.zeros(0, dtype=np.int32)  # slot -> value, -1 when the slot is empty
+        self._size = 0
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return self._size
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return _hash(keys, self._MULTIPLIER, 64 - self._bits).astype(np.int64)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """The value of each key, -1 where it is not in the index (int64)."""
         keys = keys.astype(np.uint64, copy=False)
-        if not len(self.keys):
+        if not self._size:
             return np.full(len(keys), -1, dtype=np.int64)
-        if self._table is not None:
-            multiplier, shift, slots = self._table
-            at = slots[_hash(keys, multiplier, shift)]
-        else:
-            at = np.searchsorted(self.keys, keys)
-            np.minimum(at, len(self.keys) - 1, out=at)
-        found = self.keys[at] == keys
-        return np.where(found, self.values[at], -1)
+        slot = self._home(keys)
+        value = self._values[slot]
+        found = self._keys[slot] == keys
+        out = np.where(found, value, -1).astype(np.int64)
+        pending = np.nonzero(~found & (value >= 0))[0]  # their home slot holds another key: probe on
+        slot = slot[pending]
+        mask = (1 << self._bits) - 1
+        while len(pending):
+            slot = (slot + 1) & mask
+            value = self._values[slot]
+            found = (self._keys[slot] == keys[pending]) & (value >= 0)
+            out[pending[found]] = value[found]
+            keep = ~found & (value >= 0)
+            pending, slot = pending[keep], slot[keep]
+        return out
 
     def add(self, keys: np.ndarray, values: np.ndarray) -> None:
         """Add keys (distinct, none of them present yet) with their values."""
-        merged = np.concatenate([self.keys, keys.astype(np.uint64)])
-        order = np.argsort(merged, kind="stable")
-        self.keys = merged[order]
-        self.values = np.concatenate([self.values, values.astype(np.int32)])[order]
-        self._table = _perfect_hash(self.keys) if len(self.keys) <= 512 else None  # tables up to 2 MB
+        if 4 * (self._size + len(keys)) > (1 << self._bits):
+            old = self._values >= 0
+            old_keys, old_values = self._keys[old], self._values[old]
+            self._bits = max(8, (4 * (self._size + len(keys))).bit_length())
+            self._keys = np.zeros(1 << self._bits, dtype=np.uint64)
+            self._values = np.full(1 << self._bits, -1, dtype=np.int32)
+            self._size = 0
+            self._insert(old_keys, old_values)
+        self._insert(keys.astype(np.uint64), values.astype(np.int32))
+
+    def _insert(self, keys: np.ndarray, values: np.ndarray) -> None:
+        mask = (1 << self._bits) - 1
+        table_keys, table_values = self._keys, self._values
+        for key, value, slot in zip(keys.tolist(), values.tolist(), self._home(keys).tolist(), strict=True):
+            while table_values[slot] >= 0:
+                slot = (slot + 1) & mask
+            table_keys[slot] = key
+            table_values[slot] = value
+        self._size += len(keys)

@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from hwprof.perf.abi import CallchainContext
-from hwprof.pipeline.arrays import KeyIndex, levels_matrix, prefix_tree, sorted_unique, unique_rows
+from hwprof.pipeline.arrays import KeyIndex, levels_matrix, prefix_tree, sorted_unique, unique_inverse, unique_rows
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.profile import FrameKind, ProfileBuilder, StackEnd
 
@@ -60,7 +60,8 @@ class FrameDesc:
 class UniqueStacks:
     """The rows to resolve: one per unique (callchain, address space)."""
 
-    chains: list[bytes]   # callchain entries of each row (u64 little-endian, context markers included)
+    chains: list[bytes]   # callchain of each row: uint32 codes into `values` (chains.ChainTable), markers included
+    values: np.ndarray    # uint64 entry value of each code
     pid: np.ndarray       # int64 process of each row
     gen: np.ndarray       # int64 its address-space generation (AddressSpaces.generations)
     root: np.ndarray | None = None  # int64 frame id to put above each row's outermost frame (-1: none)
@@ -97,21 +98,21 @@ class StackResolver:
         """
         n_rows = len(rows.pid)
         parts = rows.chains
-        lengths = np.fromiter((len(b) for b in parts), dtype=np.int64, count=n_rows) // 8
+        lengths = np.fromiter((len(b) for b in parts), dtype=np.int64, count=n_rows) // 4
         space_keys, row_space = (unique_rows(np.stack([rows.pid, rows.gen], axis=1)) if n_rows
                                  else (np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)))
-        found = _Descriptors(self, space_keys)
+        codes = _CodeTables(rows.values)
+        found = _Descriptors(self, space_keys, codes.addresses)
         ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
         count = np.zeros(n_rows, dtype=np.int64)   # frame entries per row (context markers left out)
         flen = np.zeros(n_rows, dtype=np.int64)    # frames per row (inline chains expanded, root label included)
         levels: list[np.ndarray] = []              # root-first: levels[d][row], provisional frame ids, -1 past
         root = rows.root if rows.root is not None and np.any(rows.root >= 0) else None
         for lo, hi in _blocks(lengths, _BLOCK_ENTRIES):
-            flat = (np.frombuffer(bytearray().join(parts[lo:hi]), dtype="<u8") if hi > lo
-                    else np.zeros(0, dtype=np.uint64))
+            entries = np.frombuffer(b"".join(parts[lo:hi]), dtype="<u4")
             parts[lo:hi] = [b""] * (hi - lo)  # the only copy of these chains: the joined entries replace them
-            block = self._resolve_block(flat, lengths[lo:hi], row_space[lo:hi], found)
-            del flat
+            block = self._resolve_block(entries, lengths[lo:hi], row_space[lo:hi], codes, found)
+            del entries
             count[lo:hi] = block.count
             ends[lo:hi] = block.ends
             frames, frame_row = block.frames, block.frame_row
@@ -149,26 +150,28 @@ class StackResolver:
         ends[leaf < 0] = StackEnd.NO_STACK
         return ResolvedStacks(leaf, ends, stack_frame, stack_parent)
 
-    def _resolve_block(self, flat: np.ndarray, lengths: np.ndarray, row_space: np.ndarray,
+    def _resolve_block(self, entries: np.ndarray, lengths: np.ndarray, row_space: np.ndarray, codes: _CodeTables,
                        found: _Descriptors) -> _Block:
-        """One block of rows: entries -> descriptors -> provisional frame ids, and how each row ended."""
+        """One block of rows (their entries as value codes): entries -> descriptors -> provisional frame ids, and
+        how each row ended."""
         n_rows = len(lengths)
-        n = len(flat)
+        n = len(entries)
         row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n_rows else np.zeros(0, dtype=np.int64)
         row_of = np.repeat(np.arange(n_rows, dtype=np.int32), lengths)
         # 1. Context of each entry: the last marker before it in its row (KERNEL, USER, ...).
-        marker = flat >= np.uint64(_MARKER_MIN)
+        marker = codes.marker[entries]
         last = (np.maximum.accumulate(np.where(marker, np.arange(n, dtype=np.int32), np.int32(-1))) if n
                 else np.zeros(0, dtype=np.int32))
         in_row = last >= row_start[row_of] if n else np.zeros(0, dtype=bool)
-        kernel = flat[np.maximum(last, 0)] == np.uint64(CallchainContext.KERNEL)
+        kernel = entries[np.maximum(last, 0)] == codes.kernel_marker
         kernel &= in_row
         # Entries before any marker: kernel only at a kernel address. A high address in a user context is junk
         # (a corrupt or unwound-too-far return address), never a kernel frame.
-        kernel |= ~in_row & (flat >= np.uint64(_KERNEL_SPACE))
+        kernel |= ~in_row & codes.high[entries]
         del last, in_row
         frame_entry = ~marker
-        zero = frame_entry & ~kernel & (flat == 0)
+        null = entries == codes.zero
+        zero = frame_entry & ~kernel & null
         count = np.bincount(row_of[frame_entry], minlength=n_rows)
         # A context's first frame is where that context was interrupted (the sample's pc, or the user pc at kernel
         # entry); every later frame is a return address: the call is the instruction before it (else the function
@@ -179,18 +182,19 @@ class StackResolver:
         if n:
             np.logical_and(frame_entry[1:], frame_entry[:-1], out=caller[1:])
             caller[row_start[lengths > 0]] = False
-            caller &= flat != 0
-            np.subtract(flat, np.uint64(1), out=flat, where=caller)
-        del caller
+            caller &= ~null
+        # The address looked up: the value, or the value - 1 of a caller (codes.address_of: one per both).
+        address = codes.address_of[entries.astype(np.int64) * 2 + caller]
+        del caller, null
         # 2. The descriptor of each entry: a kernel address, or a user address in its row's address space.
         entry_desc = np.full(n, -1, dtype=np.int64)
         kidx = np.nonzero(frame_entry & kernel)[0]
         if len(kidx):
-            entry_desc[kidx] = found.kernel(flat[kidx])
+            entry_desc[kidx] = found.kernel(address[kidx])
         uidx = np.nonzero(frame_entry & ~kernel & ~zero)[0]
         if len(uidx):
-            entry_desc[uidx] = found.user(flat[uidx], row_space[row_of[uidx]])
-        del kidx, uidx, kernel, zero
+            entry_desc[uidx] = found.user(address[uidx], row_space[row_of[uidx]])
+        del kidx, uidx, kernel, zero, address
         # 3. Provisional frame ids of each entry (an inline chain gives several, innermost first).
         first_frame, frame_count, desc_known = found.arrays()
         used = np.nonzero(entry_desc >= 0)[0]
@@ -273,7 +277,7 @@ def jit_map_path(jit_dir: str | None, pid: int) -> str | None:
     return None
 
 
-_BLOCK_ENTRIES = 1 << 20  # callchain entries resolved at a time: ~40 MB of temporaries, whatever the capture
+_BLOCK_ENTRIES = 1 << 18  # callchain entries resolved at a time: ~10 MB of temporaries, whatever the capture
 
 
 def _blocks(lengths: np.ndarray, entries: int) -> list[tuple[int, int]]:
@@ -287,6 +291,30 @@ def _blocks(lengths: np.ndarray, entries: int) -> list[tuple[int, int]]:
         out.append((lo, hi))
         lo = hi
     return out
+
+
+class _CodeTables:
+    """Facts about each distinct entry value, looked up by code: whether it is a context marker, a kernel-space
+    address, and the address it stands for as a frame (the value itself, or value - 1 where it is a return
+    address), as an index into the sorted distinct addresses."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        n = len(values)
+        self.marker = values >= np.uint64(_MARKER_MIN)
+        self.high = values >= np.uint64(_KERNEL_SPACE)
+        self.kernel_marker = _code_of(values, CallchainContext.KERNEL)
+        self.zero = _code_of(values, 0)
+        # code * 2: the value; code * 2 + 1: the value - 1 (a call site; never asked of a zero entry)
+        both = np.stack([values, values - (values > 0).astype(np.uint64)], axis=1).reshape(-1)
+        self.addresses, inverse = unique_inverse(both) if n else (np.zeros(0, dtype=np.uint64),
+                                                                    np.zeros(0, dtype=np.int64))
+        self.address_of = inverse.reshape(-1)
+
+
+def _code_of(values: np.ndarray, value: int) -> int:
+    """The code of one value, or len(values) (a code no entry has) when no entry has it."""
+    at = np.nonzero(values == np.uint64(value))[0]
+    return int(at[0]) if len(at) else len(values)
 
 
 @dataclass(frozen=True)
@@ -305,19 +333,19 @@ class _Descriptors:
     (address, space), offsets ascending; JIT by space and address), the order a single pass over every entry
     would give, so frame ids do not depend on how the rows were cut into blocks."""
 
-    def __init__(self, resolver: StackResolver, space_keys: np.ndarray) -> None:
+    def __init__(self, resolver: StackResolver, space_keys: np.ndarray, addresses: np.ndarray) -> None:
         self.resolver = resolver
         self.space_keys = space_keys.tolist()
+        self.addresses = addresses       # sorted distinct addresses: entries come as indexes into it
         self.descs: list[FrameDesc] = []
         self.order: list[tuple] = []     # canonical sort key of each descriptor (user: filled in by intern)
         self.first: list[int] = []       # provisional id of each descriptor's first frame
         self.count: list[int] = []       # its frames
         self.known: list[bool] = []      # whether a stack ending at it ends at a known frame
         self.n_frames = 0
-        self._kernel = KeyIndex()        # kernel address -> descriptor
-        self._addresses = KeyIndex()     # user address -> address id (several spaces only)
-        self._address_values: list[int] = []
-        self._pairs = KeyIndex()         # user (address id, space) -> descriptor
+        self._kernel = np.full(len(addresses), -1, dtype=np.int32)  # kernel address -> descriptor
+        self._user = np.full(len(addresses) if len(space_keys) == 1 else 0, -1, dtype=np.int32)  # one space
+        self._pairs = KeyIndex()         # several spaces: address * spaces + space -> descriptor
         self._module_desc: dict[tuple[str, bytes | None, int], int] = {}
         self._module_first: dict[tuple[str, bytes | None], tuple[int, int]] = {}
         self._module_of: dict[int, tuple[str, bytes | None]] = {}
@@ -343,46 +371,38 @@ class _Descriptors:
                             np.array(self.known, dtype=bool))
         return self._arrays
 
-    def kernel(self, addrs: np.ndarray) -> np.ndarray:
-        """Descriptor of each kernel address; new addresses are symbolized, in one batch."""
-        desc = self._kernel.lookup(addrs)
+    def kernel(self, address: np.ndarray) -> np.ndarray:
+        """Descriptor of each kernel address (index into `addresses`); new ones are symbolized in one batch."""
+        desc = self._kernel[address]
         missing = desc < 0
         if missing.any():
-            new = sorted_unique(addrs[missing])
-            chains = self.resolver._symbolize_kernel(new)
-            ids = [self._add(FrameDesc(FrameKind.KERNEL, KERNEL_MODULE, a, c), (0, a))
-                   for a, c in zip(new.tolist(), chains, strict=True)]
-            self._kernel.add(new, np.array(ids, dtype=np.int32))
-            desc[missing] = self._kernel.lookup(addrs[missing])
+            new = sorted_unique(address[missing])
+            addrs = self.addresses[new]
+            chains = self.resolver._symbolize_kernel(addrs)
+            self._kernel[new] = [self._add(FrameDesc(FrameKind.KERNEL, KERNEL_MODULE, a, c), (0, a))
+                                 for a, c in zip(addrs.tolist(), chains, strict=True)]
+            desc = self._kernel[address]
         return desc
 
-    def user(self, addrs: np.ndarray, space: np.ndarray) -> np.ndarray:
-        """Descriptor of each user address in its address space (index into space_keys)."""
+    def user(self, address: np.ndarray, space: np.ndarray) -> np.ndarray:
+        """Descriptor of each user address (index into `addresses`) in its address space (index into space_keys)."""
         n_spaces = len(self.space_keys)
         if n_spaces == 1:
-            key = addrs
-        else:
-            address = self._addresses.lookup(addrs)
-            missing = address < 0
+            desc = self._user[address]
+            missing = desc < 0
             if missing.any():
-                new = sorted_unique(addrs[missing])
-                first = len(self._address_values)
-                self._address_values += new.tolist()
-                self._addresses.add(new, np.arange(first, first + len(new), dtype=np.int32))
-                address[missing] = self._addresses.lookup(addrs[missing])
-            key = (address * n_spaces + space).astype(np.uint64)
+                new = sorted_unique(address[missing])
+                self._user[new] = self._locate(self.addresses[new].tolist(), [0] * len(new))
+                desc = self._user[address]
+            return desc
+        key = (address.astype(np.int64) * n_spaces + space).astype(np.uint64)
         desc = self._pairs.lookup(key)
         missing = desc < 0
         if missing.any():
             new = sorted_unique(key[missing])
-            if n_spaces == 1:
-                pair_addr, pair_space = new.tolist(), [0] * len(new)
-            else:
-                values = self._address_values
-                pair_addr = [values[k // n_spaces] for k in new.tolist()]
-                pair_space = [k % n_spaces for k in new.tolist()]
-            ids = self._locate(pair_addr, pair_space)
-            self._pairs.add(new, np.array(ids, dtype=np.int32))
+            pair_addr = self.addresses[(new // np.uint64(n_spaces)).astype(np.int64)].tolist()
+            pair_space = (new % np.uint64(n_spaces)).astype(np.int64).tolist()
+            self._pairs.add(new, np.array(self._locate(pair_addr, pair_space), dtype=np.int32))
             desc[missing] = self._pairs.lookup(key[missing])
         return desc
 
