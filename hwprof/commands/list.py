@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from hwprof.errors import HwprofError
@@ -104,6 +103,8 @@ class ListCommand:
         if args.openable:
             entries = [e for e in entries if e.openable is not None and e.openable.ok]
         if args.json:
+            import json
+
             json.dump([_as_json(e) for e in entries], sys.stdout, indent=1)
             sys.stdout.write("\n")
             return 0
