@@ -138,9 +138,15 @@ def _as_json(entry) -> dict:
 def _print_table(entries, verbose: bool, kinds: tuple[str, ...]) -> None:
     lines: list[str] = []  # one write per section: ~2,600 lines through the escaping stream cost 15 ms one by one
     write = lines.append
-    width = min(48, max(len(_label(e)) for e in entries) + 2)
+    # one pass over the entries (by kind, each label made once): ~2,300 tracepoints are most of them
+    by_kind: dict[str, list] = {}
+    labels: dict[int, str] = {}
+    for entry in entries:
+        by_kind.setdefault(entry.kind, []).append(entry)
+        labels[id(entry)] = _label(entry)
+    width = min(48, max(map(len, labels.values())) + 2)
     for kind in kinds:
-        section = [e for e in entries if e.kind == kind]
+        section = by_kind.get(kind)
         if not section:
             continue
         if kind in ("vendor", "metric"):
@@ -151,7 +157,7 @@ def _print_table(entries, verbose: bool, kinds: tuple[str, ...]) -> None:
         shared_reason = len(reasons) == 1 and all(e.openable is not None and not e.openable.ok for e in section)
         for entry in section:
             status = f"[{entry.openable.label}]" if entry.openable is not None else ""
-            line = f"  {_label(entry):<{width}} {status:<26} {entry.description}"
+            line = f"  {labels[id(entry)]:<{width}} {status:<26} {entry.description}"
             if entry.unit:
                 line += f" ({entry.unit})"
             if verbose and entry.encoding:
