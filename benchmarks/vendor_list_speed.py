@@ -111,8 +111,12 @@ def compare(name: str, ours: list[str], ours_env: dict, theirs: list[str], reps:
 
 
 def build_wheel(into: Path) -> Path:
-    """The wheel of this tree, built as `pip wheel` builds it (isolated build environment)."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(into), str(ROOT)],
+    """The wheel of this tree, built as `pip wheel` builds it (isolated build environment), from a copy: setuptools
+    writes build/ and *.egg-info into the tree it builds."""
+    source = into / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache", ".ruff_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(into), str(source)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return next(into.glob("hwprof-*.whl"))
 

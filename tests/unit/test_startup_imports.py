@@ -59,9 +59,9 @@ def test_list_imports_nothing_heavy(argv: list[str]) -> None:
     code, modules = _modules_after(argv, {"PERF_CPUID": "GenuineIntel-6-8F-8"})
     assert code == 0
     assert _loaded(modules, HEAVY + ONLY_WHEN_NEEDED) == []
-    # the metric evaluator and the perfmon converter are other commands' code
+    # the metric evaluator and the perfmon converter are other commands' code; no record is decoded
     assert _loaded(modules, ("hwprof.events.metricplan", "hwprof.events.metricexpr",
-                             "hwprof.events.perfmon_build", "hwprof.events.libpfm")) == []
+                             "hwprof.events.perfmon_build", "hwprof.events.libpfm", "hwprof.perf.abi_records")) == []
 
 
 RESOLVE_ONE = """
@@ -90,4 +90,5 @@ def test_resolving_one_named_event_loads_one_table(cpuid: str, event: str, confi
     assert result["files"] == 1   # this model's core events only: no metric table, no other model
     assert result["names"] == 0   # every model's name list is read only to explain an unknown name
     modules = set(result["modules"])
-    assert _loaded(modules, HEAVY + ONLY_WHEN_NEEDED + ("hwprof.events.metricplan", "hwprof.events.libpfm")) == []
+    assert _loaded(modules, HEAVY + ONLY_WHEN_NEEDED + ("hwprof.events.metricplan", "hwprof.events.libpfm",
+                                                       "hwprof.perf.abi_records")) == []
