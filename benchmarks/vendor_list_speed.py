@@ -36,9 +36,11 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import run  # noqa: E402  (a sibling module, not a package)
 
 SPR = "GenuineIntel-6-8F-8"
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,15 +66,13 @@ launcher: list[str] = []  # the compiled rusage_exec, set by main()
 
 
 def measure(argv: list[str], env: dict[str, str], retry_crash: bool = False) -> tuple[float, float, int]:
-    """(wall s, user+sys CPU s, peak RSS KiB) of one run, CPU and RSS as the launcher reports them (wall includes
-    its fork, the same for both tools)."""
+    """(wall s, user+sys CPU s, peak RSS KiB) of one run (measure.run of the launcher), CPU and RSS as the launcher
+    reports them for the command alone (wall includes the launcher's fork, the same for both tools). measure.run's
+    own peak RSS would be this script's at least: these tools' peaks are smaller than a Python benchmark's."""
     for _attempt in range(PEER_CRASH_RETRIES + 1):
-        start = time.perf_counter()
-        proc = subprocess.run([*launcher, *argv], env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"rusage_exec {' '.join(argv)} failed: {proc.stderr.strip()}")
-        user_us, sys_us, rss_kib, code = (int(x) for x in proc.stdout.split())
+        result = run([*launcher, *argv], env=env)
+        wall = result.wall
+        user_us, sys_us, rss_kib, code = (int(x) for x in result.stdout.split())
         if code < 0 and retry_crash:
             peer_crashes.append(f"{' '.join(argv)}: signal {-code}")
             continue
