@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (every stat start)
 if TYPE_CHECKING:  # numpy and the profile model load only where stacks are looked at: stat starts without them
     import numpy as np
 
