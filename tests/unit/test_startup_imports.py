@@ -96,4 +96,4 @@ def test_resolving_one_named_event_loads_one_table(cpuid: str, event: str, confi
     assert result["built"] == 1 and not result["all_built"]  # one event built from its record, not the whole table
     modules = set(result["modules"])
     assert _loaded(modules, HEAVY + ONLY_WHEN_NEEDED + ("hwprof.events.metricplan", "hwprof.events.libpfm",
-                                                       "hwprof.perf.abi_records")) == []
+                                                       "hwprof.perf.abi_records", "hwprof.events.vendor_metrics")) == []
