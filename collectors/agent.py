@@ -7,8 +7,12 @@ How (and why this way):
   worker process (a thread would share the interpreter lock and delay the next window's start) that decodes and
   symbolizes it with one long-lived Symbolizer (its per-binary caches carry over from window to window),
   aggregates it into store rows and sends them; meanwhile the next window is already sampling. Processes come
-  and go freely: every session synthesizes what runs at its start, and the kernel reports the rest. A window
-  that cannot be decoded is counted and reported, and the agent goes on.
+  and go freely: the first window starts with what runs (synthesized from /proc), and the kernel reports the
+  rest (mmap, exec, fork, exit); the worker carries the address spaces, thread names and programs from window
+  to window, so later windows need no /proc snapshot of every process (the machine's thousands of mappings
+  were most of the agent's CPU when every window had one). A window that lost records, that the worker
+  skipped or could not decode starts the next one with a snapshot again. A window that cannot be decoded is
+  counted and reported, and the agent goes on.
 - Each window stores its measured start and duration; samples taken while a window's file is being finished wait
   in the ring buffers and go into the next window (lost records, if a ring overflows, are counted per window).
 - When the store cannot be reached, windows go to a size-capped spool on local disk and are sent, oldest first,
@@ -34,13 +38,18 @@ from pathlib import Path
 
 from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
+from hwprof.perf.abi import RecordType
+from hwprof.perf.records import Comm, Mmap
+from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.stacks import Symbolizer
+from hwprof.pipeline.stages import Stage
 
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
 DEFAULT_SPOOL_BYTES = 256 << 20
 DEFAULT_MAX_RSS = 300 << 20     # the worker drops its symbolizer caches above this (they rebuild from disk)
 LABEL_CACHE_SIZE = 4096
+BUILD_ID_MEMORY = 1 << 16       # binaries whose build-id the worker remembers (one per file, a machine has thousands)
 MAX_PENDING_WINDOWS = 30
 RETENTION_CHECK_S = 3600
 
@@ -97,32 +106,70 @@ class AgentStats:
 PROT_EXEC = 4
 
 
-def executables_in_capture(path: str) -> dict[int, tuple[str, str]]:
-    """pid -> (executable, build-id hex) from a capture's own records: the first executable file mapping of each
-    process is its program (the kernel maps the program before its interpreter at exec; synthesized maps are in
-    address order, program first). Labels processes that exited before the window was decoded."""
-    from hwprof.perf.records import Mmap, SampleLayout
+class ProgramsStage(Stage):
+    """pid -> program path from the side records, carried from window to window: labels a process that exited
+    before its window was labelled. The first executable file mapping of a process is its program (the kernel maps
+    the program before its interpreter at exec; synthesized maps are in address order, program first)."""
+
+    name = "programs"
+    record_kinds = frozenset({int(RecordType.MMAP), int(RecordType.MMAP2), int(RecordType.COMM)})
+
+    def __init__(self) -> None:
+        self.programs: dict[int, str] = {}
+
+    def on_record(self, record: object, when: int) -> None:
+        if isinstance(record, Comm):
+            if record.exec and record.pid == record.tid:
+                self.programs.pop(record.pid, None)  # a new program: its first mapping comes next
+            return
+        rec = record
+        if not isinstance(rec, Mmap) or rec.pid in self.programs or rec.pid <= 0 or not rec.filename.startswith("/") \
+                or not rec.prot & PROT_EXEC:
+            return
+        self.programs[rec.pid] = rec.filename
+
+    def keep_only(self, pids: set[int] | dict) -> None:
+        """Forget the processes that are gone (after their last window was labelled)."""
+        self.programs = {pid: exe for pid, exe in self.programs.items() if pid in pids}
+
+
+class BuildIdMemory:
+    """The worker's symbolizer, remembering each binary's build-id from the window that mapped it. A later window
+    has no record of a binary mapped before it (the worker carries the mappings over), and without its id the
+    symbolizer would load a second copy of the binary (it keys its modules by path and build-id)."""
+
+    def __init__(self, symbolizer: Symbolizer, build_ids: dict[str, bytes]) -> None:
+        self.inner = symbolizer
+        self.build_ids = build_ids  # the worker's, kept when a cache reset drops the symbolizer
+
+    def _id(self, path: str, build_id: bytes | None) -> bytes | None:
+        if build_id:
+            self.build_ids[path] = build_id
+            return build_id
+        return self.build_ids.get(path)
+
+    def symbolize_offsets(self, path: str, file_offsets, build_id: bytes | None = None) -> list:
+        return self.inner.symbolize_offsets(path, file_offsets, self._id(path, build_id))
+
+    def unwind_table(self, path: str, build_id: bytes | None = None):
+        return self.inner.unwind_table(path, self._id(path, build_id))
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def learn_build_ids(known: dict[str, bytes], new: dict[str, bytes]) -> None:
+    if len(known) + len(new) > BUILD_ID_MEMORY:
+        known.clear()  # bounded; the binaries still in use are mapped again by the next snapshot window
+    known.update(new)
+
+
+def window_build_ids(path: str) -> dict[str, bytes]:
+    """The BUILD_ID feature of a window's file: the binaries mapped in it (all of them in a synthesized one)."""
     from hwprof.perfdata.reader import PerfDataFile
-    from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
-
-    out: dict[int, tuple[str, str]] = {}
-
-    class Programs(RecordHandler):
-        def mmap(self, rec: Mmap, when: int) -> None:
-            if rec.pid in out or rec.pid <= 0 or not rec.filename.startswith("/") or not rec.prot & PROT_EXEC:
-                return
-            out[rec.pid] = (rec.filename, build_ids.get(rec.filename, ""))
 
     with PerfDataFile(path) as f:
-        if not f.attrs:
-            return out
-        build_ids = {e.filename: e.build_id.hex() for e in f.build_ids}
-        layout = SampleLayout.from_attr(f.attrs[0].attr)
-        walk = RecordWalk(EventTable([EventInfo(0, "", f.attrs[0].attr, layout)], {}, side_layout=layout), Programs())
-        for block in f.blocks():
-            walk.feed(block)
-        walk.close()
-    return out
+        return {e.filename: e.build_id for e in f.build_ids}
 
 
 class ProcLabeler:
@@ -187,7 +234,9 @@ class _Shipper:
     """Decodes, labels and sends windows; lives in the agent's worker process (see Agent.run)."""
 
     def __init__(self, options: AgentOptions, host: str, notify: Callable[[str], None],
-                 make_symbolizer: Callable[[], Symbolizer] | None) -> None:
+                 make_symbolizer: Callable[[], Symbolizer] | None,
+                 request_resync: Callable[[], None] = lambda: None) -> None:
+        """`request_resync`: asks the sampler to start its next window with a snapshot of every process."""
         from hwprof.fleet.spool import Spool
 
         self.options = options
@@ -200,7 +249,11 @@ class _Shipper:
         self._store_down_since: float | None = None
         self._labeler = ProcLabeler()
         self._make_symbolizer = make_symbolizer
-        self._symbolizer: Symbolizer | None = None
+        self._symbolizer: BuildIdMemory | None = None
+        self._request_resync = request_resync
+        self._spaces: AddressSpaces | None = None     # carried from window to window
+        self._programs = ProgramsStage()
+        self._build_ids: dict[str, bytes] = {}       # path -> build-id of every binary mapped so far (BuildIdMemory)
         self._cpu_mark = _cpu_ns()
         self._retention_checked = 0.0
 
@@ -297,15 +350,25 @@ class _Shipper:
         return True
 
     def process_window(self, path: str, start_ns: int, duration_ns: int, index: int, target: str,
-                       sampler_cpu_ns: int) -> None:
+                       sampler_cpu_ns: int, synthesized: bool = True) -> None:
+        """Decode, label and ship one window. `synthesized`: its file starts with a snapshot of every process
+        (the first window, or one after lost records); otherwise it continues the address spaces carried over."""
         from hwprof import __version__
         from hwprof.pipeline import decode_file
 
+        if synthesized or self._spaces is None:
+            if not synthesized:
+                self._request_resync()  # decoding goes on with what this window shows; the next one has it all
+            self._spaces = AddressSpaces()
+            self._programs = ProgramsStage()
         try:
             if self._symbolizer is None and self._make_symbolizer is not None:
-                self._symbolizer = self._make_symbolizer()
-            profile = decode_file(path, self._symbolizer)
-            self._labeler.from_capture = executables_in_capture(path)
+                self._symbolizer = BuildIdMemory(self._make_symbolizer(), self._build_ids)
+            profile = decode_file(path, self._symbolizer, stages=[self._programs], spaces=self._spaces)
+            learn_build_ids(self._build_ids, window_build_ids(path))
+            build_ids = self._build_ids
+            self._labeler.from_capture = {pid: (exe, build_ids[exe].hex() if exe in build_ids else "")
+                                          for pid, exe in self._programs.programs.items()}
             filtered = bool(self.options.comms or self.options.cgroup is not None)
             batch = window_from_profile(
                 profile, host=self.host, start_ns=start_ns, duration_ns=duration_ns, labels=self.options.labels,
@@ -314,6 +377,8 @@ class _Shipper:
         except Exception as exc:  # noqa: BLE001 -- one bad window must not stop a continuous profiler
             self.stats.failed_windows += 1
             self.notify(f"window {index} could not be decoded ({type(exc).__name__}: {exc}); skipped it")
+            self._spaces = None  # its mappings are unknown: the next window starts from a snapshot
+            self._request_resync()
             return
         finally:
             with contextlib.suppress(OSError):
@@ -321,6 +386,8 @@ class _Shipper:
             import shutil
 
             shutil.rmtree(f"{path}.jit", ignore_errors=True)
+        self._spaces.carry_over()
+        self._programs.keep_only(self._spaces.changes)
         batch.target = target
         now_cpu = _cpu_ns()
         batch.agent_cpu_ns = now_cpu - self._cpu_mark + sampler_cpu_ns   # both processes of the agent
@@ -343,12 +410,13 @@ class _Shipper:
 
 
 def _worker_main(options: AgentOptions, host: str, work, results, notify: Callable[[str], None],
-                 make_symbolizer: Callable[[], Symbolizer] | None) -> None:
-    """The worker process: windows in from `work`, stats out to `results` when the sampler says it is done."""
+                 make_symbolizer: Callable[[], Symbolizer] | None, resync=None) -> None:
+    """The worker process: windows in from `work`, stats out to `results` when the sampler says it is done;
+    `resync` (an Event) asks the sampler for a window that starts with a snapshot of every process."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the sampler process decides when to stop, then flushes through us
     parent = os.getppid()
-    shipper = _Shipper(options, host, notify, make_symbolizer)
+    shipper = _Shipper(options, host, notify, make_symbolizer, resync.set if resync is not None else lambda: None)
     try:
         shipper.drain_spool()  # backlog of an earlier run (or of a crash) first
         while True:
@@ -411,8 +479,9 @@ class Agent:
         context = multiprocessing.get_context("fork")
         work = context.Queue()  # file names only: a slow worker never delays the sampler's window cuts
         results = context.Queue()
+        resync = context.Event()
         worker = context.Process(target=_worker_main,
-                                 args=(opts, self.host, work, results, self.notify, self.make_symbolizer),
+                                 args=(opts, self.host, work, results, self.notify, self.make_symbolizer, resync),
                                  name="hwprof-agent-ship", daemon=True)
         worker.start()
         started = time.monotonic()
@@ -432,9 +501,13 @@ class Agent:
                             f"({result.samples:,} samples)")
                 with contextlib.suppress(OSError):
                     os.unlink(result.path)
+                session.request_synthesis()  # the worker never sees this window's records of what changed
             else:
                 work.put((result.path, result.start_time_ns, result.duration_ns, index, result.target,
-                          now_cpu - cpu_mark))
+                          now_cpu - cpu_mark, result.synthesized))
+            if resync.is_set():
+                resync.clear()
+                session.request_synthesis()
             cpu_mark = now_cpu
             index += 1
             return str(self._workdir / f"window-{index}.perf.data")
@@ -443,7 +516,7 @@ class Agent:
         # falls between two windows (the rings hold what arrives while a window's file is finished).
         options = SamplingOptions(events=opts.events, frequency=opts.frequency, callgraph=opts.callgraph is not None,
                                   stack_dump=opts.stack_dump, max_stack=opts.max_stack, duration=opts.duration_s,
-                                  window=opts.window_s)
+                                  window=opts.window_s, synthesize_each_window=False)
         session = SamplingSession(target, options, self._workdir / "window-0.perf.data", cmdline=["hwprof", "agent"],
                                   notify=lambda m: None if m.startswith("stopping on ") else self.notify(m),
                                   on_window=hand_over)

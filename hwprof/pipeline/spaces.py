@@ -7,6 +7,10 @@ changes came before) and built lazily, once each, by replaying its changes.
 
 `when` is the ordering key of the stream: the timestamp when every record carries one (sample_id_all + TIME), else
 the position of the side record in the stream (see RecordWalk).
+
+A decoder of consecutive windows of one session (`hwprof agent`) keeps one AddressSpaces from window to window:
+`carry_over()` after each window folds every live process's changes into its latest space and forgets the
+processes and threads that exited, so the next window needs only the kernel's own records of what changed.
 """
 
 from __future__ import annotations
@@ -53,9 +57,10 @@ class Space:
 @dataclass(frozen=True)
 class _Change:
     when: int
-    kind: str            # "mmap", "exec", "fork"
+    kind: str            # "mmap", "exec", "fork", "base" (a carried-over space)
     mmap: Mmap | None = None
     parent: Pid = -1
+    space: Space | None = None
 
 
 class AddressSpaces:
@@ -67,6 +72,7 @@ class AddressSpaces:
         self.pid_of_tid: dict[Tid, Pid] = {}
         self._states: dict[Pid, list[Space]] = {}
         self._sorted: set[Pid] = set()
+        self._exited: set[Tid] = set()  # tids with an EXIT record since the last carry_over (pid == tid: process)
 
     # --- what the walk feeds in ----------------------------------------------------------------------
     def mmap(self, when: int, rec: Mmap) -> None:
@@ -89,7 +95,10 @@ class AddressSpaces:
 
     def task(self, when: int, rec: TaskEvent) -> None:
         self.pid_of_tid[rec.tid] = rec.pid
-        if rec.kind == RecordType.FORK:
+        if rec.kind == RecordType.EXIT:
+            self._exited.add(rec.tid)
+        elif rec.kind == RecordType.FORK:
+            self._exited.discard(rec.tid)  # a recycled tid (or pid) lives again
             if rec.pid != rec.ppid and rec.pid not in self.changes:
                 self._change(rec.pid, _Change(when, "fork", parent=rec.ppid))
             parent_comm = self.comms.get(rec.ptid) or self.comms.get(rec.ppid)
@@ -124,11 +133,49 @@ class AddressSpaces:
                 state.insert(change.mmap)
             elif change.kind == "exec":
                 state = Space()
+            elif change.kind == "base":
+                state = change.space  # never changed in place: each mmap above works on a copy
             else:  # fork: the parent's space as it was when it forked
                 parent = change.parent
                 state = self.at(parent, change.when).copy() if parent != pid else Space()
             states.append(state)
         return states[min(gen, len(states) - 1)]
+
+    def carry_over(self) -> None:
+        """Between two windows of one session: each live process keeps only its latest space (valid from the start
+        of the next window); processes and threads that exited are forgotten, so what is kept stays the size of
+        what runs, however long the session."""
+        exited_processes = {tid for tid in self._exited if self.pid_of_tid.get(tid, tid) == tid}
+        for tid in self._exited:
+            self.comms.pop(tid, None)
+            self.pid_of_tid.pop(tid, None)
+        latest = {pid: self._latest(pid) for pid in self.changes if pid not in exited_processes}
+        self.changes.clear()
+        for pid, space in latest.items():
+            if space.maps:
+                self.changes[pid] = [_Change(-1, "base", space=space)]
+        self._states.clear()
+        self._sorted.clear()
+        self._exited.clear()
+
+    def _latest(self, pid: Pid) -> Space:
+        """The space after all of pid's changes, replayed into one copy (no space per generation kept)."""
+        changes = self._ordered(pid)
+        built = self._states.get(pid)
+        if built is not None and len(built) > len(changes):
+            return built[-1]
+        state = Space()
+        for change in changes:
+            if change.kind == "mmap":
+                state.insert(change.mmap)
+            elif change.kind == "exec":
+                state = Space()
+            elif change.kind == "base":
+                state = change.space.copy()
+            else:
+                parent = change.parent
+                state = self.at(parent, change.when).copy() if parent != pid else Space()
+        return state
 
     def _ordered(self, pid: Pid) -> list[_Change]:
         changes = self.changes.get(pid, [])
