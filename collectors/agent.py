@@ -38,18 +38,14 @@ from pathlib import Path
 
 from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
-from hwprof.perf.abi import RecordType
-from hwprof.perf.records import Comm, Mmap
-from hwprof.pipeline.spaces import AddressSpaces
+from hwprof.pipeline.spaces import AddressSpaces, Space
 from hwprof.pipeline.stacks import Symbolizer
-from hwprof.pipeline.stages import Stage
 
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
 DEFAULT_SPOOL_BYTES = 256 << 20
 DEFAULT_MAX_RSS = 300 << 20     # the worker drops its symbolizer caches above this (they rebuild from disk)
 LABEL_CACHE_SIZE = 4096
-BUILD_ID_MEMORY = 1 << 16       # binaries whose build-id the worker remembers (one per file, a machine has thousands)
 MAX_PENDING_WINDOWS = 30
 RETENTION_CHECK_S = 3600
 
@@ -106,105 +102,58 @@ class AgentStats:
 PROT_EXEC = 4
 
 
-class ProgramsStage(Stage):
-    """pid -> program path from the side records, carried from window to window: labels a process that exited
-    before its window was labelled. The first executable file mapping of a process is its program (the kernel maps
-    the program before its interpreter at exec; synthesized maps are in address order, program first)."""
-
-    name = "programs"
-    record_kinds = frozenset({int(RecordType.MMAP), int(RecordType.MMAP2), int(RecordType.COMM)})
-
-    def __init__(self) -> None:
-        self.programs: dict[int, str] = {}
-
-    def on_record(self, record: object, when: int) -> None:
-        if isinstance(record, Comm):
-            if record.exec and record.pid == record.tid:
-                self.programs.pop(record.pid, None)  # a new program: its first mapping comes next
-            return
-        rec = record
-        if not isinstance(rec, Mmap) or rec.pid in self.programs or rec.pid <= 0 or not rec.filename.startswith("/") \
-                or not rec.prot & PROT_EXEC:
-            return
-        self.programs[rec.pid] = rec.filename
-
-    def keep_only(self, pids: set[int] | dict) -> None:
-        """Forget the processes that are gone (after their last window was labelled)."""
-        self.programs = {pid: exe for pid, exe in self.programs.items() if pid in pids}
-
-
-class BuildIdMemory:
-    """The worker's symbolizer, remembering each binary's build-id from the window that mapped it. A later window
-    has no record of a binary mapped before it (the worker carries the mappings over), and without its id the
-    symbolizer would load a second copy of the binary (it keys its modules by path and build-id)."""
-
-    def __init__(self, symbolizer: Symbolizer, build_ids: dict[str, bytes]) -> None:
-        self.inner = symbolizer
-        self.build_ids = build_ids  # the worker's, kept when a cache reset drops the symbolizer
-
-    def _id(self, path: str, build_id: bytes | None) -> bytes | None:
-        if build_id:
-            self.build_ids[path] = build_id
-            return build_id
-        return self.build_ids.get(path)
-
-    def symbolize_offsets(self, path: str, file_offsets, build_id: bytes | None = None) -> list:
-        return self.inner.symbolize_offsets(path, file_offsets, self._id(path, build_id))
-
-    def unwind_table(self, path: str, build_id: bytes | None = None):
-        return self.inner.unwind_table(path, self._id(path, build_id))
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
-
-
-def learn_build_ids(known: dict[str, bytes], new: dict[str, bytes]) -> None:
-    if len(known) + len(new) > BUILD_ID_MEMORY:
-        known.clear()  # bounded; the binaries still in use are mapped again by the next snapshot window
-    known.update(new)
-
-
-def window_build_ids(path: str) -> dict[str, bytes]:
-    """The BUILD_ID feature of a window's file: the binaries mapped in it (all of them in a synthesized one)."""
-    from hwprof.perfdata.reader import PerfDataFile
-
-    with PerfDataFile(path) as f:
-        return {e.filename: e.build_id for e in f.build_ids}
+def program_in(space: Space) -> str:
+    """A process's program from its code mappings: the lowest file mapping (the kernel maps a program at 0x400000
+    or a PIE's 0x55..., below its interpreter and libraries at 0x7f...). Labels a process that exited before its
+    window was labelled."""
+    for mapping in space.maps:
+        if mapping.filename.startswith("/") and not mapping.filename.startswith("//"):
+            return mapping.filename
+    return ""
 
 
 class ProcLabeler:
     """executable, build-id and cgroup of a process from /proc, cached per (pid, start time) (bounded); for a
-    process already gone, the program its capture saw it map (`from_capture`)."""
+    process already gone, the program `gone(pid)` names (what its window saw it map)."""
 
-    def __init__(self) -> None:
+    def __init__(self, gone: Callable[[int], str] | None = None) -> None:
         self._cache: dict[tuple[int, str], ProcessLabels] = {}
-        self.from_capture: dict[int, tuple[str, str]] = {}
+        self._file_ids: dict[str, str] = {}
+        self.gone = gone
 
     def __call__(self, pid: int, comm: str) -> ProcessLabels:
         start = _start_time(pid)
         if not start:
-            exe, build_id = self.from_capture.get(pid, ("", ""))
-            return ProcessLabels(executable=exe, build_id=build_id)
+            exe = self.gone(pid) if self.gone is not None else ""
+            return ProcessLabels(executable=exe, build_id=self._file_id(exe) if exe else "")
         key = (pid, start)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        labels = ProcessLabels()
-        if start:
-            from hwprof.collectors.buildids import file_build_id
+        from hwprof.collectors.buildids import file_build_id
 
-            try:
-                exe = os.readlink(f"/proc/{pid}/exe")
-            except OSError:
-                exe = ""
-            exe = exe.removesuffix(" (deleted)")
-            build_id = file_build_id(f"/proc/{pid}/exe") if exe else None
-            labels = ProcessLabels(executable=exe, build_id=build_id.hex() if build_id else "",
-                                   cgroup=_cgroup(pid))
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            exe = ""
+        exe = exe.removesuffix(" (deleted)")
+        build_id = file_build_id(f"/proc/{pid}/exe") if exe else None
+        labels = ProcessLabels(executable=exe, build_id=build_id.hex() if build_id else "", cgroup=_cgroup(pid))
         if len(self._cache) >= LABEL_CACHE_SIZE:
             self._cache.clear()
         self._cache[key] = labels
         return labels
+
+    def _file_id(self, path: str) -> str:
+        found = self._file_ids.get(path)
+        if found is None:
+            from hwprof.collectors.buildids import file_build_id
+
+            if len(self._file_ids) >= LABEL_CACHE_SIZE:
+                self._file_ids.clear()
+            build_id = file_build_id(path)
+            found = self._file_ids[path] = build_id.hex() if build_id else ""
+        return found
 
 
 def _start_time(pid: int) -> str:
@@ -247,13 +196,11 @@ class _Shipper:
                            options.spool_max_bytes)
         self._store = None
         self._store_down_since: float | None = None
-        self._labeler = ProcLabeler()
+        self._labeler = ProcLabeler(self._program_of)
         self._make_symbolizer = make_symbolizer
-        self._symbolizer: BuildIdMemory | None = None
+        self._symbolizer: Symbolizer | None = None
         self._request_resync = request_resync
         self._spaces: AddressSpaces | None = None     # carried from window to window
-        self._programs = ProgramsStage()
-        self._build_ids: dict[str, bytes] = {}       # path -> build-id of every binary mapped so far (BuildIdMemory)
         self._cpu_mark = _cpu_ns()
         self._retention_checked = 0.0
 
@@ -342,6 +289,9 @@ class _Shipper:
         self.stats.dropped_samples = self.spool.stats.dropped_samples
 
     # --- windows --------------------------------------------------------------------------------------------
+    def _program_of(self, pid: int) -> str:
+        return program_in(self._spaces.latest(pid)) if self._spaces is not None else ""
+
     def _keep(self, pid: int, comm: str, labels: ProcessLabels) -> bool:
         if self.options.comms and comm not in self.options.comms:
             return False
@@ -360,15 +310,10 @@ class _Shipper:
             if not synthesized:
                 self._request_resync()  # decoding goes on with what this window shows; the next one has it all
             self._spaces = AddressSpaces()
-            self._programs = ProgramsStage()
         try:
             if self._symbolizer is None and self._make_symbolizer is not None:
-                self._symbolizer = BuildIdMemory(self._make_symbolizer(), self._build_ids)
-            profile = decode_file(path, self._symbolizer, stages=[self._programs], spaces=self._spaces)
-            learn_build_ids(self._build_ids, window_build_ids(path))
-            build_ids = self._build_ids
-            self._labeler.from_capture = {pid: (exe, build_ids[exe].hex() if exe in build_ids else "")
-                                          for pid, exe in self._programs.programs.items()}
+                self._symbolizer = self._make_symbolizer()
+            profile = decode_file(path, self._symbolizer, spaces=self._spaces)
             filtered = bool(self.options.comms or self.options.cgroup is not None)
             batch = window_from_profile(
                 profile, host=self.host, start_ns=start_ns, duration_ns=duration_ns, labels=self.options.labels,
@@ -386,8 +331,7 @@ class _Shipper:
             import shutil
 
             shutil.rmtree(f"{path}.jit", ignore_errors=True)
-        self._spaces.carry_over()
-        self._programs.keep_only(self._spaces.changes)
+        self._spaces.carry_over()  # after labelling: the processes that exited are forgotten
         batch.target = target
         now_cpu = _cpu_ns()
         batch.agent_cpu_ns = now_cpu - self._cpu_mark + sampler_cpu_ns   # both processes of the agent
@@ -399,7 +343,7 @@ class _Shipper:
             import gc
 
             self._symbolizer = None
-            self._labeler = ProcLabeler()
+            self._labeler = ProcLabeler(self._program_of)
             gc.collect()
             self.stats.cache_resets += 1
         self.stats.windows += 1

@@ -27,7 +27,7 @@ from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
 from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, trailer_maker
+from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, TaskEvent, trailer_maker
 from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer, poll_rings
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
@@ -247,6 +247,7 @@ class SamplingSession:
         self._synthesis_requested = False
         self._file_synthesized = True
         self._kernel_mmap: bytes | None = None
+        self._kernel_build_id: bytes | None = None
 
     @property
     def _whole_machine(self) -> bool:
@@ -580,7 +581,10 @@ class SamplingSession:
         """Count samples, losses and switch-ins, gather build-ids and JIT maps from the file, write the features."""
         from hwprof.collectors import buildids
 
-        census = _Census()
+        # A decoder that follows the windows (synthesize_each_window=False) reads each binary's build-id from the
+        # file itself when it needs it: its windows skip parsing every mapping record (thousands a window on a
+        # machine that starts many processes) and the build-id reads.
+        census = _Census() if self.options.synthesize_each_window else _TaskCensus()
         layout = SampleLayout.from_attr(self._events[0][0].attr)
         event = EventInfo(0, "", self._events[0][0].attr, layout)
         walk = RecordWalk(EventTable([event], {}, side_layout=layout), census)
@@ -590,7 +594,9 @@ class SamplingSession:
         samples, lost, switches = walk.stats.samples, census.lost_samples, census.switch_ins
         mapped, pids = census.mapped, census.pids
         entries = [feat.BuildIdEntry(-1, bid, path, abi.CpuMode.USER) for _, path, bid in buildids.collect(mapped)]
-        kernel_bid = buildids.kernel_build_id()
+        if self._kernel_build_id is None:
+            self._kernel_build_id = buildids.kernel_build_id() or b""
+        kernel_bid = self._kernel_build_id
         if kernel_bid:
             entries.append(feat.BuildIdEntry(-1, kernel_bid, "[kernel.kallsyms]", abi.CpuMode.KERNEL))
         if not self._file_synthesized:
@@ -716,6 +722,16 @@ class _Census(RecordHandler):
 
     def switch(self, rec: Switch, when: int) -> None:
         self.switch_ins += not rec.out
+
+
+class _TaskCensus(_Census):
+    """The census of a window for a decoder that follows the windows: new processes (for JIT maps) instead of
+    every mapping record (no build-ids gathered)."""
+
+    mmap = RecordHandler.mmap  # not parsed
+
+    def fork(self, rec: TaskEvent, when: int) -> None:
+        self.pids.add(rec.pid)
 
 
 def _data_blocks(path: str, offset: int, size: int, block: int = 16 << 20) -> Iterator[bytes]:
