@@ -8,12 +8,21 @@ who goes first alternating:
    shipped data and encoded; another model's events are listed, not opened).
 3. `perf list` vs `PERF_CPUID=<Sapphire Rapids> hwprof stat -e task-clock,MEM_LOAD_RETIRED.L3_MISS:pp -- true`
    (start-up, vendor data load, event resolution and a full counting run).
-Goal (issue 13): each hwprof time under 2x perf list's. Also prints the shipped vendor data size, and the floor:
-`hwprof --version` (interpreter start-up and the CLI's imports, nothing listed) against the same perf list.
-Byte-compile first (`python -m compileall hwprof collectors symbolize web`, as pip does for a wheel) when the
-environment sets PYTHONDONTWRITEBYTECODE, or every run pays for compiling the sources.
+Goal (issue 13): each hwprof time under 2x perf list's. Also prints two floors against the same perf list: the
+interpreter alone (`python -c pass`) and `hwprof --version` (the interpreter, the CLI's imports and every
+command's parser); and the wheel's size with the vendor data in it.
 
-    .venv/bin/python benchmarks/vendor_list_speed.py [--reps 9] [--json]
+hwprof runs as users run it, through its `hwprof` console script, installed two ways (--install):
+- wheel: the wheel built from this tree (`pip wheel`), unpacked into a fresh venv as pip installs it, its modules
+  byte-compiled; the dependencies come from this venv's site-packages through a .pth path line.
+- editable: this venv's editable install (`make venv`): setuptools' import finder adds ~20-35 ms to every
+  start (pathlib, importlib.util, ... at site time), which a user's install does not have.
+CPU time and peak RSS are the command's own, from wait4() in a small C launcher (workloads/rusage_exec.c): a
+child of this Python process would report at least this process's RSS as its peak.
+Byte-compile first (`python -m compileall hwprof collectors symbolize web`, as pip does for a wheel) when the
+environment sets PYTHONDONTWRITEBYTECODE, or every editable run pays for compiling the sources.
+
+    .venv/bin/python benchmarks/vendor_list_speed.py [--reps 9] [--install both|wheel|editable] [--json]
 """
 
 from __future__ import annotations
@@ -23,24 +32,64 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
-import time
+import sysconfig
+import tempfile
+import zipfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import run  # noqa: E402  (a sibling module, not a package)
+
 SPR = "GenuineIntel-6-8F-8"
-DATA = Path(__file__).resolve().parent.parent / "hwprof" / "events" / "data"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "hwprof" / "events" / "data"
+# What pip writes as the console script of `[project.scripts] hwprof = "hwprof.cli:main"`.
+CONSOLE_SCRIPT = """#!{python}
+import sys
+from hwprof.cli import main
+if __name__ == '__main__':
+    sys.argv[0] = sys.argv[0].removesuffix('.exe')
+    sys.exit(main())
+"""
 
 
-def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """(wall s, user+sys CPU s, peak RSS KiB) of one run."""
-    start = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, env, file_actions=[
-        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({os.waitstatus_to_exitcode(status)})")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+# perf 6.1's `perf list` here dies of SIGSEGV about once in 30 runs (also outside this script); such a run is
+# run again (at most this many times per measurement) and counted in the output, never timed.
+PEER_CRASH_RETRIES = 3
+peer_crashes: list[str] = []
+
+
+LAUNCHER_SOURCE = ROOT / "benchmarks" / "workloads" / "rusage_exec.c"
+launcher: list[str] = []  # the compiled rusage_exec, set by main()
+
+
+def measure(argv: list[str], env: dict[str, str], retry_crash: bool = False) -> tuple[float, float, int]:
+    """(wall s, user+sys CPU s, peak RSS KiB) of one run (measure.run of the launcher), CPU and RSS as the launcher
+    reports them for the command alone (wall includes the launcher's fork, the same for both tools). measure.run's
+    own peak RSS would be this script's at least: these tools' peaks are smaller than a Python benchmark's."""
+    for _attempt in range(PEER_CRASH_RETRIES + 1):
+        result = run([*launcher, *argv], env=env)
+        wall = result.wall
+        user_us, sys_us, rss_kib, code = (int(x) for x in result.stdout.split())
+        if code < 0 and retry_crash:
+            peer_crashes.append(f"{' '.join(argv)}: signal {-code}")
+            continue
+        if code != 0:
+            raise SystemExit(f"{' '.join(argv)} failed ({code})")
+        return wall, (user_us + sys_us) / 1e6, rss_kib
+    raise SystemExit(f"{' '.join(argv)} crashed {PEER_CRASH_RETRIES + 1} times in a row")
+
+
+def build_launcher(into: Path) -> list[str]:
+    """rusage_exec.c compiled: a child of this (large) Python process would inherit its peak RSS as a floor."""
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise SystemExit("a C compiler (gcc) is needed to build benchmarks/workloads/rusage_exec.c")
+    binary = into / "rusage_exec"
+    subprocess.run([compiler, "-O2", "-o", str(binary), str(LAUNCHER_SOURCE)], check=True)
+    return [str(binary)]
 
 
 def compare(name: str, ours: list[str], ours_env: dict, theirs: list[str], reps: int) -> dict:
@@ -49,7 +98,7 @@ def compare(name: str, ours: list[str], ours_env: dict, theirs: list[str], reps:
     for rep in range(reps):
         order = [("hwprof", ours, {**base, **ours_env}), ("perf", theirs, base)]
         for label, argv, env in order if rep % 2 == 0 else order[::-1]:
-            runs[label].append(measure(argv, env))
+            runs[label].append(measure(argv, env, retry_crash=label == "perf"))
     out = {"case": name}
     for label, values in runs.items():
         out[f"{label}_wall_s"] = statistics.median(v[0] for v in values)
@@ -61,35 +110,100 @@ def compare(name: str, ours: list[str], ours_env: dict, theirs: list[str], reps:
     return out
 
 
+def build_wheel(into: Path) -> Path:
+    """The wheel of this tree, built as `pip wheel` builds it (isolated build environment), from a copy: setuptools
+    writes build/ and *.egg-info into the tree it builds."""
+    source = into / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache", ".ruff_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(into), str(source)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return next(into.glob("hwprof-*.whl"))
+
+
+def install_wheel(wheel: Path, into: Path) -> tuple[str, str]:
+    """A fresh venv with the wheel unpacked into its site-packages (a pure wheel: what pip does), compiled as pip
+    compiles it, and this venv's site-packages on its path for the dependencies. Returns (python, hwprof script)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(into)], check=True)
+    python = str(into / "bin" / "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    Path(site, "hwprof-benchmark-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    subprocess.run([python, "-m", "compileall", "-q", str(Path(site, "hwprof"))], check=True,
+                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    script = into / "bin" / "hwprof"
+    script.write_text(CONSOLE_SCRIPT.format(python=python))
+    script.chmod(0o755)
+    return python, str(script)
+
+
+def wheel_data_bytes(wheel: Path) -> tuple[int, int]:
+    """(compressed bytes of hwprof/events/data/ in the wheel, the wheel's size)."""
+    with zipfile.ZipFile(wheel) as archive:
+        data = sum(i.compress_size for i in archive.infolist() if i.filename.startswith("hwprof/events/data/"))
+    return data, wheel.stat().st_size
+
+
+def run_cases(python: str, hwprof: str, perf: str, reps: int, install: str) -> list[dict]:
+    named = ["stat", "-e", "task-clock,MEM_LOAD_RETIRED.L3_MISS:pp", "--", "/bin/true"]
+    cases = [
+        ("floor: python -c pass", [python, "-c", "pass"], {}),
+        ("floor: hwprof --version", [hwprof, "--version"], {}),
+        ("list (everything)", [hwprof, "list"], {}),
+        ("list vendor (SPR via PERF_CPUID)", [hwprof, "list", "vendor"], {"PERF_CPUID": SPR}),
+        ("stat named event (SPR)", [hwprof, *named], {"PERF_CPUID": SPR}),
+    ]
+    out = []
+    for name, argv, env in cases:
+        result = compare(name, argv, env, [perf, "list"], reps)
+        result["install"] = install
+        out.append(result)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--install", choices=("both", "wheel", "editable"), default="both")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     perf = shutil.which("perf")
     if perf is None:
         raise SystemExit("perf is not installed")
-    hwprof = [sys.executable, "-m", "hwprof"]
-    cases = [
-        compare("floor: hwprof --version", [*hwprof, "--version"], {}, [perf, "list"], args.reps),
-        compare("list (everything)", [*hwprof, "list"], {}, [perf, "list"], args.reps),
-        compare("list vendor (SPR via PERF_CPUID)", [*hwprof, "list", "vendor"], {"PERF_CPUID": SPR},
-                [perf, "list"], args.reps),
-        compare("stat named event (SPR)", [*hwprof, "stat", "-e", "task-clock,MEM_LOAD_RETIRED.L3_MISS:pp", "--",
-                                           "/bin/true"], {"PERF_CPUID": SPR}, [perf, "list"], args.reps),
-    ]
+    cases: list[dict] = []
+    wheel_sizes: tuple[int, int] | None = None
+    with tempfile.TemporaryDirectory(prefix="hwprof-list-bench-") as tmp:
+        launcher[:] = build_launcher(Path(tmp))
+        if args.install in ("both", "wheel"):
+            wheel = build_wheel(Path(tmp, "dist"))
+            wheel_sizes = wheel_data_bytes(wheel)
+            python, script = install_wheel(wheel, Path(tmp, "venv"))
+            cases += run_cases(python, script, perf, args.reps, "wheel")
+        if args.install in ("both", "editable"):
+            script = str(Path(sys.executable).parent / "hwprof")
+            if not os.path.exists(script):
+                raise SystemExit(f"{script} is missing: run 'make venv' (an editable install) first")
+            cases += run_cases(sys.executable, script, perf, args.reps, "editable")
     size = sum(p.stat().st_size for p in DATA.rglob("*") if p.is_file())
     load = os.getloadavg()
     if args.json:
-        print(json.dumps({"cases": cases, "data_bytes": size, "loadavg": load}, indent=1))
+        print(json.dumps({"cases": cases, "data_bytes": size, "wheel_data_and_size_bytes": wheel_sizes,
+                          "loadavg": load, "peer_crashes": peer_crashes}, indent=1))
         return 0
     print(f"machine load (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.reps} runs each, medians")
     for c in cases:
-        print(f"{c['case']:<36} hwprof {c['hwprof_wall_s'] * 1e3:7.1f} ms wall {c['hwprof_cpu_s'] * 1e3:7.1f} ms CPU "
-              f"{c['hwprof_rss_kib'] / 1024:6.1f} MiB | perf list {c['perf_wall_s'] * 1e3:7.1f} ms wall "
-              f"{c['perf_cpu_s'] * 1e3:7.1f} ms CPU {c['perf_rss_kib'] / 1024:6.1f} MiB | "
-              f"ratio wall {c['wall_ratio']:.2f} CPU {c['cpu_ratio']:.2f} RSS {c['rss_ratio']:.2f}")
-    print(f"shipped vendor data: {size / 1e6:.2f} MB ({DATA})")
+        print(f"{c['install']:<8} {c['case']:<33} hwprof {c['hwprof_wall_s'] * 1e3:6.1f} ms wall "
+              f"{c['hwprof_cpu_s'] * 1e3:6.1f} ms CPU {c['hwprof_rss_kib'] / 1024:5.1f} MiB | perf list "
+              f"{c['perf_wall_s'] * 1e3:6.1f} ms wall {c['perf_cpu_s'] * 1e3:6.1f} ms CPU "
+              f"{c['perf_rss_kib'] / 1024:5.1f} MiB | ratio wall {c['wall_ratio']:.2f} CPU {c['cpu_ratio']:.2f} "
+              f"RSS {c['rss_ratio']:.2f}")
+    print(f"shipped vendor data: {size / 1e6:.2f} MB in the tree ({DATA})")
+    if wheel_sizes is not None:
+        print(f"wheel: {wheel_sizes[1] / 1e6:.2f} MB, of which the vendor data {wheel_sizes[0] / 1e6:.2f} MB")
+    if peer_crashes:
+        print(f"perf crashed {len(peer_crashes)} time(s) and was run again (not timed): {'; '.join(peer_crashes)}")
     return 0
 
 

@@ -68,7 +68,6 @@ _TOPIC_RULES = (
     ("Frontend", r"(FRONTEND|ICACHE|IDQ|DSB|DECODE|BACLEARS|ILD_|MS_DECODED|UOPS\.MS|LSD\.)"),
     ("Branch", r"(BR_|BTCLEAR|BACLEAR|.*BRANCH)"),
 )
-_TOPIC_RES = tuple((topic, re.compile(rule)) for topic, rule in _TOPIC_RULES)
 # AMD: perf's JSON file names are the topics.
 _AMD_TOPICS = {"branch": "Branch", "cache": "Cache", "core": "Pipeline", "floating-point": "Floating point",
                "memory": "Memory", "other": "Other", "pipeline": "Pipeline", "recommended": "Recommended"}
@@ -82,8 +81,14 @@ class VendorDataError(ValueError):
     pass
 
 
+@cache
+def _topic_regexes() -> tuple[tuple[str, re.Pattern], ...]:
+    """Compiled on the first Intel event, not on every start (an AMD or Arm model never needs them)."""
+    return tuple((topic, re.compile(rule)) for topic, rule in _TOPIC_RULES)
+
+
 def intel_topic(name: str) -> str:
-    for topic, regex in _TOPIC_RES:
+    for topic, regex in _topic_regexes():
         if regex.match(name):
             return topic
     return "Pipeline"
@@ -361,7 +366,8 @@ _PERFMON_CONSTANTS = {
     "system.sockets[0].cpus.count * system.socket_count": "#num_cpus_online",
     "DEPENDENTLOADSWEIGHT": "#dependent_loads_weight",
 }
-_ALIAS_RE = re.compile(r"\b([a-z]{1,2}(?:_[a-z]{1,2})?)\b")  # a .. z, aa .., and a_n, b_a in the longest
+# a .. z, aa .., and a_n, b_a in the longest; compiled on first use (re's cache): only Intel metrics need it
+_ALIAS_PATTERN = r"\b([a-z]{1,2}(?:_[a-z]{1,2})?)\b"
 
 
 def _perfmon_event_ref(name: str) -> str:
@@ -377,13 +383,13 @@ def _perfmon_metric(raw: dict, pmu: str) -> VendorMetric:
         name = const["Name"]
         aliases[const["Alias"]] = _PERFMON_CONSTANTS.get(name, _PERFMON_CONSTANTS.get(name.upper(), name))
     formula = re.sub(r"([<>=!])\s+=", r"\1=", raw.get("Formula", ""))  # GNR writes `> =`
-    expression = _ALIAS_RE.sub(lambda m: aliases.get(m.group(1), m.group(1)), formula)
+    expression = re.sub(_ALIAS_PATTERN, lambda m: aliases.get(m.group(1), m.group(1)), formula)
     expression = expression.replace("smt_on", "#smt_on").replace("##smt_on", "#smt_on")
     threshold = None
     th = raw.get("Threshold")
     if isinstance(th, dict) and th.get("Formula"):
         names = {t["Alias"]: _legacy_to_metric(t["Value"]) for t in th.get("ThresholdMetrics", [])}
-        threshold = _ALIAS_RE.sub(lambda m: names.get(m.group(1), m.group(1)), th["Formula"])
+        threshold = re.sub(_ALIAS_PATTERN, lambda m: names.get(m.group(1), m.group(1)), th["Formula"])
         # Some models write the legacy names inline (`metric_TMA_..IFetch_Latency(%) >0.15 && ...`).
         threshold = re.sub(r"metric_(?:TMA_)?\.*([A-Za-z0-9_]+)\([^)]*\)", r"\1", threshold)
         threshold = threshold.replace("&&", "&").replace("||", "|")

@@ -15,6 +15,7 @@ import pytest
 
 from hwprof.fleet.clickhouse import ClickHouseStore, Selector
 from hwprof.fleet.localserver import LocalClickHouse
+from hwprof.fleet.spool import SUFFIX as SPOOL_SUFFIX
 from hwprof.pipeline import decode_file
 from hwprof.report import ReportOptions, build_report
 
@@ -29,6 +30,15 @@ def agent(store_url: str, *args: str, spool: Path | None = None) -> subprocess.P
     if spool is not None:
         argv += ["--spool-dir", str(spool)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, run: subprocess.Popen, what: str, timeout_s: float = 60) -> None:
+    """Wait on what the agent does, not on a fixed time: decoding lags on a loaded machine."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert run.poll() is None, f"the agent ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
+        time.sleep(0.2)
 
 
 def summary(stderr: str) -> dict:
@@ -100,16 +110,20 @@ def test_six_windows_merge_to_what_record_sees(store_url, demo_workload, tmp_pat
 
 
 def test_a_backend_outage_loses_nothing(tmp_path):
-    """The server is stopped for 6 s (3 windows of 2 s: the same as 30 s of 10 s windows, shortened) while the
-    agent runs; everything sampled arrives once it is back."""
+    """The server is down until the agent has spooled at least two windows (of 2 s: the same as 30 s of 10 s
+    windows, shortened; waiting for the spool files, not a fixed time, keeps it true when decoding lags on a loaded
+    machine) while the agent runs; everything sampled arrives once it is back."""
     server = LocalClickHouse(tmp_path / "ch").start()
+    spool_dir = tmp_path / "spool"
     try:
         url = server.url("outage")
-        run = agent(url, "--window", "2", "-d", "16", "-F", "49", spool=tmp_path / "spool")
+        run = agent(url, "--window", "2", "-d", "120", "-F", "49", spool=spool_dir)
         time.sleep(4)
         server.stop()
-        time.sleep(6)
+        wait_for(lambda: len(list(spool_dir.glob(f"*{SPOOL_SUFFIX}"))) >= 2, run, "two windows spooled")
         server.resume()
+        wait_for(lambda: not list(spool_dir.glob(f"*{SPOOL_SUFFIX}")), run, "the spool sent")
+        run.send_signal(signal.SIGTERM)  # flushes the current window
         _, err = run.communicate(timeout=180)
         assert run.returncode == 0, err
         stats = summary(err)

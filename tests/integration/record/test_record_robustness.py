@@ -89,7 +89,13 @@ def test_sigkilled_capture_is_still_readable(workloads, tmp_path):
     path = tmp_path / "killed.data"
     proc = subprocess.Popen([sys.executable, "-m", "hwprof", "record", "-g", "-e", "cpu-clock", "-o", str(path),
                              "--", str(workloads["threads"]), "4"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(2.5)  # the header's data size is rewritten every 0.5 s
+    # Wait on the capture, not a fixed time (start-up takes seconds on a loaded machine): enough bytes for 500+
+    # samples in the file, then one more header rewrite (every 0.5 s).
+    deadline = time.monotonic() + 60
+    while not (path.exists() and path.stat().st_size > 256 * 1024):
+        assert proc.poll() is None and time.monotonic() < deadline, "the capture wrote too little"
+        time.sleep(0.1)
+    time.sleep(0.7)
     with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
         workload_pids = [int(p) for p in f.read().split()]
     proc.kill()
