@@ -26,7 +26,8 @@ from hwprof.perf.abi import SampleType
 from hwprof.perf.records import Comm, Lost, Mmap, OtherRecord, ReadRecord, SampleLayout, Switch, TaskEvent, Throttle
 from hwprof.perfdata.reader import PerfDataFile
 from hwprof.pipeline.arrays import sorted_unique
-from hwprof.pipeline.assemble import StackedSamples, assemble_profile, chain_list
+from hwprof.pipeline.assemble import StackedSamples, assemble_profile
+from hwprof.pipeline.chains import ChainTable
 from hwprof.pipeline.counters import counter_deltas
 from hwprof.pipeline.samples import SampleColumns, decode_batch
 from hwprof.pipeline.spaces import AddressSpaces
@@ -45,7 +46,7 @@ class _Collector(RecordHandler):
         self.leaf_only = leaf_only
         self.stages = list(stages)
         self.spaces = spaces if spaces is not None else AddressSpaces()
-        self.chains: dict[bytes, int] = {}
+        self.chains = ChainTable()
         self.columns: dict[int, SampleColumns] = defaultdict(SampleColumns)
         self.counts = np.zeros(len(table.events), dtype=np.int64)
         self.rejected: Counter = Counter()
@@ -239,14 +240,8 @@ class PerfDataDecoder:
                 index = len(events)
                 events.append(EventInfo(index, emitted.event, like.attr, like.layout))
                 counts.append(0)
-            chain = np.empty(len(emitted.time), dtype=np.int64)
-            chains = collector.chains
-            for i, entries in enumerate(emitted.callchains):
-                key = np.asarray(entries, dtype="<u8").tobytes()
-                value = chains.get(key)
-                if value is None:
-                    value = chains[key] = len(chains)
-                chain[i] = value
+            chain = collector.chains.ids([np.asarray(entries, dtype="<u8").tobytes()
+                                          for entries in emitted.callchains])
             seq = np.full(len(chain), np.iinfo(np.int64).max)
             collector.columns[index].add_emitted(emitted.time, emitted.pid, emitted.tid, emitted.cpu,
                                                  emitted.weight, seq, chain, emitted.state)
@@ -278,7 +273,7 @@ def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: Samp
         depth=cols.cat("depth", "int64") if cols.depth else None)
     max_stack = int(ev.attr.sample_max_stack) or _max_stack_sysctl()
     threads = {0: "swapper", **collector.spaces.comms}  # the idle task has no COMM record; perf names it so
-    return assemble_profile(replace(meta, weight_names=weight_names), samples, chain_list(collector.chains),
+    return assemble_profile(replace(meta, weight_names=weight_names), samples, collector.chains,
                             collector.spaces, resolver, max_stack, ev.layout.has(SampleType.CALLCHAIN), stages,
                             threads=threads)
 

@@ -59,9 +59,10 @@ def test_list_imports_nothing_heavy(argv: list[str]) -> None:
     code, modules = _modules_after(argv, {"PERF_CPUID": "GenuineIntel-6-8F-8"})
     assert code == 0
     assert _loaded(modules, HEAVY + ONLY_WHEN_NEEDED) == []
-    # the metric evaluator and the perfmon converter are other commands' code; no record is decoded
-    assert _loaded(modules, ("hwprof.events.metricplan", "hwprof.events.metricexpr",
-                             "hwprof.events.perfmon_build", "hwprof.events.libpfm", "hwprof.perf.abi_records")) == []
+    # the metric evaluator and the perfmon converter are other commands' code; no record is decoded; nothing is
+    # opened, so no event string is parsed
+    assert _loaded(modules, ("hwprof.events.metricplan", "hwprof.events.metricexpr", "hwprof.events.perfmon_build",
+                             "hwprof.events.libpfm", "hwprof.perf.abi_records", "hwprof.events.parser")) == []
 
 
 RESOLVE_ONE = """
@@ -70,15 +71,18 @@ from hwprof.events import parse_events
 from hwprof.events import vendor
 groups = parse_events(sys.argv[1])
 modules = sorted(sys.modules)
+model = vendor.current_model()
 import json
 sys.stdout.write(json.dumps({"code": [hex(e.attr.config) for g in groups for e in g.events],
                              "modules": modules, "files": vendor._load.cache_info().currsize,
-                             "names": vendor.all_event_names.cache_info().currsize}))
+                             "names": vendor.all_event_names.cache_info().currsize,
+                             "built": len(model._built), "all_built": "_events" in model.__dict__}))
 """
 
 
 @pytest.mark.parametrize("cpuid, event, config", [
     ("GenuineIntel-6-8F-8", "MEM_LOAD_RETIRED.L3_MISS:pp", "0x20d1"),
+    ("GenuineIntel-6-55-7", "MEM_LOAD_RETIRED.L3_MISS", "0x20d1"),  # Cascade Lake: 1,336 events
     ("AuthenticAMD-25-1-1", "ls_dc_accesses", "0x40"),
 ])
 def test_resolving_one_named_event_loads_one_table(cpuid: str, event: str, config: str) -> None:
@@ -89,6 +93,7 @@ def test_resolving_one_named_event_loads_one_table(cpuid: str, event: str, confi
     assert result["code"] == [config]
     assert result["files"] == 1   # this model's core events only: no metric table, no other model
     assert result["names"] == 0   # every model's name list is read only to explain an unknown name
+    assert result["built"] == 1 and not result["all_built"]  # one event built from its record, not the whole table
     modules = set(result["modules"])
     assert _loaded(modules, HEAVY + ONLY_WHEN_NEEDED + ("hwprof.events.metricplan", "hwprof.events.libpfm",
-                                                       "hwprof.perf.abi_records")) == []
+                                                       "hwprof.perf.abi_records", "hwprof.events.vendor_metrics")) == []

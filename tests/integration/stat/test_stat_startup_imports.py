@@ -21,7 +21,8 @@ sys.__stdout__.write(json.dumps({"code": code, "modules": modules}))
 """
 NOT_FOR_A_STAT_RUN = ("numpy", "flask", "elftools", "symbolic", "clickhouse_driver", "hwprof.web", "hwprof.symbolize",
                       "hwprof.pipeline", "hwprof.fleet", "hwprof.report", "hwprof.perf.abi_records",
-                      "hwprof.events.metricplan", "hwprof.events.libpfm", "typing", "difflib")
+                      "hwprof.events.metricplan", "hwprof.events.vendor_metrics", "hwprof.events.libpfm", "typing",
+                      "difflib")
 
 
 @pytest.mark.parametrize("events, cpuid", [("task-clock,page-faults", ""),
