@@ -45,11 +45,12 @@ _BLOCK_BYTES = 4 << 20
 class _Collector(RecordHandler):
     """The decoder's callbacks: side records into address spaces, samples into per-event columns via stages."""
 
-    def __init__(self, table: EventTable, stages: Sequence[Stage], leaf_only: bool = False) -> None:
+    def __init__(self, table: EventTable, stages: Sequence[Stage], leaf_only: bool = False,
+                 spaces: AddressSpaces | None = None) -> None:
         self.table = table
         self.leaf_only = leaf_only
         self.stages = list(stages)
-        self.spaces = AddressSpaces()
+        self.spaces = spaces if spaces is not None else AddressSpaces()
         self.chains = ChainTable()
         self.columns: dict[int, SampleColumns] = defaultdict(SampleColumns)
         self.counts = np.zeros(len(table.events), dtype=np.int64)
@@ -158,9 +159,13 @@ class PerfDataDecoder:
     """Decode one event's samples from a perf.data file into a Profile."""
 
     def __init__(self, path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
-                 jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full") -> None:
+                 jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full",
+                 spaces: AddressSpaces | None = None) -> None:
         """`stacks`: "full", or "leaf" for a self-time report: each stack keeps its leaf and outermost frame only
-        (the Profile then serves self shares, stack quality and folded leaves, not totals or call graphs)."""
+        (the Profile then serves self shares, stack quality and folded leaves, not totals or call graphs).
+        `spaces`: the address spaces to start from, which the walk then updates: a decoder of consecutive windows
+        of one session (hwprof agent) carries them over (AddressSpaces.carry_over), so a window's file needs only
+        the kernel's records of what changed, not a snapshot of every process."""
         if stacks not in ("full", "leaf"):
             raise ValueError(f"stacks must be 'full' or 'leaf', not {stacks!r}")
         self.path = os.fspath(path)
@@ -169,6 +174,7 @@ class PerfDataDecoder:
         self.wanted_event = event
         self.jit_dir = jit_dir if jit_dir is not None else f"{self.path}.jit"
         self.stages = list(stages)
+        self.spaces = spaces
         self.walk_stats: WalkStats | None = None  # after decode(): what the walk read and skipped
 
     def decode(self) -> Profile:
@@ -187,7 +193,7 @@ class PerfDataDecoder:
         bids = {b.filename: b.build_id for b in f.build_ids}
         # Unwinding first: stages that keep stacks (off-CPU's switch-outs) see the unwound ones.
         stages = default_stages(self.symbolizer, events, bids, self.jit_dir) + self.stages
-        collector = _Collector(table, stages, self.leaf_only)
+        collector = _Collector(table, stages, self.leaf_only, self.spaces)
         walk = RecordWalk(table, collector, pipe_mode=f.pipe_mode)
         for block in f.blocks(_BLOCK_BYTES):
             walk.feed(block)
@@ -302,7 +308,8 @@ def default_stages(symbolizer: Symbolizer | None, events: list[EventInfo], build
 
 
 def decode_file(path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
-                jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full") -> Profile:
+                jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full",
+                spaces: AddressSpaces | None = None) -> Profile:
     """Decode a perf.data file (hwprof's or perf's) into a Profile of one sampling event (see PerfDataDecoder for
-    `stacks`)."""
-    return PerfDataDecoder(path, symbolizer, event, jit_dir, stages, stacks).decode()
+    `stacks` and `spaces`)."""
+    return PerfDataDecoder(path, symbolizer, event, jit_dir, stages, stacks, spaces).decode()
