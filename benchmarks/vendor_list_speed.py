@@ -22,12 +22,14 @@ child of this Python process would report at least this process's RSS as its pea
 Byte-compile first (`python -m compileall hwprof collectors symbolize web`, as pip does for a wheel) when the
 environment sets PYTHONDONTWRITEBYTECODE, or every editable run pays for compiling the sources.
 
-    .venv/bin/python benchmarks/vendor_list_speed.py [--reps 9] [--install both|wheel|editable] [--json]
+    .venv/bin/python benchmarks/vendor_list_speed.py [--reps 9] [--install both|wheel|editable] [--baseline REV]
+                                                     [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -35,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -110,12 +113,20 @@ def compare(name: str, ours: list[str], ours_env: dict, theirs: list[str], reps:
     return out
 
 
-def build_wheel(into: Path) -> Path:
-    """The wheel of this tree, built as `pip wheel` builds it (isolated build environment), from a copy: setuptools
-    writes build/ and *.egg-info into the tree it builds."""
+def build_wheel(into: Path, revision: str | None = None) -> Path:
+    """The wheel of this tree (or of a git revision of it), built as `pip wheel` builds it (isolated build
+    environment), from a copy: setuptools writes build/ and *.egg-info into the tree it builds."""
     source = into / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache", ".ruff_cache"))
+    if revision is None:
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache",
+            ".ruff_cache"))
+    else:
+        source.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", revision], check=True,
+                                 capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(source, filter="data")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(into), str(source)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return next(into.glob("hwprof-*.whl"))
@@ -167,6 +178,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--install", choices=("both", "wheel", "editable"), default="both")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also measure the wheel of this git revision (before/after in one run)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     perf = shutil.which("perf")
@@ -176,6 +189,10 @@ def main() -> int:
     wheel_sizes: tuple[int, int] | None = None
     with tempfile.TemporaryDirectory(prefix="hwprof-list-bench-") as tmp:
         launcher[:] = build_launcher(Path(tmp))
+        if args.baseline:
+            wheel = build_wheel(Path(tmp, "dist-baseline"), args.baseline)
+            python, script = install_wheel(wheel, Path(tmp, "venv-baseline"))
+            cases += run_cases(python, script, perf, args.reps, f"wheel@{args.baseline}")
         if args.install in ("both", "wheel"):
             wheel = build_wheel(Path(tmp, "dist"))
             wheel_sizes = wheel_data_bytes(wheel)
@@ -194,7 +211,7 @@ def main() -> int:
         return 0
     print(f"machine load (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.reps} runs each, medians")
     for c in cases:
-        print(f"{c['install']:<8} {c['case']:<33} hwprof {c['hwprof_wall_s'] * 1e3:6.1f} ms wall "
+        print(f"{c['install']:<15} {c['case']:<33} hwprof {c['hwprof_wall_s'] * 1e3:6.1f} ms wall "
               f"{c['hwprof_cpu_s'] * 1e3:6.1f} ms CPU {c['hwprof_rss_kib'] / 1024:5.1f} MiB | perf list "
               f"{c['perf_wall_s'] * 1e3:6.1f} ms wall {c['perf_cpu_s'] * 1e3:6.1f} ms CPU "
               f"{c['perf_rss_kib'] / 1024:5.1f} MiB | ratio wall {c['wall_ratio']:.2f} CPU {c['cpu_ratio']:.2f} "
