@@ -241,3 +241,56 @@ def test_the_agent_enforces_retention(store_url, tmp_path):
     with ClickHouseStore.open(store_url) as store:
         assert store.total_samples(Selector(labels={"host": ("old",)})) == 0
         assert store.total_samples(Selector(labels={"host": ("new",)})) > 0
+
+
+def test_only_the_first_window_and_the_ones_asked_for_start_with_a_snapshot(tmp_path):
+    """Without synthesize_each_window the sampler writes the /proc snapshot of the target into the first window and
+    into a window after request_synthesis() (the agent's worker lost track), not into the others; each file says
+    which it is."""
+    from hwprof.collectors.sampling import SamplingOptions, SamplingSession, Target
+
+    from hwprof.perf.records import Mmap, SampleLayout
+    from hwprof.perfdata.reader import PerfDataFile
+    from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
+
+    target = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.2)
+
+        def target_maps(path: str) -> int:
+            seen = []
+
+            class Maps(RecordHandler):
+                def mmap(self, rec: Mmap, when: int) -> None:
+                    if rec.pid == target.pid:
+                        seen.append(rec.filename)
+
+            with PerfDataFile(path) as f:
+                layout = SampleLayout.from_attr(f.attrs[0].attr)
+                walk = RecordWalk(EventTable([EventInfo(0, "", f.attrs[0].attr, layout)], {}, side_layout=layout),
+                                  Maps())
+                for block in f.blocks():
+                    walk.feed(block)
+                walk.close()
+            return len(seen)
+
+        windows = []
+
+        def hand_over(result):
+            windows.append((result.synthesized, target_maps(result.path)))
+            if len(windows) == 2:
+                session.request_synthesis()
+            return str(tmp_path / f"w{len(windows)}.perf.data")
+
+        options = SamplingOptions(events="cpu-clock", frequency=49, callgraph=True, duration=2.4, window=0.5,
+                                  synthesize_each_window=False)
+        session = SamplingSession(Target(pids=(target.pid,)), options, tmp_path / "w0.perf.data",
+                                  on_window=hand_over)
+        last = session.run()
+        windows.append((last.synthesized, target_maps(last.path)))
+    finally:
+        target.kill()
+        target.wait()
+    assert len(windows) >= 4, windows
+    assert [s for s, _ in windows[:4]] == [True, False, True, False], windows
+    assert all(n > 0 for s, n in windows if s) and all(n == 0 for s, n in windows if not s), windows
