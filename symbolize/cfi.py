@@ -141,7 +141,20 @@ def _with_segments(table: UnwindTable, image: ElfImage, source: str, notes: list
 def _breakpad_cfi(path: str) -> str:
     import symbolic
 
-    archive = symbolic.Archive.open(path)
+    return _breakpad_cfi_of(symbolic.Archive.open(path))
+
+
+def breakpad_rows_of_image(elf: bytes, notes: list[str], what: str) -> Rows:
+    """The rows of an ELF image held in memory (JIT code's CFI wrapped by hwprof.symbolize.jit_cfi): the same
+    reading and conversion as a binary's. Raises what symbolic raises for CFI it cannot read."""
+    import symbolic
+
+    return _rows_from_breakpad(_breakpad_cfi_of(symbolic.Archive.from_bytes(elf)), notes, what)
+
+
+def _breakpad_cfi_of(archive) -> str:
+    import symbolic
+
     objects = list(archive.iter_objects())
     if not objects:
         raise ValueError("no object in the file")

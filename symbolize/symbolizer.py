@@ -317,10 +317,10 @@ class Symbolizer:
         return table
 
     def jit_unwind_table(self, perf_map_path: str | None, binaries: list[str]):
-        """(UnwindTable, base) for a process's JIT code that has none of its own (CPython's perf trampolines,
-        named in its perf map), or None."""
+        """(UnwindTable, base) for a process's JIT code: from its jitdump's unwinding info where the JIT wrote
+        some, else from the code's stack effect (CPython's perf trampolines, named in its perf map); or None."""
         from hwprof.symbolize.jit import PerfMap
-        from hwprof.symbolize.jit_unwind import jit_table
+        from hwprof.symbolize.jit_unwind import JitEntry, jit_table
         from hwprof.symbolize.jitdump import is_jitdump, parse_jitdump
 
         if not perf_map_path:
@@ -330,16 +330,21 @@ class Symbolizer:
                 data = f.read()
         except OSError:
             return None  # symbolize_jit warns about a missing map
-        entries: list[tuple[int, int, str, bytes | None]]
+        notes: list[str] = []
         if is_jitdump(data):
             dump = parse_jitdump(data, perf_map_path)
-            entries = [(e.start, e.size, e.name, e.code) for e in dump.entries]
+            notes = dump.notes
+            entries = [JitEntry(e.start, e.size, e.name, e.code, e.unwinding.eh_frame if e.unwinding else None)
+                       for e in dump.entries]
         else:
             perf_map = PerfMap.parse(data)
-            entries = [(int(s), int(e - s), n, None) for s, e, n in zip(perf_map.starts.tolist(),
-                                                                       perf_map.ends.tolist(), perf_map.names,
-                                                                       strict=True)]
-        return jit_table(entries, [self.search.rooted(b) for b in binaries])
+            entries = [JitEntry(int(s), int(e - s), n) for s, e, n in zip(perf_map.starts.tolist(),
+                                                                         perf_map.ends.tolist(), perf_map.names,
+                                                                         strict=True)]
+        found = jit_table(entries, [self.search.rooted(b) for b in binaries], perf_map_path, notes)
+        if found is None and notes:
+            self._warn(f"{perf_map_path} (unwind)", notes)
+        return found
 
     # ---- JIT -------------------------------------------------------------------------------
     def symbolize_jit(self, pid: Pid, addrs: np.ndarray, perf_map_path: str | None = None) -> list[Chain]:

@@ -105,6 +105,7 @@ class UnwindStage:
                     self.table_notes.append(f"JIT unwind info of pid {pid}: {exc}")
             if found is not None:
                 table, base = found
+                self.table_notes += [f"pid {pid}: {table.source}" if table.source else "", *table.notes]
                 self._tables.append(table)
                 self._jit_of[pid] = (len(self._tables) - 1, base)
             else:

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 from hwprof.symbolize.jit import PerfMap
-from hwprof.symbolize.jit_unwind import jit_table
+from hwprof.symbolize.jit_unwind import JitEntry, jit_table
 from hwprof.symbolize.jitdump import JITDUMP_MAGIC, is_jitdump, parse_jitdump
 
 from hwprof.unwind.stackeffect import StackRow, stack_rows
@@ -72,8 +72,9 @@ def test_not_a_jitdump():
 
 
 def test_jit_table_rows_per_entry_and_gaps():
-    entries = [(0x7F0000001000, 11, "py::f:a.py", TRAMPOLINE), (0x7F0000001010, 11, "py::g:a.py", TRAMPOLINE),
-               (0x7F0000003000, 64, "LazyCompile:big", bytes.fromhex("4889c8c3"))]  # not understood: no rows
+    entries = [JitEntry(0x7F0000001000, 11, "py::f:a.py", TRAMPOLINE),
+               JitEntry(0x7F0000001010, 11, "py::g:a.py", TRAMPOLINE),
+               JitEntry(0x7F0000003000, 64, "LazyCompile:big", bytes.fromhex("4889c8c3"))]  # not understood: no rows
     table, base = jit_table(entries, [])
     assert base == 0x7F0000001000
 
@@ -86,4 +87,4 @@ def test_jit_table_rows_per_entry_and_gaps():
     assert rule(0x7F000000100B)[0] == CfaRule.NONE       # padding after the copy
     assert rule(0x7F0000001016) == (CfaRule.RSP, 16)
     assert rule(0x7F0000003002)[0] == CfaRule.NONE
-    assert jit_table([(0x1000, 10, "LazyCompile:x", None)], []) is None  # no code, not a Python trampoline
+    assert jit_table([JitEntry(0x1000, 10, "LazyCompile:x")], []) is None  # no code, not a Python trampoline
