@@ -86,17 +86,17 @@ def ranges(counts: np.ndarray) -> np.ndarray:
     return np.arange(total) - starts
 
 
-def prefix_tree(levels: list[np.ndarray], length: np.ndarray,
+def prefix_tree(frames: np.ndarray, start: np.ndarray, length: np.ndarray,
                 builder_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stack table (frame, parent) for rows of root-first frame ids, built level by level from the root.
+    """Stack table (frame, parent) for rows of leaf-first frame ids, built level by level from the root.
 
-    `levels[d][row]` is the frame at depth d of each row (-1 past its end; `length` frames per row); the list is
-    consumed: each level is dropped once used, so the levels and the table do not both exist in full.
-    Identical prefixes share nodes: at each depth, (parent node, frame) pairs are made unique with numpy, so the
-    cost is a sort per level, not a dict lookup per frame. Parents always get smaller ids than their children,
-    and the nodes of a level are numbered in (parent, frame) order. The rows are kept ordered by their node, so
-    each level's keys arrive sorted but for rows that share a parent: a stable (run-detecting) argsort of
-    nearly sorted keys is several times cheaper than sorting them from scratch and binary-searching each back.
+    Row r's frames are `frames[start[r]:start[r] + length[r]]`, leaf first. Identical prefixes share nodes: at each
+    depth, (parent node, frame) pairs are made unique with numpy, so the cost is a sort per level, not a dict
+    lookup per frame. Parents always get smaller ids than their children, and the nodes of a level are numbered
+    in (parent, frame) order. The rows are kept ordered by their node, so each level's keys arrive sorted but for
+    rows that share a parent: a stable (run-detecting) argsort of nearly sorted keys is several times cheaper
+    than sorting them from scratch and binary-searching each back. Each row's position in `frames` moves one
+    entry per level, so a row's consecutive levels share cache lines (no transposed copy of the frames).
     Returns (stack_frame, stack_parent, leaf node per row or -1 for an empty row).
     """
     n_rows = len(length)
@@ -106,18 +106,19 @@ def prefix_tree(levels: list[np.ndarray], length: np.ndarray,
     out_frame = np.empty(most, dtype=np.int32)
     out_parent = np.empty(most, dtype=np.int32)
     total = 0
-    depth = len(levels)
+    depth = int(length.max()) if n_rows else 0
     order = np.nonzero(length > 0)[0]  # rows still going deeper, ordered by their current node
     node = np.full(len(order), -1, dtype=np.int64)  # their current node (the parent of the next level)
     remaining = length[order]
+    at = start[order] + remaining - 1  # where each row's frame of the current level is: its root first
     for d in range(depth):
         if d:
             going = remaining > d
             if not going.all():
                 leaf[order[~going]] = node[~going]  # rows that end at the previous level
-                order, node, remaining = order[going], node[going], remaining[going]
-        key = (node + 1) * builder_frames + levels[d][order]
-        levels[d] = None  # type: ignore[call-overload]  # done with: free it
+                order, node, remaining, at = order[going], node[going], remaining[going], at[going]
+            at -= 1
+        key = (node + 1) * builder_frames + frames[at]
         perm = np.argsort(key, kind="stable")
         key = key[perm]
         new = np.empty(len(key), dtype=bool)
@@ -128,35 +129,10 @@ def prefix_tree(levels: list[np.ndarray], length: np.ndarray,
         out_frame[total:total + made] = uniq % builder_frames
         out_parent[total:total + made] = uniq // builder_frames - 1
         node = total + np.cumsum(new) - 1
-        order, remaining = order[perm], remaining[perm]
+        order, remaining, at = order[perm], remaining[perm], at[perm]
         total += made
-    levels.clear()
     leaf[order] = node
     return out_frame[:total], out_parent[:total], leaf
-
-
-def levels_matrix(frames: np.ndarray, start: np.ndarray, length: np.ndarray, depth: int) -> np.ndarray:
-    """(depth, rows) int32 matrix of root-first frames (-1 past a row's end): the leaf-first rows transposed once,
-    in blocks of rows to bound the temporaries, so each level is a small contiguous array rather than a gather
-    that touches a cache line of the big frames array per row."""
-    n_rows = len(length)
-    out = np.full(depth * n_rows, -1, dtype=np.int32)
-    if not depth:
-        return out.reshape(0, n_rows)
-    ends = np.cumsum(length)
-    block = 1 << 20
-    row = 0
-    while row < n_rows:
-        stop = int(np.searchsorted(ends, ends[row] - length[row] + block, side="right"))
-        stop = max(stop, row + 1)
-        lens = length[row:stop]
-        first, last = int(start[row]), int(start[stop - 1] + lens[-1])
-        # entry j of row r sits at depth start[r] + length[r] - 1 - j: flat position depth * n_rows + r
-        base = (start[row:stop] + lens - 1) * n_rows + np.arange(row, stop)
-        dest = np.repeat(base, lens) - np.arange(first, last, dtype=np.int64) * n_rows
-        out[dest] = frames[first:last]
-        row = stop
-    return out.reshape(depth, n_rows)
 
 
 class KeyIndex:

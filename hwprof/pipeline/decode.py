@@ -4,7 +4,7 @@
     (samples.py) -> stages' on_batch (stages.py) -> columns with unique-chain ids -> stages' finish ->
     unique (chain, address space) rows -> StackResolver (stacks.py) -> Profile
 
-How it stays fast and bounded: the data section is read in 32 MiB blocks; the only per-record Python work is a
+How it stays fast and bounded: the data section is read in 4 MiB blocks; the only per-record Python work is a
 walk over the 8-byte headers. Samples are decoded with numpy from their fixed offsets (one attr layout at a
 time), callchains are cut out as byte strings and deduplicated in a dict, and only the unique stacks are resolved
 and symbolized, module by module, in batches. Memory grows with the number of samples (a few numbers each) and
@@ -35,6 +35,11 @@ from hwprof.pipeline.stacks import StackResolver, Symbolizer
 from hwprof.pipeline.stages import FinishContext, Stage
 from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords, WalkStats
 from hwprof.profile import Profile, ProfileMeta
+
+# The data section is walked in pieces of this size: the piece, the partial record carried into the next one and
+# a batch's columns are what the walk holds at a time, so small pieces keep the walk's peak small (and the per-piece
+# numpy work is still thousands of samples at a time).
+_BLOCK_BYTES = 4 << 20
 
 
 class _Collector(RecordHandler):
@@ -190,8 +195,9 @@ class PerfDataDecoder:
         stages = default_stages(self.symbolizer, events, bids, self.jit_dir) + self.stages
         collector = _Collector(table, stages, self.leaf_only, self.spaces)
         walk = RecordWalk(table, collector, pipe_mode=f.pipe_mode)
-        for block in f.blocks():
+        for block in f.blocks(_BLOCK_BYTES):
             walk.feed(block)
+        block = b""  # the loop's last piece: not kept through stack resolution
         walk.close()
         self.walk_stats = walk.stats
 

@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from hwprof.perf.abi import CallchainContext
-from hwprof.pipeline.arrays import KeyIndex, levels_matrix, prefix_tree, sorted_unique, unique_inverse, unique_rows
+from hwprof.pipeline.arrays import KeyIndex, prefix_tree, sorted_unique, unique_inverse, unique_rows
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.profile import FrameKind, ProfileBuilder, StackEnd
 
@@ -91,9 +91,9 @@ class StackResolver:
         """Resolve and symbolize every unique (chain, pid, generation), streamed in blocks of rows.
 
         A block's entries are resolved with numpy at once; what they resolve to (descriptors) is remembered across
-        blocks, so each distinct address is located and symbolized once. Each block's frames go straight into the
-        root-first levels of the prefix tree and its chains are freed: the entry-sized arrays of only one block
-        exist at a time, so the peak grows with the stack table, not with the entries of every stack.
+        blocks, so each distinct address is located and symbolized once. Each block's chains are freed as its
+        frames (int32, no padding) are written: the entry-sized temporaries of only one block exist at a time, so
+        the peak is the chains, the frames and the stack table, not a dozen arrays of every entry.
         Returns each row's leaf stack node and StackEnd, and the stack table (frame, parent) it built.
         """
         n_rows = len(rows.pid)
@@ -106,7 +106,10 @@ class StackResolver:
         ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
         count = np.zeros(n_rows, dtype=np.int64)   # frame entries per row (context markers left out)
         flen = np.zeros(n_rows, dtype=np.int64)    # frames per row (inline chains expanded, root label included)
-        levels: list[np.ndarray] = []              # root-first: levels[d][row], provisional frame ids, -1 past
+        # Every row's frames, leaf first, row after row: provisional ids until interned (only the pages written
+        # become resident, so the room for inline chains beyond one frame per entry costs nothing unused).
+        frames_out = np.empty(int(lengths.sum()) + n_rows, dtype=np.int32)
+        written = 0
         root = rows.root if rows.root is not None and np.any(rows.root >= 0) else None
         for lo, hi in _blocks(lengths, _BLOCK_ENTRIES):
             entries = np.frombuffer(b"".join(parts[lo:hi]), dtype="<u4")
@@ -116,6 +119,7 @@ class StackResolver:
             count[lo:hi] = block.count
             ends[lo:hi] = block.ends
             frames, frame_row = block.frames, block.frame_row
+            del block
             if root is not None:
                 # A root frame above the outermost one (a probe's name when several probes share a profile),
                 # after each row's frames (leaf first); real frame ids are kept as -2 - id next to provisional ones.
@@ -124,29 +128,29 @@ class StackResolver:
                 frame_row = np.concatenate([frame_row, with_root])
                 order = np.argsort(frame_row, kind="stable")
                 frames, frame_row = frames[order], frame_row[order]
-            block_len = np.bincount(frame_row, minlength=hi - lo)
-            flen[lo:hi] = block_len
-            depth = int(block_len.max()) if hi > lo else 0
-            block_start = np.concatenate([[0], np.cumsum(block_len)[:-1]]) if hi > lo else block_len
-            matrix = levels_matrix(frames, block_start, block_len, depth)
-            del frames, frame_row, block
-            while len(levels) < depth:
-                levels.append(np.full(n_rows, -1, dtype=np.int32))
-            for d in range(depth):
-                levels[d][lo:hi] = matrix[d]
-            del matrix
+            flen[lo:hi] = np.bincount(frame_row, minlength=hi - lo)
+            if written + len(frames) > len(frames_out):  # inline chains beyond the room: grow
+                grown = np.empty(max(2 * len(frames_out), written + len(frames)), dtype=np.int32)
+                grown[:written] = frames_out[:written]
+                frames_out = grown
+            frames_out[written:written + len(frames)] = frames
+            written += len(frames)
+            del frames, frame_row
         parts.clear()
         # Frames are interned in the order one pass over every entry would have found them: ids do not depend on
         # the block size.
         lut = found.intern(builder)
-        for d, level in enumerate(levels):
-            levels[d] = np.where(level >= 0, lut[np.maximum(level, 0)], -2 - level).astype(np.int32)
+        frames_out = frames_out[:written]
+        for at in range(0, written, _BLOCK_ENTRIES):
+            chunk = frames_out[at:at + _BLOCK_ENTRIES]
+            chunk[:] = np.where(chunk >= 0, lut[np.maximum(chunk, 0)], -2 - chunk)
         if has_callchain:
             ends[count >= max_stack] = StackEnd.TRUNCATED
         else:
             ends[:] = StackEnd.NO_STACK
         ends[count == 0] = StackEnd.NO_STACK
-        stack_frame, stack_parent, leaf = prefix_tree(levels, flen, builder_frames=builder.n_frames + 1)
+        start = np.cumsum(flen) - flen
+        stack_frame, stack_parent, leaf = prefix_tree(frames_out, start, flen, builder_frames=builder.n_frames + 1)
         ends[leaf < 0] = StackEnd.NO_STACK
         return ResolvedStacks(leaf, ends, stack_frame, stack_parent)
 
