@@ -17,8 +17,8 @@ hwprof runs as users run it, through its `hwprof` console script, installed two 
   byte-compiled; the dependencies come from this venv's site-packages through a .pth path line.
 - editable: this venv's editable install (`make venv`): setuptools' import finder adds ~20-35 ms to every
   start (pathlib, importlib.util, ... at site time), which a user's install does not have.
-CPU time and peak RSS are the command's own, from wait4() in a small C launcher (workloads/rusage_exec.c): a
-child of this Python process would report at least this process's RSS as its peak.
+CPU time and peak RSS are the command's own (measure.run: wait4() in a small C launcher, workloads/rusage_exec.c;
+a child of this Python process would report at least this process's RSS as its peak).
 Byte-compile first (`python -m compileall hwprof collectors symbolize web`, as pip does for a wheel) when the
 environment sets PYTHONDONTWRITEBYTECODE, or every editable run pays for compiling the sources.
 
@@ -64,35 +64,20 @@ PEER_CRASH_RETRIES = 3
 peer_crashes: list[str] = []
 
 
-LAUNCHER_SOURCE = ROOT / "benchmarks" / "workloads" / "rusage_exec.c"
-launcher: list[str] = []  # the compiled rusage_exec, set by main()
 
 
 def measure(argv: list[str], env: dict[str, str], retry_crash: bool = False) -> tuple[float, float, int]:
-    """(wall s, user+sys CPU s, peak RSS KiB) of one run (measure.run of the launcher), CPU and RSS as the launcher
-    reports them for the command alone (wall includes the launcher's fork, the same for both tools). measure.run's
-    own peak RSS would be this script's at least: these tools' peaks are smaller than a Python benchmark's."""
+    """(wall s, user+sys CPU s, peak RSS KiB) of one run (measure.run: the command's own CPU and peak, from the
+    rusage launcher; wall includes the launcher's fork, the same for both tools)."""
     for _attempt in range(PEER_CRASH_RETRIES + 1):
-        result = run([*launcher, *argv], env=env)
-        wall = result.wall
-        user_us, sys_us, rss_kib, code = (int(x) for x in result.stdout.split())
-        if code < 0 and retry_crash:
-            peer_crashes.append(f"{' '.join(argv)}: signal {-code}")
+        result = run(argv, env=env, check=False, keep_output=False)
+        if result.returncode < 0 and retry_crash:
+            peer_crashes.append(f"{' '.join(argv)}: signal {-result.returncode}")
             continue
-        if code != 0:
-            raise SystemExit(f"{' '.join(argv)} failed ({code})")
-        return wall, (user_us + sys_us) / 1e6, rss_kib
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} failed ({result.returncode})")
+        return result.wall, result.cpu, result.peak_rss_kib
     raise SystemExit(f"{' '.join(argv)} crashed {PEER_CRASH_RETRIES + 1} times in a row")
-
-
-def build_launcher(into: Path) -> list[str]:
-    """rusage_exec.c compiled: a child of this (large) Python process would inherit its peak RSS as a floor."""
-    compiler = shutil.which("gcc") or shutil.which("cc")
-    if compiler is None:
-        raise SystemExit("a C compiler (gcc) is needed to build benchmarks/workloads/rusage_exec.c")
-    binary = into / "rusage_exec"
-    subprocess.run([compiler, "-O2", "-o", str(binary), str(LAUNCHER_SOURCE)], check=True)
-    return [str(binary)]
 
 
 def compare(name: str, ours: dict[str, list[str]], ours_env: dict, theirs: list[str], reps: int) -> list[dict]:
@@ -198,7 +183,6 @@ def main() -> int:
         raise SystemExit("perf is not installed")
     wheel_sizes: tuple[int, int] | None = None
     with tempfile.TemporaryDirectory(prefix="hwprof-list-bench-") as tmp:
-        launcher[:] = build_launcher(Path(tmp))
         installs: dict[str, tuple[str, str]] = {}
         if args.baseline:
             wheel = build_wheel(Path(tmp, "dist-baseline"), args.baseline)
