@@ -1,20 +1,28 @@
 """How every benchmark here measures one run of a command: wall time, the CPU of its process tree and its peak
-resident set, all from the child's own wait4() (not RUSAGE_CHILDREN deltas, whose ru_maxrss is the largest child the
-benchmark ever reaped, so a later, smaller tool would inherit an earlier one's peak).
+resident set.
 
-wait4 counts the child and every descendant it waited for: a profiler's workload, its worker processes. Output is
-drained by threads while the child runs, so a chatty tool never blocks on a full pipe.
+CPU and peak RSS come from wait4() in a small C launcher (workloads/rusage_exec.c, built once into
+~/.cache/hwprof-benchmarks): the kernel starts a child's ru_maxrss at the RSS of the process that forked it, so a
+command started straight from this (often large) Python process would "peak" at this process's size at least, and
+RUSAGE_CHILDREN deltas are worse still (their ru_maxrss is the largest child ever reaped). wait4 counts the command
+and every descendant it waited for: a profiler's workload, its worker processes. Output is drained by threads while
+the command runs, so a chatty tool never blocks on a full pipe.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
+import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+LAUNCHER_SOURCE = Path(__file__).resolve().parent / "workloads" / "rusage_exec.c"
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,21 @@ class Run:
         return self.peak_rss_kib / 1024
 
 
+def launcher() -> str:
+    """The compiled rusage_exec, keyed by its source's hash (rebuilt when the source changes)."""
+    source = LAUNCHER_SOURCE.read_bytes()
+    binary = Path.home() / ".cache" / "hwprof-benchmarks" / f"rusage_exec-{hashlib.sha256(source).hexdigest()[:12]}"
+    if not binary.exists():
+        compiler = shutil.which("gcc") or shutil.which("cc")
+        if compiler is None:
+            raise SystemExit(f"a C compiler (gcc) is needed to build {LAUNCHER_SOURCE}")
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        partial = binary.with_suffix(f".{os.getpid()}")
+        subprocess.run([compiler, "-O2", "-o", str(partial), str(LAUNCHER_SOURCE)], check=True)
+        os.replace(partial, binary)
+    return str(binary)
+
+
 def run(argv: list[str], *, env: Mapping[str, str] | None = None, stdin: bytes | None = None,
         limit_as_gib: float | None = None, check: bool = True, keep_output: bool = True) -> Run:
     """Run argv to completion. `check`: a failure ends the benchmark with the command's last words (a ratio over a
@@ -47,18 +70,25 @@ def run(argv: list[str], *, env: Mapping[str, str] | None = None, stdin: bytes |
             size = int(limit_as_gib * (1 << 30))
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
 
+    report_read, report_write = os.pipe()
     out_target = subprocess.PIPE if keep_output else subprocess.DEVNULL
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=out_target, stderr=subprocess.PIPE, env=dict(env) if env is not None else None,
-                            preexec_fn=cap if limit_as_gib else None)
-    chunks: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+    try:
+        proc = subprocess.Popen([launcher(), str(report_write), *argv],
+                                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=out_target, stderr=subprocess.PIPE,
+                                env=dict(env) if env is not None else None, pass_fds=(report_write,),
+                                preexec_fn=cap if limit_as_gib else None)
+    finally:
+        os.close(report_write)
+    chunks: dict[str, bytes] = {"stdout": b"", "stderr": b"", "report": b""}
 
     def drain(name: str, stream) -> None:
         chunks[name] = stream.read()
 
-    readers = [threading.Thread(target=drain, args=(name, getattr(proc, name)), daemon=True)
-               for name in ("stdout", "stderr") if getattr(proc, name) is not None]
+    streams = [(name, getattr(proc, name)) for name in ("stdout", "stderr") if getattr(proc, name) is not None]
+    streams.append(("report", os.fdopen(report_read, "rb")))
+    readers = [threading.Thread(target=drain, args=stream, daemon=True) for stream in streams]
     for reader in readers:
         reader.start()
     if stdin is not None:
@@ -67,13 +97,19 @@ def run(argv: list[str], *, env: Mapping[str, str] | None = None, stdin: bytes |
         except BrokenPipeError:
             pass  # the command ended without reading everything: its exit status says why
         proc.stdin.close()
-    _, status, usage = os.wait4(proc.pid, 0)
+    launcher_status = proc.wait()
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
     for reader in readers:
         reader.join()
-    result = Run(tuple(argv), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode,
-                 chunks["stdout"].decode(errors="replace"), chunks["stderr"].decode(errors="replace"))
+    streams[-1][1].close()
+    stderr = chunks["stderr"].decode(errors="replace")
+    try:
+        user_us, sys_us, rss_kib, status = (int(x) for x in chunks["report"].split())
+    except ValueError:
+        raise SystemExit(f"rusage_exec could not run {' '.join(argv[:4])} ({launcher_status}): "
+                         f"{stderr[-300:]}") from None
+    result = Run(tuple(argv), wall, (user_us + sys_us) / 1e6, rss_kib, status,
+                 chunks["stdout"].decode(errors="replace"), stderr)
     if check and not result.ok:
         raise SystemExit(f"{' '.join(argv[:4])} failed ({result.returncode}): {result.stderr.strip()[-500:]}")
     return result

@@ -317,8 +317,9 @@ class Symbolizer:
         return table
 
     def jit_unwind_table(self, perf_map_path: str | None, binaries: list[str]):
-        """(UnwindTable, base) for a process's JIT code: from its jitdump's unwinding info where the JIT wrote
-        some, else from the code's stack effect (CPython's perf trampolines, named in its perf map); or None."""
+        """A process's JIT code for the unwinder (hwprof.unwind.table.JitUnwindTable): rows from its jitdump's
+        unwinding info where the JIT wrote some, else from the code's stack effect (CPython's perf trampolines,
+        named in its perf map); None without a JIT map."""
         from hwprof.symbolize.jit import PerfMap
         from hwprof.symbolize.jit_unwind import JitEntry, jit_table
         from hwprof.symbolize.jitdump import is_jitdump, parse_jitdump

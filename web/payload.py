@@ -170,9 +170,12 @@ def _level_runs(parent: np.ndarray) -> list[int] | None:
     previous one, found by one binary search. None for a table numbered otherwise."""
     if np.any(parent[1:] < parent[:-1]):
         return None
-    bounds = [0, int(np.searchsorted(parent, 0, side="left"))]
+    def first_at_least(value: int) -> int:  # in the table's own dtype: a Python int would cast the whole table
+        return int(np.searchsorted(parent, np.asarray(value, dtype=parent.dtype), side="left"))
+
+    bounds = [0, first_at_least(0)]
     while bounds[-1] < len(parent):
-        bounds.append(int(np.searchsorted(parent, bounds[-1], side="left")))
+        bounds.append(first_at_least(bounds[-1]))
         if bounds[-1] <= bounds[-2]:
             return None  # a parent that does not precede its node: not level-numbered
     return bounds

@@ -18,6 +18,7 @@ from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.stacks import StackResolver, UniqueStacks
 from hwprof.pipeline.stages import Stage
 from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, SampleArrays, StackEnd
+from hwprof.system.memory import release_free_memory
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,6 @@ def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: ChainTa
     combo = np.stack(columns, axis=1) if n else np.zeros((0, len(columns)), dtype=np.int64)
     uniq, inverse = unique_rows(combo)
     inverse = inverse.reshape(-1)
-    values = chains.values()
-    encoded = chains.take()
-    rows_chains = [encoded[i] for i in uniq[:, 0].tolist()]
-    del encoded  # the rows hold the chains still needed; resolution consumes them
     times = samples.time
     if not meta.duration_ns and not meta.start_time_ns:  # else the producer knows its span (a probe session)
         meta = replace(meta, start_time_ns=int(times.min()) if n else 0,
@@ -70,8 +67,10 @@ def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: ChainTa
         label_frames = np.array([builder.frame(function=label, module=None, address=0, kind=FrameKind.UNKNOWN)
                                  for label in root_labels] + [-1], dtype=np.int64)
         root = label_frames[uniq[:, 3]]  # -1 indexes the trailing -1
-    resolved = resolver.resolve(builder, UniqueStacks(rows_chains, values, uniq[:, 1], uniq[:, 2], root), max_stack,
-                                has_callchain)
+    release_free_memory()  # what the walk freed, before the chains are laid out flat
+    rows = UniqueStacks(chains.take(), uniq[:, 0], uniq[:, 1], uniq[:, 2], root)
+    resolved = resolver.resolve(builder, rows, max_stack, has_callchain)
+    del rows
     builder.threads.update(spaces.comms if threads is None else threads)
     ends = resolved.ends[inverse].astype(np.uint8) if n else np.zeros(0, np.uint8)
     if samples.depth is not None and n:

@@ -10,6 +10,7 @@ resolution works on the codes directly (per-value facts, like "is a context mark
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -92,11 +93,26 @@ class ChainTable:
         """The entry value of each code (uint64)."""
         return np.concatenate(self._values) if self._values else np.zeros(0, dtype=np.uint64)
 
-    def take(self) -> list[bytes]:
-        """The encoded chain (uint32 codes, little-endian) of each id, emptying the id table (it held the only
-        copy: the caller keeps what it needs)."""
-        out = [b""] * len(self._ids)
-        for key, i in self._ids.items():
-            out[i] = key
-        self._ids.clear()
-        return out
+    def take(self) -> EncodedChains:
+        """Every chain's codes in one flat array, in id order, emptying the id table: its one small object per
+        chain is freed at once (while nothing else has been allocated among them), and the flat array is freed
+        in one piece when stack resolution is done with it."""
+        keys = self._ids
+        offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, keys), dtype=np.int64, count=len(keys)) // 4, out=offsets[1:])
+        codes = np.frombuffer(b"".join(keys), dtype="<u4")  # ids are given in insertion order: keys are in id order
+        keys.clear()
+        return EncodedChains(codes, offsets, self.values())
+
+
+@dataclass
+class EncodedChains:
+    """The unique chains of a decode, flat: chain i is `values[codes[offsets[i]:offsets[i + 1]]]`."""
+
+    codes: np.ndarray    # uint32 value codes, chains one after another
+    offsets: np.ndarray  # int64, chains + 1
+    values: np.ndarray   # uint64 entry value of each code
+
+    def release(self) -> None:
+        """Drop the codes (the largest array of a deep decode) once they are read."""
+        self.codes = np.zeros(0, dtype="<u4")

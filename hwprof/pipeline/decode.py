@@ -277,6 +277,8 @@ def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: Samp
         period=cols.cat("period", "float64"), chain=cols.cat("chain", "int64"), stop=cols.cat("stop", "uint8"),
         counters=counters, state=_states(cols, n),
         depth=cols.cat("depth", "int64") if cols.depth else None)
+    del cols
+    collector.columns.clear()  # the per-batch pieces: the samples' columns are whole now
     max_stack = int(ev.attr.sample_max_stack) or _max_stack_sysctl()
     threads = {0: "swapper", **collector.spaces.comms}  # the idle task has no COMM record; perf names it so
     return assemble_profile(replace(meta, weight_names=weight_names), samples, collector.chains,

@@ -27,8 +27,10 @@ import numpy as np
 
 from hwprof.perf.abi import CallchainContext
 from hwprof.pipeline.arrays import KeyIndex, prefix_tree, sorted_unique, unique_inverse, unique_rows
+from hwprof.pipeline.chains import EncodedChains
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.profile import FrameKind, ProfileBuilder, StackEnd
+from hwprof.system.memory import release_free_memory
 
 KERNEL_MODULE = "[kernel.kallsyms]"
 JIT_MODULE = "[jit]"
@@ -60,8 +62,8 @@ class FrameDesc:
 class UniqueStacks:
     """The rows to resolve: one per unique (callchain, address space)."""
 
-    chains: list[bytes]   # callchain of each row: uint32 codes into `values` (chains.ChainTable), markers included
-    values: np.ndarray    # uint64 entry value of each code
+    chains: EncodedChains  # the unique callchains (context markers included), released once resolved
+    chain: np.ndarray     # int64 chain of each row
     pid: np.ndarray       # int64 process of each row
     gen: np.ndarray       # int64 its address-space generation (AddressSpaces.generations)
     root: np.ndarray | None = None  # int64 frame id to put above each row's outermost frame (-1: none)
@@ -97,23 +99,26 @@ class StackResolver:
         Returns each row's leaf stack node and StackEnd, and the stack table (frame, parent) it built.
         """
         n_rows = len(rows.pid)
-        parts = rows.chains
-        lengths = np.fromiter((len(b) for b in parts), dtype=np.int64, count=n_rows) // 4
+        chains = rows.chains
+        lengths = chains.offsets[rows.chain + 1] - chains.offsets[rows.chain]
         space_keys, row_space = (unique_rows(np.stack([rows.pid, rows.gen], axis=1)) if n_rows
                                  else (np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)))
-        codes = _CodeTables(rows.values)
+        codes = _CodeTables(chains.values)
         found = _Descriptors(self, space_keys, codes.addresses)
         ends = np.full(n_rows, StackEnd.COMPLETE, dtype=np.uint8)
         count = np.zeros(n_rows, dtype=np.int64)   # frame entries per row (context markers left out)
         flen = np.zeros(n_rows, dtype=np.int64)    # frames per row (inline chains expanded, root label included)
         # Every row's frames, leaf first, row after row: provisional ids until interned (only the pages written
         # become resident, so the room for inline chains beyond one frame per entry costs nothing unused).
-        frames_out = np.empty(int(lengths.sum()) + n_rows, dtype=np.int32)
+        # int16 while the ids fit (a capture's distinct frames are usually thousands), int32 once they do not.
+        frames_out = np.empty(int(lengths.sum()) + n_rows, dtype=np.int16)
         written = 0
         root = rows.root if rows.root is not None and np.any(rows.root >= 0) else None
         for lo, hi in _blocks(lengths, _BLOCK_ENTRIES):
-            entries = np.frombuffer(b"".join(parts[lo:hi]), dtype="<u4")
-            parts[lo:hi] = [b""] * (hi - lo)  # the only copy of these chains: the joined entries replace them
+            block_len = lengths[lo:hi]
+            first = chains.offsets[rows.chain[lo:hi]]
+            entries = chains.codes[np.repeat(first - (np.cumsum(block_len) - block_len), block_len)
+                                   + np.arange(int(block_len.sum()), dtype=np.int64)]
             block = self._resolve_block(entries, lengths[lo:hi], row_space[lo:hi], codes, found)
             del entries
             count[lo:hi] = block.count
@@ -129,18 +134,24 @@ class StackResolver:
                 order = np.argsort(frame_row, kind="stable")
                 frames, frame_row = frames[order], frame_row[order]
             flen[lo:hi] = np.bincount(frame_row, minlength=hi - lo)
-            if written + len(frames) > len(frames_out):  # inline chains beyond the room: grow
-                grown = np.empty(max(2 * len(frames_out), written + len(frames)), dtype=np.int32)
+            wide = len(frames) and frames_out.dtype == np.int16 and not _fits_int16(frames)
+            if written + len(frames) > len(frames_out) or wide:  # inline chains beyond the room, or wider ids
+                grown = np.empty(max(len(frames_out), written + len(frames)) if wide else
+                                 max(2 * len(frames_out), written + len(frames)),
+                                 dtype=np.int32 if wide else frames_out.dtype)
                 grown[:written] = frames_out[:written]
                 frames_out = grown
             frames_out[written:written + len(frames)] = frames
             written += len(frames)
             del frames, frame_row
-        parts.clear()
+        chains.release()
+        release_free_memory()  # the blocks' temporaries and the chains: their pages, before the table's
         # Frames are interned in the order one pass over every entry would have found them: ids do not depend on
         # the block size.
         lut = found.intern(builder)
         frames_out = frames_out[:written]
+        if frames_out.dtype == np.int16 and not _fits_int16(lut):
+            frames_out = frames_out.astype(np.int32)
         for at in range(0, written, _BLOCK_ENTRIES):
             chunk = frames_out[at:at + _BLOCK_ENTRIES]
             chunk[:] = np.where(chunk >= 0, lut[np.maximum(chunk, 0)], -2 - chunk)
@@ -282,6 +293,11 @@ def jit_map_path(jit_dir: str | None, pid: int) -> str | None:
 
 
 _BLOCK_ENTRIES = 1 << 18  # callchain entries resolved at a time: ~10 MB of temporaries, whatever the capture
+
+
+def _fits_int16(ids: np.ndarray) -> bool:
+    """Whether frame ids (and -2 - id root codes) fit int16."""
+    return not len(ids) or (int(ids.max()) < 2**15 and int(ids.min()) >= -(2**15))
 
 
 def _blocks(lengths: np.ndarray, entries: int) -> list[tuple[int, int]]:
