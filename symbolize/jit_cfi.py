@@ -9,7 +9,11 @@ that the code each one describes falls inside its own filler and no two overlap.
 DW_CFA_nop (an .eh_frame entry no FDE refers to): a run of zeros would read as the section's terminator.
 
 Only the entries' framing (the length and CIE-pointer words) is checked here, so that one damaged record is dropped
-with a note instead of spoiling the image for every other entry; the instructions are left to symbolic.
+with a note instead of spoiling the image for every other entry; the instructions are left to symbolic. One thing
+is rewritten: V8 (Node --perf-prof-unwinding-info) writes its CIE with augmentation "zLR" and the LSDA encoding
+DW_EH_PE_omit, which symbolic's reader (gimli) refuses, dropping every FDE of it without a word. An omitted LSDA
+means no LSDA pointer in any FDE, exactly as if there were no "L": the "L" and its encoding byte are taken out of
+the CIE and the initial instructions move up, two DW_CFA_nop keep the CIE's length (nothing else moves).
 """
 
 from __future__ import annotations
@@ -49,8 +53,42 @@ def entries_framing(eh_frame: bytes) -> bytes | None:
         cie_pointer = int.from_bytes(eh_frame[pos + 4:pos + 8], "little")
         if cie_pointer and cie_pointer > pos + 4:
             return None
+        if not cie_pointer:
+            cie = _without_omitted_lsda(eh_frame[pos:pos + 4 + length])
+            eh_frame = eh_frame[:pos] + cie + eh_frame[pos + len(cie):]
         pos += 4 + length
     return eh_frame[:pos] if pos == len(eh_frame) and pos else None
+
+
+def _uleb_end(data: bytes, at: int) -> int:
+    while at < len(data) and data[at] & 0x80:
+        at += 1
+    return at + 1
+
+
+def _without_omitted_lsda(cie: bytes) -> bytes:
+    """The CIE with an "L" whose encoding is DW_EH_PE_omit (0xff) taken out; any other CIE unchanged."""
+    aug_at = 9
+    aug_end = cie.find(b"\0", aug_at)
+    augmentation = cie[aug_at:aug_end]
+    if aug_end < 0 or not augmentation.startswith(b"z") or b"L" not in augmentation:
+        return cie
+    at = _uleb_end(cie, _uleb_end(cie, aug_end + 1))          # code and data alignment factors
+    at = at + 1 if cie[8] == 1 else _uleb_end(cie, at)        # return-address register: a byte in version 1
+    data_at = _uleb_end(cie, at)                              # augmentation data length
+    if data_at - at != 1 or cie[at] >= 0x80:
+        return cie
+    lsda_at = data_at
+    for letter in augmentation[1:augmentation.index(b"L")]:   # P carries an encoding and a pointer, R and S less
+        if letter != ord("R"):
+            return cie
+        lsda_at += 1
+    if lsda_at >= len(cie) or cie[lsda_at] != 0xFF:
+        return cie
+    letter_at = aug_at + augmentation.index(b"L")
+    out = (cie[:letter_at] + cie[letter_at + 1:at] + bytes([cie[at] - 1]) + cie[data_at:lsda_at]
+           + cie[lsda_at + 1:] + b"\0\0")
+    return out if len(out) == len(cie) else cie
 
 
 def _filler(size: int) -> bytes:

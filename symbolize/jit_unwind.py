@@ -25,7 +25,7 @@ from hwprof.symbolize.elf import ElfError, open_image
 from hwprof.symbolize.jit_cfi import JitRow, jit_cfi_rows
 
 from hwprof.unwind.stackeffect import stack_rows
-from hwprof.unwind.table import RA_UNDEFINED, RBP_SAME, CfaRule, UnwindTable
+from hwprof.unwind.table import RA_UNDEFINED, RBP_SAME, CfaRule, JitUnwindTable, UnwindTable
 
 CFI_SOURCE = "the JIT's own CFI (jitdump unwinding info)"
 STACK_EFFECT_SOURCE = "stack-effect analysis of their code"
@@ -43,6 +43,10 @@ class JitEntry:
     name: str
     code: bytes | None = None      # its bytes (jitdump), None for a perf map's line
     eh_frame: bytes | None = None  # the JIT's CFI for it (a jitdump's unwinding info), laid out as genelf.c does
+
+    def __post_init__(self) -> None:
+        if self.eh_frame == b"":  # an .eh_frame_hdr alone (V8, for code it has no CFI for): no CFI
+            object.__setattr__(self, "eh_frame", None)
 
 
 def trampoline_code(binaries: list[str]) -> bytes | None:
@@ -70,10 +74,11 @@ def trampoline_code(binaries: list[str]) -> bytes | None:
 
 
 def jit_table(entries: list[JitEntry], binaries: list[str], what: str = "JIT map",
-              notes: list[str] | None = None) -> tuple[UnwindTable, int] | None:
-    """(table, base) for a process's JIT entries: rows keyed by runtime address - base. An entry with its JIT's CFI
-    gets rows from it; otherwise entries with code are analysed from it, and `py::` entries without code (a perf
-    map) get the trampoline's rows, read from the interpreter among `binaries`. None when no entry gets rows.
+              notes: list[str] | None = None) -> JitUnwindTable | None:
+    """A process's JIT entries for the unwinder: rows keyed by runtime address - base, and the ranges of all its
+    code (with rows or not: nearby entries merged). An entry with its JIT's CFI gets rows from it; otherwise entries
+    with code are analysed from it, and `py::` entries without code (a perf map) get the trampoline's rows, read
+    from the interpreter among `binaries`. None when there are no entries.
     `notes` (what reading the map said) go into the table's notes, with this function's own."""
     notes = list(notes or [])
     with_cfi = sorted({(e.size, e.eh_frame) for e in entries if e.eh_frame and e.size})
@@ -108,8 +113,13 @@ def jit_table(entries: list[JitEntry], binaries: list[str], what: str = "JIT map
         for offset, *rule in picked:
             rows[e.start + offset] = (e.start + offset, *rule)
         ends.append(end)
-    if not rows:
+    if not entries:
         return None
+    ranges = code_ranges(entries)
+    if not rows:
+        empty = UnwindTable.empty()
+        empty.source, empty.notes = f"JIT code: none of {len(entries)} entries has unwind rows", tuple(notes)
+        return JitUnwindTable(empty, 0, ranges)
     for end in ends:  # after each entry's last byte: no rule, unless the next entry's rows start right there
         rows.setdefault(end, (end, CfaRule.NONE, 0, RA_UNDEFINED, RBP_SAME))
     base = min(rows) & ~0xFFF
@@ -118,4 +128,16 @@ def jit_table(entries: list[JitEntry], binaries: list[str], what: str = "JIT map
     table = UnwindTable((arr[:, 0] - base).astype(np.uint64), arr[:, 1].astype(np.uint8), arr[:, 2].astype(np.int32),
                         arr[:, 3].astype(np.int32), arr[:, 4].astype(np.int32),
                         source="JIT code unwound: " + ", ".join(ways), notes=tuple(notes))
-    return table, base
+    return JitUnwindTable(table, base, ranges)
+
+
+def code_ranges(entries: list[JitEntry], gap: int = 4096) -> list[tuple[int, int]]:
+    """The runtime ranges the entries' code occupies, entries less than `gap` apart merged into one range."""
+    out: list[list[int]] = []
+    for e in sorted(entries, key=lambda e: e.start):
+        end = e.start + max(e.size, 1)
+        if out and e.start <= out[-1][1] + gap:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([e.start, end])
+    return [(lo, hi) for lo, hi in out]

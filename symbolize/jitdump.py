@@ -118,7 +118,7 @@ def _unwinding(data: bytes, body: int, end: int) -> JitUnwinding | None:
         return None
     unwinding_size, hdr_size, mapped_size = _UNWINDING.unpack_from(data, body)
     at = body + _UNWINDING.size
-    if unwinding_size > end - at or hdr_size > unwinding_size or unwinding_size == hdr_size:
-        return None
+    if unwinding_size > end - at or hdr_size > unwinding_size:
+        return None  # an .eh_frame_hdr alone (V8's records for code it has no CFI for) is an empty .eh_frame
     split = at + unwinding_size - hdr_size
     return JitUnwinding(bytes(data[at:split]), bytes(data[split:at + unwinding_size]), mapped_size)

@@ -140,8 +140,8 @@ def test_rows_read_from_a_jits_bytes_agree_with_readelf_and_llvm_dwarfdump(sourc
     elf_bytes, (code_at,) = wrap_in_elf([(entry.size, entry.unwinding.eh_frame)])
     elf = tmp_path / "wrapped.elf"
     elf.write_bytes(elf_bytes)
-    table, base = jit_table([JitEntry(entry.start, entry.size, entry.name, entry.code, entry.unwinding.eh_frame)],
-                            [])
+    jit = jit_table([JitEntry(entry.start, entry.size, entry.name, entry.code, entry.unwinding.eh_frame)], [])
+    table, base = jit.table, jit.base
 
     def ours(offset: int) -> str:
         i = int(table.lookup([entry.start + offset - base])[0])

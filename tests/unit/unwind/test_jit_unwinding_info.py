@@ -2,7 +2,10 @@
 stack-effect analysis, and never a crash when damaged.
 
 golden/python3.13-perf_jit.dump is the start of a real jitdump written by CPython 3.13.0 `-X perf_jit` (header and
-its first three UNWINDING_INFO + CODE_LOAD pairs: trampolines for importlib functions)."""
+its first three UNWINDING_INFO + CODE_LOAD pairs: trampolines for importlib functions). golden/node20-perf-prof-
+unwinding-info.dump holds two of Node 20's (`--perf-prof --perf-prof-unwinding-info`) pairs: a builtin, whose
+record is an .eh_frame_hdr alone (no CFI), and a TurboFan-optimized function with a frame-pointer frame, whose CIE
+says "zLR" with an omitted LSDA."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from hwprof.unwind.stackeffect import stack_rows
 from hwprof.unwind.table import RBP_SAME, CfaRule
 
 GOLDEN = Path(__file__).parent / "golden" / "python3.13-perf_jit.dump"
+NODE_GOLDEN = Path(__file__).parent / "golden" / "node20-perf-prof-unwinding-info.dump"
 TRAMPOLINE = bytes.fromhex("4883ec08ffd14883c408c3")  # sub $8,%rsp; call *%rcx; add $8,%rsp; ret
 
 
@@ -53,7 +57,8 @@ def test_cpython_313_writes_one_unwinding_record_before_each_code_load():
 
 
 def test_cfi_rows_at_the_trampoline_offsets_agree_with_its_stack_effect():
-    table, base = jit_table(_entries(_dump()), [])
+    jit = jit_table(_entries(_dump()), [])
+    table, base = jit.table, jit.base
     assert CFI_SOURCE in table.source and STACK_EFFECT_SOURCE not in table.source and "3 entries" in table.source
     effect = stack_rows(TRAMPOLINE)
     for e in parse_jitdump(_dump()).entries:
@@ -61,7 +66,8 @@ def test_cfi_rows_at_the_trampoline_offsets_agree_with_its_stack_effect():
             expected = [r.cfa_offset for r in effect if r.offset <= offset][-1]
             assert _rule_at(table, base, e.start + offset) == (CfaRule.RSP, expected, -8, RBP_SAME), offset
         assert _rule_at(table, base, e.start + len(TRAMPOLINE))[0] == CfaRule.NONE  # the padding after the copy
-    by_effect, effect_base = jit_table(_entries(_dump(), with_cfi=False), [])
+    jit = jit_table(_entries(_dump(), with_cfi=False), [])
+    by_effect, effect_base = jit.table, jit.base
     assert STACK_EFFECT_SOURCE in by_effect.source and effect_base == base
     for column in ("start", "cfa_rule", "cfa_offset", "ra_offset", "rbp_offset"):
         assert np.array_equal(getattr(table, column), getattr(by_effect, column)), column
@@ -90,17 +96,42 @@ def test_a_frame_pointer_function_gets_rbp_rows_from_its_cfi():
     (rows,) = jit_cfi_rows([(40, eh_frame)], [])
     assert rows == [(0, CfaRule.RSP, 8, -8, RBP_SAME), (1, CfaRule.RSP, 16, -8, -16),
                     (4, CfaRule.RBP, 16, -8, -16), (19, CfaRule.RSP, 8, -8, -16)]
-    table, base = jit_table([JitEntry(0x7F0000010000, 40, "LazyCompile:f", b"\x55" * 40, eh_frame)], [])
+    jit = jit_table([JitEntry(0x7F0000010000, 40, "LazyCompile:f", b"\x55" * 40, eh_frame)], [])
+    table, base = jit.table, jit.base
     assert _rule_at(table, base, 0x7F0000010000 + 10) == (CfaRule.RBP, 16, -8, -16)
     assert _rule_at(table, base, 0x7F0000010000 + 40)[0] == CfaRule.NONE
 
 
 def test_stack_effect_stays_the_fallback_for_entries_without_unwinding_info():
     eh_frame = _genelf_eh_frame(40, RBP_FUNCTION_CFI)
-    table, base = jit_table([JitEntry(0x7F0000010000, 40, "LazyCompile:f", b"\x90" * 40, eh_frame),
-                             JitEntry(0x7F0000010100, 11, "py::g:a.py", TRAMPOLINE)], [])
+    jit = jit_table([JitEntry(0x7F0000010000, 40, "LazyCompile:f", b"\x90" * 40, eh_frame),
+                     JitEntry(0x7F0000010100, 11, "py::g:a.py", TRAMPOLINE)], [])
+    table, base = jit.table, jit.base
     assert f"1 entries by {CFI_SOURCE}" in table.source and f"1 entries by {STACK_EFFECT_SOURCE}" in table.source
     assert _rule_at(table, base, 0x7F0000010100 + 5)[:2] == (CfaRule.RSP, 16)
+
+
+def test_node_records_an_eh_frame_hdr_alone_for_code_without_cfi_and_zlr_cies_for_optimized_code():
+    dump = parse_jitdump(NODE_GOLDEN.read_bytes())
+    builtin, optimized = dump.entries
+    assert not dump.notes and dump.unwinding_used == 2
+    assert builtin.name.startswith("Builtin:") and builtin.unwinding.eh_frame == b""
+    assert len(builtin.unwinding.eh_frame_hdr) == 20
+    assert optimized.name.startswith("JS:*descend") and optimized.unwinding.eh_frame[9:13] == b"zLR\0"
+    # the omitted LSDA is taken out of the CIE (symbolic refuses it), nothing else moves
+    framed = entries_framing(optimized.unwinding.eh_frame)
+    assert framed[9:12] == b"zR\0" and len(framed) == len(optimized.unwinding.eh_frame) - 4  # less the terminator
+    assert framed[24:] == optimized.unwinding.eh_frame[24:-4]
+    jit = jit_table(_entries(NODE_GOLDEN.read_bytes()), [])
+    assert f"1 entries by {CFI_SOURCE}" in jit.table.source
+    # what readelf --debug-dump=frames-interp prints for these bytes (wrapped as genelf.c does)
+    expected = {0: (CfaRule.RSP, 8, -8, RBP_SAME), 15: (CfaRule.RSP, 16, -8, -16), 18: (CfaRule.RBP, 16, -8, -16),
+                173: (CfaRule.RSP, 16, -8, -16), 174: (CfaRule.RSP, 8, -8, -16), 192: (CfaRule.RBP, 16, -8, -16)}
+    current = None
+    for offset in range(optimized.size):
+        current = expected.get(offset, current)
+        assert _rule_at(jit.table, jit.base, optimized.start + offset) == current, offset
+    assert jit.code_ranges[-1][1] >= optimized.start + optimized.size
 
 
 def _record(rid: int, body: bytes) -> bytes:
@@ -121,7 +152,7 @@ def _file(*records: bytes) -> bytes:
     return struct.pack("<IIIIIIQQ", JITDUMP_MAGIC, 1, 40, 62, 0, 1, 0, 0) + b"".join(records)
 
 
-@pytest.mark.parametrize("sizes", [(10_000, 12), (60, 100), (12, 12)])
+@pytest.mark.parametrize("sizes", [(10_000, 12), (60, 100), (60, 10_000)])
 def test_an_unwinding_record_whose_sizes_do_not_fit_is_noted_and_its_code_still_loaded(sizes):
     eh_frame = _genelf_eh_frame(11, b"")
     dump = parse_jitdump(_file(_unwinding(eh_frame, sizes=sizes), _load(0x7F0000001000, TRAMPOLINE, 1)))
@@ -138,8 +169,8 @@ def test_an_unwinding_record_without_its_code_load_is_noted():
 def test_a_cut_eh_frame_gives_a_note_and_the_stack_effect_rows():
     eh_frame = _genelf_eh_frame(11, bytes.fromhex("440e10460e08"))
     notes: list[str] = []
-    table, base = jit_table([JitEntry(0x7F0000001000, 11, "py::f:a.py", TRAMPOLINE, eh_frame[:-9])], [],
-                            notes=notes)
+    jit = jit_table([JitEntry(0x7F0000001000, 11, "py::f:a.py", TRAMPOLINE, eh_frame[:-9])], [], notes=notes)
+    table, base = jit.table, jit.base
     assert any("do not fit their bytes" in n for n in table.notes)
     assert STACK_EFFECT_SOURCE in table.source and CFI_SOURCE not in table.source
     assert _rule_at(table, base, 0x7F0000001005)[:2] == (CfaRule.RSP, 16)
