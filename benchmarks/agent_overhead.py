@@ -90,6 +90,20 @@ def main() -> None:
 
         with ClickHouseStore.open(server.url("bench")) as store:
             usage = store.disk_usage()
+            stored_windows = sorted(store.windows(), key=lambda w: w["start_ns"])
+        if stored_windows:
+            # The agent measures its own CPU (both processes) per window: the first window carries the start-up
+            # (imports, the first /proc snapshot, kallsyms, symbol tables of every busy binary); the rest is what
+            # a host pays while the agent runs for days.
+            cpu = [w["agent_cpu_ns"] / 1e9 for w in stored_windows]
+            later = cpu[1:]
+            span = sum(w["duration_ns"] for w in stored_windows[1:]) / 1e9
+            print(f"  per window (agent's own CPU, s): {', '.join(f'{c:.3f}' for c in cpu)}")
+            if later and span:
+                print(f"  after the first window: {sum(later):.2f} s over {span:.0f} s = "
+                      f"{100 * sum(later) / span:.2f}% of one CPU (mean {1000 * sum(later) / len(later):.0f} ms "
+                      f"per window); worker RSS at the last window {stored_windows[-1]['agent_rss_bytes'] / 2**20:.0f}"
+                      " MB")
         stored = sum(t["bytes"] for t in usage.values())
         tables = ", ".join(f"{k} {v['rows']:,} rows" for k, v in usage.items())
         print(f"  stored: {stored / 1e3:.0f} kB on disk ({tables})")

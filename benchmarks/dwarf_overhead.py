@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from record_overhead import tree_cpu  # noqa: E402  (a sibling script, not a package)
+from measure import interleaved  # noqa: E402  (sibling modules, not a package)
+from record_overhead import slowdown_report  # noqa: E402
 
 
 def main() -> int:
@@ -40,27 +40,14 @@ def main() -> int:
         subprocess.run(["gcc", "-O2", "-fomit-frame-pointer", "-o", str(binary), str(HERE / "workloads" / "spin.c")],
                        check=True)
         work = [str(binary), str(args.rounds * 4)]  # -O2 runs the loop about 4x faster than record_overhead's -O0
-        alone, under_perf, under_hw, perf_own, hw_own = [], [], [], [], []
-        for _ in range(args.reps):
-            _, cpu, _ = tree_cpu(work)
-            alone.append(cpu)
-            total, cpu, _ = tree_cpu([perf, "record", "-q", "--call-graph", "dwarf", "-F", "999", "-e", "cpu-clock",
-                                      "-o", str(tmp / "p.data"), "--", *work])
-            under_perf.append(cpu)
-            perf_own.append(total - cpu)
-            total, cpu, _ = tree_cpu([*hwprof, "record", "-q", "--call-graph", "dwarf", "-F", "999", "-e",
-                                      "cpu-clock", "-o", str(tmp / "h.data"), "--", *work])
-            under_hw.append(cpu)
-            hw_own.append(total - cpu)
-        med = statistics.median
-        slow_perf = med(under_perf) / med(alone)
-        slow_hw = med(under_hw) / med(alone)
-        print(f"workload CPU alone {med(alone):.3f}s; under perf {med(under_perf):.3f}s; "
-              f"under hwprof {med(under_hw):.3f}s (medians of {args.reps})")
-        print(f"slowdown: perf {slow_perf:.3f}x, hwprof {slow_hw:.3f}x; hwprof/perf slowdown ratio "
-              f"{slow_hw / slow_perf:.3f} (goal <= 1.0 within noise)")
-        print(f"profiler's own CPU: perf {med(perf_own):.3f}s, hwprof {med(hw_own):.3f}s; "
-              f"ratio hwprof/perf {med(hw_own) / med(perf_own):.2f}x")
+        runs = interleaved(work, {
+            "alone": [],
+            "perf": [perf, "record", "-q", "--call-graph", "dwarf", "-F", "999", "-e", "cpu-clock",
+                     "-o", str(tmp / "p.data"), "--"],
+            "hwprof": [*hwprof, "record", "-q", "--call-graph", "dwarf", "-F", "999", "-e", "cpu-clock",
+                       "-o", str(tmp / "h.data"), "--"],
+        }, args.reps)
+        slowdown_report(runs, args.reps)
         print(f"file size: perf {(tmp / 'p.data').stat().st_size / 1e6:.1f} MB, "
               f"hwprof {(tmp / 'h.data').stat().st_size / 1e6:.1f} MB")
     return 0

@@ -19,8 +19,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import Run, run  # noqa: E402  (a sibling module, not a package)
 
 WORKLOAD = """
 import json, re, sys
@@ -32,15 +35,6 @@ def work(n):
     return sorted(d.values())
 for _ in range(int(sys.argv[1])): work(20000)
 """
-
-
-def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, bool]:
-    """Wall seconds, CPU seconds, peak RSS (KiB) and success of one run (output discarded)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    return (time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
-            os.waitstatus_to_exitcode(status) == 0)
 
 
 def capture(tmp: Path, samples: int, hwprof: list[str]) -> Path:
@@ -88,21 +82,21 @@ def main() -> int:
             "perf report --children -g none": [perf, "report", "-i", str(data), "--stdio", "--children", "-g",
                                                "none"],
         }
-        results: dict[str, list[tuple[float, float, int, bool]]] = {name: [] for name in runs}
+        results: dict[str, list[Run]] = {name: [] for name in runs}
         for _ in range(args.reps):
             for name, argv in runs.items():
                 if "cold" in name:
                     shutil.rmtree(cache, ignore_errors=True)
                 env = {**os.environ, "HWPROF_CACHE_DIR": str(cache)}
-                results[name].append(timed(argv, env))
+                results[name].append(run(argv, env=env, check=False, keep_output=False))
         med = statistics.median
-        base_cpu = med(r[1] for r in results["perf report --stdio"])
-        base_rss = max(r[2] for r in results["perf report --stdio"])
+        base_cpu = med(r.cpu for r in results["perf report --stdio"])
+        base_rss = max(r.peak_rss_kib for r in results["perf report --stdio"])
         for name, rs in results.items():
-            ok = all(r[3] for r in rs)
-            cpu = med(r[1] for r in rs)
-            rss = max(r[2] for r in rs)
-            print(f"{name:<32} wall {med(r[0] for r in rs):6.2f} s  CPU {cpu:6.2f} s  peak RSS {rss / 1024:7.1f} MiB"
+            ok = all(r.ok for r in rs)
+            cpu = med(r.cpu for r in rs)
+            rss = max(r.peak_rss_kib for r in rs)
+            print(f"{name:<32} wall {med(r.wall for r in rs):6.2f} s  CPU {cpu:6.2f} s  peak RSS {rss / 1024:7.1f} MiB"
                   f"  CPU vs perf report {cpu / base_cpu:.2f}x  RSS {rss / base_rss:.2f}x{'' if ok else '  FAILED'}")
         print("goal: hwprof report at most 1.0x perf report's CPU time and 2x its peak memory")
     return 0

@@ -5,7 +5,7 @@ under `perf record -e sched:sched_switch -g`, under perf recording what hwprof -
 
 What is compared: the workload's own wall time (its clock around the ping-pong; each switch costs a tracepoint
 sample with a kernel+user callchain under both tools, plus switch records under hwprof), its own CPU time, the
-profiler's own CPU time (the process tree's CPU minus the workload's) and the peak RSS of the run (GNU time's %M:
+profiler's own CPU time (the process tree's CPU minus the workload's) and the peak RSS of the run (wait4's ru_maxrss:
 the largest process of the tree, i.e. the profiler). Runs are interleaved (alone, perf, hwprof, alone, ...) and
 medians compared, since the machine is shared. Lost records are reported: at this rate a slow reader loses them.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -26,6 +25,9 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from measure import interleaved  # noqa: E402  (a sibling module, not a package)
 
 
 def build(tmp: Path) -> Path:
@@ -35,24 +37,9 @@ def build(tmp: Path) -> Path:
     return binary
 
 
-def run(argv: list[str]) -> dict[str, float]:
-    """Run argv under GNU time; the workload's timing fields, the tree's CPU, the peak RSS (KiB) and stderr."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(["/usr/bin/time", "-f", "maxrss_kib=%M", *argv], capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed: {proc.stderr.strip()[-500:]}")
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("elapsed=")), None)
-    if line is None:
-        raise SystemExit(f"no timing line from the workload: {proc.stdout!r}")
-    out = {k: float(v) for k, v in (part.split("=") for part in line.split())}
-    out["tree_cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    rss = [x for x in proc.stderr.splitlines() if x.startswith("maxrss_kib=")]
-    out["maxrss_kib"] = float(rss[-1].split("=")[1]) if rss else 0.0
-    # hwprof: "(N samples, M LOST)"; perf: "Processed N events and lost M chunks!" / "lost M events"
-    lost = re.findall(r"([\d,]+) LOST|[Ll]ost ([\d,]+)", proc.stderr)
-    out["lost"] = float(sum(int((a or b).replace(",", "")) for a, b in lost))
-    return out
+def lost(stderr: str) -> int:
+    """hwprof: "(N samples, M LOST)"; perf: "Processed N events and lost M chunks!" / "lost M events"."""
+    return sum(int((a or b).replace(",", "")) for a, b in re.findall(r"([\d,]+) LOST|[Ll]ost ([\d,]+)", stderr))
 
 
 def main() -> int:
@@ -61,8 +48,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=50000, help="ping-pong rounds (2 switches each)")
     args = parser.parse_args()
     perf = shutil.which("perf")
-    if perf is None or shutil.which("gcc") is None or not os.path.exists("/usr/bin/time"):
-        print("needs perf (linux-perf), gcc and GNU time", file=sys.stderr)
+    if perf is None or shutil.which("gcc") is None:
+        print("needs perf (linux-perf) and gcc", file=sys.stderr)
         return 2
     if os.geteuid() != 0:
         print("needs root (sched tracepoints)", file=sys.stderr)
@@ -71,19 +58,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         work = [str(build(tmp)), str(args.rounds)]
-        runs: dict[str, list[dict[str, float]]] = {"alone": [], "perf": [], "perf-same": [], "hwprof": []}
-        for _ in range(args.reps):
-            runs["alone"].append(run(work))
-            runs["perf"].append(run([perf, "record", "-q", "-e", "sched:sched_switch", "-g", "-o",
-                                     str(tmp / "p.data"), "--", *work]))
-            runs["perf-same"].append(run([perf, "record", "-q", "-e", "cpu-clock", "-F", "4000", "-e",
-                                          "sched:sched_switch", "-g", "--switch-events", "-k", "mono", "-o",
-                                          str(tmp / "q.data"), "--", *work]))
-            runs["hwprof"].append(run([*hwprof, "record", "--off-cpu", "-o", str(tmp / "h.data"), "--", *work]))
+        runs = interleaved(work, {
+            "alone": [],
+            "perf": [perf, "record", "-q", "-e", "sched:sched_switch", "-g", "-o", str(tmp / "p.data"), "--"],
+            "perf-same": [perf, "record", "-q", "-e", "cpu-clock", "-F", "4000", "-e", "sched:sched_switch", "-g",
+                          "--switch-events", "-k", "mono", "-o", str(tmp / "q.data"), "--"],
+            "hwprof": [*hwprof, "record", "--off-cpu", "-o", str(tmp / "h.data"), "--"],
+        }, args.reps)
         med = statistics.median
 
         def m(tool: str, key: str) -> float:
-            return med(r[key] for r in runs[tool])
+            values = {"tree_cpu": lambda r: r.run.cpu, "maxrss_kib": lambda r: r.run.peak_rss_kib,
+                      "lost": lambda r: lost(r.run.stderr)}
+            return med(values[key](r) if key in values else r.workload[key] for r in runs[tool])
 
         alone = m("alone", "elapsed")
         print(f"workload: {args.rounds} rounds, {m('alone', 'rate'):,.0f} switches/s alone; load average "

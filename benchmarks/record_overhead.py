@@ -23,6 +23,9 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from measure import WorkloadRun, interleaved  # noqa: E402  (a sibling module, not a package)
 
 
 def build(tmp: Path) -> Path:
@@ -32,28 +35,20 @@ def build(tmp: Path) -> Path:
     return binary
 
 
-def run_tree(argv: list[str]) -> tuple[float, str]:
-    """Run argv; return the workload's own CPU seconds (from its timing line) and stderr."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed: {err.strip()}")
-    line = next((x for x in out.splitlines() if x.startswith("elapsed=")), None)
-    if line is None:
-        raise SystemExit(f"no timing line from the workload: {out!r}")
-    fields = dict(part.split("=") for part in line.split())
-    return float(fields["cpu"]), err
-
-
-def tree_cpu(argv: list[str]) -> tuple[float, float, str]:
-    """CPU of the process tree of argv (via RUSAGE_CHILDREN deltas) and the workload's own CPU."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    workload_cpu, err = run_tree(argv)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return total, workload_cpu, err
+def slowdown_report(runs: dict[str, list[WorkloadRun]], reps: int, own_goal: str = "") -> None:
+    """The lines both sampling-overhead benchmarks print: workload slowdown under each tool and the tools' own CPU,
+    medians of the interleaved runs."""
+    med = statistics.median
+    alone = med(r.workload["cpu"] for r in runs["alone"])
+    under = {tool: med(r.workload["cpu"] for r in runs[tool]) for tool in ("perf", "hwprof")}
+    own = {tool: med(r.own_cpu for r in runs[tool]) for tool in ("perf", "hwprof")}
+    print(f"workload CPU alone {alone:.3f}s; under perf {under['perf']:.3f}s; under hwprof {under['hwprof']:.3f}s "
+          f"(medians of {reps}); load average {os.getloadavg()[0]:.2f}")
+    slow_perf, slow_hw = under["perf"] / alone, under["hwprof"] / alone
+    print(f"slowdown: perf {slow_perf:.3f}x, hwprof {slow_hw:.3f}x; hwprof/perf slowdown ratio "
+          f"{slow_hw / slow_perf:.3f} (goal <= 1.0 within noise)")
+    print(f"profiler's own CPU: perf {own['perf']:.3f}s, hwprof {own['hwprof']:.3f}s; "
+          f"ratio hwprof/perf {own['hwprof'] / max(own['perf'], 1e-9):.2f}x{own_goal}")
 
 
 def lost_at_4000hz_system_wide(binary: Path, tmp: Path, hwprof: list[str]) -> tuple[int, int]:
@@ -86,27 +81,13 @@ def main() -> int:
         tmp = Path(tmpdir)
         binary = build(tmp)
         work = [str(binary), str(args.rounds)]
-        alone, under_perf, under_hw, perf_own, hw_own = [], [], [], [], []
-        for _ in range(args.reps):
-            _, cpu, _ = tree_cpu(work)
-            alone.append(cpu)
-            total, cpu, _ = tree_cpu([perf, "record", "-q", "-F", "999", "-g", "-e", "cpu-clock",
-                                      "-o", str(tmp / "p.data"), "--", *work])
-            under_perf.append(cpu)
-            perf_own.append(total - cpu)
-            total, cpu, _ = tree_cpu([*hwprof, "record", "-q", "-F", "999", "-g", "-e", "cpu-clock",
-                                      "-o", str(tmp / "h.data"), "--", *work])
-            under_hw.append(cpu)
-            hw_own.append(total - cpu)
-        med = statistics.median
-        slow_perf = med(under_perf) / med(alone)
-        slow_hw = med(under_hw) / med(alone)
-        print(f"workload CPU alone {med(alone):.3f}s; under perf {med(under_perf):.3f}s; "
-              f"under hwprof {med(under_hw):.3f}s (medians of {args.reps})")
-        print(f"slowdown: perf {slow_perf:.3f}x, hwprof {slow_hw:.3f}x; hwprof/perf slowdown ratio "
-              f"{slow_hw / slow_perf:.3f} (goal <= 1.0 within noise)")
-        print(f"profiler's own CPU: perf {med(perf_own):.3f}s, hwprof {med(hw_own):.3f}s; "
-              f"ratio hwprof/perf {med(hw_own) / med(perf_own):.2f}x (goal <= 1.5x)")
+        runs = interleaved(work, {
+            "alone": [],
+            "perf": [perf, "record", "-q", "-F", "999", "-g", "-e", "cpu-clock", "-o", str(tmp / "p.data"), "--"],
+            "hwprof": [*hwprof, "record", "-q", "-F", "999", "-g", "-e", "cpu-clock", "-o", str(tmp / "h.data"),
+                       "--"],
+        }, args.reps)
+        slowdown_report(runs, args.reps, " (goal <= 1.5x)")
         samples, lost = lost_at_4000hz_system_wide(binary, tmp, hwprof)
         print(f"system-wide -F 4000 -g for 5 s on {os.cpu_count()} busy CPUs: {samples} samples, {lost} lost "
               f"(goal 0)")

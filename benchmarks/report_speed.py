@@ -15,6 +15,7 @@ capture (decode + symbolize + build the page's payload, in one fresh process). G
 perf's, peak memory at most 2x, start-up at most 3x perf's wall time, cold payload at most 2 s.
 
     .venv/bin/python benchmarks/report_speed.py [--samples 200000] [--reps 3] [--workdir DIR] [--modes ...]
+        [--before OTHER_VENV/bin/python]
 """
 
 from __future__ import annotations
@@ -22,40 +23,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-@dataclass(frozen=True)
-class Run:
-    wall: float     # seconds
-    cpu: float      # user + system seconds of the process
-    rss_kib: int    # peak resident set
-    ok: bool
+sys.path.insert(0, str(HERE))
+from measure import Run, run  # noqa: E402  (a sibling module, not a package)
 
 
 def timed(argv: list[str], limit_gib: float | None = None) -> Run:
-    """One run of argv (output discarded): wall and CPU seconds and peak RSS from wait4."""
-
-    def limit() -> None:
-        if limit_gib:
-            size = int(limit_gib * (1 << 30))
-            resource.setrlimit(resource.RLIMIT_AS, (size, size))
-
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    return Run(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status) == 0)
+    """One run of argv, output discarded: wall and CPU seconds and peak RSS from its own wait4 (measure.run)."""
+    return run(argv, limit_as_gib=limit_gib, check=False, keep_output=False)
 
 
 def capture(tmp: Path, samples: int, hwprof: list[str], name: str = "deep.data") -> Path:
@@ -84,35 +66,38 @@ MODES = {
 }
 
 
-def compare(name: str, ours: list[str], theirs: list[str], reps: int) -> tuple[float, float]:
-    """Alternate both commands `reps` times; print medians and ratios; return (CPU ratio, memory ratio)."""
-    runs: dict[str, list[Run]] = {"hwprof": [], "perf": []}
+def compare(name: str, tools: dict[str, list[str]], reps: int) -> dict[str, tuple[float, float]]:
+    """Alternate the commands (hwprof, perf, and a baseline hwprof if given) `reps` times; print medians and each
+    hwprof's ratios to perf; return {tool: (CPU ratio, memory ratio)}."""
+    runs: dict[str, list[Run]] = {tool: [] for tool in tools}
     for _ in range(reps):
-        runs["hwprof"].append(timed(ours))
-        runs["perf"].append(timed(theirs, 8.0))
+        for tool, argv in tools.items():
+            runs[tool].append(timed(argv, 8.0 if tool == "perf" else None))
     stats = {}
     for tool, rs in runs.items():
         stats[tool] = (statistics.median(r.wall for r in rs), statistics.median(r.cpu for r in rs),
-                       max(r.rss_kib for r in rs) / 1024, all(r.ok for r in rs))
-    cpu_ratio = stats["hwprof"][1] / max(stats["perf"][1], 1e-9)
-    mem_ratio = stats["hwprof"][2] / max(stats["perf"][2], 1e-9)
+                       max(r.peak_rss_mib for r in rs), all(r.ok for r in rs))
     for tool, (wall, cpu, rss, ok) in stats.items():
         print(f"  {tool:<7} wall {wall:7.2f} s  cpu {cpu:7.2f} s  peak RSS {rss:8.1f} MiB{'' if ok else '  FAILED'}")
-    print(f"  {name}: hwprof/perf CPU {cpu_ratio:.2f}x (goal <= 1.0), peak memory {mem_ratio:.2f}x (goal <= 2)")
-    return cpu_ratio, mem_ratio
+    ratios = {}
+    for tool in tools:
+        if tool == "perf":
+            continue
+        cpu_ratio = stats[tool][1] / max(stats["perf"][1], 1e-9)
+        mem_ratio = stats[tool][2] / max(stats["perf"][2], 1e-9)
+        ratios[tool] = (cpu_ratio, mem_ratio)
+        print(f"  {name}: {tool}/perf CPU {cpu_ratio:.2f}x (goal <= 1.0), peak memory {mem_ratio:.2f}x (goal <= 2)")
+    return ratios
 
 
-def cold_payload(hwprof_python: str, data: Path) -> tuple[float, float]:
-    """Wall and CPU seconds to decode, symbolize and build the web payload of a never-opened capture, in a fresh
-    process (imports included)."""
-    code = ("import sys, time; t = time.perf_counter(); "
-            "from hwprof.pipeline import decode_file; from hwprof.symbolize import Symbolizer; "
+def cold_payload(hwprof_python: str, data: Path) -> tuple[float, float, float]:
+    """Wall and CPU seconds and peak RSS (MiB) to decode, symbolize and build the web payload of a never-opened
+    capture, in a fresh process (imports included)."""
+    code = ("import sys; from hwprof.pipeline import decode_file; from hwprof.symbolize import Symbolizer; "
             "from hwprof.web.payload import build_payload, dumps_payload; "
-            "p = decode_file(sys.argv[1], Symbolizer()); dumps_payload(build_payload(p)); "
-            "print(time.perf_counter() - t, time.process_time())")
-    out = subprocess.run([hwprof_python, "-c", code, str(data)], capture_output=True, text=True, check=True)
-    wall, cpu = out.stdout.strip().splitlines()[-1].split()
-    return float(wall), float(cpu)
+            "dumps_payload(build_payload(decode_file(sys.argv[1], Symbolizer())))")
+    result = run([hwprof_python, "-P", "-c", code, str(data)], keep_output=False)  # -P: the install, not ./
+    return result.wall, result.cpu, result.peak_rss_mib
 
 
 def main() -> int:
@@ -120,8 +105,11 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--workdir", help="keep the workload and captures here (reused when present)")
-    parser.add_argument("--modes", nargs="*", default=[*MODES, "startup", "payload"],
-                        help="which comparisons: --no-children children --folded startup payload")
+    parser.add_argument("--modes", nargs="*", default=[m.lstrip("-") for m in MODES] + ["startup", "payload"],
+                        help="which comparisons: no-children children folded startup payload")
+    parser.add_argument("--before", metavar="PYTHON",
+                        help="a Python whose `-m hwprof` is a baseline install (e.g. a copy of .venv pointed at an "
+                             "older checkout): measured in the same alternation, for before/after numbers")
     args = parser.parse_args()
     perf = shutil.which("perf")
     if perf is None or shutil.which("gcc") is None:
@@ -140,10 +128,13 @@ def main() -> int:
                                          capture_output=True, text=True, check=True).stdout)
         print(f"capture: {info['samples']:,} samples, {data.stat().st_size / 1e6:.1f} MB, {info['quality']['line']}")
         for mode, (ours, theirs) in MODES.items():
-            if mode in args.modes:
+            if mode.lstrip("-") in args.modes:
                 print(f"{mode}: hwprof report {' '.join(ours)} vs perf report --stdio {' '.join(theirs)}")
-                compare(mode, [*hwprof, "report", "-i", str(data), *ours],
-                        [perf, "report", "-i", str(data), "--stdio", *theirs], args.reps)
+                tools = {"hwprof": [*hwprof, "report", "-i", str(data), *ours]}
+                if args.before:
+                    tools["before"] = [args.before, "-P", "-m", "hwprof", "report", "-i", str(data), *ours]
+                tools["perf"] = [perf, "report", "-i", str(data), "--stdio", *theirs]
+                compare(mode, tools, args.reps)
         if "startup" in args.modes:
             small = tmp / "small.data"
             if not small.exists():
@@ -155,10 +146,15 @@ def main() -> int:
             print(f"  hwprof {statistics.median(ours):.2f} s, perf {statistics.median(theirs):.2f} s wall: "
                   f"{ratio:.2f}x (goal <= 3)")
         if "payload" in args.modes:
-            runs = [cold_payload(sys.executable, data) for _ in range(args.reps)]
-            wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-            print(f"cold web payload of the {info['samples']:,}-sample capture: {wall:.2f} s wall, {cpu:.2f} s CPU "
-                  "(goal <= 2 s)")
+            pythons = {"hwprof": sys.executable, **({"before": args.before} if args.before else {})}
+            runs: dict[str, list[tuple[float, float, float]]] = {tool: [] for tool in pythons}
+            for _ in range(args.reps):
+                for tool, python in pythons.items():
+                    runs[tool].append(cold_payload(python, data))
+            for tool, rs in runs.items():
+                wall, cpu = statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)
+                print(f"cold web payload of the {info['samples']:,}-sample capture ({tool}): {wall:.2f} s wall, "
+                      f"{cpu:.2f} s CPU (goal <= 2 s), peak RSS {max(r[2] for r in rs):.1f} MiB")
     with open("/proc/loadavg") as f:
         print(f"load average at end: {' '.join(f.read().split()[:3])}")
     return 0

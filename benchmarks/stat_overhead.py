@@ -20,8 +20,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import run  # noqa: E402  (a sibling module, not a package)
 
 WORKLOAD_C = r"""
 #include <fcntl.h>
@@ -67,15 +70,12 @@ def build_workload(directory: Path) -> str:
 def workload_ns(tool: list[str], workload: list[str]) -> tuple[int, int]:
     """The workload's own (wall, CPU) time under `tool` (it prints them), so the tool's start-up is not in it."""
     argv = [*tool, "--", *workload] if tool else workload
-    proc = subprocess.run(argv, capture_output=True, text=True, check=True)
-    wall, cpu = proc.stdout.strip().splitlines()[-1].split()
+    wall, cpu = run(argv).stdout.strip().splitlines()[-1].split()
     return int(wall), int(cpu)
 
 
 def invocation_s(argv: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(argv, capture_output=True, check=True)
-    return time.perf_counter() - t0
+    return run(argv).wall
 
 
 def main() -> int:

@@ -21,7 +21,6 @@ import argparse
 import os
 import random
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from measure import run  # noqa: E402  (a sibling module, not a package)
 
 
 def _text_range(binary: str) -> tuple[int, int]:
@@ -39,18 +41,6 @@ def _text_range(binary: str) -> tuple[int, int]:
     if not m:
         sys.exit(f"{binary}: no .text section")
     return int(m.group(1), 16), int(m.group(2), 16)
-
-
-def _run(argv: list[str], stdin: bytes) -> tuple[float, float, bytes]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(argv, input=stdin, capture_output=True, check=False)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.exit(f"{argv[0]} failed: {proc.stderr.decode(errors='replace')[-500:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, proc.stdout
 
 
 def main() -> int:
@@ -82,9 +72,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="hwprof-symbench-"))
     results: dict[str, list[tuple[float, float]]] = {"llvm-symbolizer": [], "addr2line": [], "hwprof cold": [],
                                                      "hwprof warm": []}
-    outputs: dict[str, bytes] = {}
+    outputs: dict[str, str] = {}
     warm_cache = work / "warm"
-    _run([*hwprof, "--cache-dir", str(warm_cache)], stdin)  # fill the warm cache once
+    run([*hwprof, "--cache-dir", str(warm_cache)], stdin=stdin)  # fill the warm cache once
     for i in range(args.repeat):
         for name, argv in (
             ("llvm-symbolizer", [llvm, f"--obj={binary}", "-f", "-i"]),
@@ -92,9 +82,9 @@ def main() -> int:
             ("hwprof cold", [*hwprof, "--cache-dir", str(work / f"cold{i}")]),
             ("hwprof warm", [*hwprof, "--cache-dir", str(warm_cache)]),
         ):
-            wall, cpu, out = _run(argv, stdin)
-            results[name].append((wall, cpu))
-            outputs[name] = out
+            measured = run(argv, stdin=stdin)
+            results[name].append((measured.wall, measured.cpu))
+            outputs[name] = measured.stdout
         shutil.rmtree(work / f"cold{i}", ignore_errors=True)
 
     best = {name: (min(w for w, _ in runs), min(c for _, c in runs)) for name, runs in results.items()}
@@ -104,7 +94,7 @@ def main() -> int:
     print(f"{'tool':<18}{'wall s':>9}{'cpu s':>9}{'wall/llvm':>11}{'cpu/llvm':>10}")
     for name, (wall, cpu) in best.items():
         print(f"{name:<18}{wall:>9.3f}{cpu:>9.3f}{wall / ref_wall:>11.2f}{cpu / ref_cpu:>10.2f}")
-    same_lines = outputs["hwprof warm"].count(b"\n") == outputs["hwprof cold"].count(b"\n")
+    same_lines = outputs["hwprof warm"].count("\n") == outputs["hwprof cold"].count("\n")
     print(f"cold and warm outputs identical: {outputs['hwprof warm'] == outputs['hwprof cold'] and same_lines}")
 
     # Bulk lookups inside one process, warm index.

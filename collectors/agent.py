@@ -7,8 +7,12 @@ How (and why this way):
   worker process (a thread would share the interpreter lock and delay the next window's start) that decodes and
   symbolizes it with one long-lived Symbolizer (its per-binary caches carry over from window to window),
   aggregates it into store rows and sends them; meanwhile the next window is already sampling. Processes come
-  and go freely: every session synthesizes what runs at its start, and the kernel reports the rest. A window
-  that cannot be decoded is counted and reported, and the agent goes on.
+  and go freely: the first window starts with what runs (synthesized from /proc), and the kernel reports the
+  rest (mmap, exec, fork, exit); the worker carries the address spaces, thread names and programs from window
+  to window, so later windows need no /proc snapshot of every process (the machine's thousands of mappings
+  were most of the agent's CPU when every window had one). A window that lost records, that the worker
+  skipped or could not decode starts the next one with a snapshot again. A window that cannot be decoded is
+  counted and reported, and the agent goes on.
 - Each window stores its measured start and duration; samples taken while a window's file is being finished wait
   in the ring buffers and go into the next window (lost records, if a ring overflows, are counted per window).
 - When the store cannot be reached, windows go to a size-capped spool on local disk and are sent, oldest first,
@@ -34,6 +38,7 @@ from pathlib import Path
 
 from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
+from hwprof.pipeline.spaces import AddressSpaces, Space
 from hwprof.pipeline.stacks import Symbolizer
 
 DEFAULT_FREQUENCY = 19
@@ -97,67 +102,58 @@ class AgentStats:
 PROT_EXEC = 4
 
 
-def executables_in_capture(path: str) -> dict[int, tuple[str, str]]:
-    """pid -> (executable, build-id hex) from a capture's own records: the first executable file mapping of each
-    process is its program (the kernel maps the program before its interpreter at exec; synthesized maps are in
-    address order, program first). Labels processes that exited before the window was decoded."""
-    from hwprof.perf.records import Mmap, SampleLayout
-    from hwprof.perfdata.reader import PerfDataFile
-    from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
-
-    out: dict[int, tuple[str, str]] = {}
-
-    class Programs(RecordHandler):
-        def mmap(self, rec: Mmap, when: int) -> None:
-            if rec.pid in out or rec.pid <= 0 or not rec.filename.startswith("/") or not rec.prot & PROT_EXEC:
-                return
-            out[rec.pid] = (rec.filename, build_ids.get(rec.filename, ""))
-
-    with PerfDataFile(path) as f:
-        if not f.attrs:
-            return out
-        build_ids = {e.filename: e.build_id.hex() for e in f.build_ids}
-        layout = SampleLayout.from_attr(f.attrs[0].attr)
-        walk = RecordWalk(EventTable([EventInfo(0, "", f.attrs[0].attr, layout)], {}, side_layout=layout), Programs())
-        for block in f.blocks():
-            walk.feed(block)
-        walk.close()
-    return out
+def program_in(space: Space) -> str:
+    """A process's program from its code mappings: the lowest file mapping (the kernel maps a program at 0x400000
+    or a PIE's 0x55..., below its interpreter and libraries at 0x7f...). Labels a process that exited before its
+    window was labelled."""
+    for mapping in space.maps:
+        if mapping.filename.startswith("/") and not mapping.filename.startswith("//"):
+            return mapping.filename
+    return ""
 
 
 class ProcLabeler:
     """executable, build-id and cgroup of a process from /proc, cached per (pid, start time) (bounded); for a
-    process already gone, the program its capture saw it map (`from_capture`)."""
+    process already gone, the program `gone(pid)` names (what its window saw it map)."""
 
-    def __init__(self) -> None:
+    def __init__(self, gone: Callable[[int], str] | None = None) -> None:
         self._cache: dict[tuple[int, str], ProcessLabels] = {}
-        self.from_capture: dict[int, tuple[str, str]] = {}
+        self._file_ids: dict[str, str] = {}
+        self.gone = gone
 
     def __call__(self, pid: int, comm: str) -> ProcessLabels:
         start = _start_time(pid)
         if not start:
-            exe, build_id = self.from_capture.get(pid, ("", ""))
-            return ProcessLabels(executable=exe, build_id=build_id)
+            exe = self.gone(pid) if self.gone is not None else ""
+            return ProcessLabels(executable=exe, build_id=self._file_id(exe) if exe else "")
         key = (pid, start)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        labels = ProcessLabels()
-        if start:
-            from hwprof.collectors.buildids import file_build_id
+        from hwprof.collectors.buildids import file_build_id
 
-            try:
-                exe = os.readlink(f"/proc/{pid}/exe")
-            except OSError:
-                exe = ""
-            exe = exe.removesuffix(" (deleted)")
-            build_id = file_build_id(f"/proc/{pid}/exe") if exe else None
-            labels = ProcessLabels(executable=exe, build_id=build_id.hex() if build_id else "",
-                                   cgroup=_cgroup(pid))
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            exe = ""
+        exe = exe.removesuffix(" (deleted)")
+        build_id = file_build_id(f"/proc/{pid}/exe") if exe else None
+        labels = ProcessLabels(executable=exe, build_id=build_id.hex() if build_id else "", cgroup=_cgroup(pid))
         if len(self._cache) >= LABEL_CACHE_SIZE:
             self._cache.clear()
         self._cache[key] = labels
         return labels
+
+    def _file_id(self, path: str) -> str:
+        found = self._file_ids.get(path)
+        if found is None:
+            from hwprof.collectors.buildids import file_build_id
+
+            if len(self._file_ids) >= LABEL_CACHE_SIZE:
+                self._file_ids.clear()
+            build_id = file_build_id(path)
+            found = self._file_ids[path] = build_id.hex() if build_id else ""
+        return found
 
 
 def _start_time(pid: int) -> str:
@@ -187,7 +183,9 @@ class _Shipper:
     """Decodes, labels and sends windows; lives in the agent's worker process (see Agent.run)."""
 
     def __init__(self, options: AgentOptions, host: str, notify: Callable[[str], None],
-                 make_symbolizer: Callable[[], Symbolizer] | None) -> None:
+                 make_symbolizer: Callable[[], Symbolizer] | None,
+                 request_resync: Callable[[], None] = lambda: None) -> None:
+        """`request_resync`: asks the sampler to start its next window with a snapshot of every process."""
         from hwprof.fleet.spool import Spool
 
         self.options = options
@@ -198,9 +196,11 @@ class _Shipper:
                            options.spool_max_bytes)
         self._store = None
         self._store_down_since: float | None = None
-        self._labeler = ProcLabeler()
+        self._labeler = ProcLabeler(self._program_of)
         self._make_symbolizer = make_symbolizer
         self._symbolizer: Symbolizer | None = None
+        self._request_resync = request_resync
+        self._spaces: AddressSpaces | None = None     # carried from window to window
         self._cpu_mark = _cpu_ns()
         self._retention_checked = 0.0
 
@@ -289,6 +289,9 @@ class _Shipper:
         self.stats.dropped_samples = self.spool.stats.dropped_samples
 
     # --- windows --------------------------------------------------------------------------------------------
+    def _program_of(self, pid: int) -> str:
+        return program_in(self._spaces.latest(pid)) if self._spaces is not None else ""
+
     def _keep(self, pid: int, comm: str, labels: ProcessLabels) -> bool:
         if self.options.comms and comm not in self.options.comms:
             return False
@@ -297,15 +300,20 @@ class _Shipper:
         return True
 
     def process_window(self, path: str, start_ns: int, duration_ns: int, index: int, target: str,
-                       sampler_cpu_ns: int) -> None:
+                       sampler_cpu_ns: int, synthesized: bool = True) -> None:
+        """Decode, label and ship one window. `synthesized`: its file starts with a snapshot of every process
+        (the first window, or one after lost records); otherwise it continues the address spaces carried over."""
         from hwprof import __version__
         from hwprof.pipeline import decode_file
 
+        if synthesized or self._spaces is None:
+            if not synthesized:
+                self._request_resync()  # decoding goes on with what this window shows; the next one has it all
+            self._spaces = AddressSpaces()
         try:
             if self._symbolizer is None and self._make_symbolizer is not None:
                 self._symbolizer = self._make_symbolizer()
-            profile = decode_file(path, self._symbolizer)
-            self._labeler.from_capture = executables_in_capture(path)
+            profile = decode_file(path, self._symbolizer, spaces=self._spaces)
             filtered = bool(self.options.comms or self.options.cgroup is not None)
             batch = window_from_profile(
                 profile, host=self.host, start_ns=start_ns, duration_ns=duration_ns, labels=self.options.labels,
@@ -314,6 +322,8 @@ class _Shipper:
         except Exception as exc:  # noqa: BLE001 -- one bad window must not stop a continuous profiler
             self.stats.failed_windows += 1
             self.notify(f"window {index} could not be decoded ({type(exc).__name__}: {exc}); skipped it")
+            self._spaces = None  # its mappings are unknown: the next window starts from a snapshot
+            self._request_resync()
             return
         finally:
             with contextlib.suppress(OSError):
@@ -321,6 +331,7 @@ class _Shipper:
             import shutil
 
             shutil.rmtree(f"{path}.jit", ignore_errors=True)
+        self._spaces.carry_over()  # after labelling: the processes that exited are forgotten
         batch.target = target
         now_cpu = _cpu_ns()
         batch.agent_cpu_ns = now_cpu - self._cpu_mark + sampler_cpu_ns   # both processes of the agent
@@ -332,7 +343,7 @@ class _Shipper:
             import gc
 
             self._symbolizer = None
-            self._labeler = ProcLabeler()
+            self._labeler = ProcLabeler(self._program_of)
             gc.collect()
             self.stats.cache_resets += 1
         self.stats.windows += 1
@@ -343,12 +354,13 @@ class _Shipper:
 
 
 def _worker_main(options: AgentOptions, host: str, work, results, notify: Callable[[str], None],
-                 make_symbolizer: Callable[[], Symbolizer] | None) -> None:
-    """The worker process: windows in from `work`, stats out to `results` when the sampler says it is done."""
+                 make_symbolizer: Callable[[], Symbolizer] | None, resync=None) -> None:
+    """The worker process: windows in from `work`, stats out to `results` when the sampler says it is done;
+    `resync` (an Event) asks the sampler for a window that starts with a snapshot of every process."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the sampler process decides when to stop, then flushes through us
     parent = os.getppid()
-    shipper = _Shipper(options, host, notify, make_symbolizer)
+    shipper = _Shipper(options, host, notify, make_symbolizer, resync.set if resync is not None else lambda: None)
     try:
         shipper.drain_spool()  # backlog of an earlier run (or of a crash) first
         while True:
@@ -411,8 +423,9 @@ class Agent:
         context = multiprocessing.get_context("fork")
         work = context.Queue()  # file names only: a slow worker never delays the sampler's window cuts
         results = context.Queue()
+        resync = context.Event()
         worker = context.Process(target=_worker_main,
-                                 args=(opts, self.host, work, results, self.notify, self.make_symbolizer),
+                                 args=(opts, self.host, work, results, self.notify, self.make_symbolizer, resync),
                                  name="hwprof-agent-ship", daemon=True)
         worker.start()
         started = time.monotonic()
@@ -432,9 +445,13 @@ class Agent:
                             f"({result.samples:,} samples)")
                 with contextlib.suppress(OSError):
                     os.unlink(result.path)
+                session.request_synthesis()  # the worker never sees this window's records of what changed
             else:
                 work.put((result.path, result.start_time_ns, result.duration_ns, index, result.target,
-                          now_cpu - cpu_mark))
+                          now_cpu - cpu_mark, result.synthesized))
+            if resync.is_set():
+                resync.clear()
+                session.request_synthesis()
             cpu_mark = now_cpu
             index += 1
             return str(self._workdir / f"window-{index}.perf.data")
@@ -443,7 +460,7 @@ class Agent:
         # falls between two windows (the rings hold what arrives while a window's file is finished).
         options = SamplingOptions(events=opts.events, frequency=opts.frequency, callgraph=opts.callgraph is not None,
                                   stack_dump=opts.stack_dump, max_stack=opts.max_stack, duration=opts.duration_s,
-                                  window=opts.window_s)
+                                  window=opts.window_s, synthesize_each_window=False)
         session = SamplingSession(target, options, self._workdir / "window-0.perf.data", cmdline=["hwprof", "agent"],
                                   notify=lambda m: None if m.startswith("stopping on ") else self.notify(m),
                                   on_window=hand_over)

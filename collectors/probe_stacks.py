@@ -18,7 +18,8 @@ from hwprof.collectors.probes import SessionResult
 
 from hwprof.perf.abi import CallchainContext
 from hwprof.perf.records import Mmap
-from hwprof.pipeline.assemble import StackedSamples, assemble_profile, chain_list
+from hwprof.pipeline.assemble import StackedSamples, assemble_profile
+from hwprof.pipeline.chains import ChainTable
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.stacks import StackResolver, Symbolizer
 from hwprof.pipeline.stages import NOT_UNWOUND
@@ -49,17 +50,15 @@ def build_profile(result: SessionResult, symbolizer: Symbolizer, max_stack: int 
         notes=[f"{result.lost} hits lost (ring buffer full): use a larger -m"] if result.lost else [],
     )
     hits = result.hits
-    chains: dict[bytes, int] = {}
-    chain = np.empty(len(hits), dtype=np.int64)
-    for i, hit in enumerate(hits):
+    keys = []
+    for hit in hits:
         key = np.array(hit.callchain, dtype="<u8").tobytes()
         if hit.callchain and hit.callchain[0] < _CONTEXT_MIN:
             # entries before any context marker: the probe's own context
             key = (_USER if result.probes[hit.probe].probe.kind.is_user else _KERNEL) + key
-        value = chains.get(key)
-        if value is None:
-            value = chains[key] = len(chains)
-        chain[i] = value
+        keys.append(key)
+    chains = ChainTable()
+    chain = chains.ids(keys)
     for hit in hits:
         spaces.comms.setdefault(hit.tid, result.comm(hit.tid))
     n = len(hits)
@@ -70,5 +69,5 @@ def build_profile(result: SessionResult, symbolizer: Symbolizer, max_stack: int 
         period=np.ones(n, dtype=np.float64), chain=chain, stop=np.full(n, NOT_UNWOUND, dtype=np.uint8),
         counters=np.zeros((n, 0), dtype=np.float64),
         root=np.array([h.probe for h in hits], dtype=np.int64) if len(labels) > 1 else None)
-    return assemble_profile(meta, samples, chain_list(chains), spaces, StackResolver(spaces, symbolizer), max_stack,
+    return assemble_profile(meta, samples, chains, spaces, StackResolver(spaces, symbolizer), max_stack,
                             has_callchain=True, root_labels=labels)

@@ -27,7 +27,7 @@ from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
 from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, trailer_maker
+from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, TaskEvent, trailer_maker
 from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer, poll_rings
 from hwprof.perfdata import features as feat
 from hwprof.perfdata.features import Feature
@@ -84,6 +84,10 @@ class SamplingOptions:
     context_switch: bool = False
     clockid: int | None = None
     window: float | None = None        # cut the capture into files of this many seconds (hwprof agent)
+    # With windows: False starts only the first file (and those after request_synthesis() or after a window with
+    # lost records) with the /proc snapshot of every process; the others hold the kernel's own records of what
+    # changed, for a decoder that carries the address spaces from window to window (hwprof agent).
+    synthesize_each_window: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class CaptureResult:
     exit_status: int | None            # the command's, as a shell reports it (128 + N: killed by signal N)
     notices: list[str] = field(default_factory=list)
     switches: int = 0  # PERF_RECORD_SWITCH switch-ins (with context_switch)
+    synthesized: bool = True  # the file starts with what ran before it (a /proc snapshot of the target's processes)
 
 
 def default_data_pages(stack_dump: int = 0) -> int:
@@ -239,6 +244,21 @@ class SamplingSession:
         self._start_wall = self._start_mono = 0.0
         self._start_ns = 0
         self._clock = time.CLOCK_MONOTONIC
+        self._synthesis_requested = False
+        self._file_synthesized = True
+        self._kernel_mmap: bytes | None = None
+        self._kernel_build_id: bytes | None = None
+
+    @property
+    def _whole_machine(self) -> bool:
+        """Every process of the CPUs is sampled (-a, or -C without a command or processes)."""
+        return self.target.system_wide or (self.target.cpus is not None and not self.target.command
+                                           and not self.target.pids)
+
+    def request_synthesis(self) -> None:
+        """The next window's file starts with a /proc snapshot again (without synthesize_each_window): its decoder
+        lost track of the address spaces (a window skipped or not decoded)."""
+        self._synthesis_requested = True
 
     def notice(self, message: str) -> None:
         self.notices.append(message)
@@ -260,8 +280,7 @@ class SamplingSession:
         for cpu in cpus:
             if cpu not in known:
                 raise HwprofError(f"CPU {cpu} is not online (online: {','.join(map(str, sorted(known)))})")
-        if self.target.system_wide or (self.target.cpus is not None and not self.target.command
-                                       and not self.target.pids):
+        if self._whole_machine:
             return [(-1, cpu) for cpu in cpus]
         if self._child is not None:
             return [(self._child.pid, cpu) for cpu in cpus]
@@ -416,13 +435,20 @@ class SamplingSession:
         layout = SampleLayout.from_attr(first.attr)
         return trailer_maker(layout, first.ids[0])
 
-    def _synthesize(self, writer: PerfDataWriter) -> None:
+    def _synthesize(self, writer: PerfDataWriter, processes: bool = True) -> None:
+        """The kernel image's mapping (every file has it, as perf's do) and, with `processes`, the COMM/FORK/MMAP2
+        records of the target's running processes read from /proc."""
         from hwprof.collectors import procfs
 
         trailer = self._trailer()
-        writer.write(procfs.kernel_mmap_record(trailer))
-        if self.target.system_wide or (self.target.cpus is not None and not self.target.command
-                                       and not self.target.pids):
+        if self._kernel_mmap is None:
+            self._kernel_mmap = procfs.kernel_mmap_record(trailer)  # the kernel's text does not move while we run
+        writer.write(self._kernel_mmap)
+        self._file_synthesized = processes
+        if not processes:
+            writer.finish_round()
+            return
+        if self._whole_machine:
             writer.write(procfs.synthesize_processes(all_pids(), trailer))
         elif self.target.pids:
             writer.write(procfs.synthesize_processes(self.target.pids, trailer))
@@ -506,11 +532,14 @@ class SamplingSession:
                     # Events stay enabled; the rings hold what arrives while this file is finished, and it
                     # goes into the next window, which therefore starts at this cut.
                     cut = (time.time(), now, time.clock_gettime_ns(clock))
-                    self.output = os.fspath(self._on_window(self._result(writer, start_wall, start_mono,
-                                                                         start_ns, cut[2], now)))
+                    finished = self._result(writer, start_wall, start_mono, start_ns, cut[2], now)
+                    self.output = os.fspath(self._on_window(finished))
                     self._map_seen = {}
                     writer = PerfDataWriter(self.output, self._file_attrs())
-                    self._synthesize(writer)
+                    # A lost record may have been a mapping: the next window brings the whole picture again.
+                    processes = opts.synthesize_each_window or self._synthesis_requested or finished.lost > 0
+                    self._synthesis_requested = False
+                    self._synthesize(writer, processes)
                     start_wall, start_mono, start_ns = cut
                     next_cut = start_mono + opts.window
                     continue
@@ -539,7 +568,7 @@ class SamplingSession:
             events=[e.spec.name for g in self._events for e in g], start_time_ns=int(start_wall * 1e9),
             duration_ns=duration_ns, samples=stats[0], lost=stats[1], size=os.path.getsize(self.output),
             exit_status=self._child.exit_code if self._child else None, notices=list(self.notices),
-            switches=stats[2])
+            switches=stats[2], synthesized=self._file_synthesized)
 
     def _drain(self, writer: PerfDataWriter) -> None:
         data = b"".join(ring.read_available() for ring in self._rings)
@@ -552,7 +581,10 @@ class SamplingSession:
         """Count samples, losses and switch-ins, gather build-ids and JIT maps from the file, write the features."""
         from hwprof.collectors import buildids
 
-        census = _Census()
+        # A decoder that follows the windows (synthesize_each_window=False) reads each binary's build-id from the
+        # file itself when it needs it: its windows skip parsing every mapping record (thousands a window on a
+        # machine that starts many processes) and the build-id reads.
+        census = _Census() if self.options.synthesize_each_window else _TaskCensus()
         layout = SampleLayout.from_attr(self._events[0][0].attr)
         event = EventInfo(0, "", self._events[0][0].attr, layout)
         walk = RecordWalk(EventTable([event], {}, side_layout=layout), census)
@@ -562,9 +594,13 @@ class SamplingSession:
         samples, lost, switches = walk.stats.samples, census.lost_samples, census.switch_ins
         mapped, pids = census.mapped, census.pids
         entries = [feat.BuildIdEntry(-1, bid, path, abi.CpuMode.USER) for _, path, bid in buildids.collect(mapped)]
-        kernel_bid = buildids.kernel_build_id()
+        if self._kernel_build_id is None:
+            self._kernel_build_id = buildids.kernel_build_id() or b""
+        kernel_bid = self._kernel_build_id
         if kernel_bid:
             entries.append(feat.BuildIdEntry(-1, kernel_bid, "[kernel.kallsyms]", abi.CpuMode.KERNEL))
+        if not self._file_synthesized:
+            pids |= self._running_pids()  # processes older than this file write JIT maps too; it has no record of them
         self._copy_perf_maps(pids, mapped)
         uname = platform.uname()
         writer.add_feature(Feature.BUILD_ID, feat.pack_build_ids(entries))
@@ -598,8 +634,11 @@ class SamplingSession:
         (jit-PID.dump: /tmp, or wherever an MMAP record showed the JIT mapping one). A file last written before its
         process started belongs to an earlier process with the same pid (nothing removes /tmp/perf-PID.map), and
         would name this one's code wrongly: it is left behind."""
-        sources: dict[int, list[Path]] = {pid: [Path(f"/tmp/perf-{pid}.map"), Path(f"/tmp/jit-{pid}.dump")]
-                                          for pid in pids if pid > 0}
+        in_tmp = _jit_files_in_tmp() if len(pids) > 16 else None  # one directory read instead of a stat per pid
+        sources: dict[int, list[Path]] = {
+            pid: [Path(f"/tmp/{name}") for name in (f"perf-{pid}.map", f"jit-{pid}.dump")
+                  if in_tmp is None or name in in_tmp]
+            for pid in pids if pid > 0}
         for pid, filename in mapped:
             name = os.path.basename(filename)
             if pid > 0 and name == f"jit-{pid}.dump" and os.path.dirname(filename) != "/tmp":
@@ -621,6 +660,11 @@ class SamplingSession:
                     shutil.copyfile(source, dest_dir / source.name)
                     self._map_seen[str(source)] = (stat.st_mtime_ns, stat.st_size)
 
+    def _running_pids(self) -> set[int]:
+        if self._whole_machine:
+            return set(all_pids())
+        return set(self.target.pids) | ({self._child.pid} if self._child is not None else set())
+
     def _started_at(self, pid: int) -> float | None:
         """A target's start (remembered while it lives; the launched command cannot predate the capture)."""
         if pid not in self._process_start:
@@ -639,6 +683,13 @@ class SamplingSession:
         if self._child is not None:
             pids.add(self._child.pid)
         self._copy_perf_maps(pids)
+
+
+def _jit_files_in_tmp() -> set[str]:
+    try:
+        return {name for name in os.listdir("/tmp") if name.startswith(("perf-", "jit-"))}
+    except OSError:
+        return set()
 
 
 def jit_dir(perf_data_path: str | os.PathLike) -> str:
@@ -671,6 +722,16 @@ class _Census(RecordHandler):
 
     def switch(self, rec: Switch, when: int) -> None:
         self.switch_ins += not rec.out
+
+
+class _TaskCensus(_Census):
+    """The census of a window for a decoder that follows the windows: new processes (for JIT maps) instead of
+    every mapping record (no build-ids gathered)."""
+
+    mmap = RecordHandler.mmap  # not parsed
+
+    def fork(self, rec: TaskEvent, when: int) -> None:
+        self.pids.add(rec.pid)
 
 
 def _data_blocks(path: str, offset: int, size: int, block: int = 16 << 20) -> Iterator[bytes]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -75,6 +74,8 @@ def _run(argv: Sequence[str] | None) -> int:
         print(f"hwprof {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        import signal  # here, not at the top: its enums cost every start ~1 ms
+
         return 128 + signal.SIGINT
     except BrokenPipeError:
         # Output piped into head(1) and friends: quiet exit, and keep Python from complaining at shutdown.

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (every stat start)
 if TYPE_CHECKING:  # numpy and the profile model load only where stacks are looked at: stat starts without them
     import numpy as np
 
@@ -180,19 +180,23 @@ STACK_BOTTOMS = frozenset({
 })
 
 
-def _root_frames(profile: Profile) -> np.ndarray:
-    """Per stack node: the frame of its root (outermost) node."""
+def _root_frames(profile: Profile, stacks: np.ndarray) -> np.ndarray:
+    """The frame of the root (outermost) node of each of `stacks`: their distinct nodes climb together, one
+    level per step (the tree may hold millions of nodes; only the samples' leaves are walked)."""
     import numpy as np
 
-    root = np.arange(len(profile.stack_parent), dtype=np.int64)
-    parent = profile.stack_parent.astype(np.int64)
-    while True:
-        up = parent[root]
-        going = up >= 0
-        if not going.any():
-            break
-        root = np.where(going, up, root)
-    return profile.stack_frame[root] if len(root) else np.zeros(0, dtype=np.int32)
+    from hwprof.pipeline.arrays import unique_inverse
+
+    leaves, inverse = unique_inverse(stacks.astype(np.int64))
+    parent = profile.stack_parent
+    node = leaves
+    going = np.arange(len(node))
+    while len(going):
+        up = parent[node[going]].astype(np.int64)
+        climbing = up >= 0
+        going = going[climbing]
+        node[going] = up[climbing]
+    return profile.stack_frame[node[inverse.reshape(-1)]] if len(node) else np.zeros(0, dtype=np.int32)
 
 
 def complete_stacks(profile: Profile) -> np.ndarray:
@@ -208,7 +212,7 @@ def complete_stacks(profile: Profile) -> np.ndarray:
     named = has & (profile.sample_end == StackEnd.COMPLETE)
     if named.any():
         bottom_names = np.array([name in STACK_BOTTOMS for name in profile.strings], dtype=bool)
-        roots = _root_frames(profile)[profile.sample_stack[named]]
+        roots = _root_frames(profile, profile.sample_stack[named])
         function = profile.frame_function[roots]
         out[named] = (function >= 0) & bottom_names[np.maximum(function, 0)] if len(bottom_names) else False
     return out

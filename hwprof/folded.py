@@ -53,33 +53,55 @@ def parse_folded(lines: Iterable[str]) -> list[tuple[list[str], int]]:
 def profile_folded(profile, weights: np.ndarray | None = None, mask: np.ndarray | None = None) -> Iterator[str]:
     """Folded lines for a Profile: weight per sample (default 1 each), optionally only the masked samples.
 
-    Paths are gathered with numpy, one tree level at a time for a block of leaves (not one Python step per frame
-    of every stack: deep captures have tens of millions of those), then joined once per stack."""
+    Paths are gathered with numpy from the samples' distinct leaves (never anything as long as the stack table:
+    deep captures have millions of nodes), one tree level at a time for a block of leaves, then joined once per
+    stack."""
+    from hwprof.pipeline.arrays import unique_inverse
+
     stacks = profile.sample_stack
     w = np.ones(len(stacks)) if weights is None else weights
     if mask is not None:
         stacks, w = stacks[mask], w[mask]
     valid = stacks >= 0
-    per_stack = np.bincount(stacks[valid], weights=w[valid], minlength=len(profile.stack_frame))
-    labels = [clean_frame(profile.frame_label(i)) for i in range(len(profile.frame_function))]
-    leaves = np.nonzero(per_stack)[0]
-    parent = profile.stack_parent.astype(np.int64)
-    frame = profile.stack_frame.astype(np.int64)
+    leaves, inverse = unique_inverse(stacks[valid].astype(np.int64))
+    per_leaf = np.bincount(inverse.reshape(-1), weights=w[valid], minlength=len(leaves))
+    nonzero = per_leaf != 0
+    leaves, per_leaf = leaves[nonzero], per_leaf[nonzero]
+    # Each frame's label and its separator as UTF-8 bytes, one blob: a block's paths are gathered byte by byte
+    # with numpy and split into lines once (no Python step per frame: deep captures have millions of them).
+    # (surrogatepass: a name read with surrogateescape round-trips unchanged)
+    tokens = [(clean_frame(profile.frame_label(i)) + ";").encode("utf-8", "surrogatepass")
+              for i in range(len(profile.frame_function))]
+    tokens.append(b"")  # past a short path's root
+    padding = len(tokens) - 1
+    token_len = np.array([len(t) for t in tokens], dtype=np.int64)
+    token_start = np.cumsum(token_len) - token_len
+    blob = np.frombuffer(b"".join(tokens), dtype=np.uint8)
+    parent, frame = profile.stack_parent, profile.stack_frame
     totals: dict[str, float] = {}
-    for lo in range(0, len(leaves), 20000):  # bounded memory: a (depth, block) matrix at a time
-        block = leaves[lo:lo + 20000]
+    block_size = 8192  # bounded memory: a (depth, block) matrix at a time
+    for lo in range(0, len(leaves), block_size):
+        block = leaves[lo:lo + block_size]
         levels = []
         node = block.astype(np.int64)
         while True:
             alive = node >= 0
             if not alive.any():
                 break
-            levels.append(np.where(alive, frame[np.maximum(node, 0)], -1))
-            node = np.where(alive, parent[np.maximum(node, 0)], -1)
-        paths = np.stack(levels[::-1], axis=1).tolist() if levels else [[] for _ in block]
-        get = labels.__getitem__
-        for path, weight in zip(paths, per_stack[block].tolist(), strict=True):
-            key = ";".join([get(f) for f in path if f >= 0])
+            at = np.maximum(node, 0)
+            levels.append(np.where(alive, frame[at], padding))
+            node = np.where(alive, parent[at], -1)
+        if not levels:
+            continue
+        paths = np.stack(levels[::-1], axis=1).reshape(-1)  # root first, row by row
+        del levels
+        size = token_len[paths]
+        total = int(size.sum())
+        at = np.repeat(token_start[paths] - (np.cumsum(size) - size), size) + np.arange(total, dtype=np.int64)
+        text = blob[at]
+        text[np.cumsum(size.reshape(len(block), -1).sum(axis=1)) - 1] = ord("\n")  # each path's last ";"
+        keys = text.tobytes().decode("utf-8", "surrogatepass").split("\n")[:-1]
+        for key, weight in zip(keys, per_leaf[lo:lo + block_size].tolist(), strict=True):
             totals[key] = totals.get(key, 0.0) + weight
     for key in sorted(totals):
         weight = round(totals[key])

@@ -142,36 +142,46 @@ def sample_weights(profile: Profile, weight: str) -> np.ndarray:
 # --- the tree arithmetic -----------------------------------------------------------------------------------
 
 class StackTree:
-    """Helpers over the profile's prefix tree, vectorised (a capture can hold millions of stack nodes)."""
+    """Helpers over the profile's prefix tree, vectorised and leaf-centric: a capture can hold millions of stack
+    nodes, but a report only ever climbs from the (far fewer) leaves its samples end in, so nothing node-sized is
+    allocated."""
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
-        parent = profile.stack_parent.astype(np.int64)
-        n = len(parent)
-        self.parent = parent
-        inlined = profile.frame_inlined[profile.stack_frame] if n else np.zeros(0, dtype=bool)
-        # The node that gets "self": the leaf-most non-inlined frame on the path.
-        owner = np.arange(n)
-        for _ in range(32 if inlined.any() else 0):  # no inlined frame (the common case): each node owns itself
-            step = np.where(inlined[owner] & (parent[owner] >= 0), parent[owner], owner)
+        self.parent = profile.stack_parent
+        self.frame = profile.stack_frame
+
+    def self_owner(self, leaves: np.ndarray) -> np.ndarray:
+        """The node that gets "self" for each leaf: the leaf-most non-inlined frame on its path."""
+        owner = leaves.astype(np.int64)
+        inlined = self.profile.frame_inlined
+        if not inlined.any():  # the common case: each leaf owns itself
+            return owner
+        for _ in range(32):
+            up = self.parent[owner].astype(np.int64)
+            step = np.where(inlined[self.frame[owner]] & (up >= 0), up, owner)
             if np.array_equal(step, owner):
                 break
             owner = step
-        self.self_owner = owner
+        return owner
 
-    def path_keys(self, leaves: np.ndarray, node_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(leaf index, key) for every distinct key on each leaf's path to the root (recursion counted once)."""
-        cur = leaves.astype(np.int64).copy()
+    def path_keys(self, leaves: np.ndarray, frame_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(leaf index, key) for every distinct key on each leaf's path to the root (recursion counted once);
+        `frame_key`: the key of each frame."""
+        cur = leaves.astype(np.int64)
         cols = []
         while True:
             alive = cur >= 0
             if not alive.any():
                 break
-            cols.append(np.where(alive, node_key[np.maximum(cur, 0)], -1))
-            cur = np.where(alive, self.parent[np.maximum(cur, 0)], -1)
+            at = np.maximum(cur, 0)
+            cols.append(np.where(alive, frame_key[self.frame[at]], -1))
+            cur = np.where(alive, self.parent[at], -1)
         if not cols:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        matrix = np.sort(np.stack(cols, axis=1), axis=1)
+        matrix = np.stack(cols, axis=1)
+        del cols
+        matrix.sort(axis=1)
         distinct = matrix >= 0
         distinct[:, 1:] &= matrix[:, 1:] != matrix[:, :-1]
         rows, _ = np.nonzero(distinct)
@@ -275,8 +285,7 @@ def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights
 
     tree = StackTree(profile)
     frame_key, key_labels = _frame_keys(profile, opts.sort)
-    node_key = frame_key[profile.stack_frame] if len(profile.stack_frame) else np.zeros(0, dtype=np.int64)
-    self_key = node_key[tree.self_owner] if len(node_key) else node_key
+    frame_key = frame_key.astype(np.int32)
     n_keys = len(key_labels)
     width = profile.counters.shape[1]
     rows = []
@@ -287,22 +296,23 @@ def _frame_rows(profile: Profile, opts: ReportOptions, mask: np.ndarray, weights
         stacks = profile.sample_stack[sel].astype(np.int64)
         w = weights[sel]
         leaves, leaf_of_sample = unique_inverse(stacks)
-        leaf_w = np.bincount(leaf_of_sample.reshape(-1), weights=w, minlength=len(leaves))
-        leaf_n = np.bincount(leaf_of_sample.reshape(-1), weights=profile.sample_counts()[sel], minlength=len(leaves))
-        leaf_self = self_key[leaves]
+        leaf_of_sample = leaf_of_sample.reshape(-1)
+        leaf_w = np.bincount(leaf_of_sample, weights=w, minlength=len(leaves))
+        leaf_n = np.bincount(leaf_of_sample, weights=profile.sample_counts()[sel], minlength=len(leaves))
+        leaf_self = frame_key[profile.stack_frame[tree.self_owner(leaves)]] if len(leaves) else frame_key[:0]
         self_w = np.bincount(leaf_self, weights=leaf_w, minlength=n_keys)
         self_n = np.bincount(leaf_self, weights=leaf_n, minlength=n_keys)
         if opts.children:
             total_w = np.zeros(n_keys)
-            for lo in range(0, len(leaves), 20000):  # bounded memory: paths of 20000 stacks at a time
-                part = slice(lo, lo + 20000)
-                prow, pkey = tree.path_keys(leaves[part], node_key)
+            for lo in range(0, len(leaves), 4096):  # bounded memory: the paths of 4096 stacks at a time
+                part = slice(lo, lo + 4096)
+                prow, pkey = tree.path_keys(leaves[part], frame_key)
                 total_w += np.bincount(pkey, weights=leaf_w[part][prow], minlength=n_keys)
         else:
             total_w = self_w  # a self table (perf's --no-children): rows are what has self time, no path walk
         counters = np.zeros((n_keys, width))
         if width:
-            np.add.at(counters, self_key[stacks], profile.counters[sel])
+            np.add.at(counters, leaf_self[leaf_of_sample], profile.counters[sel])
         for k in np.nonzero((self_w > 0) | (total_w > 0))[0].tolist():
             label = _merge_labels(opts.sort, glabel, key_labels[k])
             rows.append(Row(label, float(self_w[k]), float(total_w[k]), _pct(self_w[k], total),

@@ -7,7 +7,6 @@ their way; the JSON document is hwprof's stable machine interface (schema in REA
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -141,6 +140,8 @@ def metric_json(metric: Metric) -> dict:
 
 
 def render_json(result: StatResult) -> str:
+    import json  # only for --json: every other stat run starts without it
+
     return json.dumps(result.to_json(), indent=2) + "\n"
 
 

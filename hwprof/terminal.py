@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 _NOT_C0 = "\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"  # DEL, C1, bidi, surrogates
-_UNSAFE = re.compile(f"[\x00-\x1f{_NOT_C0}]")
+_UNSAFE_PATTERN = f"[\x00-\x1f{_NOT_C0}]"  # printable() is rare in most commands: compiled on first use
 _UNSAFE_BUT_LAYOUT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f{_NOT_C0}]")  # keeps \t \n \r
 _NAMED = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
 
@@ -39,7 +39,7 @@ def _escaped(match: re.Match) -> str:
 
 def printable(text: str) -> str:
     """`text` with every control character escaped (newlines and tabs too): one safe field."""
-    return _UNSAFE.sub(_escaped, text) if _UNSAFE.search(text) else text
+    return re.sub(_UNSAFE_PATTERN, _escaped, text) if re.search(_UNSAFE_PATTERN, text) else text
 
 
 def printable_output(text: str) -> str:

@@ -1,11 +1,13 @@
-"""Unit type aliases, so a signature says what a number measures."""
+"""Unit type aliases, so a signature says what a number measures.
 
-from typing import TypeAlias
+Plain assignments (type checkers read a module-level `X = int` as an alias): `typing.TypeAlias` would import
+`typing` on every CLI start, and this module is on the path of every command.
+"""
 
-Nanoseconds: TypeAlias = int
-Pid: TypeAlias = int
-Tid: TypeAlias = int
-Cpu: TypeAlias = int
-Address: TypeAlias = int
-FileOffset: TypeAlias = int
-EventCount: TypeAlias = int
+Nanoseconds = int
+Pid = int
+Tid = int
+Cpu = int
+Address = int
+FileOffset = int
+EventCount = int

@@ -35,6 +35,8 @@ _DW_OP_LIT0 = 0x30
 # mov $15, %rax; syscall -- rt_sigreturn, the body of glibc's __restore_rt (and musl's, and the kernel's own
 # vdso trampolines on 32-bit): the handler "returns" to its first byte.
 _RT_SIGRETURN = b"\x48\xc7\xc0\x0f\x00\x00\x00\x0f\x05"
+_ENDBR64 = b"\xf3\x0f\x1e\xfa"
+_XOR_EBP = b"\x31\xed"
 _UNWIND_SECTIONS = (".eh_frame", ".debug_frame")
 _CACHE_SUFFIX = ".cfi"
 
@@ -141,7 +143,20 @@ def _with_segments(table: UnwindTable, image: ElfImage, source: str, notes: list
 def _breakpad_cfi(path: str) -> str:
     import symbolic
 
-    archive = symbolic.Archive.open(path)
+    return _breakpad_cfi_of(symbolic.Archive.open(path))
+
+
+def breakpad_rows_of_image(elf: bytes, notes: list[str], what: str) -> Rows:
+    """The rows of an ELF image held in memory (JIT code's CFI wrapped by hwprof.symbolize.jit_cfi): the same
+    reading and conversion as a binary's. Raises what symbolic raises for CFI it cannot read."""
+    import symbolic
+
+    return _rows_from_breakpad(_breakpad_cfi_of(symbolic.Archive.from_bytes(elf)), notes, what)
+
+
+def _breakpad_cfi_of(archive) -> str:
+    import symbolic
+
     objects = list(archive.iter_objects())
     if not objects:
         raise ValueError("no object in the file")
@@ -301,20 +316,33 @@ def _patch_sigreturn(rows: Rows, image: ElfImage) -> Rows:
 
 def _patch_entry(rows: Rows, image: ElfImage) -> Rows:
     """The ELF entry point is the outermost frame even where no FDE covers it (ld.so's hand-written _start): a
-    caller looked up there ends the stack properly instead of as "no CFI"."""
+    caller looked up there ends the stack properly instead of as "no CFI". Where an FDE covers it but marks the
+    return address undefined only after the first instruction (older crt1.o, as in Node's binary: `ra: u` from
+    _start+4), the breakpad form loses that row (symbolic drops an undefined rule after the INIT line), and the walk
+    would go on past _start into whatever the stack holds: the whole FDE then says undefined -- when the entry is a
+    _start, which opens with `xor %ebp,%ebp` (the ABI's mark of the outermost frame); libc.so's entry point, say, is
+    an ordinary function with ordinary CFI."""
     try:
         with open(image.path, "rb") as f:
             f.seek(24)
             entry = int.from_bytes(f.read(8), "little")
-    except OSError:
+            at = image.vaddr_to_offset_one(entry) if entry else None
+            first = b""
+            if at is not None:
+                f.seek(at)
+                first = f.read(6)
+    except (OSError, ValueError):
         return rows
     if not entry or not any(seg.executable and seg.vaddr <= entry < seg.vaddr + seg.memsz for seg in image.segments):
         return rows
     starts = rows[0]
     i = int(np.searchsorted(starts, np.uint64(entry), side="right")) - 1
     if i >= 0 and rows[1][i] != CfaRule.NONE:
-        return rows  # an FDE describes the entry point: its rows stand
-    after = starts[starts > np.uint64(entry)]
+        if rows[3][i] == RA_UNDEFINED or not first.removeprefix(_ENDBR64).startswith(_XOR_EBP):
+            return rows  # an FDE describes the entry point (as the outermost frame, or as a function): it stands
+        after = starts[(starts > np.uint64(entry)) & (rows[1] == CfaRule.NONE)]  # to the end of that FDE
+    else:
+        after = starts[starts > np.uint64(entry)]
     end = int(after[0]) if len(after) else entry + 64
     return _insert_rows(rows, [(entry, end, CfaRule.RSP, 8, RA_UNDEFINED, RBP_SAME)])
 

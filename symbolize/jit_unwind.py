@@ -8,21 +8,45 @@ binary the process mapped, their stack effect gives the CFA at each offset (hwpr
 `py::` entry of the map gets those rows. A jitdump (`-X perf_jit`, 3.13+) carries every entry's code bytes: each
 distinct code is analysed the same way, whatever the JIT (entries whose instructions are not understood, such as
 full JIT-compiled functions, get no rows and stop the walk as "JIT code without unwind info").
+
+A jitdump entry that comes with the JIT's own CFI (a CODE_UNWINDING_INFO record: Node --perf-prof-unwinding-info,
+the JVM agents, CPython 3.13's trampolines) is unwound by that instead (hwprof.symbolize.jit_cfi); stack-effect
+analysis stays the fallback for entries without it, or whose CFI is damaged, and for perf maps. The table's source
+says how many entries each way got their rows, so the capture's notes tell which path unwound the JIT frames.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 from hwprof.symbolize.elf import ElfError, open_image
+from hwprof.symbolize.jit_cfi import JitRow, jit_cfi_rows
 
 from hwprof.unwind.stackeffect import stack_rows
-from hwprof.unwind.table import RBP_SAME, CfaRule, UnwindTable
+from hwprof.unwind.table import RA_UNDEFINED, RBP_SAME, CfaRule, JitUnwindTable, UnwindTable
 
+CFI_SOURCE = "the JIT's own CFI (jitdump unwinding info)"
+STACK_EFFECT_SOURCE = "stack-effect analysis of their code"
 TRAMPOLINE_START = "_Py_trampoline_func_start"
 TRAMPOLINE_END = "_Py_trampoline_func_end"
 PYTHON_PREFIX = "py::"
+
+
+@dataclass(frozen=True)
+class JitEntry:
+    """One piece of JIT code as a perf map or a jitdump describes it."""
+
+    start: int
+    size: int
+    name: str
+    code: bytes | None = None      # its bytes (jitdump), None for a perf map's line
+    eh_frame: bytes | None = None  # the JIT's CFI for it (a jitdump's unwinding info), laid out as genelf.c does
+
+    def __post_init__(self) -> None:
+        if self.eh_frame == b"":  # an .eh_frame_hdr alone (V8, for code it has no CFI for): no CFI
+            object.__setattr__(self, "eh_frame", None)
 
 
 def trampoline_code(binaries: list[str]) -> bytes | None:
@@ -49,47 +73,71 @@ def trampoline_code(binaries: list[str]) -> bytes | None:
     return None
 
 
-def jit_table(entries: list[tuple[int, int, str, bytes | None]], binaries: list[str]) -> tuple[UnwindTable, int] | None:
-    """(table, base) for a process's JIT entries (start, size, name, code bytes or None): rows keyed by runtime
-    address - base. Entries with code are analysed from it; `py::` entries without code (a perf map) get the
-    trampoline's rows, read from the interpreter among `binaries`. None when no entry gets rows."""
+def jit_table(entries: list[JitEntry], binaries: list[str], what: str = "JIT map",
+              notes: list[str] | None = None) -> JitUnwindTable | None:
+    """A process's JIT entries for the unwinder: rows keyed by runtime address - base, and the ranges of all its
+    code (with rows or not: nearby entries merged). An entry with its JIT's CFI gets rows from it; otherwise entries
+    with code are analysed from it, and `py::` entries without code (a perf map) get the trampoline's rows, read
+    from the interpreter among `binaries`. None when there are no entries.
+    `notes` (what reading the map said) go into the table's notes, with this function's own."""
+    notes = list(notes or [])
+    with_cfi = sorted({(e.size, e.eh_frame) for e in entries if e.eh_frame and e.size})
+    cfi_of = dict(zip(with_cfi, jit_cfi_rows(with_cfi, notes, what), strict=True))
     trampoline: bytes | None = None
-    rows_of: dict[bytes, list] = {}
-    starts: list[int] = []
-    offsets: list[int] = []
+    effect_of: dict[bytes, list[JitRow]] = {}
+    by_cfi = by_effect = 0
+    rows: dict[int, JitRow] = {}     # runtime address -> row; an entry's rows win over an earlier entry's end
     ends: list[int] = []
-    for start, size, name, code in sorted(entries, key=lambda e: e[0]):
-        if code is None:
-            if not name.startswith(PYTHON_PREFIX):
+    for e in sorted(entries, key=lambda e: e.start):
+        picked = cfi_of.get((e.size, e.eh_frame)) if e.eh_frame else None
+        end = e.start + e.size
+        if picked:
+            by_cfi += 1
+        else:
+            code = e.code
+            if code is None:
+                if not e.name.startswith(PYTHON_PREFIX):
+                    continue
+                if trampoline is None:
+                    trampoline = trampoline_code(binaries) or b""
+                code = trampoline
+            if not code:
                 continue
-            if trampoline is None:
-                trampoline = trampoline_code(binaries) or b""
-            code = trampoline
-        if not code:
-            continue
-        if code not in rows_of:
-            rows_of[code] = stack_rows(code) or []
-        rows = rows_of[code]
-        if not rows:
-            continue
-        for r in rows:
-            starts.append(start + r.offset)
-            offsets.append(r.cfa_offset)
-        ends.append(start + min(size or len(code), len(code)))
-    if not starts:
+            if code not in effect_of:
+                effect_of[code] = [(r.offset, CfaRule.RSP, r.cfa_offset, -8, RBP_SAME) for r in stack_rows(code) or []]
+            picked = effect_of[code]
+            if not picked:
+                continue
+            by_effect += 1
+            end = e.start + min(e.size or len(code), len(code))
+        for offset, *rule in picked:
+            rows[e.start + offset] = (e.start + offset, *rule)
+        ends.append(end)
+    if not entries:
         return None
-    base = min(starts) & ~0xFFF
-    row_start = np.array(starts, np.int64) - base
-    end_start = np.array(ends, np.int64) - base
-    # after each entry's last analysed byte: no rule, unless the next entry's rows start right there
-    end_start = end_start[~np.isin(end_start, row_start)]
-    all_start = np.concatenate([row_start, end_start])
-    all_rule = np.concatenate([np.full(len(row_start), CfaRule.RSP, np.uint8),
-                               np.full(len(end_start), CfaRule.NONE, np.uint8)])
-    all_off = np.concatenate([np.array(offsets, np.int32), np.zeros(len(end_start), np.int32)])
-    order = np.argsort(all_start, kind="stable")
-    n = len(all_start)
-    table = UnwindTable(all_start[order].astype(np.uint64), all_rule[order], all_off[order],
-                        np.where(all_rule[order] == CfaRule.NONE, 0, -8).astype(np.int32),
-                        np.full(n, RBP_SAME, np.int32), source=f"JIT stubs analysed from their code ({len(ends)})")
-    return table, base
+    ranges = code_ranges(entries)
+    if not rows:
+        empty = UnwindTable.empty()
+        empty.source, empty.notes = f"JIT code: none of {len(entries)} entries has unwind rows", tuple(notes)
+        return JitUnwindTable(empty, 0, ranges)
+    for end in ends:  # after each entry's last byte: no rule, unless the next entry's rows start right there
+        rows.setdefault(end, (end, CfaRule.NONE, 0, RA_UNDEFINED, RBP_SAME))
+    base = min(rows) & ~0xFFF
+    arr = np.array(sorted(rows.values()), np.int64)
+    ways = [f"{n} entries by {how}" for n, how in ((by_cfi, CFI_SOURCE), (by_effect, STACK_EFFECT_SOURCE)) if n]
+    table = UnwindTable((arr[:, 0] - base).astype(np.uint64), arr[:, 1].astype(np.uint8), arr[:, 2].astype(np.int32),
+                        arr[:, 3].astype(np.int32), arr[:, 4].astype(np.int32),
+                        source="JIT code unwound: " + ", ".join(ways), notes=tuple(notes))
+    return JitUnwindTable(table, base, ranges)
+
+
+def code_ranges(entries: list[JitEntry], gap: int = 4096) -> list[tuple[int, int]]:
+    """The runtime ranges the entries' code occupies, entries less than `gap` apart merged into one range."""
+    out: list[list[int]] = []
+    for e in sorted(entries, key=lambda e: e.start):
+        end = e.start + max(e.size, 1)
+        if out and e.start <= out[-1][1] + gap:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([e.start, end])
+    return [(lo, hi) for lo, hi in out]

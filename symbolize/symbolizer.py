@@ -46,6 +46,7 @@ class Symbolizer:
         self.vmlinux = vmlinux
         self.kallsyms = kallsyms
         self._modules: dict[tuple[str, bytes | None], _Module] = {}
+        self._by_build_id: dict[bytes, _Module] = {}  # one index for copies of one binary at several paths
         self._kernel = None
         self._perf_maps: dict[str, object] = {}
         self._warned: set[str] = set()
@@ -174,6 +175,10 @@ class Symbolizer:
                 "(file changed since capture); not using it"
             )
             image = None
+        if image is not None and image.build_id and image.build_id in self._by_build_id:
+            # The same binary at another path (a tool vendored into several virtualenvs): the same symbols.
+            twin = self._by_build_id[image.build_id]
+            return _Module(path, twin.segments_image, twin.index)
         wanted_id = build_id or (image.build_id if image is not None else None)
         if image is None and not wanted_id:
             return _Module(path, None, None)
@@ -220,7 +225,10 @@ class Symbolizer:
         index = ModuleIndex(symbols, dwarf, bias_source.segments[0].vaddr if bias_source.segments else 0)
         if dwarf is None and len(index.symbols.starts) == 0:
             reasons.append("no symbols at all")
-        return _Module(path, segments_image, index)
+        module = _Module(path, segments_image, index)
+        if image is not None and image.build_id:
+            self._by_build_id[image.build_id] = module
+        return module
 
     # ---- kernel ----------------------------------------------------------------------------
     def kernel_symbols(self):
@@ -309,10 +317,11 @@ class Symbolizer:
         return table
 
     def jit_unwind_table(self, perf_map_path: str | None, binaries: list[str]):
-        """(UnwindTable, base) for a process's JIT code that has none of its own (CPython's perf trampolines,
-        named in its perf map), or None."""
+        """A process's JIT code for the unwinder (hwprof.unwind.table.JitUnwindTable): rows from its jitdump's
+        unwinding info where the JIT wrote some, else from the code's stack effect (CPython's perf trampolines,
+        named in its perf map); None without a JIT map."""
         from hwprof.symbolize.jit import PerfMap
-        from hwprof.symbolize.jit_unwind import jit_table
+        from hwprof.symbolize.jit_unwind import JitEntry, jit_table
         from hwprof.symbolize.jitdump import is_jitdump, parse_jitdump
 
         if not perf_map_path:
@@ -322,16 +331,21 @@ class Symbolizer:
                 data = f.read()
         except OSError:
             return None  # symbolize_jit warns about a missing map
-        entries: list[tuple[int, int, str, bytes | None]]
+        notes: list[str] = []
         if is_jitdump(data):
             dump = parse_jitdump(data, perf_map_path)
-            entries = [(e.start, e.size, e.name, e.code) for e in dump.entries]
+            notes = dump.notes
+            entries = [JitEntry(e.start, e.size, e.name, e.code, e.unwinding.eh_frame if e.unwinding else None)
+                       for e in dump.entries]
         else:
             perf_map = PerfMap.parse(data)
-            entries = [(int(s), int(e - s), n, None) for s, e, n in zip(perf_map.starts.tolist(),
-                                                                       perf_map.ends.tolist(), perf_map.names,
-                                                                       strict=True)]
-        return jit_table(entries, [self.search.rooted(b) for b in binaries])
+            entries = [JitEntry(int(s), int(e - s), n) for s, e, n in zip(perf_map.starts.tolist(),
+                                                                         perf_map.ends.tolist(), perf_map.names,
+                                                                         strict=True)]
+        found = jit_table(entries, [self.search.rooted(b) for b in binaries], perf_map_path, notes)
+        if found is None and notes:
+            self._warn(f"{perf_map_path} (unwind)", notes)
+        return found
 
     # ---- JIT -------------------------------------------------------------------------------
     def symbolize_jit(self, pid: Pid, addrs: np.ndarray, perf_map_path: str | None = None) -> list[Chain]:

@@ -116,14 +116,10 @@ def stack_depths(parent: np.ndarray) -> np.ndarray:
     """Depth of every stack node (root = 0) by pointer jumping: each round doubles how far every node has looked
     up, so the cost is nodes x log2(depth) (chasing one level at a time cost the sum of all depths: 200 million
     steps on a deep 136k-sample capture)."""
+    levels = _level_runs(parent) if len(parent) else None
+    if levels is not None:
+        return np.repeat(np.arange(len(levels) - 1, dtype=np.int64), np.diff(levels))
     jump = parent.astype(np.int64)
-    if len(jump) and np.all(jump[1:] >= jump[:-1]):
-        # The decoder's tables are numbered level by level, parents in order (hwprof.pipeline.arrays.prefix_tree):
-        # each level is the run of nodes whose parents lie in the previous level, found by one binary search.
-        bounds = [0, int(np.searchsorted(jump, 0, side="left"))]
-        while bounds[-1] < len(jump):
-            bounds.append(int(np.searchsorted(jump, bounds[-1], side="left")))
-        return np.repeat(np.arange(len(bounds) - 1, dtype=np.int64), np.diff(bounds))
     depth = (jump >= 0).astype(np.int64)
     live = np.nonzero(jump >= 0)[0]
     while live.size:
@@ -139,11 +135,14 @@ def merge_call_tree(profile: Profile, frame_func: np.ndarray) -> tuple[np.ndarra
 
     Nodes come out ordered by depth, so every parent precedes its children (the page relies on it).
     """
-    parent = profile.stack_parent.astype(np.int64)
-    n_stacks = len(parent)
-    stack_node = np.full(n_stacks, -1, dtype=np.int64)
+    n_stacks = len(profile.stack_parent)
     if n_stacks == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), stack_node
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.full(0, -1, dtype=np.int64)
+    levels = _level_runs(profile.stack_parent)
+    if levels is not None:
+        return _merge_levels(profile, frame_func, levels)
+    parent = profile.stack_parent.astype(np.int64)
+    stack_node = np.full(n_stacks, -1, dtype=np.int64)
     depth = stack_depths(parent)
     func_of_stack = frame_func[profile.stack_frame.astype(np.int64)]
     n_funcs = int(frame_func.max(initial=0)) + 2
@@ -161,6 +160,54 @@ def merge_call_tree(profile: Profile, frame_func: np.ndarray) -> tuple[np.ndarra
         stack_node[members] = next_node + inverse
         node_parent_parts.append(unique_keys // n_funcs - 1)
         node_func_parts.append(unique_keys % n_funcs)
+        next_node += len(unique_keys)
+    return np.concatenate(node_func_parts), np.concatenate(node_parent_parts), stack_node
+
+
+def _level_runs(parent: np.ndarray) -> list[int] | None:
+    """Where each depth level starts and ends, for a table numbered level by level with parents in order (the
+    decoder's, hwprof.pipeline.arrays.prefix_tree): each level is the run of nodes whose parents lie in the
+    previous one, found by one binary search. None for a table numbered otherwise."""
+    if np.any(parent[1:] < parent[:-1]):
+        return None
+    def first_at_least(value: int) -> int:  # in the table's own dtype: a Python int would cast the whole table
+        return int(np.searchsorted(parent, np.asarray(value, dtype=parent.dtype), side="left"))
+
+    bounds = [0, first_at_least(0)]
+    while bounds[-1] < len(parent):
+        bounds.append(first_at_least(bounds[-1]))
+        if bounds[-1] <= bounds[-2]:
+            return None  # a parent that does not precede its node: not level-numbered
+    return bounds
+
+
+def _merge_levels(profile: Profile, frame_func: np.ndarray,
+                  bounds: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """merge_call_tree for a level-numbered table: each level is a contiguous run of nodes, so the work goes level
+    by level on slices, and nothing but the stack -> node map is as long as the table (deep captures have
+    millions of nodes); ids are int32 (int64 only when nodes do not fit)."""
+    parent, frame = profile.stack_parent, profile.stack_frame
+    n_funcs = int(frame_func.max(initial=0)) + 2
+    stack_node = np.empty(len(parent), dtype=np.int32 if len(parent) < 2**31 else np.int64)
+    node_func_parts, node_parent_parts = [], []
+    next_node = 0
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        if hi == lo:
+            continue
+        up = parent[lo:hi]
+        parent_node = np.where(up >= 0, stack_node[np.maximum(up, 0)], -1).astype(np.int64)
+        key = (parent_node + 1) * n_funcs + frame_func[frame[lo:hi]]
+        # np.unique(key, return_inverse=True), by a stable sort: a level's keys come nearly sorted (its nodes are
+        # numbered in parent order), which a run-detecting sort takes in close to one pass.
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        new = np.empty(len(ordered), dtype=bool)
+        new[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+        unique_keys = ordered[new]
+        stack_node[lo + order] = next_node + np.cumsum(new) - 1
+        node_parent_parts.append((unique_keys // n_funcs - 1).astype(np.int32))
+        node_func_parts.append((unique_keys % n_funcs).astype(np.int32))
         next_node += len(unique_keys)
     return np.concatenate(node_func_parts), np.concatenate(node_parent_parts), stack_node
 
@@ -340,8 +387,9 @@ def build_payload(profile: Profile, *, title: str = "", entry: dict | None = Non
     node_func, node_parent, stack_node = merge_call_tree(profile, frame_func)
     # The "[no stack]" root is node 0, so parents stay sorted (the page rebuilds them from child counts).
     nostack_node = 0
-    node_func = np.concatenate([[nostack_func], node_func]).astype(np.int64)
-    node_parent = np.concatenate([[-1], np.where(node_parent >= 0, node_parent + 1, -1)]).astype(np.int64)
+    node_func = np.concatenate([np.array([nostack_func], dtype=node_func.dtype), node_func])
+    node_parent = np.concatenate([np.array([-1], dtype=node_parent.dtype), node_parent])
+    node_parent[1:][node_parent[1:] >= 0] += 1
     stack_node = stack_node + 1
     sample_stack = profile.sample_stack.astype(np.int64)
     if len(stack_node):

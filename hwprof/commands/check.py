@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
-import textwrap
 
 EPILOG = """\
 examples:
@@ -46,6 +43,8 @@ class CheckCommand:
         report = run_system_checks()
         report = PreflightReport(report.checks + tuple(target_part))
         if args.json:
+            import json
+
             json.dump(report.to_json(), sys.stdout, indent=1)
             sys.stdout.write("\n")
         else:
@@ -54,6 +53,9 @@ class CheckCommand:
 
 
 def print_table(checks) -> None:
+    import shutil
+    import textwrap
+
     out = sys.stdout
     width = max(len(c.title) for c in checks) + 2
     columns = shutil.get_terminal_size((120, 24)).columns

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from hwprof.errors import HwprofError
@@ -104,6 +103,8 @@ class ListCommand:
         if args.openable:
             entries = [e for e in entries if e.openable is not None and e.openable.ok]
         if args.json:
+            import json
+
             json.dump([_as_json(e) for e in entries], sys.stdout, indent=1)
             sys.stdout.write("\n")
             return 0
@@ -137,9 +138,15 @@ def _as_json(entry) -> dict:
 def _print_table(entries, verbose: bool, kinds: tuple[str, ...]) -> None:
     lines: list[str] = []  # one write per section: ~2,600 lines through the escaping stream cost 15 ms one by one
     write = lines.append
-    width = min(48, max(len(_label(e)) for e in entries) + 2)
+    # one pass over the entries (by kind, each label made once): ~2,300 tracepoints are most of them
+    by_kind: dict[str, list] = {}
+    labels: dict[int, str] = {}
+    for entry in entries:
+        by_kind.setdefault(entry.kind, []).append(entry)
+        labels[id(entry)] = _label(entry)
+    width = min(48, max(map(len, labels.values())) + 2)
     for kind in kinds:
-        section = [e for e in entries if e.kind == kind]
+        section = by_kind.get(kind)
         if not section:
             continue
         if kind in ("vendor", "metric"):
@@ -150,7 +157,7 @@ def _print_table(entries, verbose: bool, kinds: tuple[str, ...]) -> None:
         shared_reason = len(reasons) == 1 and all(e.openable is not None and not e.openable.ok for e in section)
         for entry in section:
             status = f"[{entry.openable.label}]" if entry.openable is not None else ""
-            line = f"  {_label(entry):<{width}} {status:<26} {entry.description}"
+            line = f"  {labels[id(entry)]:<{width}} {status:<26} {entry.description}"
             if entry.unit:
                 line += f" ({entry.unit})"
             if verbose and entry.encoding:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import secrets
-import socket
 import sys
 
 from hwprof.errors import HwprofError
@@ -43,6 +41,9 @@ class ServeCommand:
                             "recording) as well")
 
     def run(self, args: argparse.Namespace) -> int:
+        import secrets
+        import socket
+
         from hwprof.store import ProfileStore, validate_id
         from hwprof.web.app import create_app, is_loopback
         from hwprof.web.server import log_access_to_stderr, make_server

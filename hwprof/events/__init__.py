@@ -1,12 +1,30 @@
 """Event catalog and parser: every string `perf stat -e` accepts, encoded the way perf encodes it.
 
-Import cost matters (every CLI start): sysfs and tracefs are only read when a string needs them.
+Import cost matters (every CLI start): sysfs and tracefs are only read when a string needs them, and the parser
+(with the event specs it makes) is imported on first use of its names below (PEP 562), not by importing this
+package for a submodule: `hwprof list tracepoint`, or another model's `list vendor`, never parse a string.
 """
 
 from __future__ import annotations
 
-from hwprof.events.parser import EventParseError, parse_event, parse_events
-from hwprof.events.spec import EventGroup, EventSpec
+# name -> the submodule defining it, imported when the name is first used (`from hwprof.events import parse_events`)
+_LAZY = {"EventParseError": "parser", "parse_event": "parser", "parse_events": "parser", "EventGroup": "spec",
+         "EventSpec": "spec"}
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hwprof.events.parser import EventParseError, parse_event, parse_events
+    from hwprof.events.spec import EventGroup, EventSpec
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 # perf stat's default set (tools/perf/builtin-stat.c): software events first, then hardware events where
 # the CPU has them. stalled-cycles-* are added only where the CPU PMU advertises them in sysfs.

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from hwprof.perf.syscall import read_text
 
 ENV_OVERRIDE = "PERF_CPUID"
-_CPUID_RE = re.compile(r"^(\w+)-(\d+)-([0-9A-Fa-f]+)(?:-([0-9A-Fa-f]+))?$")
+# compiled on first use (re's cache): only PERF_CPUID is parsed with it
+_CPUID_PATTERN = r"^(\w+)-(\d+)-([0-9A-Fa-f]+)(?:-([0-9A-Fa-f]+))?$"
 _REGEX_SPECIAL = frozenset(".^$*+?{}[]\\|()")  # a mapfile pattern without these is plain text
 
 
@@ -76,7 +77,7 @@ def parse_cpuid(text: str, overridden: bool = True) -> CpuId:
     if arm:  # arm64: perf's CPU id is the MIDR_EL1 register
         midr = int(arm.group(1), 16)
         return CpuId("ARM", 0, (midr >> 4) & 0xFFF, midr & 0xF, overridden, midr=midr)
-    m = _CPUID_RE.match(text.strip())
+    m = re.match(_CPUID_PATTERN, text.strip())
     if not m:
         raise CpuidError(f"{ENV_OVERRIDE}='{text}' is not VENDOR-FAMILY-MODEL[-STEPPING] or an arm64 MIDR "
                          "(perf's formats, e.g. GenuineIntel-6-55-4, AuthenticAMD-25-1-1, 0x00000000410fd0c1)")

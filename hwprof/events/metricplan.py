@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 from hwprof.errors import HwprofError
 from hwprof.events.metricexpr import MetricExpr, MetricExprError, parse_expr
-from hwprof.events.vendor import CounterLayout, VendorMetric, VendorModel
+from hwprof.events.vendor import VendorModel
+from hwprof.events.vendor_metrics import CounterLayout, VendorMetric
 from hwprof.metrics import Metric, Reading, combined_uncertainty
 
 # The kernel's perf-metrics encodings (arch/x86/events/intel/core.c: slots, topdown-*).

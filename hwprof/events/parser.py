@@ -12,7 +12,6 @@ Grammar (what perf accepts for counting):
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +27,13 @@ from hwprof.perf.attr import PerfEventAttr
 
 class EventParseError(HwprofError):
     """A bad event string: the message names the string and, where possible, what was meant."""
+
+
+def _close_matches(word: str, options, n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """difflib's nearest names, for the error of a misspelt event; difflib is imported only then (start-up)."""
+    import difflib
+
+    return difflib.get_close_matches(word, options, n=n, cutoff=cutoff)
 
 
 _RAW_RE = re.compile(r"^r([0-9a-fA-F]+)$")
@@ -341,7 +347,7 @@ class EventParser:
             # Vendor names are matched in any case: suggest in the case the user wrote.
             lower = name.islower()
             candidates.update(n.lower() if lower else n for n in model.event_names())
-        close = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
+        close = _close_matches(name, sorted(candidates), n=3, cutoff=0.6)
         if close:
             return f"unknown event '{name}' (did you mean: {', '.join(close)}?)"
         if model is not None:
@@ -396,7 +402,7 @@ class EventParser:
         if pmu_name in ("cpu", "cpu_core", "cpu_atom") and not self.pmus.has_core_pmu():
             return (f"'{text}': this machine has no CPU PMU (typical of VMs without PMU passthrough), "
                     f"so no raw CPU events; PMUs here: {here}")
-        close = difflib.get_close_matches(pmu_name, sorted(self.pmus.pmus), n=3, cutoff=0.6)
+        close = _close_matches(pmu_name, sorted(self.pmus.pmus), n=3, cutoff=0.6)
         hint = f"did you mean: {', '.join(close)}? " if close else ""
         return f"unknown PMU '{pmu_name}' in '{text}' ({hint}PMUs here: {here})"
 
@@ -491,7 +497,7 @@ class EventParser:
             if not eq and pmu.is_core and depth == 0 and self._apply_legacy_term(pmu, key, draft):
                 continue
             valid = sorted({*pmu.formats, *pmu.aliases, *_CONFIG_TERMS, "name", "period", "freq"})
-            close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+            close = _close_matches(key, valid, n=3, cutoff=0.6)
             hint = f"did you mean: {', '.join(close)}? " if close else ""
             raise EventParseError(f"unknown term '{key}' for PMU '{pmu.name}' ({hint}"
                                   f"valid: {', '.join(valid)})")
@@ -512,7 +518,7 @@ class EventParser:
             root = self.tracefs
         except EventParseError:
             # Without tracefs, 'cyles:u' is far likelier a typo of an event than a tracepoint.
-            names = difflib.get_close_matches(system, sorted(generic.SYMBOLIC_EVENTS), n=1, cutoff=0.75)
+            names = _close_matches(system, sorted(generic.SYMBOLIC_EVENTS), n=1, cutoff=0.75)
             if names:
                 raise EventParseError(f"unknown event '{system}' (did you mean: {names[0]}?)") from None
             raise
@@ -533,8 +539,8 @@ class EventParser:
         if system not in systems:
             if not systems:
                 return f"unknown tracepoint '{system}:{event}': no tracepoint is readable in {root}/events"
-            close = difflib.get_close_matches(system, systems, n=3, cutoff=0.6)
-            names = difflib.get_close_matches(system, sorted(generic.SYMBOLIC_EVENTS), n=1, cutoff=0.75)
+            close = _close_matches(system, systems, n=3, cutoff=0.6)
+            names = _close_matches(system, sorted(generic.SYMBOLIC_EVENTS), n=1, cutoff=0.75)
             if names:
                 return f"unknown event '{system}' (did you mean: {names[0]}?)"
             hint = f" (did you mean: {', '.join(c + ':' + event for c in close)}?)" if close else ""
@@ -545,7 +551,7 @@ class EventParser:
                 if vendor is not None:
                     return f"'{system}' is an {vendor} event, not one of this CPU model's (see 'hwprof list')"
             return f"unknown tracepoint system '{system}' in '{system}:{event}'{hint}"
-        close = difflib.get_close_matches(event, tracefs.list_events(root, system), n=3, cutoff=0.6)
+        close = _close_matches(event, tracefs.list_events(root, system), n=3, cutoff=0.6)
         hint = f" (did you mean: {', '.join(system + ':' + c for c in close)}?)" if close else ""
         return f"unknown tracepoint '{system}:{event}'{hint}"
 

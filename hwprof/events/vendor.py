@@ -26,6 +26,10 @@ from hwprof.events.cpuid import CpuId, current_cpuid
 from hwprof.events.pmu import FormatField, Pmu, PmuAlias
 from hwprof.perf.abi import PerfType
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hwprof.events.vendor_metrics import CounterLayout, VendorMetric
+
 DATA_ROOT = os.path.join(os.path.dirname(__file__), "data")
 SHIPPED_DIR = os.path.join(DATA_ROOT, "perfmon")
 AMD_DIR = os.path.join(DATA_ROOT, "perf_amd")
@@ -68,7 +72,6 @@ _TOPIC_RULES = (
     ("Frontend", r"(FRONTEND|ICACHE|IDQ|DSB|DECODE|BACLEARS|ILD_|MS_DECODED|UOPS\.MS|LSD\.)"),
     ("Branch", r"(BR_|BTCLEAR|BACLEAR|.*BRANCH)"),
 )
-_TOPIC_RES = tuple((topic, re.compile(rule)) for topic, rule in _TOPIC_RULES)
 # AMD: perf's JSON file names are the topics.
 _AMD_TOPICS = {"branch": "Branch", "cache": "Cache", "core": "Pipeline", "floating-point": "Floating point",
                "memory": "Memory", "other": "Other", "pipeline": "Pipeline", "recommended": "Recommended"}
@@ -82,8 +85,14 @@ class VendorDataError(ValueError):
     pass
 
 
+@cache
+def _topic_regexes() -> tuple[tuple[str, re.Pattern], ...]:
+    """Compiled on the first Intel event, not on every start (an AMD or Arm model never needs them)."""
+    return tuple((topic, re.compile(rule)) for topic, rule in _TOPIC_RULES)
+
+
 def intel_topic(name: str) -> str:
-    for topic, regex in _TOPIC_RES:
+    for topic, regex in _topic_regexes():
         if regex.match(name):
             return topic
     return "Pipeline"
@@ -185,28 +194,6 @@ def _amd_event(raw: dict, pmu: str = "cpu") -> VendorEvent:
     )
 
 
-@dataclass(frozen=True)
-class VendorMetric:
-    """A vendor metric: perfmon's formula over aliased events, or perf's MetricExpr (AMD)."""
-
-    name: str
-    expression: str                       # over event names / other metric names / constants (perf's syntax)
-    description: str = ""
-    unit: str = ""
-    groups: tuple[str, ...] = ()
-    level: int | None = None              # TMA level (1-6)
-    parent: str | None = None             # TMA parent metric
-    threshold: str | None = None          # perf-syntax condition over metric names ("is a bottleneck")
-    scale: float = 1.0                    # perf's ScaleUnit (100% -> 100)
-    category: str = ""
-    pmu: str = "cpu"
-
-    @property
-    def is_tma(self) -> bool:
-        return self.category == "TMA" or any(g.startswith("TopdownL") or g.startswith("TmaL")
-                                             for g in self.groups)
-
-
 def _data_dir() -> str:
     """The user's refreshed copy (hwprof list --refresh-perfmon) wins over the shipped one."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
@@ -281,20 +268,38 @@ class VendorModel:
         return len(self.event_files) > 1
 
     @cached_property
-    def _events(self) -> dict[str, dict[str, VendorEvent]]:
-        out: dict[str, dict[str, VendorEvent]] = {}
+    def _raw_events(self) -> dict[str, dict[str, dict]]:
+        """Per core PMU: upper-case name -> the vendor's record of it (the first of a name, as perf keeps it).
+
+        Events are built from their records only when asked for: resolving one name (`stat -e NAME`) builds one,
+        where building all of them cost 13 ms for SPR's 411 and ~50 ms for CLX's 1,336 (the offcore matrix)."""
+        out: dict[str, dict[str, dict]] = {}
+        name_key = "EventName" if self.vendor in ("amd", "arm") else "name"
         for pmu, stem in self.event_files.items():
-            table: dict[str, VendorEvent] = {}
-            body = _load(self.directory, stem)
-            if self.vendor in ("amd", "arm"):
-                events = [_amd_event(e, pmu) for e in body["events"]]
-            else:
-                events = [_intel_event(e, pmu) for e in body["events"]]
-            for event in events:
-                if _NAMEABLE.match(event.name):  # perfmon's old 'OFFCORE_RESPONSE:request=...' rows are not
-                    table.setdefault(event.name.upper(), event)
+            table: dict[str, dict] = {}
+            for raw in _load(self.directory, stem)["events"]:
+                name = raw[name_key]
+                if _NAMEABLE.match(name):  # perfmon's old 'OFFCORE_RESPONSE:request=...' rows are not
+                    table.setdefault(name.upper(), raw)
             out[pmu] = table
         return out
+
+    @cached_property
+    def _built(self) -> dict[tuple[str, str], VendorEvent]:
+        return {}
+
+    def _event(self, pmu: str, key: str) -> VendorEvent:
+        """The event `key` (upper case) of a core PMU, built once from its record."""
+        event = self._built.get((pmu, key))
+        if event is None:
+            raw = self._raw_events[pmu][key]
+            event = _amd_event(raw, pmu) if self.vendor in ("amd", "arm") else _intel_event(raw, pmu)
+            self._built[(pmu, key)] = event
+        return event
+
+    @cached_property
+    def _events(self) -> dict[str, dict[str, VendorEvent]]:
+        return {pmu: {key: self._event(pmu, key) for key in table} for pmu, table in self._raw_events.items()}
 
     def events(self, pmu: str | None = None) -> list[VendorEvent]:
         pmus = [pmu] if pmu else list(self._events)
@@ -303,20 +308,23 @@ class VendorModel:
     def find(self, name: str) -> list[VendorEvent]:
         """The event of that name (any case) on each core PMU that has it."""
         key = name.upper()
-        return [table[key] for table in self._events.values() if key in table]
+        return [self._event(pmu, key) for pmu, table in self._raw_events.items() if key in table]
 
     def event_names(self) -> list[str]:
-        return sorted({e.name for table in self._events.values() for e in table.values()})
+        name_key = "EventName" if self.vendor in ("amd", "arm") else "name"
+        return sorted({raw[name_key] for table in self._raw_events.values() for raw in table.values()})
 
     @cached_property
     def _metrics(self) -> list[VendorMetric]:
+        from hwprof.events.vendor_metrics import perf_json_metric, perfmon_metric
+
         out: list[VendorMetric] = []
         for pmu, stem in self.metric_files.items():
             body = _load(self.directory, stem)
             if self.vendor in ("amd", "arm"):
-                out.extend(_amd_metric(m, pmu) for m in body["metrics"])
+                out.extend(perf_json_metric(m, pmu) for m in body["metrics"])
             else:
-                out.extend(_perfmon_metric(m, pmu) for m in body["metrics"])
+                out.extend(perfmon_metric(m, pmu) for m in body["metrics"])
         return out
 
     def metrics(self) -> list[VendorMetric]:
@@ -324,6 +332,8 @@ class VendorModel:
 
     def counter_layout(self, pmu: str = "cpu") -> CounterLayout:
         """General-purpose and fixed counters of a core PMU, from the vendor's per-event counter lists."""
+        from hwprof.events.vendor_metrics import CounterLayout
+
         if self.vendor == "arm":
             # Armv8/v9 PMUv3: the cycle counter plus up to 31 event counters; cores implement 6 (Cortex-A/Neoverse
             # N1, V1) or more. 6 is the common floor (Arm TRMs, PMCR_EL0.N).
@@ -343,87 +353,6 @@ class VendorModel:
                 if part.isdigit():
                     generic = max(generic, int(part) + 1)
         return CounterLayout(generic=generic, fixed=tuple(fixed[i] for i in sorted(fixed)))
-
-
-@dataclass(frozen=True)
-class CounterLayout:
-    generic: int
-    fixed: tuple[str, ...]  # the event each fixed counter counts, by index
-
-
-# --- metrics ----------------------------------------------------------------------------------------------
-
-# perfmon constants -> perf's names for the same facts (the evaluator knows perf's).
-_PERFMON_CONSTANTS = {
-    "SYSTEM_TSC_FREQ": "#system_tsc_freq", "HYPERTHREADING_ON": "#smt_on", "THREADS_PER_CORE": "#threads_per_core",
-    "SOCKET_COUNT": "#num_packages", "CORES_PER_SOCKET": "#num_cores_per_package",
-    "DURATIONTIMEINMILLISECONDS": "duration_ms", "CHAS_PER_SOCKET": "#chas_per_socket",
-    "system.sockets[0].cpus.count * system.socket_count": "#num_cpus_online",
-    "DEPENDENTLOADSWEIGHT": "#dependent_loads_weight",
-}
-_ALIAS_RE = re.compile(r"\b([a-z]{1,2}(?:_[a-z]{1,2})?)\b")  # a .. z, aa .., and a_n, b_a in the longest
-
-
-def _perfmon_event_ref(name: str) -> str:
-    """perfmon's metric event spelling (`EVENT:c1:e1:SUP`) as a quoted reference the evaluator resolves."""
-    return "'" + name.replace("'", "") + "'"
-
-
-def _perfmon_metric(raw: dict, pmu: str) -> VendorMetric:
-    aliases: dict[str, str] = {}
-    for ev in raw.get("Events", []):
-        aliases[ev["Alias"]] = _perfmon_event_ref(ev["Name"])
-    for const in raw.get("Constants", []):
-        name = const["Name"]
-        aliases[const["Alias"]] = _PERFMON_CONSTANTS.get(name, _PERFMON_CONSTANTS.get(name.upper(), name))
-    formula = re.sub(r"([<>=!])\s+=", r"\1=", raw.get("Formula", ""))  # GNR writes `> =`
-    expression = _ALIAS_RE.sub(lambda m: aliases.get(m.group(1), m.group(1)), formula)
-    expression = expression.replace("smt_on", "#smt_on").replace("##smt_on", "#smt_on")
-    threshold = None
-    th = raw.get("Threshold")
-    if isinstance(th, dict) and th.get("Formula"):
-        names = {t["Alias"]: _legacy_to_metric(t["Value"]) for t in th.get("ThresholdMetrics", [])}
-        threshold = _ALIAS_RE.sub(lambda m: names.get(m.group(1), m.group(1)), th["Formula"])
-        # Some models write the legacy names inline (`metric_TMA_..IFetch_Latency(%) >0.15 && ...`).
-        threshold = re.sub(r"metric_(?:TMA_)?\.*([A-Za-z0-9_]+)\([^)]*\)", r"\1", threshold)
-        threshold = threshold.replace("&&", "&").replace("||", "|")
-    unit = raw.get("UnitOfMeasure", "")
-    groups = tuple(g for g in raw.get("MetricGroup", "").split(";") if g)
-    # perf calls perfmon's TmaL<n> groups TopdownL<n>: accept both names.
-    groups += tuple("TopdownL" + g[4:] for g in groups if re.fullmatch(r"TmaL\d", g))
-    return VendorMetric(
-        name=raw["MetricName"], expression=expression, description=raw.get("BriefDescription", ""),
-        unit="%" if unit == "percent" else unit, groups=groups, level=raw.get("Level"),
-        parent=raw.get("ParentCategory"), threshold=threshold, category=raw.get("Category", ""), pmu=pmu,
-    )
-
-
-_LEGACY_NAMES: dict[str, str] = {}
-
-
-def _legacy_to_metric(legacy: str) -> str:
-    """Thresholds name metrics by LegacyName (`metric_TMA_..Memory_Bound(%)`); the metric is `Memory_Bound`."""
-    name = legacy.removeprefix("metric_TMA_").removeprefix("metric_").lstrip(".")
-    name = re.sub(r"\(.*\)$", "", name).strip()
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
-
-
-def _amd_metric(raw: dict, pmu: str = "cpu") -> VendorMetric:
-    scale_text = raw.get("ScaleUnit", "")
-    scale, unit = 1.0, ""
-    m = re.match(r"^([0-9.e+-]+)\s*(.*)$", scale_text)
-    if m:
-        scale, unit = float(m.group(1)), m.group(2)
-    groups = tuple(g for g in raw.get("MetricGroup", "").split(";") if g)
-    level = None
-    for g in groups:
-        lm = re.match(r"(?:PipelineL|TopdownL)(\d)", g)
-        if lm:
-            level = int(lm.group(1))
-    return VendorMetric(name=raw["MetricName"], expression=raw["MetricExpr"],
-                        description=raw.get("BriefDescription", ""), unit=unit, groups=groups, level=level,
-                        scale=scale, category="TMA" if level else "", threshold=raw.get("MetricThreshold"),
-                        pmu=pmu)
 
 
 # --- choosing the model -----------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Numbers of the perf_event ABI (include/uapi/linux/perf_event.h), named once."""
+"""Numbers of the perf_event ABI (include/uapi/linux/perf_event.h), named once.
+
+The enums of the record format (SampleType, RecordType, CpuMode, CallchainContext) live in
+hwprof.perf.abi_records and are built on first use through this module (`from hwprof.perf.abi import RecordType`
+works as before): each enum class costs ~0.3-1 ms to build, and commands that only count or list events (every
+`hwprof stat`, `hwprof list`) never decode a record.
+"""
 
 from enum import IntEnum, IntFlag
 
@@ -61,33 +67,6 @@ class HwCacheResult(IntEnum):
     MISS = 1
 
 
-class SampleType(IntFlag):
-    IP = 1 << 0
-    TID = 1 << 1
-    TIME = 1 << 2
-    ADDR = 1 << 3
-    READ = 1 << 4
-    CALLCHAIN = 1 << 5
-    ID = 1 << 6
-    CPU = 1 << 7
-    PERIOD = 1 << 8
-    STREAM_ID = 1 << 9
-    RAW = 1 << 10
-    BRANCH_STACK = 1 << 11
-    REGS_USER = 1 << 12
-    STACK_USER = 1 << 13
-    WEIGHT = 1 << 14
-    DATA_SRC = 1 << 15
-    IDENTIFIER = 1 << 16
-    TRANSACTION = 1 << 17
-    REGS_INTR = 1 << 18
-    PHYS_ADDR = 1 << 19
-    AUX = 1 << 20
-    CGROUP = 1 << 21
-    DATA_PAGE_SIZE = 1 << 22
-    CODE_PAGE_SIZE = 1 << 23
-    WEIGHT_STRUCT = 1 << 24
-
 
 class ReadFormat(IntFlag):
     TOTAL_TIME_ENABLED = 1 << 0
@@ -97,57 +76,6 @@ class ReadFormat(IntFlag):
     LOST = 1 << 4
 
 
-class RecordType(IntEnum):
-    MMAP = 1
-    LOST = 2
-    COMM = 3
-    EXIT = 4
-    THROTTLE = 5
-    UNTHROTTLE = 6
-    FORK = 7
-    READ = 8
-    SAMPLE = 9
-    MMAP2 = 10
-    AUX = 11
-    ITRACE_START = 12
-    LOST_SAMPLES = 13
-    SWITCH = 14
-    SWITCH_CPU_WIDE = 15
-    NAMESPACES = 16
-    KSYMBOL = 17
-    BPF_EVENT = 18
-    CGROUP = 19
-    TEXT_POKE = 20
-    AUX_OUTPUT_HW_ID = 21
-    # perf's own (user-space) record types, found in perf.data files
-    HEADER_ATTR = 64
-    HEADER_EVENT_TYPE = 65
-    HEADER_TRACING_DATA = 66
-    HEADER_BUILD_ID = 67
-    FINISHED_ROUND = 68
-    ID_INDEX = 69
-    AUXTRACE_INFO = 70
-    AUXTRACE = 71
-    AUXTRACE_ERROR = 72
-    THREAD_MAP = 73
-    CPU_MAP = 74
-    STAT_CONFIG = 75
-    STAT = 76
-    STAT_ROUND = 77
-    EVENT_UPDATE = 78
-    TIME_CONV = 79
-    HEADER_FEATURE = 80
-    COMPRESSED = 81
-    FINISHED_INIT = 82
-
-
-class CpuMode(IntEnum):
-    UNKNOWN = 0
-    KERNEL = 1
-    USER = 2
-    HYPERVISOR = 3
-    GUEST_KERNEL = 4
-    GUEST_USER = 5
 
 
 MISC_CPUMODE_MASK = 7
@@ -158,17 +86,6 @@ MISC_SWITCH_OUT_PREEMPT = 1 << 14
 MISC_EXACT_IP = 1 << 14
 MISC_MMAP_BUILD_ID = 1 << 14
 
-
-class CallchainContext(IntEnum):
-    """Markers inside a callchain (as unsigned 64-bit values): they switch context, they are not addresses."""
-
-    HV = (1 << 64) - 32
-    KERNEL = (1 << 64) - 128
-    USER = (1 << 64) - 512
-    GUEST = (1 << 64) - 2048
-    GUEST_KERNEL = (1 << 64) - 2176
-    GUEST_USER = (1 << 64) - 2560
-    MAX = (1 << 64) - 4095
 
 
 PERF_MAX_STACK_DEPTH = 127
@@ -210,3 +127,14 @@ X86_64_REGS = (
     "ax", "bx", "cx", "dx", "si", "di", "bp", "sp", "ip", "flags", "cs", "ss", "ds", "es", "fs", "gs",
     "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
 )
+
+
+_RECORD_ENUMS = frozenset({"SampleType", "RecordType", "CpuMode", "CallchainContext"})
+
+
+def __getattr__(name: str):
+    if name in _RECORD_ENUMS:
+        from hwprof.perf import abi_records
+
+        return getattr(abi_records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -87,69 +87,114 @@ def ranges(counts: np.ndarray) -> np.ndarray:
 
 
 def prefix_tree(frames: np.ndarray, start: np.ndarray, length: np.ndarray,
-                 builder_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                builder_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stack table (frame, parent) for rows of leaf-first frame ids, built level by level from the root.
 
-    Identical prefixes share nodes: at each depth, (parent node, frame) pairs are made unique with numpy, so the
-    cost is a sort per level, not a dict lookup per frame. Parents always get smaller ids than their children,
-    and the nodes of a level are numbered in (parent, frame) order. The rows are kept ordered by their node, so
-    each level's keys arrive sorted but for rows that share a parent: a stable (run-detecting) argsort of
-    nearly sorted keys is several times cheaper than sorting them from scratch and binary-searching each back.
+    Row r's frames are `frames[start[r]:start[r] + length[r]]`, leaf first. Identical prefixes share nodes: at each
+    depth, (parent node, frame) pairs are made unique with numpy, so the cost is a sort per level, not a dict
+    lookup per frame. Parents always get smaller ids than their children, and the nodes of a level are numbered
+    in (parent, frame) order. The rows are kept ordered by their node, so each level's keys arrive sorted but for
+    rows that share a parent: a stable (run-detecting) argsort of nearly sorted keys is several times cheaper
+    than sorting them from scratch and binary-searching each back. Each row's position in `frames` moves one
+    entry per level, so a row's consecutive levels share cache lines (no transposed copy of the frames).
     Returns (stack_frame, stack_parent, leaf node per row or -1 for an empty row).
     """
     n_rows = len(length)
     leaf = np.full(n_rows, -1, dtype=np.int64)
-    out_frame: list[np.ndarray] = []
-    out_parent: list[np.ndarray] = []
+    # At most one node per frame: written in place, only the pages of the nodes made are ever touched.
+    most = int(length.sum())
+    out_frame = np.empty(most, dtype=np.int32)
+    out_parent = np.empty(most, dtype=np.int32)
     total = 0
     depth = int(length.max()) if n_rows else 0
-    levels = levels_matrix(frames, start, length, depth)
     order = np.nonzero(length > 0)[0]  # rows still going deeper, ordered by their current node
     node = np.full(len(order), -1, dtype=np.int64)  # their current node (the parent of the next level)
     remaining = length[order]
+    at = start[order] + remaining - 1  # where each row's frame of the current level is: its root first
     for d in range(depth):
         if d:
             going = remaining > d
             if not going.all():
                 leaf[order[~going]] = node[~going]  # rows that end at the previous level
-                order, node, remaining = order[going], node[going], remaining[going]
-        key = (node + 1) * builder_frames + levels[d][order]
+                order, node, remaining, at = order[going], node[going], remaining[going], at[going]
+            at -= 1
+        key = (node + 1) * builder_frames + frames[at]
         perm = np.argsort(key, kind="stable")
         key = key[perm]
         new = np.empty(len(key), dtype=bool)
         new[:1] = True
         np.not_equal(key[1:], key[:-1], out=new[1:])
         uniq = key[new]
-        out_frame.append(uniq % builder_frames)
-        out_parent.append(uniq // builder_frames - 1)
+        made = len(uniq)
+        out_frame[total:total + made] = uniq % builder_frames
+        out_parent[total:total + made] = uniq // builder_frames - 1
         node = total + np.cumsum(new) - 1
-        order, remaining = order[perm], remaining[perm]
-        total += len(uniq)
+        order, remaining, at = order[perm], remaining[perm], at[perm]
+        total += made
     leaf[order] = node
-    if not out_frame:
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), leaf
-    return (np.concatenate(out_frame).astype(np.int32), np.concatenate(out_parent).astype(np.int32), leaf)
+    return out_frame[:total], out_parent[:total], leaf
 
 
-def levels_matrix(frames: np.ndarray, start: np.ndarray, length: np.ndarray, depth: int) -> np.ndarray:
-    """(depth, rows) int32 matrix of root-first frames (-1 past a row's end): the leaf-first rows transposed once,
-    in blocks of rows to bound the temporaries, so each level is a small contiguous array rather than a gather
-    that touches a cache line of the big frames array per row."""
-    n_rows = len(length)
-    out = np.full(depth * n_rows, -1, dtype=np.int32)
-    if not depth:
-        return out.reshape(0, n_rows)
-    ends = np.cumsum(length)
-    block = 1 << 20
-    row = 0
-    while row < n_rows:
-        stop = int(np.searchsorted(ends, ends[row] - length[row] + block, side="right"))
-        stop = max(stop, row + 1)
-        lens = length[row:stop]
-        first, last = int(start[row]), int(start[stop - 1] + lens[-1])
-        # entry j of row r sits at depth start[r] + length[r] - 1 - j: flat position depth * n_rows + r
-        base = (start[row:stop] + lens - 1) * n_rows + np.arange(row, stop)
-        dest = np.repeat(base, lens) - np.arange(first, last, dtype=np.int64) * n_rows
-        out[dest] = frames[first:last]
-        row = stop
-    return out.reshape(depth, n_rows)
+class KeyIndex:
+    """A growing map of uint64 keys to int32 values, looked up for whole arrays at once: the decoder's table of
+    distinct callchain values and the stack resolution's (address, space) pairs. An open-addressing hash table
+    (multiplicative hash, linear probing, at most a quarter full), probed with numpy: every key is looked up in
+    its home slot in one pass, and only the few whose slot holds another key probe on. No sort of the looked-up
+    keys, and no binary search (several times slower once there are more than a few hundred keys)."""
+
+    _MULTIPLIER = 0x9E3779B97F4A7C15
+
+    def __init__(self) -> None:
+        self._bits = 0
+        self._keys = np.zeros(0, dtype=np.uint64)   # slot -> key
+        self._values = np.zeros(0, dtype=np.int32)  # slot -> value, -1 when the slot is empty
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return _hash(keys, self._MULTIPLIER, 64 - self._bits).astype(np.int64)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The value of each key, -1 where it is not in the index (int64)."""
+        keys = keys.astype(np.uint64, copy=False)
+        if not self._size:
+            return np.full(len(keys), -1, dtype=np.int64)
+        slot = self._home(keys)
+        value = self._values[slot]
+        found = self._keys[slot] == keys
+        out = np.where(found, value, -1).astype(np.int64)
+        pending = np.nonzero(~found & (value >= 0))[0]  # their home slot holds another key: probe on
+        slot = slot[pending]
+        mask = (1 << self._bits) - 1
+        while len(pending):
+            slot = (slot + 1) & mask
+            value = self._values[slot]
+            found = (self._keys[slot] == keys[pending]) & (value >= 0)
+            out[pending[found]] = value[found]
+            keep = ~found & (value >= 0)
+            pending, slot = pending[keep], slot[keep]
+        return out
+
+    def add(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Add keys (distinct, none of them present yet) with their values."""
+        if 4 * (self._size + len(keys)) > (1 << self._bits):
+            old = self._values >= 0
+            old_keys, old_values = self._keys[old], self._values[old]
+            self._bits = max(8, (4 * (self._size + len(keys))).bit_length())
+            self._keys = np.zeros(1 << self._bits, dtype=np.uint64)
+            self._values = np.full(1 << self._bits, -1, dtype=np.int32)
+            self._size = 0
+            self._insert(old_keys, old_values)
+        self._insert(keys.astype(np.uint64), values.astype(np.int32))
+
+    def _insert(self, keys: np.ndarray, values: np.ndarray) -> None:
+        mask = (1 << self._bits) - 1
+        table_keys, table_values = self._keys, self._values
+        for key, value, slot in zip(keys.tolist(), values.tolist(), self._home(keys).tolist(), strict=True):
+            while table_values[slot] >= 0:
+                slot = (slot + 1) & mask
+            table_keys[slot] = key
+            table_values[slot] = value
+        self._size += len(keys)

@@ -13,10 +13,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hwprof.pipeline.arrays import sorted_unique, unique_rows
+from hwprof.pipeline.chains import ChainTable
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.stacks import StackResolver, UniqueStacks
 from hwprof.pipeline.stages import Stage
 from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, SampleArrays, StackEnd
+from hwprof.system.memory import release_free_memory
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,12 @@ class StackedSamples:
     depth: np.ndarray | None = None  # int64 frames per stack when the chains were cut (leaf-only), -1: whole
 
 
-def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: list[bytes], spaces: AddressSpaces,
+def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: ChainTable, spaces: AddressSpaces,
                      resolver: StackResolver, max_stack: int, has_callchain: bool, stages: Sequence[Stage] = (),
                      root_labels: Sequence[str] = (), threads: dict[int, str] | None = None) -> Profile:
-    """The Profile of `samples`; `chains[i]` is the callchain (u64 entries with context markers) of chain id i
-    (the list is consumed). `root_labels` name frames put above the outermost frame of the samples whose
-    `root` points at them (several probes in one profile). `threads`: tid -> name (default: the spaces' comms)."""
+    """The Profile of `samples`, whose `chain` are ids of `chains` (the table is consumed). `root_labels` name
+    frames put above the outermost frame of the samples whose `root` points at them (several probes in one
+    profile). `threads`: tid -> name (default: the spaces' comms)."""
     pid, when, chain = samples.pid, samples.when, samples.chain
     n = len(pid)
     # Which address space (pid, generation) each sample saw.
@@ -55,8 +57,6 @@ def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: list[by
     combo = np.stack(columns, axis=1) if n else np.zeros((0, len(columns)), dtype=np.int64)
     uniq, inverse = unique_rows(combo)
     inverse = inverse.reshape(-1)
-    rows_chains = [chains[i] for i in uniq[:, 0].tolist()]
-    chains.clear()  # the rows hold the keys still needed; resolution consumes them
     times = samples.time
     if not meta.duration_ns and not meta.start_time_ns:  # else the producer knows its span (a probe session)
         meta = replace(meta, start_time_ns=int(times.min()) if n else 0,
@@ -67,8 +67,10 @@ def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: list[by
         label_frames = np.array([builder.frame(function=label, module=None, address=0, kind=FrameKind.UNKNOWN)
                                  for label in root_labels] + [-1], dtype=np.int64)
         root = label_frames[uniq[:, 3]]  # -1 indexes the trailing -1
-    resolved = resolver.resolve(builder, UniqueStacks(rows_chains, uniq[:, 1], uniq[:, 2], root), max_stack,
-                                has_callchain)
+    release_free_memory()  # what the walk freed, before the chains are laid out flat
+    rows = UniqueStacks(chains.take(), uniq[:, 0], uniq[:, 1], uniq[:, 2], root)
+    resolved = resolver.resolve(builder, rows, max_stack, has_callchain)
+    del rows
     builder.threads.update(spaces.comms if threads is None else threads)
     ends = resolved.ends[inverse].astype(np.uint8) if n else np.zeros(0, np.uint8)
     if samples.depth is not None and n:
@@ -89,11 +91,3 @@ def assemble_profile(meta: ProfileMeta, samples: StackedSamples, chains: list[by
         profile = stage.on_profile(profile)
     return profile
 
-
-def chain_list(chains: dict[bytes, int]) -> list[bytes]:
-    """The keys of a chain -> id dict as a list indexed by id (the dict is emptied: it held the only copy)."""
-    out = [b""] * len(chains)
-    for key, i in chains.items():
-        out[i] = key
-    chains.clear()
-    return out

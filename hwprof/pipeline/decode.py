@@ -4,7 +4,7 @@
     (samples.py) -> stages' on_batch (stages.py) -> columns with unique-chain ids -> stages' finish ->
     unique (chain, address space) rows -> StackResolver (stacks.py) -> Profile
 
-How it stays fast and bounded: the data section is read in 32 MiB blocks; the only per-record Python work is a
+How it stays fast and bounded: the data section is read in 4 MiB blocks; the only per-record Python work is a
 walk over the 8-byte headers. Samples are decoded with numpy from their fixed offsets (one attr layout at a
 time), callchains are cut out as byte strings and deduplicated in a dict, and only the unique stacks are resolved
 and symbolized, module by module, in batches. Memory grows with the number of samples (a few numbers each) and
@@ -26,7 +26,8 @@ from hwprof.perf.abi import SampleType
 from hwprof.perf.records import Comm, Lost, Mmap, OtherRecord, ReadRecord, SampleLayout, Switch, TaskEvent, Throttle
 from hwprof.perfdata.reader import PerfDataFile
 from hwprof.pipeline.arrays import sorted_unique
-from hwprof.pipeline.assemble import StackedSamples, assemble_profile, chain_list
+from hwprof.pipeline.assemble import StackedSamples, assemble_profile
+from hwprof.pipeline.chains import ChainTable
 from hwprof.pipeline.counters import counter_deltas
 from hwprof.pipeline.samples import SampleColumns, decode_batch
 from hwprof.pipeline.spaces import AddressSpaces
@@ -35,16 +36,22 @@ from hwprof.pipeline.stages import FinishContext, Stage
 from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords, WalkStats
 from hwprof.profile import Profile, ProfileMeta
 
+# The data section is walked in pieces of this size: the piece, the partial record carried into the next one and
+# a batch's columns are what the walk holds at a time, so small pieces keep the walk's peak small (and the per-piece
+# numpy work is still thousands of samples at a time).
+_BLOCK_BYTES = 4 << 20
+
 
 class _Collector(RecordHandler):
     """The decoder's callbacks: side records into address spaces, samples into per-event columns via stages."""
 
-    def __init__(self, table: EventTable, stages: Sequence[Stage], leaf_only: bool = False) -> None:
+    def __init__(self, table: EventTable, stages: Sequence[Stage], leaf_only: bool = False,
+                 spaces: AddressSpaces | None = None) -> None:
         self.table = table
         self.leaf_only = leaf_only
         self.stages = list(stages)
-        self.spaces = AddressSpaces()
-        self.chains: dict[bytes, int] = {}
+        self.spaces = spaces if spaces is not None else AddressSpaces()
+        self.chains = ChainTable()
         self.columns: dict[int, SampleColumns] = defaultdict(SampleColumns)
         self.counts = np.zeros(len(table.events), dtype=np.int64)
         self.rejected: Counter = Counter()
@@ -152,9 +159,13 @@ class PerfDataDecoder:
     """Decode one event's samples from a perf.data file into a Profile."""
 
     def __init__(self, path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
-                 jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full") -> None:
+                 jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full",
+                 spaces: AddressSpaces | None = None) -> None:
         """`stacks`: "full", or "leaf" for a self-time report: each stack keeps its leaf and outermost frame only
-        (the Profile then serves self shares, stack quality and folded leaves, not totals or call graphs)."""
+        (the Profile then serves self shares, stack quality and folded leaves, not totals or call graphs).
+        `spaces`: the address spaces to start from, which the walk then updates: a decoder of consecutive windows
+        of one session (hwprof agent) carries them over (AddressSpaces.carry_over), so a window's file needs only
+        the kernel's records of what changed, not a snapshot of every process."""
         if stacks not in ("full", "leaf"):
             raise ValueError(f"stacks must be 'full' or 'leaf', not {stacks!r}")
         self.path = os.fspath(path)
@@ -163,6 +174,7 @@ class PerfDataDecoder:
         self.wanted_event = event
         self.jit_dir = jit_dir if jit_dir is not None else f"{self.path}.jit"
         self.stages = list(stages)
+        self.spaces = spaces
         self.walk_stats: WalkStats | None = None  # after decode(): what the walk read and skipped
 
     def decode(self) -> Profile:
@@ -181,10 +193,11 @@ class PerfDataDecoder:
         bids = {b.filename: b.build_id for b in f.build_ids}
         # Unwinding first: stages that keep stacks (off-CPU's switch-outs) see the unwound ones.
         stages = default_stages(self.symbolizer, events, bids, self.jit_dir) + self.stages
-        collector = _Collector(table, stages, self.leaf_only)
+        collector = _Collector(table, stages, self.leaf_only, self.spaces)
         walk = RecordWalk(table, collector, pipe_mode=f.pipe_mode)
-        for block in f.blocks():
+        for block in f.blocks(_BLOCK_BYTES):
             walk.feed(block)
+        block = b""  # the loop's last piece: not kept through stack resolution
         walk.close()
         self.walk_stats = walk.stats
 
@@ -233,14 +246,8 @@ class PerfDataDecoder:
                 index = len(events)
                 events.append(EventInfo(index, emitted.event, like.attr, like.layout))
                 counts.append(0)
-            chain = np.empty(len(emitted.time), dtype=np.int64)
-            chains = collector.chains
-            for i, entries in enumerate(emitted.callchains):
-                key = np.asarray(entries, dtype="<u8").tobytes()
-                value = chains.get(key)
-                if value is None:
-                    value = chains[key] = len(chains)
-                chain[i] = value
+            chain = collector.chains.ids([np.asarray(entries, dtype="<u8").tobytes()
+                                          for entries in emitted.callchains])
             seq = np.full(len(chain), np.iinfo(np.int64).max)
             collector.columns[index].add_emitted(emitted.time, emitted.pid, emitted.tid, emitted.cpu,
                                                  emitted.weight, seq, chain, emitted.state)
@@ -270,9 +277,11 @@ def _build(meta: ProfileMeta, events: list[EventInfo], ev: EventInfo, cols: Samp
         period=cols.cat("period", "float64"), chain=cols.cat("chain", "int64"), stop=cols.cat("stop", "uint8"),
         counters=counters, state=_states(cols, n),
         depth=cols.cat("depth", "int64") if cols.depth else None)
+    del cols
+    collector.columns.clear()  # the per-batch pieces: the samples' columns are whole now
     max_stack = int(ev.attr.sample_max_stack) or _max_stack_sysctl()
     threads = {0: "swapper", **collector.spaces.comms}  # the idle task has no COMM record; perf names it so
-    return assemble_profile(replace(meta, weight_names=weight_names), samples, chain_list(collector.chains),
+    return assemble_profile(replace(meta, weight_names=weight_names), samples, collector.chains,
                             collector.spaces, resolver, max_stack, ev.layout.has(SampleType.CALLCHAIN), stages,
                             threads=threads)
 
@@ -301,7 +310,8 @@ def default_stages(symbolizer: Symbolizer | None, events: list[EventInfo], build
 
 
 def decode_file(path: str | os.PathLike, symbolizer: Symbolizer | None = None, event: str | None = None,
-                jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full") -> Profile:
+                jit_dir: str | None = None, stages: Sequence[Stage] = (), stacks: str = "full",
+                spaces: AddressSpaces | None = None) -> Profile:
     """Decode a perf.data file (hwprof's or perf's) into a Profile of one sampling event (see PerfDataDecoder for
-    `stacks`)."""
-    return PerfDataDecoder(path, symbolizer, event, jit_dir, stages, stacks).decode()
+    `stacks` and `spaces`)."""
+    return PerfDataDecoder(path, symbolizer, event, jit_dir, stages, stacks, spaces).decode()

@@ -18,6 +18,7 @@ import numpy as np
 
 from hwprof.perf.abi import MISC_CPUMODE_MASK, CallchainContext, CpuMode, ReadFormat, SampleType
 from hwprof.perf.readformat import read_size
+from hwprof.pipeline.chains import ChainTable
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.pipeline.walk import EventInfo
 
@@ -313,8 +314,8 @@ class SampleColumns:
     depth: list[np.ndarray] = field(default_factory=list)       # int64 frames per stack (leaf-only decoding)
     members: int | None = None                                  # group size, once seen
 
-    def add(self, batch: SampleBatch, chains: dict[bytes, int], leaf_only: bool = False) -> None:
-        """Keep the batch's columns; its stacks become ids into `chains` (whole, or with leaf_only only what a
+    def add(self, batch: SampleBatch, chains: ChainTable, leaf_only: bool = False) -> None:
+        """Keep the batch's columns; its stacks become ids of `chains` (whole, or with leaf_only only what a
         self-time report needs: leaf_keys)."""
         n = len(batch)
         if not n:
@@ -333,15 +334,12 @@ class SampleColumns:
         if leaf_only:
             keys, depth = leaf_keys(batch)
             self.depth.append(depth)
+            index = chains.ids(keys)
+        elif batch.unwound is None and batch.event.layout.has(SampleType.CALLCHAIN):
+            words = np.frombuffer(batch.buffer, dtype="<u8", count=len(batch.buffer) // 8)
+            index = chains.ids_in(words, batch.callchain_start // 8, batch.callchain_nr)
         else:
-            keys = stack_keys(batch)
-        get = chains.get
-        index = np.empty(n, dtype=np.int64)
-        for i, key in enumerate(keys):
-            value = get(key)
-            if value is None:
-                value = chains[key] = len(chains)
-            index[i] = value
+            index = chains.ids(stack_keys(batch))
         self.chain.append(index)
         self.stop.append(batch.unwound.stop.astype(np.uint8) if batch.unwound is not None
                          else np.full(n, _NOT_UNWOUND, dtype=np.uint8))

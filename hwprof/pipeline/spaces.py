@@ -7,10 +7,15 @@ changes came before) and built lazily, once each, by replaying its changes.
 
 `when` is the ordering key of the stream: the timestamp when every record carries one (sample_id_all + TIME), else
 the position of the side record in the stream (see RecordWalk).
+
+A decoder of consecutive windows of one session (`hwprof agent`) keeps one AddressSpaces from window to window:
+`carry_over()` after each window folds every live process's changes into its latest space and forgets the
+processes and threads that exited, so the next window needs only the kernel's own records of what changed.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -32,11 +37,13 @@ class Space:
         return Space(list(self.starts), list(self.maps))
 
     def insert(self, mmap: Mmap) -> None:
-        keep = [(s, m) for s, m in zip(self.starts, self.maps, strict=True) if m.end <= mmap.start or s >= mmap.end]
-        keep.append((mmap.start, mmap))
-        keep.sort(key=lambda pair: pair[0])
-        self.starts = [s for s, _ in keep]
-        self.maps = [m for _, m in keep]
+        """Add a mapping; the older ones it overlaps go (the mappings never overlap, so those are one run)."""
+        first = bisect.bisect_right(self.starts, mmap.start) - 1
+        if first < 0 or self.maps[first].end <= mmap.start:
+            first += 1
+        last = max(first, bisect.bisect_left(self.starts, mmap.end))
+        self.starts[first:last] = [mmap.start]
+        self.maps[first:last] = [mmap]
 
     def lookup(self, addrs: np.ndarray) -> np.ndarray:
         """Index into self.maps for each address, -1 where none covers it."""
@@ -53,9 +60,10 @@ class Space:
 @dataclass(frozen=True)
 class _Change:
     when: int
-    kind: str            # "mmap", "exec", "fork"
+    kind: str            # "mmap", "exec", "fork", "base" (a carried-over space)
     mmap: Mmap | None = None
     parent: Pid = -1
+    space: Space | None = None
 
 
 class AddressSpaces:
@@ -65,8 +73,9 @@ class AddressSpaces:
         self.changes: dict[Pid, list[_Change]] = defaultdict(list)
         self.comms: dict[Tid, str] = {}
         self.pid_of_tid: dict[Tid, Pid] = {}
-        self._states: dict[Pid, list[Space]] = {}
+        self._states: dict[Pid, dict[int, Space]] = {}  # pid -> generation -> space (those asked for)
         self._sorted: set[Pid] = set()
+        self._exited: set[Tid] = set()  # tids with an EXIT record since the last carry_over (pid == tid: process)
 
     # --- what the walk feeds in ----------------------------------------------------------------------
     def mmap(self, when: int, rec: Mmap) -> None:
@@ -89,7 +98,10 @@ class AddressSpaces:
 
     def task(self, when: int, rec: TaskEvent) -> None:
         self.pid_of_tid[rec.tid] = rec.pid
-        if rec.kind == RecordType.FORK:
+        if rec.kind == RecordType.EXIT:
+            self._exited.add(rec.tid)
+        elif rec.kind == RecordType.FORK:
+            self._exited.discard(rec.tid)  # a recycled tid (or pid) lives again
             if rec.pid != rec.ppid and rec.pid not in self.changes:
                 self._change(rec.pid, _Change(when, "fork", parent=rec.ppid))
             parent_comm = self.comms.get(rec.ptid) or self.comms.get(rec.ppid)
@@ -113,22 +125,52 @@ class AddressSpaces:
         return self.space(pid, int(self.generations(pid, np.array([when], dtype=np.int64))[0]))
 
     def space(self, pid: Pid, gen: int) -> Space:
+        """The space of `pid` after its first `gen` changes. Only the generations asked for are kept: each is
+        replayed from the nearest one built before it (a process that starts maps dozens of files in a row, and
+        its samples fall into a few of those generations)."""
         changes = self._ordered(pid)
+        gen = max(0, min(gen, len(changes)))
         states = self._states.get(pid)
         if states is None:
-            states = self._states[pid] = [Space()]
-        while len(states) <= gen and len(states) <= len(changes):
-            change = changes[len(states) - 1]
+            states = self._states[pid] = {0: Space()}
+        found = states.get(gen)
+        if found is not None:
+            return found
+        since = max(g for g in states if g < gen)
+        state = states[since].copy()
+        for change in changes[since:gen]:
             if change.kind == "mmap":
-                state = states[-1].copy()
                 state.insert(change.mmap)
             elif change.kind == "exec":
                 state = Space()
+            elif change.kind == "base":
+                state = change.space.copy()
             else:  # fork: the parent's space as it was when it forked
                 parent = change.parent
                 state = self.at(parent, change.when).copy() if parent != pid else Space()
-            states.append(state)
-        return states[min(gen, len(states) - 1)]
+        states[gen] = state
+        return state
+
+    def carry_over(self) -> None:
+        """Between two windows of one session: each live process keeps only its latest space (valid from the start
+        of the next window); processes and threads that exited are forgotten, so what is kept stays the size of
+        what runs, however long the session."""
+        exited_processes = {tid for tid in self._exited if self.pid_of_tid.get(tid, tid) == tid}
+        for tid in self._exited:
+            self.comms.pop(tid, None)
+            self.pid_of_tid.pop(tid, None)
+        latest = {pid: self.latest(pid) for pid in self.changes if pid not in exited_processes}
+        self.changes.clear()
+        for pid, space in latest.items():
+            if space.maps:
+                self.changes[pid] = [_Change(-1, "base", space=space)]
+        self._states.clear()
+        self._sorted.clear()
+        self._exited.clear()
+
+    def latest(self, pid: Pid) -> Space:
+        """The space after all of pid's changes."""
+        return self.space(pid, len(self._ordered(pid)))
 
     def _ordered(self, pid: Pid) -> list[_Change]:
         changes = self.changes.get(pid, [])

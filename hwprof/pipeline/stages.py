@@ -4,7 +4,7 @@
 
 A stage is an object with three optional hooks (subclass `Stage`, override what you need):
 
-- `on_batch(batch)`: streaming, once per event per stretch of stream (a 32 MiB piece of a perf.data file or a
+- `on_batch(batch)`: streaming, once per event per stretch of stream (a 4 MiB piece of a perf.data file or a
   ring read). The batch (samples.SampleBatch) has the samples' columns, the bytes they came from (raw data, user
   registers and stack copy through `batch.user_fields`, `batch.raw(i)`, `batch.stack_user(i)`,
   `batch.callchain(i)`), and the address spaces (`batch.spaces.at(pid, when)`: the process's mappings as they

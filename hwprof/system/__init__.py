@@ -4,4 +4,5 @@
 - stopping: SIGINT/SIGTERM/SIGHUP as a stop request on a wakeup fd, for every poll/select loop.
 - procfs: /proc readers (maps, threads, names, start times).
 - cpus: CPU lists as the kernel writes them, online CPUs.
+- memory: freed heap pages back to the kernel after a burst (glibc malloc_trim).
 """

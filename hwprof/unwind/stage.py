@@ -22,13 +22,13 @@ import numpy as np
 from hwprof.perf.records import Mmap, SampleLayout
 from hwprof.pipeline.spaces import AddressSpaces
 from hwprof.unwind.samples import UserState, has_user_stacks, supported
-from hwprof.unwind.table import UnwindTable
+from hwprof.unwind.table import JitUnwindTable, UnwindTable
 from hwprof.unwind.walk import STOP_TEXT, MappingKind, Mappings, StackSamples, StopReason, Unwound, unwind
 
 _JITDUMP_NAME = re.compile(r"jit-\d+\.dump")
 TableProvider = Callable[[str, "bytes | None"], UnwindTable]
-# (pid, the paths of the files it mapped) -> a table for its JIT code and the base its rows are relative to
-JitTableProvider = Callable[[int, "list[str]"], "tuple[UnwindTable, int] | None"]
+# (pid, the paths of the files it mapped) -> its JIT code's table, the base its rows are relative to, and its ranges
+JitTableProvider = Callable[[int, "list[str]"], "JitUnwindTable | None"]
 
 
 def is_jit_name(filename: str) -> bool:
@@ -42,7 +42,7 @@ class UnwindStage:
                  jit_tables: JitTableProvider | None = None) -> None:
         self._provide = tables
         self._provide_jit = jit_tables
-        self._jit_of: dict[int, tuple[int, int] | None] = {}   # pid -> (table index, base)
+        self._jit_of: dict[int, tuple[int, int, list[tuple[int, int]]] | None] = {}  # pid -> (table, base, ranges)
         self._build_ids = build_ids or {}
         self._tables: list[UnwindTable] = []
         self._table_of: dict[tuple[str, bytes | None], int] = {}
@@ -79,7 +79,11 @@ class UnwindStage:
             # A JIT maps its jitdump file executable only so that the capture names it: no code runs there.
             maps = [m for m in spaces.space(pid, gen).maps
                     if not _JITDUMP_NAME.fullmatch(m.filename.rsplit("/", 1)[-1])]
-            self._space_rows[space] = [self._mapping_row(space, m, pid, maps) for m in maps]
+            rows = [self._mapping_row(space, m, pid, maps) for m in maps]
+            jit = self._jit_table(pid, maps) if pid > 0 else None
+            if jit is not None:
+                rows += [(space, lo, hi, jit[0], -jit[1], MappingKind.ANON) for lo, hi in _uncovered(jit[2], maps)]
+            self._space_rows[space] = rows
         return space
 
     def _table(self, path: str, build_id: bytes | None) -> int:
@@ -95,7 +99,7 @@ class UnwindStage:
             self._tables.append(table)
         return index
 
-    def _jit_table(self, pid: int, maps: list[Mmap]) -> tuple[int, int] | None:
+    def _jit_table(self, pid: int, maps: list[Mmap]) -> tuple[int, int, list[tuple[int, int]]] | None:
         if pid not in self._jit_of:
             found = None
             if self._provide_jit is not None:
@@ -104,9 +108,10 @@ class UnwindStage:
                 except Exception as exc:  # never take the decode down: JIT frames then stop with their reason
                     self.table_notes.append(f"JIT unwind info of pid {pid}: {exc}")
             if found is not None:
-                table, base = found
+                table = found.table
+                self.table_notes += [f"pid {pid}: {table.source}" if table.source else "", *table.notes]
                 self._tables.append(table)
-                self._jit_of[pid] = (len(self._tables) - 1, base)
+                self._jit_of[pid] = (len(self._tables) - 1, found.base, found.code_ranges)
             else:
                 self._jit_of[pid] = None
         return self._jit_of[pid]
@@ -178,6 +183,25 @@ class UnwindStage:
         for note in dict.fromkeys(self.table_notes):
             out.append(f"unwind tables: {note}")
         return out
+
+
+def _uncovered(ranges: list[tuple[int, int]], maps: list[Mmap]) -> list[tuple[int, int]]:
+    """The parts of a JIT's code ranges that no mapping of the process covers (code made executable by mprotect
+    or mapped without an MMAP record)."""
+    spans = sorted((m.start, m.end) for m in maps)
+    out: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        for start, end in spans:
+            if end <= lo or start >= hi:
+                continue
+            if start > lo:
+                out.append((lo, start))
+            lo = max(lo, end)
+            if lo >= hi:
+                break
+        if lo < hi:
+            out.append((lo, hi))
+    return out
 
 
 def truncation_note(needed: np.ndarray, copy_size: int) -> str:

@@ -20,7 +20,7 @@ from enum import IntEnum
 
 import numpy as np
 
-TABLE_FORMAT = 2  # bumped whenever the rows a binary gets change (cached tables are rebuilt)
+TABLE_FORMAT = 3  # bumped whenever the rows a binary gets change (cached tables are rebuilt)
 
 
 class CfaRule(IntEnum):
@@ -99,3 +99,14 @@ class UnwindTable:
         except (OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
             raise ValueError(f"not an unwind table ({exc})") from None
         return cls(**columns, source=lines[1] if len(lines) > 1 else "", notes=tuple(lines[2:]))
+
+
+@dataclass
+class JitUnwindTable:
+    """A process's JIT code for the unwinder: its rows, keyed by runtime address - `base`, and the address ranges
+    its JIT map names. A JIT may make code executable with mprotect, which the capture never sees as a mapping
+    (V8 does): those ranges are where the walk looks the rows up all the same."""
+
+    table: UnwindTable
+    base: int
+    code_ranges: list[tuple[int, int]] = field(default_factory=list)  # runtime [start, end), sorted, disjoint

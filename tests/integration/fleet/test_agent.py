@@ -15,6 +15,7 @@ import pytest
 
 from hwprof.fleet.clickhouse import ClickHouseStore, Selector
 from hwprof.fleet.localserver import LocalClickHouse
+from hwprof.fleet.spool import SUFFIX as SPOOL_SUFFIX
 from hwprof.pipeline import decode_file
 from hwprof.report import ReportOptions, build_report
 
@@ -29,6 +30,15 @@ def agent(store_url: str, *args: str, spool: Path | None = None) -> subprocess.P
     if spool is not None:
         argv += ["--spool-dir", str(spool)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, run: subprocess.Popen, what: str, timeout_s: float = 60) -> None:
+    """Wait on what the agent does, not on a fixed time: decoding lags on a loaded machine."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert run.poll() is None, f"the agent ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
+        time.sleep(0.2)
 
 
 def summary(stderr: str) -> dict:
@@ -100,16 +110,20 @@ def test_six_windows_merge_to_what_record_sees(store_url, demo_workload, tmp_pat
 
 
 def test_a_backend_outage_loses_nothing(tmp_path):
-    """The server is stopped for 6 s (3 windows of 2 s: the same as 30 s of 10 s windows, shortened) while the
-    agent runs; everything sampled arrives once it is back."""
+    """The server is down until the agent has spooled at least two windows (of 2 s: the same as 30 s of 10 s
+    windows, shortened; waiting for the spool files, not a fixed time, keeps it true when decoding lags on a loaded
+    machine) while the agent runs; everything sampled arrives once it is back."""
     server = LocalClickHouse(tmp_path / "ch").start()
+    spool_dir = tmp_path / "spool"
     try:
         url = server.url("outage")
-        run = agent(url, "--window", "2", "-d", "16", "-F", "49", spool=tmp_path / "spool")
+        run = agent(url, "--window", "2", "-d", "120", "-F", "49", spool=spool_dir)
         time.sleep(4)
         server.stop()
-        time.sleep(6)
+        wait_for(lambda: len(list(spool_dir.glob(f"*{SPOOL_SUFFIX}"))) >= 2, run, "two windows spooled")
         server.resume()
+        wait_for(lambda: not list(spool_dir.glob(f"*{SPOOL_SUFFIX}")), run, "the spool sent")
+        run.send_signal(signal.SIGTERM)  # flushes the current window
         _, err = run.communicate(timeout=180)
         assert run.returncode == 0, err
         stats = summary(err)
@@ -227,3 +241,56 @@ def test_the_agent_enforces_retention(store_url, tmp_path):
     with ClickHouseStore.open(store_url) as store:
         assert store.total_samples(Selector(labels={"host": ("old",)})) == 0
         assert store.total_samples(Selector(labels={"host": ("new",)})) > 0
+
+
+def test_only_the_first_window_and_the_ones_asked_for_start_with_a_snapshot(tmp_path):
+    """Without synthesize_each_window the sampler writes the /proc snapshot of the target into the first window and
+    into a window after request_synthesis() (the agent's worker lost track), not into the others; each file says
+    which it is."""
+    from hwprof.collectors.sampling import SamplingOptions, SamplingSession, Target
+
+    from hwprof.perf.records import Mmap, SampleLayout
+    from hwprof.perfdata.reader import PerfDataFile
+    from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk
+
+    target = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.2)
+
+        def target_maps(path: str) -> int:
+            seen = []
+
+            class Maps(RecordHandler):
+                def mmap(self, rec: Mmap, when: int) -> None:
+                    if rec.pid == target.pid:
+                        seen.append(rec.filename)
+
+            with PerfDataFile(path) as f:
+                layout = SampleLayout.from_attr(f.attrs[0].attr)
+                walk = RecordWalk(EventTable([EventInfo(0, "", f.attrs[0].attr, layout)], {}, side_layout=layout),
+                                  Maps())
+                for block in f.blocks():
+                    walk.feed(block)
+                walk.close()
+            return len(seen)
+
+        windows = []
+
+        def hand_over(result):
+            windows.append((result.synthesized, target_maps(result.path)))
+            if len(windows) == 2:
+                session.request_synthesis()
+            return str(tmp_path / f"w{len(windows)}.perf.data")
+
+        options = SamplingOptions(events="cpu-clock", frequency=49, callgraph=True, duration=2.4, window=0.5,
+                                  synthesize_each_window=False)
+        session = SamplingSession(Target(pids=(target.pid,)), options, tmp_path / "w0.perf.data",
+                                  on_window=hand_over)
+        last = session.run()
+        windows.append((last.synthesized, target_maps(last.path)))
+    finally:
+        target.kill()
+        target.wait()
+    assert len(windows) >= 4, windows
+    assert [s for s, _ in windows[:4]] == [True, False, True, False], windows
+    assert all(n > 0 for s, n in windows if s) and all(n == 0 for s, n in windows if not s), windows

@@ -262,6 +262,7 @@ def test_system_wide_group_deltas_add_up(workloads, tmp_path):
         pytest.skip("system-wide capture needs root here")
     data = tmp_path / "swg.data"
     started = time.monotonic()
+    machine_faults = _vmstat_pgfault()
     recorder = subprocess.Popen([sys.executable, "-m", "hwprof", "record", "-q", "-a", "-e",
                                  "{cpu-clock,page-faults}", "-d", "120", "-o", str(data)])
     # On a loaded machine start-up takes a while: the workload runs once the capture is flushing (0.5 s ticks).
@@ -273,6 +274,7 @@ def test_system_wide_group_deltas_add_up(workloads, tmp_path):
     subprocess.run([str(workloads["faults"]), "64"], check=True, stdout=subprocess.DEVNULL)
     recorder.send_signal(signal.SIGINT)
     assert recorder.wait(timeout=60) == 0
+    machine_faults = _vmstat_pgfault() - machine_faults  # everyone's, over the whole capture
     elapsed = time.monotonic() - started
     from hwprof.pipeline import decode_file
 
@@ -282,7 +284,15 @@ def test_system_wide_group_deltas_add_up(workloads, tmp_path):
     assert clock_ns <= elapsed * 1e9 * os.cpu_count() * 1.1
     # Per-sample deltas cover each counter up to its CPU's last sample: faults after it belong to no sample (an
     # idle-machine run lost 153 of 65,536 that way), so the floor allows 1%.
-    assert 65536 * 0.99 <= faults <= 65536 * 2
+    # Above: no more than the whole machine faulted over the capture (/proc/vmstat; it also counts a retried fault
+    # twice, the event once): other processes fault too on a busy machine, but nothing is counted twice.
+    assert 65536 * 0.99 <= faults <= machine_faults * 1.02 + 1000
+
+
+def _vmstat_pgfault() -> int:
+    """Page faults of the whole machine since boot."""
+    with open("/proc/vmstat") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("pgfault "))
 
 
 def test_a_stale_perf_map_from_an_earlier_process_with_the_same_pid_is_not_copied(tmp_path):

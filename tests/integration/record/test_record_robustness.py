@@ -89,7 +89,13 @@ def test_sigkilled_capture_is_still_readable(workloads, tmp_path):
     path = tmp_path / "killed.data"
     proc = subprocess.Popen([sys.executable, "-m", "hwprof", "record", "-g", "-e", "cpu-clock", "-o", str(path),
                              "--", str(workloads["threads"]), "4"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(2.5)  # the header's data size is rewritten every 0.5 s
+    # Wait on the capture, not a fixed time (start-up takes seconds on a loaded machine): enough bytes for 500+
+    # samples in the file, then one more header rewrite (every 0.5 s).
+    deadline = time.monotonic() + 60
+    while not (path.exists() and path.stat().st_size > 256 * 1024):
+        assert proc.poll() is None and time.monotonic() < deadline, "the capture wrote too little"
+        time.sleep(0.1)
+    time.sleep(0.7)
     with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
         workload_pids = [int(p) for p in f.read().split()]
     proc.kill()
@@ -201,6 +207,24 @@ def _record_in_background(tmp_path, *argv: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def _wait_until_the_command_runs(proc: subprocess.Popen, program: str = "sh") -> None:
+    """Until hwprof has exec'd its command (the child held before exec is still python): a stop request sent
+    earlier is one "before the command started", which a loaded machine's slow start-up would otherwise make of
+    a fixed sleep."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, "hwprof record ended before its command ran"
+        assert time.monotonic() < deadline, f"hwprof record did not start {program} within 60 s"
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                for child in f.read().split():
+                    with contextlib.suppress(OSError):
+                        if os.path.basename(os.path.realpath(f"/proc/{child}/exe")) in (program, "dash", "bash"):
+                            time.sleep(0.5)  # and sampling it for a moment
+                            return
+        time.sleep(0.05)
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
@@ -210,7 +234,7 @@ def test_a_stop_request_always_works_even_when_the_command_ignores_sigterm(tmp_p
     """The first stop asks the command to end (SIGTERM); a command that ignores it must not keep hwprof waiting:
     the next stop request kills it, and the capture is kept."""
     proc = _record_in_background(tmp_path, "--", "sh", "-c", "trap '' TERM; while :; do sleep 0.05; done")
-    time.sleep(1.5)
+    _wait_until_the_command_runs(proc)
     proc.send_signal(signal.SIGTERM)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
@@ -229,7 +253,7 @@ def test_the_highest_rate_stays_stoppable(tmp_path):
     """-F far above the kernel's limit is capped, and the capture still ends on SIGTERM and on SIGINT."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = _record_in_background(tmp_path, "-F", "10000000", "-g", "--", "sh", "-c", "while :; do :; done")
-        time.sleep(2.0)
+        _wait_until_the_command_runs(proc)
         proc.send_signal(sig)
         try:
             _, err = proc.communicate(timeout=30)

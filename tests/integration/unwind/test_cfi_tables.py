@@ -59,6 +59,26 @@ def test_every_row_matches_readelf_on_system_binaries(path):
     assert not bad, f"{len(bad)} of {checked} rows differ: {bad[:10]}"
 
 
+def test_a_start_that_marks_the_return_address_undefined_after_its_first_instruction_is_the_bottom():
+    """Node's binary (older crt1.o): _start's FDE says `ra: u` only from _start+4, a row symbolic's breakpad form
+    drops; the table makes the whole of _start the outermost frame, as readelf's rows end it."""
+    _need_readelf()
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    path = str(Path(node).resolve())
+    entry = int(subprocess.run(["readelf", "-h", path], capture_output=True, text=True, check=True).stdout
+                .split("Entry point address:")[1].split()[0], 16)
+    rows = readelf_rows(path)
+    covering = max((r for r in rows if r.address <= entry < r.fde_end), key=lambda r: r.address)
+    start_rows = [r for r in rows if r.fde_end == covering.fde_end]
+    assert start_rows[0].address == entry and start_rows[0].ra == "c-8" and start_rows[-1].ra == "u"
+    table = build_table(path)
+    for address in range(entry, covering.fde_end):
+        i = int(table.lookup([address])[0])
+        assert table.ra_offset[i] == RA_UNDEFINED and CfaRule(int(table.cfa_rule[i])) == CfaRule.RSP, hex(address)
+
+
 def test_eh_frame_and_debug_frame_of_a_built_program(nofp_workloads, tmp_path):
     _need_readelf()
     source = Path(__file__).parent / "workloads" / "split31.c"

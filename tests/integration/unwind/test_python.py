@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hwprof.symbolize.jit_unwind import CFI_SOURCE, STACK_EFFECT_SOURCE
 
 WORKLOAD = Path(__file__).parent / "workloads" / "rec31.py"
 PYENV = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
@@ -43,6 +44,11 @@ def folded(data: Path) -> Counter:
     return stacks
 
 
+def report_json(data: Path) -> dict:
+    return json.loads(subprocess.run([sys.executable, "-m", "hwprof", "report", "-i", str(data), "--json", "--limit",
+                                      "0"], capture_output=True, text=True, check=True).stdout)
+
+
 def shares(stacks: Counter) -> tuple[float, float]:
     """(caller_a's share of the two callers, share of samples reaching the interpreter's main)."""
     a = sum(c for s, c in stacks.items() if any(f.startswith("py::caller_a:") for f in s.split(";")))
@@ -67,6 +73,11 @@ def test_python_callers_split_three_to_one_and_reach_main(tmp_path, version, mec
     assert py[-1] == "hot" and py.count("descend") == 21
     if version == "3.13":
         assert list((tmp_path / "py.data.jit").glob("jit-*.dump")), "the jitdump is copied into the capture"
+    # which path unwound the trampolines: 3.13 writes CFI for each (jitdump unwinding info), 3.12's perf map has none
+    way = [n for n in report_json(data)["notes"] if "JIT code unwound" in n]
+    expected = CFI_SOURCE if version == "3.13" else STACK_EFFECT_SOURCE
+    assert way and all(expected in n and "entries by" in n for n in way), way
+    assert not any((STACK_EFFECT_SOURCE if version == "3.13" else CFI_SOURCE) in n for n in way), way
 
 
 def test_older_python_is_explained_and_its_native_stack_still_complete(tmp_path):
@@ -79,7 +90,6 @@ def test_older_python_is_explained_and_its_native_stack_still_complete(tmp_path)
 def test_a_too_small_stack_copy_is_reported_never_silently(tmp_path):
     data, _ = record(tmp_path, "--call-graph", "dwarf,4096", "--", interpreter("3.12"), "-X", "perf",
                      str(WORKLOAD), "10")
-    report = json.loads(subprocess.run([sys.executable, "-m", "hwprof", "report", "-i", str(data), "--json",
-                                        "--limit", "0"], capture_output=True, text=True, check=True).stdout)
+    report = report_json(data)
     assert report["quality"]["truncated"] > 0.5 * report["samples"]
     assert any("stack copy too small" in n and "--call-graph dwarf," in n for n in report["notes"])

@@ -299,3 +299,13 @@ def test_machine_cpuid_reads_proc_cpuinfo(tmp_path):
     info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n"
                     "stepping\t: 8\n\nprocessor\t: 1\n")
     assert machine_cpuid(str(info)).text == "GenuineIntel-6-8F-8"
+
+
+@pytest.mark.parametrize("cpuid", ["GenuineIntel-6-55-7", "GenuineIntel-6-97-2", "AuthenticAMD-25-1-1"])
+def test_finding_an_event_builds_the_same_event_the_full_table_has(cpuid: str) -> None:
+    """find() builds one event from its record (start-up); the listing builds them all: the same objects."""
+    one_by_one = model_for(parse_cpuid(cpuid))
+    found = {(e.pmu, e.name.upper()): e for name in one_by_one.event_names() for e in one_by_one.find(name)}
+    everything = {(e.pmu, e.name.upper()): e for e in one_by_one.events()}
+    assert found == everything and all(found[k] is everything[k] for k in found)
+    assert everything == {(e.pmu, e.name.upper()): e for e in model_for(parse_cpuid(cpuid)).events()}

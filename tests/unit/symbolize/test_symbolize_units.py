@@ -60,6 +60,24 @@ def test_kallsyms_lookup_and_modules():
     assert ksyms.address_of("schedule") == 0xFFFFFFFF81000300
 
 
+def test_kallsyms_columns_parse_like_the_lines():
+    """The kernel's fixed-width form is cut with numpy; anything else is read line by line, with the same result."""
+    text = KALLSYMS + ("ffffffffc0002000 T other_mod_fn\t[xfs]\nffffffff81000050 W weak_fn\n"
+                       "ffffffffc0000ff0 t first\t[nvme]\n")
+    fast = KernelSymbols.parse(text.encode())
+    slow = KernelSymbols._parse_lines(text)
+    assert fast.starts.tolist() == slow.starts.tolist()
+    assert list(fast.names) == list(slow.names) and list(fast.owners) == list(slow.owners)
+    assert fast.modules == slow.modules == {"nvme": (0xFFFFFFFFC0000FF0, 0xFFFFFFFFC0001100),
+                                            "xfs": (0xFFFFFFFFC0002000, 0xFFFFFFFFC0002000)}
+    assert fast.names.index("weak_fn") == 1 and fast.address_of("other_mod_fn") == 0xFFFFFFFFC0002000
+    assert fast.address_of("no_such_symbol") is None
+    # Not the kernel's form (short addresses, two spaces): the line parser answers.
+    loose = KernelSymbols.parse("1000  T  start\n1100 t helper\n")
+    assert loose.starts.tolist() == [0x1000, 0x1100] and list(loose.names) == ["start", "helper"]
+    assert KernelSymbols.parse("").starts.tolist() == [] and not KernelSymbols.parse(b"").hidden
+
+
 def test_kallsyms_hidden_by_kptr_restrict():
     hidden = KernelSymbols.parse(re.sub(r"^[0-9a-f]{16}", "0" * 16, KALLSYMS, flags=re.M))
     assert hidden.hidden and "kptr_restrict" in hidden.hidden_note
@@ -135,10 +153,13 @@ def test_symbol_cache_roundtrip():
                         frozenset({0x1100}))
     decoded = _decode_symbols(_encode_symbols(table))
     assert list(decoded.starts) == table.starts.tolist() and list(decoded.reach) == table.reach.tolist()
-    assert decoded.names == table.names and decoded.files == table.files and decoded.aliases == table.aliases
+    assert tuple(decoded.names) == table.names and tuple(decoded.files) == table.files
+    assert decoded.aliases == table.aliases
     assert decoded.unnamed == {0x1100} and decoded.is_unnamed(2) and not decoded.is_unnamed(1)
     with pytest.raises(ValueError):
         _decode_symbols(b"HWSYMS01" + (5).to_bytes(8, "little") + b"\0" * 8)
+    with pytest.raises(ValueError):
+        _decode_symbols(_encode_symbols(table)[:-3])  # a cut file
 
 
 def test_functions_only_eh_frame_describes_are_named_sub_start_until_the_next_symbol():

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 from hwprof.symbolize.jit import PerfMap
-from hwprof.symbolize.jit_unwind import jit_table
+from hwprof.symbolize.jit_unwind import JitEntry, jit_table
 from hwprof.symbolize.jitdump import JITDUMP_MAGIC, is_jitdump, parse_jitdump
 
 from hwprof.unwind.stackeffect import StackRow, stack_rows
@@ -72,9 +72,11 @@ def test_not_a_jitdump():
 
 
 def test_jit_table_rows_per_entry_and_gaps():
-    entries = [(0x7F0000001000, 11, "py::f:a.py", TRAMPOLINE), (0x7F0000001010, 11, "py::g:a.py", TRAMPOLINE),
-               (0x7F0000003000, 64, "LazyCompile:big", bytes.fromhex("4889c8c3"))]  # not understood: no rows
-    table, base = jit_table(entries, [])
+    entries = [JitEntry(0x7F0000001000, 11, "py::f:a.py", TRAMPOLINE),
+               JitEntry(0x7F0000001010, 11, "py::g:a.py", TRAMPOLINE),
+               JitEntry(0x7F0000003000, 64, "LazyCompile:big", bytes.fromhex("4889c8c3"))]  # not understood: no rows
+    jit = jit_table(entries, [])
+    table, base = jit.table, jit.base
     assert base == 0x7F0000001000
 
     def rule(addr: int) -> tuple[int, int]:
@@ -86,4 +88,7 @@ def test_jit_table_rows_per_entry_and_gaps():
     assert rule(0x7F000000100B)[0] == CfaRule.NONE       # padding after the copy
     assert rule(0x7F0000001016) == (CfaRule.RSP, 16)
     assert rule(0x7F0000003002)[0] == CfaRule.NONE
-    assert jit_table([(0x1000, 10, "LazyCompile:x", None)], []) is None  # no code, not a Python trampoline
+    assert jit.code_ranges == [(0x7F0000001000, 0x7F000000101B), (0x7F0000003000, 0x7F0000003040)]
+    unanalysable = jit_table([JitEntry(0x1000, 10, "LazyCompile:x")], [])  # no code, not a Python trampoline
+    assert len(unanalysable.table) == 0 and unanalysable.code_ranges == [(0x1000, 0x100A)]
+    assert jit_table([], []) is None
