@@ -516,7 +516,8 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=2, help="parallel insert connections")
     parser.add_argument("--data", metavar="DIR", help="the server's data directory, kept afterwards; when it "
                         "already holds a store, its data is queried again (no new capture or ingest)")
-    parser.add_argument("--retention", action="store_true", help="with --data: end by dropping the day")
+    parser.add_argument("--retention", action="store_true", help="with --data of a stored store: drop its day "
+                        "(retention) instead of querying it")
     args = parser.parse_args()
     from hwprof.fleet.clickhouse import ClickHouseStore
     from hwprof.fleet.localserver import LocalClickHouse
@@ -535,9 +536,10 @@ def main() -> None:
             args.hosts, args.hours = int(stored[2]), -(-(int(stored[1]) + WINDOW_S - day_start) // 3600)
             print(f"querying the stored store again: {args.hosts} hosts x {args.hours} h", flush=True)
             disk_report(store)
-            queries(store, args, day_start)
             if args.retention:
                 retention(store, day_start)
+            else:
+                queries(store, args, day_start)
             return
         profile = real_capture(tmp)
         batch = window_from_profile(profile, host="template", start_ns=0, duration_ns=0, labels={},
