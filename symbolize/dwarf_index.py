@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import mmap
 import struct
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -67,7 +68,7 @@ def build_symcache(path: str) -> bytes:
 class DwarfIndex:
     """Bulk address lookups over one SymCache."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | mmap.mmap) -> None:
         self._data = data
         if len(data) < _HEADER.size:
             raise DwarfIndexError("index too short")
@@ -79,7 +80,7 @@ class DwarfIndex:
         if version != _SUPPORTED_VERSION:
             import symbolic
 
-            self._fallback = symbolic.SymCache.from_bytes(data)
+            self._fallback = symbolic.SymCache.from_bytes(bytes(data))
             return
         off = _HEADER.size
         view = memoryview(data)
@@ -99,7 +100,7 @@ class DwarfIndex:
         self._locs_mv = take(nlocs, 4)
         self._ranges_mv = take(nranges, 1)
         off = (off + 7) & ~7
-        self._strings = data[off : off + nstrings]
+        self._strings = view[off : off + nstrings]  # a view: the data may be a mapped file
         if len(self._strings) != nstrings or nranges > nlocs:
             raise DwarfIndexError("truncated index")
         self._nlocs = nlocs
@@ -268,7 +269,7 @@ class DwarfIndex:
             shift += 7
             if byte < 0x80:
                 break
-        text = data[pos : pos + length].decode("utf-8", "surrogateescape") if pos + length <= len(data) else None
+        text = str(data[pos : pos + length], "utf-8", "surrogateescape") if pos + length <= len(data) else None
         memo[offset] = text
         return text
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from hwprof.symbolize.packed import NO_STRING, IndexedStrings, PackedStrings
 
 from hwprof.errors import HwprofError
 
@@ -18,50 +19,6 @@ KERNEL_MODULE = "[kernel.kallsyms]"
 _TEXT_TYPES = frozenset("tTwW")
 # Past the last text symbol of a region an address belongs to nothing we know.
 _MAX_SYMBOL_SPAN = 1 << 20
-
-
-class _Names(Sequence[str]):
-    """Symbol names cut out of the kallsyms text on demand: a kernel has 100k+ text symbols and a lookup needs a
-    few hundred of them, so they stay bytes in one buffer (a str each would cost ~15 MB and most of the parse)."""
-
-    def __init__(self, data: bytes, starts: np.ndarray, ends: np.ndarray) -> None:
-        self._data = data
-        self._starts = starts
-        self._ends = ends
-
-    def __len__(self) -> int:
-        return len(self._starts)
-
-    def __getitem__(self, i):  # noqa: ANN001 -- int or slice, as Sequence has it
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return self._data[int(self._starts[i]):int(self._ends[i])].decode("utf-8", "replace")
-
-    def index(self, name: str, start: int = 0, stop: int | None = None) -> int:
-        wanted = name.encode("utf-8")
-        lengths = self._ends - self._starts
-        for i in np.flatnonzero(lengths == len(wanted)).tolist():
-            if start <= i < (stop if stop is not None else len(self)) and \
-                    self._data[int(self._starts[i]):int(self._ends[i])] == wanted:
-                return i
-        raise ValueError(f"{name!r} is not a kernel symbol")
-
-
-class _Owners(Sequence[str | None]):
-    """Module of each symbol (None: the core kernel), as an index into the few module names."""
-
-    def __init__(self, modules: list[str], index: np.ndarray) -> None:
-        self._modules = modules
-        self._index = index
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __getitem__(self, i):  # noqa: ANN001
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        k = int(self._index[i])
-        return self._modules[k] if k >= 0 else None
 
 
 _HEX = np.full(256, 255, dtype=np.uint8)
@@ -202,7 +159,7 @@ def _parse_columns(data: bytes) -> KernelSymbols | None:
     addrs, name_starts, name_ends = addrs[order], name_starts[order], name_ends[order]
     in_module, tab, ends = in_module[order], tab[order], ends[order]
     owner_of: dict[bytes, int] = {}
-    owner_index = np.full(len(addrs), -1, dtype=np.int32)
+    owner_index = np.full(len(addrs), NO_STRING, dtype=np.uint32)
     for i in np.flatnonzero(in_module).tolist():
         label = data[int(tab[i]) + 1:int(ends[i])].strip().strip(b"[]")
         if label:
@@ -212,5 +169,6 @@ def _parse_columns(data: bytes) -> KernelSymbols | None:
     for k, name in enumerate(module_names):
         mine = addrs[owner_index == k]
         modules[name] = (int(mine.min()), int(mine.max()))
-    return KernelSymbols(addrs, _Names(data, name_starts, name_ends), _Owners(module_names, owner_index), False,
-                         modules)
+    # Names stay bytes until looked up (a lookup needs a few hundred of 100k+).
+    return KernelSymbols(addrs, PackedStrings(data, name_starts, name_ends), IndexedStrings(module_names, owner_index),
+                         False, modules)

@@ -12,6 +12,7 @@ import bisect
 import functools
 import hashlib
 import logging
+import mmap
 import os
 import re
 from array import array
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from hwprof.symbolize.dwarf_index import DwarfIndex, DwarfIndexError, Location, build_symcache
 from hwprof.symbolize.elf import _CXX_COMPLETE_OBJECT, ElfImage, SymbolTable
 from hwprof.symbolize.frame import SymbolizedFrame, make_frame
+from hwprof.symbolize.packed import NO_STRING, IndexedStrings, PackedStrings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,7 +33,7 @@ log = logging.getLogger("hwprof.symbolize")
 # GCC's names for the parts and clones of a function: DWARF names the function without them.
 _CLONE_SUFFIX = re.compile(r"(\.(cold|part|isra|constprop|lto_priv|localalias|llvm|clone|str)(\.\d+)?)+$")
 _CACHE_VERSION = "2"
-_SYMBOLS_MAGIC = b"HWSYMS04"  # 04: sub_<start> rows for functions only .eh_frame describes
+_SYMBOLS_MAGIC = b"HWSYMS05"  # 04: sub_<start> rows for functions only .eh_frame describes; 05: packed names
 
 
 def _same(name: str | None) -> str | None:
@@ -81,11 +83,10 @@ def load_or_build_symbols(binary: str, image: ElfImage | None, debug_file: str |
     path = cache_path(cache_dir, build_id, binary, debug_file, ".syms") if cache_dir else None
     if path is not None:
         try:
-            with open(path, "rb") as stream:
-                return _decode_symbols(stream.read())
+            return _decode_symbols(map_file(path))
         except FileNotFoundError:
             pass
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             log.debug("ignoring unreadable symbol cache %s: %s", path, exc)
     table = _merge_symbols(image, debug_image)
     if path is not None:
@@ -94,44 +95,61 @@ def load_or_build_symbols(binary: str, image: ElfImage | None, debug_file: str |
 
 
 def _encode_symbols(table: SymbolTable) -> bytes:
+    """The cache form of a symbol table: the three address columns, the names packed (PackedStrings: offsets, then
+    one UTF-8 buffer at the end), each row's source file as an index into the distinct files, a little JSON."""
     import json
 
     import numpy as np
 
     count = len(table.starts)
     reach = table.reach if table.reach is not None else table.ends
-    meta = json.dumps({"names": list(table.names), "files": list(table.files),
-                       "aliases": [[addr, list(group)] for addr, group in table.aliases.items()],
-                       "unnamed": sorted(table.unnamed)},
+    names = table.names if isinstance(table.names, PackedStrings) else PackedStrings.pack(list(table.names))
+    files = list(table.files) if table.files else [None] * count
+    distinct: dict[str, int] = {}
+    file_index = [NO_STRING if f is None else distinct.setdefault(f, len(distinct)) for f in files]
+    aliases = [[addr, list(group)] for addr, group in table.aliases.items()]
+    meta = json.dumps({"files": list(distinct), "aliases": aliases, "unnamed": sorted(table.unnamed)},
                       ensure_ascii=False).encode("utf-8", "surrogateescape")
     parts = [_SYMBOLS_MAGIC, count.to_bytes(8, "little")]
-    for column in (table.starts, table.ends, reach):
+    for column in (table.starts, table.ends, reach, names.offsets):
         parts.append(np.asarray(column, dtype="<u8").tobytes())
-    parts.append(meta)
+    index_bytes = np.asarray(file_index, dtype="<u4").tobytes()
+    parts += [index_bytes, b"\0" * (-len(index_bytes) % 8), len(meta).to_bytes(8, "little"), meta, bytes(names.data)]
     return b"".join(parts)
 
 
-def _decode_symbols(data: bytes) -> SymbolTable:
+def _decode_symbols(data: bytes | mmap.mmap) -> SymbolTable:
+    """A cached table whose columns and names stay in `data` (a mapped file: only what lookups touch is read)."""
     import json
 
-    if data[:8] != _SYMBOLS_MAGIC:
+    view = memoryview(data)
+    if bytes(view[:8]) != _SYMBOLS_MAGIC:
         raise ValueError("not a symbol cache")
-    count = int.from_bytes(data[8:16], "little")
-    columns = []
+    count = int.from_bytes(view[8:16], "little")
     at = 16
-    for _ in range(3):
-        column = array("Q")
-        column.frombytes(data[at : at + 8 * count])
-        if len(column) != count:
+
+    def column(width: int, n: int, code: str) -> memoryview:
+        nonlocal at
+        part = view[at:at + width * n]
+        if len(part) != width * n:
             raise ValueError("truncated symbol cache")
-        columns.append(column)
-        at += 8 * count
-    meta = json.loads(data[at:].decode("utf-8", "surrogateescape"))
-    names, files = tuple(meta["names"]), tuple(meta["files"])
-    if len(names) != count or len(files) != count:
+        at += width * n + (-(width * n) % 8)
+        return part.cast(code)
+
+    starts, ends, reach, offsets = column(8, count, "Q"), column(8, count, "Q"), column(8, count, "Q"), \
+        column(8, count + 1, "Q")
+    file_index = column(4, count, "I")
+    meta_size = int.from_bytes(view[at:at + 8], "little")
+    meta = json.loads(str(view[at + 8:at + 8 + meta_size], "utf-8", "surrogateescape"))
+    blob = view[at + 8 + meta_size:]
+    if len(blob) != (offsets[count] if count else 0):
+        raise ValueError("inconsistent symbol cache")
+    files = IndexedStrings(tuple(meta["files"]), file_index)
+    if any(k != NO_STRING and k >= len(files.distinct) for k in set(file_index)):
         raise ValueError("inconsistent symbol cache")
     aliases = {addr: tuple(group) for addr, group in meta["aliases"]}
-    return SymbolTable(columns[0], columns[1], names, files, aliases, columns[2], frozenset(meta["unnamed"]))
+    return SymbolTable(starts, ends, PackedStrings(blob, offsets[:count], offsets[1:]), files, aliases, reach,
+                       frozenset(meta["unnamed"]))
 
 
 def load_or_build_dwarf(binary: str, debug_file: str, build_id: bytes | None, cache_dir: str | None,
@@ -140,12 +158,10 @@ def load_or_build_dwarf(binary: str, debug_file: str, build_id: bytes | None, ca
     path = cache_path(cache_dir, build_id, binary, debug_file) if cache_dir else None
     if path is not None:
         try:
-            with open(path, "rb") as stream:
-                data = stream.read()
-            return DwarfIndex(data), True
+            return DwarfIndex(map_file(path)), True
         except FileNotFoundError:
             pass
-        except (OSError, DwarfIndexError) as exc:
+        except (OSError, ValueError, DwarfIndexError) as exc:
             log.debug("ignoring unreadable index cache %s: %s", path, exc)
     from hwprof.symbolize.progress import Progress
 
@@ -155,6 +171,17 @@ def load_or_build_dwarf(binary: str, debug_file: str, build_id: bytes | None, ca
     if path is not None:
         _write_atomically(path, data)
     return index, False
+
+
+def map_file(path: str) -> mmap.mmap:
+    """A cache file mapped read-only instead of read: lookups touch a few of its pages, so a long-lived symbolizer
+    (hwprof agent) holds only those in memory, and the kernel may drop them again (a browser's index is 30 MB).
+    The cache is written atomically (rename), so a mapped file never changes under the mapping."""
+    with open(path, "rb") as stream:
+        mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    if hasattr(mapped, "madvise"):
+        mapped.madvise(mmap.MADV_RANDOM)  # lookups jump around: no read-ahead around each page they touch
+    return mapped
 
 
 def _write_atomically(path: str, data: bytes) -> None:

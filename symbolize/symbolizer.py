@@ -46,6 +46,7 @@ class Symbolizer:
         self.vmlinux = vmlinux
         self.kallsyms = kallsyms
         self._modules: dict[tuple[str, bytes | None], _Module] = {}
+        self._by_build_id: dict[bytes, _Module] = {}  # one index for copies of one binary at several paths
         self._kernel = None
         self._perf_maps: dict[str, object] = {}
         self._warned: set[str] = set()
@@ -174,6 +175,10 @@ class Symbolizer:
                 "(file changed since capture); not using it"
             )
             image = None
+        if image is not None and image.build_id and image.build_id in self._by_build_id:
+            # The same binary at another path (a tool vendored into several virtualenvs): the same symbols.
+            twin = self._by_build_id[image.build_id]
+            return _Module(path, twin.segments_image, twin.index)
         wanted_id = build_id or (image.build_id if image is not None else None)
         if image is None and not wanted_id:
             return _Module(path, None, None)
@@ -220,7 +225,10 @@ class Symbolizer:
         index = ModuleIndex(symbols, dwarf, bias_source.segments[0].vaddr if bias_source.segments else 0)
         if dwarf is None and len(index.symbols.starts) == 0:
             reasons.append("no symbols at all")
-        return _Module(path, segments_image, index)
+        module = _Module(path, segments_image, index)
+        if image is not None and image.build_id:
+            self._by_build_id[image.build_id] = module
+        return module
 
     # ---- kernel ----------------------------------------------------------------------------
     def kernel_symbols(self):

@@ -153,10 +153,13 @@ def test_symbol_cache_roundtrip():
                         frozenset({0x1100}))
     decoded = _decode_symbols(_encode_symbols(table))
     assert list(decoded.starts) == table.starts.tolist() and list(decoded.reach) == table.reach.tolist()
-    assert decoded.names == table.names and decoded.files == table.files and decoded.aliases == table.aliases
+    assert tuple(decoded.names) == table.names and tuple(decoded.files) == table.files
+    assert decoded.aliases == table.aliases
     assert decoded.unnamed == {0x1100} and decoded.is_unnamed(2) and not decoded.is_unnamed(1)
     with pytest.raises(ValueError):
         _decode_symbols(b"HWSYMS01" + (5).to_bytes(8, "little") + b"\0" * 8)
+    with pytest.raises(ValueError):
+        _decode_symbols(_encode_symbols(table)[:-3])  # a cut file
 
 
 def test_functions_only_eh_frame_describes_are_named_sub_start_until_the_next_symbol():
