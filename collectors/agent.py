@@ -44,7 +44,8 @@ from hwprof.pipeline.stacks import Symbolizer
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
 DEFAULT_SPOOL_BYTES = 256 << 20
-DEFAULT_MAX_RSS = 300 << 20     # the worker drops its symbolizer caches above this (they rebuild from disk)
+DEFAULT_MAX_RSS = 150 << 20     # the worker drops its symbolizer caches above this (they map back from disk)
+RESET_MIN_GAIN = 32 << 20       # ... once they have grown by this much since the last drop
 LABEL_CACHE_SIZE = 4096
 MAX_PENDING_WINDOWS = 30
 RETENTION_CHECK_S = 3600
@@ -201,6 +202,7 @@ class _Shipper:
         self._symbolizer: Symbolizer | None = None
         self._request_resync = request_resync
         self._spaces: AddressSpaces | None = None     # carried from window to window
+        self._rss_after_reset = 0
         self._cpu_mark = _cpu_ns()
         self._retention_checked = 0.0
 
@@ -336,15 +338,21 @@ class _Shipper:
         now_cpu = _cpu_ns()
         batch.agent_cpu_ns = now_cpu - self._cpu_mark + sampler_cpu_ns   # both processes of the agent
         self._cpu_mark = now_cpu
+        _release_freed_memory()  # the window's decoding garbage goes back to the system, not only to malloc
         batch.agent_rss_bytes = _rss_bytes()
-        if batch.agent_rss_bytes > self.options.max_rss_bytes:
-            # Bounded memory: the symbolizer's in-memory indexes are the bulk; drop them (the on-disk index cache
-            # under ~/.cache/hwprof/symbolize makes the rebuild of the binaries still in use cheap).
+        if batch.agent_rss_bytes > self.options.max_rss_bytes and \
+                batch.agent_rss_bytes > self._rss_after_reset + RESET_MIN_GAIN:
+            # Bounded memory: the symbolizer's indexes are the bulk; drop them (their on-disk caches under
+            # ~/.cache/hwprof/symbolize are mapped back in cheaply for the binaries still in use). Not again
+            # before they have grown back by RESET_MIN_GAIN: a floor above the cap (thousands of processes'
+            # mappings) would otherwise cost a reload every window.
             import gc
 
             self._symbolizer = None
             self._labeler = ProcLabeler(self._program_of)
             gc.collect()
+            _release_freed_memory()
+            self._rss_after_reset = _rss_bytes()
             self.stats.cache_resets += 1
         self.stats.windows += 1
         self.stats.samples += batch.samples
@@ -506,6 +514,17 @@ class Agent:
 def _cpu_ns() -> int:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return int((usage.ru_utime + usage.ru_stime) * 1e9)
+
+
+def _release_freed_memory() -> None:
+    """glibc keeps freed heap memory for reuse; malloc_trim(0) returns it (what a long-lived process that decodes in
+    bursts should do, or its RSS stays at the largest window's)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def _rss_bytes() -> int:

@@ -341,7 +341,7 @@ class SymbolTable:
         # Aliases at one address: prefer a function, global over weak over local, sized, fewest leading
         # underscores (as perf does), then the first in table order (as binutils does).
         # A C++ complete-object ctor/dtor (C1/D1) aliases the base-object one (C2/D2) that DWARF describes.
-        rows.sort(key=lambda r: (r[0], -r[2], r[1] == 0, _underscores(r[3]), bool(_CXX_COMPLETE_OBJECT.search(r[3]))))
+        rows = _ordered_aliases(rows)
         starts, sizes, names, files_out, limits = [], [], [], [], []
         aliases: dict[int, list[str]] = {}
         last = None
@@ -408,6 +408,25 @@ class SymbolTable:
         return idx, np.where(ok, vaddrs - starts[safe], 0)
 
 
+def _ordered_aliases(rows: list[tuple]) -> list[tuple]:
+    """Rows sorted by (address, -preference, unsized, leading underscores, C1/D1 name), table order last. The
+    name tests run only where several rows share an address (a large binary has 100k+ rows, few aliases)."""
+    rows = sorted(rows, key=lambda r: (r[0], -r[2], r[1] == 0))  # stable: table order among equals
+    out: list[tuple] = []
+    i, n = 0, len(rows)
+    while i < n:
+        j = i + 1
+        while j < n and rows[j][0] == rows[i][0]:
+            j += 1
+        if j - i == 1:
+            out.append(rows[i])
+        else:
+            out += sorted(rows[i:j], key=lambda r: (-r[2], r[1] == 0, _underscores(r[3]),
+                                                    bool(_CXX_COMPLETE_OBJECT.search(r[3]))))
+        i = j
+    return out
+
+
 def _unnamed_functions(bounds: dict[int, int], starts: list[int],
                        reach: list[int]) -> list[tuple[int, int, int, str, None]]:
     """Rows (start, end, reach, name, file) for the functions .eh_frame describes and no symbol covers.
@@ -416,17 +435,23 @@ def _unnamed_functions(bounds: dict[int, int], starts: list[int],
     address in it is one function in a profile rather than one ``module+0xOFFSET`` row per address. A row ends
     at its FDE's end or at the next symbol, whichever comes first.
     """
-    rows = []
-    top = 2**64 - 1
-    for start, end in sorted(bounds.items()):
-        before = bisect.bisect_right(starts, start) - 1
-        if before >= 0 and start < reach[before]:
-            continue  # a symbol (or its padding/FDE reach) covers the function's entry
-        nxt = starts[before + 1] if before + 1 < len(starts) else top
-        end = min(end, nxt)
-        if end > start:
-            rows.append((start, end, end, f"sub_{start:x}", None))
-    return rows
+    if not bounds:
+        return []
+    import numpy as np
+
+    top = np.uint64(2**64 - 1)
+    fde = np.array(sorted(bounds.items()), dtype=np.uint64).reshape(-1, 2)
+    fde_starts, fde_ends = fde[:, 0], fde[:, 1]
+    sym_starts = np.asarray(starts, dtype=np.uint64)
+    sym_reach = np.asarray(reach, dtype=np.uint64)
+    before = np.searchsorted(sym_starts, fde_starts, side="right").astype(np.int64) - 1  # -1: before every symbol
+    # A symbol (or its padding/FDE reach) that covers the function's entry names it; index -1 reads the 0 appended.
+    covered = fde_starts < np.append(sym_reach, np.uint64(0))[before]
+    nxt = np.append(sym_starts, top)[before + 1]
+    ends = np.minimum(fde_ends, nxt)
+    keep = ~covered & (ends > fde_starts)
+    return [(start, end, end, f"sub_{start:x}", None)
+            for start, end in zip(fde_starts[keep].tolist(), ends[keep].tolist(), strict=True)]
 
 
 def _file_symbols(syms: list[tuple], strings: bytes) -> list[str | None]:

@@ -33,7 +33,7 @@ log = logging.getLogger("hwprof.symbolize")
 # GCC's names for the parts and clones of a function: DWARF names the function without them.
 _CLONE_SUFFIX = re.compile(r"(\.(cold|part|isra|constprop|lto_priv|localalias|llvm|clone|str)(\.\d+)?)+$")
 _CACHE_VERSION = "2"
-_SYMBOLS_MAGIC = b"HWSYMS05"  # 04: sub_<start> rows for functions only .eh_frame describes; 05: packed names
+_SYMBOLS_MAGIC = b"HWSYMS06"  # 04: sub_<start> rows for functions only .eh_frame describes; 06: packed names
 
 
 def _same(name: str | None) -> str | None:
@@ -95,8 +95,8 @@ def load_or_build_symbols(binary: str, image: ElfImage | None, debug_file: str |
 
 
 def _encode_symbols(table: SymbolTable) -> bytes:
-    """The cache form of a symbol table: the three address columns, the names packed (PackedStrings: offsets, then
-    one UTF-8 buffer at the end), each row's source file as an index into the distinct files, a little JSON."""
+    """The cache form of a symbol table: the three address columns, the names packed (PackedStrings: start and end
+    columns, one UTF-8 buffer at the end), each row's source file as an index into the distinct files, JSON."""
     import json
 
     import numpy as np
@@ -111,7 +111,7 @@ def _encode_symbols(table: SymbolTable) -> bytes:
     meta = json.dumps({"files": list(distinct), "aliases": aliases, "unnamed": sorted(table.unnamed)},
                       ensure_ascii=False).encode("utf-8", "surrogateescape")
     parts = [_SYMBOLS_MAGIC, count.to_bytes(8, "little")]
-    for column in (table.starts, table.ends, reach, names.offsets):
+    for column in (table.starts, table.ends, reach, names.starts, names.ends):
         parts.append(np.asarray(column, dtype="<u8").tobytes())
     index_bytes = np.asarray(file_index, dtype="<u4").tobytes()
     parts += [index_bytes, b"\0" * (-len(index_bytes) % 8), len(meta).to_bytes(8, "little"), meta, bytes(names.data)]
@@ -136,19 +136,18 @@ def _decode_symbols(data: bytes | mmap.mmap) -> SymbolTable:
         at += width * n + (-(width * n) % 8)
         return part.cast(code)
 
-    starts, ends, reach, offsets = column(8, count, "Q"), column(8, count, "Q"), column(8, count, "Q"), \
-        column(8, count + 1, "Q")
+    starts, ends, reach, name_starts, name_ends = (column(8, count, "Q") for _ in range(5))
     file_index = column(4, count, "I")
     meta_size = int.from_bytes(view[at:at + 8], "little")
     meta = json.loads(str(view[at + 8:at + 8 + meta_size], "utf-8", "surrogateescape"))
     blob = view[at + 8 + meta_size:]
-    if len(blob) != (offsets[count] if count else 0):
+    if count and (name_ends[count - 1] > len(blob) or name_starts[0] > name_ends[0]):
         raise ValueError("inconsistent symbol cache")
     files = IndexedStrings(tuple(meta["files"]), file_index)
     if any(k != NO_STRING and k >= len(files.distinct) for k in set(file_index)):
         raise ValueError("inconsistent symbol cache")
     aliases = {addr: tuple(group) for addr, group in meta["aliases"]}
-    return SymbolTable(starts, ends, PackedStrings(blob, offsets[:count], offsets[1:]), files, aliases, reach,
+    return SymbolTable(starts, ends, PackedStrings(blob, name_starts, name_ends), files, aliases, reach,
                        frozenset(meta["unnamed"]))
 
 

@@ -25,21 +25,28 @@ class PackedStrings(Sequence[str]):
 
     @classmethod
     def pack(cls, strings: Sequence[str]) -> PackedStrings:
-        """Pack Python strings (the encoding side of a cache file)."""
-        encoded = [s.encode("utf-8", "surrogateescape") for s in strings]
-        offsets = [0]
-        for raw in encoded:
-            offsets.append(offsets[-1] + len(raw))
-        return cls(b"".join(encoded), offsets[:-1], offsets[1:])
+        """Pack Python strings that hold no NUL (symbol names): one join and one encode, each string followed by a
+        NUL in the buffer (the encoding side of a cache file)."""
+        import numpy as np
+
+        data = "".join(f"{s}\0" for s in strings).encode("utf-8", "surrogateescape")
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0)
+        if len(ends) != len(strings):
+            raise ValueError("a string to pack holds a NUL")
+        starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+        return cls(data, starts, ends)
 
     @property
     def data(self) -> bytes | memoryview:
         return self._data
 
     @property
-    def offsets(self) -> list[int]:
-        """starts followed by the last end: what a cache file stores (count + 1 numbers)."""
-        return [*map(int, self._starts), *([int(self._ends[-1])] if len(self._ends) else [0])]
+    def starts(self) -> Sequence[int]:
+        return self._starts
+
+    @property
+    def ends(self) -> Sequence[int]:
+        return self._ends
 
     def __len__(self) -> int:
         return len(self._starts)

@@ -52,8 +52,8 @@ class AgentCommand:
         spool.add_argument("--spool-max-mb", type=float, default=256, metavar="MB", help="size cap (default 256)")
         parser.add_argument("--retention-days", type=int, default=30, metavar="DAYS",
                             help="drop stored days older than this, checked hourly (default 30; 0: never)")
-        parser.add_argument("--max-rss-mb", type=float, default=300, metavar="MB",
-                            help="drop symbol caches when the decoding process grows above this (default 300)")
+        parser.add_argument("--max-rss-mb", type=float, default=150, metavar="MB",
+                            help="drop symbol caches when the decoding process grows above this (default 150)")
         parser.add_argument("-q", "--quiet", action="store_true", help="no notices, no summary")
         parser.add_argument("-v", "--verbose", action="store_true", help="show symbolizer warnings")
 
