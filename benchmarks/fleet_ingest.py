@@ -270,12 +270,13 @@ def process_labels(pid: int, comm: str):
                          cgroup=f"/system.slice/{comm}.service")
 
 
-def client_path(store, template: Template, batch_rows: dict, args, day_start: int) -> int:
+def client_path(server, store, template: Template, batch_rows: dict, args, day_start: int) -> int:
     """HOSTS x CLIENT_WINDOWS windows through insert_window, as agents send them. Returns the rows sent."""
     from hwprof.fleet.window import WindowBatch
 
     rng = np.random.default_rng(1)
     sent_rows = sent_samples = 0
+    server_cpu0 = process_cpu_s(server.process.pid)
     started = time.perf_counter()
     for w in range(args.client_windows):
         for h in range(args.hosts):
@@ -293,13 +294,16 @@ def client_path(store, template: Template, batch_rows: dict, args, day_start: in
             sent_rows += len(keep)
             sent_samples += int(counts.sum())
     elapsed = time.perf_counter() - started
+    server_cpu = process_cpu_s(server.process.pid) - server_cpu0
     n_windows = args.client_windows * args.hosts
     parts = store.execute("SELECT table, count() FROM system.parts WHERE database = %(db)s AND active "
                           "GROUP BY table ORDER BY table", {"db": store.db})
     print(f"agent send path (insert_window, one connection): {n_windows} windows, {sent_rows:,} rows, "
           f"{sent_samples:,} samples in {elapsed:.1f} s = {n_windows / elapsed:.0f} windows/s, "
           f"{sent_rows / elapsed:,.0f} rows/s, {sent_samples / elapsed:,.0f} samples/s; active parts after: "
-          f"{', '.join(f'{t} {n}' for t, n in parts)} ({load()})", flush=True)
+          f"{', '.join(f'{t} {n}' for t, n in parts)}; server CPU {server_cpu:.2f} s = "
+          f"{1000 * server_cpu / n_windows:.1f} ms per window, {n_windows / server_cpu:.0f} windows per server "
+          f"CPU-second ({load()})", flush=True)
     return sent_rows
 
 
@@ -553,7 +557,7 @@ def main() -> None:
         store._insert_ids("frames", "(frame_id, function_id, file, line, inlined)", batch.frames)
         store._insert_ids("stacks", "(stack_id, frame_ids)", batch.stacks)
         day_start = int(time.time()) // 86400 * 86400 - 86400  # yesterday 00:00 UTC: one whole day partition
-        client_path(store, template, batch.rows, args, day_start)
+        client_path(server, store, template, batch.rows, args, day_start)
         bulk_ingest(server, store, template, args, day_start)
         disk_report(store)
         queries(store, args, day_start)
