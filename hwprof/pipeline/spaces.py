@@ -168,6 +168,16 @@ class AddressSpaces:
         self._sorted.clear()
         self._exited.clear()
 
+    def mapped_names(self, pid: Pid) -> list[str]:
+        """Every file name `pid`'s mappings had over the capture (or since the last carry-over), oldest first."""
+        names: dict[str, None] = {}
+        for change in self.changes.get(pid, ()):
+            if change.mmap is not None:
+                names[change.mmap.filename] = None
+            elif change.space is not None:
+                names.update(dict.fromkeys(m.filename for m in change.space.maps))
+        return list(names)
+
     def latest(self, pid: Pid) -> Space:
         """The space after all of pid's changes."""
         return self.space(pid, len(self._ordered(pid)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -274,21 +275,28 @@ class StackResolver:
     def _symbolize_jit(self, pid: int, addrs: np.ndarray) -> list[tuple]:
         if self.symbolizer is None or pid <= 0:
             return [()] * len(addrs)
-        path = jit_map_path(self.jit_dir, pid)
+        path = jit_map_path(self.jit_dir, pid, self.spaces.mapped_names(pid))
         if path is None:
             return [()] * len(addrs)
         return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, path)]
 
 
-def jit_map_path(jit_dir: str | None, pid: int) -> str | None:
+def jit_map_path(jit_dir: str | None, pid: int, mapped: Iterable[str] = ()) -> str | None:
     """A process's JIT map: a jitdump (jit-PID.dump: code-load records with sizes and unwind info), else
     /tmp/perf-PID.map. A capture with its own side directory uses only that (hwprof copied what was current while the
-    process ran; /tmp may by now hold a later process's file for the same pid); without one, /tmp, as perf does."""
-    folder = jit_dir if jit_dir is not None and os.path.isdir(jit_dir) else "/tmp"
+    process ran, jitdumps found elsewhere too; /tmp may by now hold a later process's file for the same pid);
+    without one, /tmp, as perf does, then a jitdump the process mapped elsewhere (`mapped`: the files its MMAP records
+    name; Node writes its jitdump into its working directory)."""
+    side = jit_dir is not None and os.path.isdir(jit_dir)
+    folder = jit_dir if side else "/tmp"
     for name in (f"jit-{pid}.dump", f"perf-{pid}.map"):
         path = Path(folder) / name
         if path.is_file():
             return str(path)
+    if not side:
+        for path in mapped:
+            if os.path.basename(path) == f"jit-{pid}.dump" and os.path.isfile(path):
+                return path
     return None
 
 

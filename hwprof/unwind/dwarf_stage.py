@@ -70,7 +70,7 @@ def dwarf_stage(symbolizer: object, events: list[EventInfo], build_ids: dict[str
     jit = getattr(symbolizer, "jit_unwind_table", None)
 
     def jit_tables(pid: int, binaries: list[str]):
-        return jit(jit_map_path(jit_dir, pid), binaries) if jit is not None else None
+        return jit(jit_map_path(jit_dir, pid, binaries), binaries) if jit is not None else None
 
     return DwarfUnwindStage(UnwindStage(provider, build_ids, jit_tables))
 
@@ -85,6 +85,6 @@ def unwinding_stage(tables_from: object, jit_dir: str | None = None) -> Stage | 
     jit = getattr(tables_from, "jit_unwind_table", None)
 
     def jit_tables(pid: int, binaries: list[str]):
-        return jit(jit_map_path(jit_dir, pid), binaries) if jit is not None else None
+        return jit(jit_map_path(jit_dir, pid, binaries), binaries) if jit is not None else None
 
     return DwarfUnwindStage(UnwindStage(provider, {}, jit_tables))

@@ -79,8 +79,9 @@ class UnwindStage:
             # A JIT maps its jitdump file executable only so that the capture names it: no code runs there.
             maps = [m for m in spaces.space(pid, gen).maps
                     if not _JITDUMP_NAME.fullmatch(m.filename.rsplit("/", 1)[-1])]
-            rows = [self._mapping_row(space, m, pid, maps) for m in maps]
-            jit = self._jit_table(pid, maps) if pid > 0 else None
+            # the files the process mapped over the whole capture: its jitdump may be mapped after this generation
+            jit = self._jit_table(pid, spaces.mapped_names(pid)) if pid > 0 else None
+            rows = [self._mapping_row(space, m, jit) for m in maps]
             if jit is not None:
                 rows += [(space, lo, hi, jit[0], -jit[1], MappingKind.ANON) for lo, hi in _uncovered(jit[2], maps)]
             self._space_rows[space] = rows
@@ -99,12 +100,12 @@ class UnwindStage:
             self._tables.append(table)
         return index
 
-    def _jit_table(self, pid: int, maps: list[Mmap]) -> tuple[int, int, list[tuple[int, int]]] | None:
+    def _jit_table(self, pid: int, names: list[str]) -> tuple[int, int, list[tuple[int, int]]] | None:
         if pid not in self._jit_of:
             found = None
             if self._provide_jit is not None:
                 try:
-                    found = self._provide_jit(pid, list(dict.fromkeys(m.filename for m in maps)))
+                    found = self._provide_jit(pid, names)
                 except Exception as exc:  # never take the decode down: JIT frames then stop with their reason
                     self.table_notes.append(f"JIT unwind info of pid {pid}: {exc}")
             if found is not None:
@@ -116,10 +117,9 @@ class UnwindStage:
                 self._jit_of[pid] = None
         return self._jit_of[pid]
 
-    def _mapping_row(self, space: int, m: Mmap, pid: int = -1,
-                     maps: list[Mmap] | None = None) -> tuple[int, int, int, int, int, int]:
+    def _mapping_row(self, space: int, m: Mmap,
+                     jit: tuple[int, int, list[tuple[int, int]]] | None) -> tuple[int, int, int, int, int, int]:
         if is_jit_name(m.filename):
-            jit = self._jit_table(pid, maps or []) if pid > 0 else None
             if jit is not None:
                 return (space, m.start, m.end, jit[0], -jit[1], MappingKind.ANON)
             return (space, m.start, m.end, -1, 0, MappingKind.ANON)

@@ -102,21 +102,15 @@ def test_perf_inject_jit_agrees_on_the_callers_of_the_jit_code(nofp_workloads, t
         pytest.skip("perf is not installed (make apt-test installs linux-perf)")
     data = tmp_path / "perf.data"
     injected = tmp_path / "perf.jit.data"
-    proc = subprocess.run([perf, "record", "-q", "-N", "-k", "1", "--call-graph", "dwarf", "-F", "999", "-o", str(data),
-                           "--", str(nofp_workloads["jit31"]), "25"], capture_output=True, text=True, timeout=300)
-    dump = Path(proc.stdout.split()[0]) if proc.stdout.split() else None
-    try:
-        assert proc.returncode == 0, proc.stderr
-        subprocess.run([perf, "inject", "--jit", "-i", str(data), "-o", str(injected)], check=True,
-                       capture_output=True, timeout=300)
-        # hwprof reads perf's own file, finding the jitdump where the JIT wrote it; perf reads its injected copy
-        ours = hwprof_stacks(data)
-        theirs = perf_stacks(perf, injected)
-    finally:
-        if dump is not None:
-            pid = re.fullmatch(r"jit-(\d+)\.dump", dump.name)
-            for leftover in [dump, *(dump.parent.glob(f"jitted-{pid.group(1)}-*.so") if pid else [])]:
-                leftover.unlink(missing_ok=True)
+    # the JIT writes its jitdump into tmp_path (perf inject writes its jitted-PID-N.so files next to it)
+    subprocess.run([perf, "record", "-q", "-N", "-k", "1", "--call-graph", "dwarf", "-F", "999", "-o", str(data), "--",
+                    str(nofp_workloads["jit31"]), "25", "unwind", str(tmp_path)], capture_output=True, text=True,
+                   timeout=300, check=True)
+    subprocess.run([perf, "inject", "--jit", "-i", str(data), "-o", str(injected)], check=True, capture_output=True,
+                   timeout=300)
+    # hwprof reads perf's own file, finding the jitdump where the JIT mapped it; perf reads its injected copy
+    ours = hwprof_stacks(data)
+    theirs = perf_stacks(perf, injected)
     common = [k for k in set(ours) & set(theirs) if _callers(theirs[k].names)]
     assert len(common) > 300
     agree = sum(_callers(ours[k].names) == _callers(theirs[k].names) for k in common)

@@ -52,3 +52,14 @@ def test_without_a_side_directory_tmp_is_read_as_perf_does(tmp_path):
         assert jit_map_path(None, PID) == str(live)
     finally:
         live.unlink()
+
+
+def test_without_a_side_directory_a_jitdump_the_process_mapped_elsewhere_is_read(tmp_path):
+    """perf's own captures: Node writes jit-PID.dump into its working directory, and maps it there."""
+    dump = _write(tmp_path / f"jit-{PID}.dump")
+    other = str(tmp_path / "jit-1.dump")
+    assert jit_map_path(None, PID, ["/usr/bin/node", other, str(dump)]) == str(dump)
+    assert jit_map_path(None, PID, [other]) is None
+    side = tmp_path / "x.data.jit"
+    side.mkdir()
+    assert jit_map_path(str(side), PID, [str(dump)]) is None  # hwprof's captures copy it into their side directory
