@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from hwprof.errors import HwprofError
-from hwprof.fleet.schema import DATA_TABLES, SCHEMA_VERSION, statements
+from hwprof.fleet.schema import DATA_TABLES, ROLLUP_S, SCHEMA_VERSION, Backfill, statements, view_ddl
 from hwprof.fleet.url import ClickHouseURL, parse_store_url
 from hwprof.fleet.window import WindowBatch
 from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, StackEnd
@@ -33,6 +33,12 @@ COLUMN_LABELS = {"host": "host", "pid": "pid", "comm": "comm", "executable": "ex
                  "build_id": "build_id", "build-id": "build_id", "cgroup": "cgroup", "container": "cgroup",
                  "event": "event"}
 MAX_TIME_BINS = 200
+# Bins at least this wide become whole rollup buckets (ROLLUP_S), so the query can read `samples_10m`.
+ROLLUP_BIN_FROM_S = 150
+# How the rollup gives a column of `samples` (the others are its own columns; it has no pid and no window_id).
+ROLLUP_EXPRESSIONS = {"pid": "toUInt32(0) AS pid", "samples": "finalizeAggregation(samples) AS samples",
+                      "period": "finalizeAggregation(period) AS period",
+                      "counter_values": "finalizeAggregation(counter_values) AS counter_values"}
 # The driver logs every failed connect with a traceback; hwprof reports the failure itself, in one line.
 logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
 
@@ -52,38 +58,50 @@ class Selector:
     end_s: float | None = None
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def where(self, table: str = "samples") -> tuple[str, dict]:
-        """The WHERE clause for `samples`, or for `windows` (which has no per-process label columns: those are
-        left out there, so the windows table answers for a superset of the rows)."""
+    def where(self, table: str = "samples", prefix: str = "") -> tuple[str, dict]:
+        """The WHERE clause for `samples`, `samples_10m` (no pid: see ClickHouseStore.source) or `windows` (which
+        has no per-process label columns: those are left out there, so the windows table answers for a superset
+        of the rows). `prefix` keeps the parameter names of two clauses in one query apart."""
         clauses, params = ["1"], {}
         if self.start_s is not None:
-            clauses.append("window_start >= toDateTime(%(t0)s)")
-            params["t0"] = int(self.start_s)
+            clauses.append(f"window_start >= toDateTime(%({prefix}t0)s)")
+            params[f"{prefix}t0"] = int(self.start_s)
         if self.end_s is not None:
-            clauses.append("window_start < toDateTime(%(t1)s)")
-            params["t1"] = int(np.ceil(self.end_s))
+            clauses.append(f"window_start < toDateTime(%({prefix}t1)s)")
+            params[f"{prefix}t1"] = int(np.ceil(self.end_s))
+        window_time = " AND ".join(clauses[1:])
         for i, (key, values) in enumerate(sorted(self.labels.items())):
             column = COLUMN_LABELS.get(key)
+            value, key_param = f"{prefix}v{i}", f"{prefix}k{i}"
             if table == "windows" and column not in (None, "host", "event"):
                 continue
             if column == "pid":
+                if table == "samples_10m":
+                    raise ValueError("samples_10m has no pid column")
                 try:
-                    params[f"v{i}"] = tuple(int(v) for v in values)
+                    params[value] = tuple(int(v) for v in values)
                 except ValueError:
                     raise HwprofError(f"pid label values must be numbers, got {', '.join(values)}") from None
-                clauses.append(f"pid IN %(v{i})s")
+                clauses.append(f"pid IN %({value})s")
             elif column is not None:
-                clauses.append(f"{column} IN %(v{i})s")
-                params[f"v{i}"] = tuple(values)
+                clauses.append(f"{column} IN %({value})s")
+                params[value] = tuple(values)
             else:
-                # A --label is per window: select the windows in the (small, time-sorted) windows table and keep
-                # their rows, instead of evaluating array lookups on every sample row.
-                window_time = " AND ".join(c for c in clauses[1:3] if c.startswith("window_start"))
-                clauses.append(f"window_id IN (SELECT window_id FROM {{db}}.windows WHERE "
-                               f"{window_time + ' AND ' if window_time else ''}"
-                               f"label_values[indexOf(label_keys, %(k{i})s)] IN %(v{i})s)")
-                params[f"k{i}"] = key
-                params[f"v{i}"] = tuple(values)
+                params[key_param] = key
+                params[value] = tuple(values)
+                when = window_time + " AND " if window_time else ""
+                in_windows = (f"(SELECT {{}} FROM {{{{db}}}}.windows WHERE {when}"
+                              f"label_values[indexOf(label_keys, %({key_param})s)] IN %({value})s)")
+                if table == "samples":
+                    # A --label is per window: select the windows in the (small, time-sorted) windows table and
+                    # keep their rows, instead of evaluating array lookups on every sample row.
+                    clauses.append(f"window_id IN {in_windows.format('window_id')}")
+                else:
+                    # The rollup keeps the labels but not the window: its hosts come from the windows table (the
+                    # rollup is sorted by host, so this reads only their ranges), then the label itself.
+                    if table == "samples_10m":
+                        clauses.append(f"host IN {in_windows.format('DISTINCT host')}")
+                    clauses.append(f"label_values[indexOf(label_keys, %({key_param})s)] IN %({value})s")
         return " AND ".join(clauses), params
 
 
@@ -107,6 +125,8 @@ class ClickHouseStore:
         self.server_version = server_version
         self.db = url.database
         self._sent_ids: dict[str, set[int]] = {"functions": set(), "frames": set(), "stacks": set()}
+        self.use_rollup = True          # False: every query reads `samples` only (the benchmark's comparison)
+        self._has_rollup: bool | None = None
 
     # --- connecting -------------------------------------------------------------------------------------------
     @classmethod
@@ -162,14 +182,39 @@ class ClickHouseStore:
         applied = []
         from hwprof import __version__
 
-        for version, ddl in statements(current, to_version):
-            self.execute(ddl)
+        for version, step in statements(current, to_version):
+            if isinstance(step, Backfill):
+                self._backfill(step)
+            else:
+                self.execute(step)
             if not applied or applied[-1] != version:
                 applied.append(version)
         for version in applied:
             self.execute("INSERT INTO {db}.schema_version (version, applied, hwprof) VALUES",
                          [(version, dt.datetime.now(dt.UTC).replace(tzinfo=None), __version__)])
         return applied
+
+    def _backfill(self, step: Backfill) -> None:
+        """Create step.view and fill step.table with the rows stored before it (see schema.Backfill): merges of the
+        source are stopped so that the parts listed before the view exists still name exactly those rows."""
+        exists = self.execute("SELECT count() FROM system.tables WHERE database = %(db)s AND name = %(v)s",
+                              {"db": self.db, "v": step.view})[0][0]
+        if exists:
+            # An earlier migration stopped between creating the view and recording its version: how much of the
+            # backfill it did is unknown, so refilling could count rows twice.
+            raise HwprofError(f"{self.url.display()}: an earlier upgrade of this store was interrupted while filling "
+                              f"{step.table}; drop {self.db}.{step.view} and {self.db}.{step.table} (both are "
+                              f"rebuilt from {step.source}) and run hwprof again")
+        self.execute(f"SYSTEM STOP MERGES {{db}}.{step.source}")
+        try:
+            parts = [r[0] for r in self.execute("SELECT name FROM system.parts WHERE database = %(db)s AND "
+                                                "table = %(t)s AND active", {"db": self.db, "t": step.source})]
+            self.execute(view_ddl(step))
+            for lo in range(0, len(parts), 100):
+                select = step.select.replace("{where}", "WHERE _part IN %(parts)s")
+                self.execute(f"INSERT INTO {{db}}.{step.table} {select}", {"parts": tuple(parts[lo:lo + 100])})
+        finally:
+            self.execute(f"SYSTEM START MERGES {{db}}.{step.source}")
 
     # --- writing ----------------------------------------------------------------------------------------------
     def stored_parts(self, batch: WindowBatch) -> tuple[bool, bool]:
@@ -245,6 +290,42 @@ class ClickHouseStore:
         return dropped
 
     # --- reading ----------------------------------------------------------------------------------------------
+    def rollup_available(self) -> bool:
+        if self._has_rollup is None:
+            self._has_rollup = self.schema_version() >= 3
+        return self.use_rollup and self._has_rollup
+
+    def source(self, selector: Selector, columns: tuple[str, ...], *, bin_s: int = 0,
+               per_process: bool = False) -> tuple[str, dict]:
+        """What a query puts after FROM to read `columns` of the rows of `samples` that `selector` matches.
+
+        Whole ten-minute buckets inside the range are read from the rollup `samples_10m` (rows summed per bucket:
+        every sum a query takes comes out the same), the unaligned edges from `samples`: one UNION ALL of the
+        named columns only (18.16 reads every column a subquery names). Only `samples` answers per pid (a pid
+        label or per_process), and when time bins (`bin_s`) would split a bucket. Without the rollup (a store of
+        an older version, or use_rollup False) it is `samples` alone.
+        """
+        raw_where, raw_params = selector.where("samples", "r_")
+        usable = (self.rollup_available() and not per_process and (bin_s == 0 or bin_s % ROLLUP_S == 0)
+                  and COLUMN_LABELS.get("pid") not in {COLUMN_LABELS.get(k) for k in selector.labels})
+        first = None if selector.start_s is None else -(-int(selector.start_s) // ROLLUP_S) * ROLLUP_S
+        last = None if selector.end_s is None else int(np.floor(selector.end_s)) // ROLLUP_S * ROLLUP_S
+        if not usable or (first is not None and last is not None and first >= last):
+            return f"{{db}}.samples WHERE {raw_where}", raw_params
+        rollup_where, rollup_params = replace(selector, start_s=first, end_s=last).where("samples_10m", "u_")
+        rollup = (f"SELECT {', '.join(ROLLUP_EXPRESSIONS.get(c, c) for c in columns)} FROM {{db}}.samples_10m "
+                  f"WHERE {rollup_where}")
+        edges = []              # the rows before the first whole bucket and after the last
+        if first is not None and first != selector.start_s:
+            edges.append("window_start < toDateTime(%(r_first)s)")
+        if last is not None and last != selector.end_s:
+            edges.append("window_start >= toDateTime(%(r_last)s)")
+        if not edges:
+            return f"({rollup})", rollup_params
+        raw = f"SELECT {', '.join(columns)} FROM {{db}}.samples WHERE {raw_where} AND ({' OR '.join(edges)})"
+        return (f"({raw} UNION ALL {rollup})",
+                {**raw_params, **rollup_params, "r_first": first or 0, "r_last": last or 0})
+
     def windows(self, selector: Selector | None = None, limit: int = 1000) -> list[dict]:
         """Stored windows, newest first (one row each even if a window was written twice)."""
         where, params = (selector or Selector()).where("windows")
@@ -262,40 +343,55 @@ class ClickHouseStore:
         return out
 
     def summary(self) -> dict:
+        """Windows, samples, time span and hosts of the whole store: one pass over `windows` (~860k rows per day
+        for 100 hosts). A window row is stored once (resends check first); two resends of one window racing
+        each other would count it twice here until the ReplacingMergeTree folds the pair (windows() lists it
+        once either way) -- grouping by window instead cost a second per day of data."""
         rows = self.execute("SELECT count(), sum(samples), min(start_ns), max(start_ns + duration_ns), "
-                            "uniqExact(host) FROM (SELECT host, window_id, any(samples) AS samples, "
-                            "any(start_ns) AS start_ns, any(duration_ns) AS duration_ns FROM {db}.windows "
-                            "GROUP BY host, window_id)")
+                            "uniqExact(host) FROM {db}.windows")
         n, samples, first, last, hosts = rows[0]
         return {"windows": int(n), "samples": int(samples or 0), "first_ns": int(first or 0),
                 "last_ns": int(last or 0), "hosts": int(hosts)}
 
     def label_values(self, key: str, selector: Selector | None = None, limit: int = 200) -> list[tuple[str, int]]:
-        """Values of a label with their sample counts (what a selector can pick), busiest first."""
-        where, params = (selector or Selector()).where()
+        """Values of a label with their sample counts (what a selector can pick), busiest first.
+
+        A label of whole windows (a --label, or the host) under a selector of such labels is answered by the
+        `windows` table (its per-window sample counts), which is ~200 times smaller than the samples rows."""
         column = COLUMN_LABELS.get(key)
+        selector = selector or Selector()
+        window_level = {None, "host", "event"}
+        if column in (None, "host") and all(COLUMN_LABELS.get(k) in window_level for k in selector.labels):
+            where, params = selector.where("windows")
+            expr = column or "label_values[indexOf(label_keys, %(key)s)]"
+            rows = self.execute(f"SELECT toString({expr}) AS v, sum(samples) AS n FROM {{db}}.windows WHERE {where} "
+                                "GROUP BY v ORDER BY n DESC LIMIT %(limit)s", {**params, "key": key, "limit": limit})
+            return [(str(v), int(n)) for v, n in rows if v != ""]
+        columns = ("samples", column) if column else ("samples", "label_keys", "label_values")
+        src, params = self.source(selector, columns, per_process=column == "pid")
         expr = column if column else "label_values[indexOf(label_keys, %(key)s)]"
-        rows = self.execute(f"SELECT toString({expr}) AS v, sum(samples) AS n FROM {{db}}.samples WHERE {where} "
+        rows = self.execute(f"SELECT toString({expr}) AS v, sum(samples) AS n FROM {src} "
                             "GROUP BY v ORDER BY n DESC LIMIT %(limit)s", {**params, "key": key, "limit": limit})
         return [(str(v), int(n)) for v, n in rows if v != ""]
 
     def label_keys(self) -> list[str]:
-        rows = self.execute("SELECT DISTINCT arrayJoin(label_keys) FROM {db}.samples")
+        rows = self.execute("SELECT DISTINCT arrayJoin(label_keys) FROM {db}.windows")  # labels are per window
         return sorted({"host", "comm", "pid", "executable", "build_id", "cgroup"} | {r[0] for r in rows})
 
     def events(self, selector: Selector | None = None) -> list[tuple[str, int]]:
-        where, params = (selector or Selector()).where()
-        rows = self.execute(f"SELECT event, sum(samples) AS n FROM {{db}}.samples WHERE {where} GROUP BY event "
+        src, params = self.source(selector or Selector(), ("event", "samples"))
+        rows = self.execute(f"SELECT event, sum(samples) AS n FROM {src} GROUP BY event "
                             "ORDER BY n DESC", params)
         return [(str(e), int(n)) for e, n in rows]
 
     def series(self, selector: Selector, bin_s: int | None = None) -> dict:
         """Samples, period and every counter per time bin: the counters-over-time strip."""
-        where, params = selector.where()
         bin_s = bin_s or self._bin_seconds(selector)
+        src, params = self.source(selector, ("window_start", "samples", "period", "counter_names", "counter_values"),
+                                  bin_s=bin_s)
         rows = self.execute(
             f"SELECT intDiv(toUInt32(window_start), {bin_s}) * {bin_s} AS t, sum(samples), sum(period), "
-            f"counter_names, sumForEach(counter_values) FROM {{db}}.samples WHERE {where} "
+            f"counter_names, sumForEach(counter_values) FROM {src} "
             "GROUP BY t, counter_names ORDER BY t", params)
         bins: dict[int, dict] = {}
         for t, n, period, names, values in rows:
@@ -309,13 +405,13 @@ class ClickHouseStore:
     def top_functions(self, selector: Selector, limit: int = 50) -> list[dict]:
         """Functions by total samples (each stack counts a function once, recursion included) and self samples
         (the leaf frame), computed in ClickHouse over the merged stacks."""
-        where, params = selector.where()
+        src, params = self.source(selector, ("stack_id", "samples"))
         rows = self.execute(f"""
             SELECT function_id, sum(s) AS total, sum(s * leaf) AS self FROM (
                 SELECT stack_id, s, function_id, max(is_leaf) AS leaf FROM (
                     SELECT stack_id, s, frame_id, is_leaf FROM (
                         SELECT stack_id, s, frame_ids FROM (
-                            SELECT stack_id, sum(samples) AS s FROM {{db}}.samples WHERE {where} GROUP BY stack_id
+                            SELECT stack_id, sum(samples) AS s FROM {src} GROUP BY stack_id
                         ) ANY INNER JOIN (
                             SELECT stack_id, any(frame_ids) AS frame_ids FROM {{db}}.stacks GROUP BY stack_id
                         ) USING stack_id
@@ -338,8 +434,8 @@ class ClickHouseStore:
         return out
 
     def total_samples(self, selector: Selector) -> int:
-        where, params = selector.where()
-        return int(self.execute(f"SELECT sum(samples) FROM {{db}}.samples WHERE {where}", params)[0][0] or 0)
+        src, params = self.source(selector, ("samples",))
+        return int(self.execute(f"SELECT sum(samples) FROM {src}", params)[0][0] or 0)
 
     def merged_profile(self, selector: Selector, *, per_process: bool = False, event: str | None = None,
                        max_bins: int = MAX_TIME_BINS) -> Profile:
@@ -349,16 +445,17 @@ class ClickHouseStore:
         end, counter names) — as many as the flame graph and time strip can show, however many samples and hosts
         were merged. Without `event`, the event with the most samples is reported (others are named in a note).
         """
-        where, params = selector.where()
         if event:
-            where += " AND event = %(event)s"
-            params = {**params, "event": event}
+            selector = replace(selector, labels={**selector.labels, "event": (event,)})
         bin_s = self._bin_seconds(selector, max_bins)
+        src, params = self.source(selector, ("event", "window_start", "comm", "stack_id", "stack_end", "samples",
+                                             "period", "counter_names", "counter_values")
+                                  + (("pid",) if per_process else ()), bin_s=bin_s, per_process=per_process)
         pid_col = "pid" if per_process else "toUInt32(0)"
         columns = self.execute(
             f"SELECT event, intDiv(toUInt32(window_start), {bin_s}) * {bin_s} AS t, comm, {pid_col} AS p, stack_id, "
             f"stack_end, sum(samples), sum(period), counter_names, sumForEach(counter_values) "
-            f"FROM {{db}}.samples WHERE {where} GROUP BY event, t, comm, p, stack_id, stack_end, counter_names",
+            f"FROM {src} GROUP BY event, t, comm, p, stack_id, stack_end, counter_names",
             params, columnar=True)
         if not columns:
             columns = [()] * 10
@@ -439,7 +536,9 @@ class ClickHouseStore:
 
     def _bin_seconds(self, selector: Selector, max_bins: int = MAX_TIME_BINS) -> int:
         """Time-bin width: a multiple of the 10 s window giving at most max_bins bins over the selection's span
-        (the open ends of a range are looked up in the small windows table)."""
+        (the open ends of a range are looked up in the small windows table); from ROLLUP_BIN_FROM_S on, a multiple
+        of the rollup's bucket, so that the range's whole buckets are read from `samples_10m` (a day in 100 bins:
+        72 bins of 20 minutes)."""
         first, last = selector.start_s, selector.end_s
         if first is None or last is None:
             where, params = selector.where("windows")
@@ -449,7 +548,8 @@ class ClickHouseStore:
             last = hi if last is None else last
         span = max(int(last or 0) - int(first or 0), 1)
         width = max(10, -(-span // max(max_bins, 1)))
-        return int(-(-width // 10) * 10)
+        step = ROLLUP_S if width >= ROLLUP_BIN_FROM_S else 10
+        return int(-(-width // step) * step)
 
     def _by_ids(self, query: str, ids: list[int]) -> Iterator[tuple]:
         for lo in range(0, len(ids), 50_000):
@@ -472,9 +572,9 @@ class ClickHouseStore:
             "WHERE function_id IN wanted GROUP BY function_id", ids)}
 
     def disk_usage(self) -> dict[str, dict]:
-        rows = self.execute("SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = %(db)s "
-                            "AND active GROUP BY table", {"db": self.db})
-        return {t: {"rows": int(n), "bytes": int(b)} for t, n, b in rows}
+        rows = self.execute("SELECT table, sum(rows), sum(bytes_on_disk), count() FROM system.parts "
+                            "WHERE database = %(db)s AND active GROUP BY table", {"db": self.db})
+        return {t: {"rows": int(n), "bytes": int(b), "parts": int(p)} for t, n, b, p in rows}
 
 
 def _object_array(values) -> np.ndarray:
@@ -535,9 +635,9 @@ def selector_from_args(store: ClickHouseStore, *, comms: tuple[str, ...] = (), p
     if time_range:
         first = last = 0.0
         if needs_bounds(time_range):
-            where, params = selector.where()
+            src, params = store.source(selector, ("window_start",))
             first, last = store.execute(f"SELECT min(toUInt32(window_start)), max(toUInt32(window_start)) + 10 "
-                                        f"FROM {{db}}.samples WHERE {where}", params)[0]
+                                        f"FROM {src}", params)[0]
         start, end = parse_time_range(time_range, float(first or 0), float(last or 0))
         selector = replace(selector, start_s=start, end_s=end)
     return selector

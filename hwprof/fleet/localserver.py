@@ -29,6 +29,7 @@ _CONFIG = """<?xml version="1.0"?>
   <logger><level>warning</level><log>{root}/log/server.log</log><errorlog>{root}/log/server.err.log</errorlog>
     <size>10M</size><count>1</count></logger>
   <tcp_port>{port}</tcp_port>
+  <http_port>{http_port}</http_port>
   <listen_host>127.0.0.1</listen_host>
   <path>{root}/data/</path>
   <tmp_path>{root}/tmp/</tmp_path>
@@ -85,6 +86,7 @@ def free_port() -> int:
 class LocalClickHouse:
     root: Path
     port: int = 0
+    http_port: int = 0           # the HTTP interface (bulk loads in FORMAT Native: benchmarks/fleet_ingest.py)
     user: str = "hwprof"
     password: str = "hwprof-test-password"
     max_memory: int = 2_000_000_000
@@ -103,7 +105,10 @@ class LocalClickHouse:
         for sub in ("data", "tmp", "log", "user_files", "format_schemas"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        (self.root / "config.xml").write_text(_CONFIG.format(root=escape(str(self.root)), port=self.port))
+        while not self.http_port or self.http_port == self.port:
+            self.http_port = free_port()
+        (self.root / "config.xml").write_text(_CONFIG.format(root=escape(str(self.root)), port=self.port,
+                                                             http_port=self.http_port))
         (self.root / "users.xml").write_text(_USERS.format(user=self.user, password=escape(self.password),
                                                            max_memory=self.max_memory))
         log = open(self.root / "log" / "stdout.log", "ab")

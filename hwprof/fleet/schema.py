@@ -10,10 +10,18 @@ The shape (why): a profile is a few thousand distinct stacks sampled millions of
   labels a query selects on: host, pid, comm, executable, build-id, cgroup, and `--label key=value` pairs;
 - `windows` holds one row per shipped window (who, when, how long, how many samples and lost records, the agent's
   own CPU and memory), which `hwprof ls --store` lists and idempotent inserts check.
-Both are partitioned by day, so retention drops whole partitions and a time-range query reads only its days.
+- `samples_10m` (version 3) is `samples` rolled up to ten-minute buckets per host, process labels but the pid,
+  window labels and stack: filled at insert time by a materialized view (`samples_10m_mv`, AggregatingMergeTree:
+  rows of one bucket that arrive in separate windows are summed when parts merge, and queries sum them anyway).
+  An agent's host has a few thousand distinct (process, stack) rows in ten minutes where its 60 windows stored
+  ~300 each, so a query over hours or days reads that many times fewer rows (measured: BENCHMARKS.md, "Fleet
+  store"). Queries read whole buckets from it and only the unaligned edges of a range (and anything per pid)
+  from `samples`; see ClickHouseStore.source.
+All three are partitioned by day, so retention drops whole partitions and a time-range query reads only its days.
 The sort key of `samples` is (time, host, comm, stack): every query names a time range, which then reads a
 contiguous slice of its day partitions, and the idempotency check of one window (time, host, id) is an index
-lookup rather than a scan.
+lookup rather than a scan. `samples_10m` is sorted by host first: a label selects hosts (looked up in `windows`),
+and each host's buckets are then one contiguous range.
 
 Versions: SCHEMA_VERSION is what this hwprof writes; `schema_version` records each version applied. A store of an
 older version is migrated in order (MIGRATIONS[v] takes v-1 to v); a newer one is refused, since this hwprof would
@@ -22,7 +30,10 @@ not know what its columns mean.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 3
+ROLLUP_S = 600                  # the bucket of `samples_10m`
 
 # Version 1: the first layout (no cgroup label, no counter columns, no agent resource columns).
 _V1 = (
@@ -64,14 +75,55 @@ _V2 = (
     "ALTER TABLE {db}.windows ADD COLUMN agent_rss_bytes UInt64 DEFAULT 0",
 )
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2}
 
-DATA_TABLES = ("samples", "windows")          # partitioned by day: retention drops their old partitions
+@dataclass(frozen=True)
+class Backfill:
+    """Fill `table` from the rows `source` held before `view` existed: run by ClickHouseStore.migrate with the
+    source's merges stopped, over the parts listed just before the view is created (later parts reach the table
+    through the view), so no row is counted twice or left out -- except rows inserted in the moment between
+    listing the parts and creating the view, by another client, during the migration."""
+
+    table: str
+    source: str
+    view: str
+    select: str                 # SELECT ... FROM {db}.<source> {where} GROUP BY ...: {where} restricts the parts
+
+
+# Version 3: the ten-minute rollup, its materialized view, and the rows stored before it.
+_ROLLUP_KEY = ("host, window_start, comm, stack_id, stack_end, event, executable, build_id, cgroup, label_keys, "
+               "label_values, counter_names")
+_ROLLUP_SELECT = (f"SELECT toDateTime(intDiv(toUInt32(window_start), {ROLLUP_S}) * {ROLLUP_S}) AS window_start, "
+                  "host, comm, executable, build_id, cgroup, label_keys, label_values, event, stack_id, stack_end, "
+                  "counter_names, sumState(samples) AS samples, sumState(period) AS period, "
+                  "sumForEachState(counter_values) AS counter_values FROM {db}.samples {where} "
+                  f"GROUP BY {_ROLLUP_KEY}")
+_V3 = (
+    f"""CREATE TABLE IF NOT EXISTS {{db}}.samples_10m (
+        window_start DateTime, host LowCardinality(String), comm LowCardinality(String),
+        executable LowCardinality(String), build_id LowCardinality(String), cgroup LowCardinality(String),
+        label_keys Array(String), label_values Array(String), event LowCardinality(String),
+        stack_id UInt64, stack_end UInt8, counter_names Array(String),
+        samples AggregateFunction(sum, UInt64), period AggregateFunction(sum, Float64),
+        counter_values AggregateFunction(sumForEach, Array(Float64))
+    ) ENGINE = AggregatingMergeTree PARTITION BY toDate(window_start)
+      ORDER BY ({_ROLLUP_KEY}) PRIMARY KEY (host, window_start)""",
+    Backfill(table="samples_10m", source="samples", view="samples_10m_mv", select=_ROLLUP_SELECT),
+)
+
+MIGRATIONS: dict[int, tuple[str | Backfill, ...]] = {1: _V1, 2: _V2, 3: _V3}
+
+DATA_TABLES = ("samples", "windows", "samples_10m")  # partitioned by day: retention drops their old partitions
 ID_TABLES = ("functions", "frames", "stacks")  # content-addressed, shared by all windows
 
 
-def statements(from_version: int, to_version: int = SCHEMA_VERSION) -> list[tuple[int, str]]:
-    """(version, DDL) pairs that take a store from `from_version` (0: empty) to `to_version`, in order."""
+def view_ddl(backfill: Backfill) -> str:
+    """The materialized view that feeds a rollup from every insert into its source."""
+    return (f"CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.{backfill.view} TO {{db}}.{backfill.table} AS "
+            + backfill.select.replace("{where}", ""))
+
+
+def statements(from_version: int, to_version: int = SCHEMA_VERSION) -> list[tuple[int, str | Backfill]]:
+    """(version, DDL or Backfill) pairs that take a store from `from_version` (0: empty) to `to_version`, in order."""
     out = []
     for version in range(from_version + 1, to_version + 1):
         out += [(version, ddl) for ddl in MIGRATIONS[version]]

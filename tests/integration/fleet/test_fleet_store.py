@@ -114,7 +114,9 @@ def test_retention_drops_old_days(store_url):
         store.insert_window(window(1, time.time() - 40 * 86400))
         store.insert_window(window(2, time.time()))
         dropped = store.enforce_retention(30)
-        assert {d.split("/")[0] for d in dropped} == {"samples", "windows"}
+        assert {d.split("/")[0] for d in dropped} == {"samples", "windows", "samples_10m"}
+        assert store.total_samples(Selector()) == 400
+        store.use_rollup = False
         assert store.total_samples(Selector()) == 400
 
 
@@ -186,3 +188,86 @@ def test_an_exiting_tasks_pid_round_trips_as_minus_one(store_url):
         assert store.insert_window(window(7, time.time() - 60, pid=-1, comm="expr"))
         merged = store.merged_profile(Selector(), per_process=True)
         assert set(merged.sample_pid.tolist()) == {-1} and merged.total_samples == 400
+
+
+def _by_bin_and_stack(profile) -> dict:
+    """A merged profile as {(time bin, comm, leaf-to-root function names): samples}."""
+    out: dict = {}
+    for i in range(profile.n_samples):
+        stack = int(profile.sample_stack[i])
+        names = tuple(profile.frame_label(f) for f in profile.stack_frames(stack)) if stack >= 0 else ()
+        key = (int(profile.sample_time[i]), profile.threads[int(profile.sample_pid[i])], names)
+        out[key] = out.get(key, 0) + int(profile.sample_count[i])
+    return out
+
+
+def test_the_ten_minute_rollup_answers_as_the_raw_rows_do(store_url):
+    """Queries read whole ten-minute buckets from samples_10m and the unaligned edges from samples; every answer
+    equals reading samples alone: totals, merged flame graphs with and without time bins, top functions, the
+    counters over time, label values, a --label and a comm filter. Per-pid questions read samples only."""
+    base = int(time.time()) // 3600 * 3600 - 3 * 3600
+    with ClickHouseStore.open(store_url) as store:
+        for i in range(80):   # two hosts of two services, a window every 90 s for two hours
+            host, service = (f"h{i % 2}", ("api", "web")[i % 2])
+            profile = make_profile(i, n=40, comm=("api", "worker")[i % 3 == 0], pid=100 + i % 3)
+            store.insert_window(window_from_profile(
+                profile, host=host, start_ns=(base + 90 * i) * 10**9, duration_ns=10**10,
+                labels={"service": service}, labeler=lambda pid, comm: ProcessLabels(f"/srv/{comm}", "ab", "/api")))
+        selectors = [Selector(), Selector(base + 125, base + 5555),
+                     Selector(base + 125, base + 5555, {"service": ("api",)}),
+                     Selector(base + 600, base + 4200, {"comm": ("worker",), "service": ("api", "web")}),
+                     Selector(None, base + 3000, {"host": ("h1",)})]
+        for selector in selectors:
+            answers = []
+            for use_rollup in (True, False):
+                store.use_rollup = use_rollup
+                answers.append((store.total_samples(selector), store.top_functions(selector), store.series(selector),
+                                store.label_values("service", selector), store.events(selector),
+                                [_by_bin_and_stack(store.merged_profile(selector, max_bins=b)) for b in (1, 4, 100)]))
+            assert answers[0] == answers[1], selector
+            assert answers[0][0] > 0
+        store.use_rollup = True
+        # A window label's values come from the windows table; the samples rows give the same counts.
+        every_comm = Selector(labels={"comm": ("api", "worker")})
+        assert store.label_values("service", Selector()) == store.label_values("service", every_comm)
+        assert store.label_values("host", Selector()) == store.label_values("host", every_comm)
+        assert "samples_10m" in store.source(selectors[2], ("samples",), bin_s=1200)[0]
+        assert "samples_10m" not in store.source(selectors[2], ("samples",), bin_s=30)[0]
+        assert "samples_10m" not in store.source(selectors[2], ("samples",), per_process=True)[0]
+        one_pid = Selector(base, base + 7200, {"pid": ("101",)})
+        assert "samples_10m" not in store.source(one_pid, ("samples",))[0]
+        assert store.merged_profile(one_pid, per_process=True).sample_pid.tolist()[0] == 101
+        # Rows of one bucket that came in separate windows are one rollup row once parts merge.
+        store.execute("OPTIMIZE TABLE {db}.samples_10m FINAL")
+        keys = store.execute("SELECT count() FROM (SELECT DISTINCT intDiv(toUInt32(window_start), 600), host, comm, "
+                             "executable, build_id, cgroup, label_keys, label_values, event, stack_id, stack_end, "
+                             "counter_names FROM {db}.samples)")[0][0]
+        assert store.execute("SELECT count() FROM {db}.samples_10m")[0][0] == keys
+        assert keys < store.execute("SELECT count() FROM {db}.samples")[0][0]
+        assert store.total_samples(Selector()) == 80 * 40
+
+
+def test_a_version_2_store_gets_its_rollup_from_the_rows_it_holds(store_url):
+    with ClickHouseStore.open(store_url, migrate=False) as store:
+        assert store.migrate(to_version=2) == [1, 2]
+        old = time.time() - 86400
+        for i in range(3):
+            store.insert_window(window(i, old + 10 * i))
+    with ClickHouseStore.open(store_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.execute("SELECT sum(finalizeAggregation(samples)) FROM {db}.samples_10m")[0][0] == 1200
+        store.insert_window(window(9, time.time()))       # through the view from now on, and counted once
+        assert store.execute("SELECT sum(finalizeAggregation(samples)) FROM {db}.samples_10m")[0][0] == 1600
+        assert store.total_samples(Selector()) == 1600
+
+
+def test_an_interrupted_upgrade_is_named_not_filled_twice(store_url):
+    from hwprof.fleet.schema import MIGRATIONS, view_ddl
+
+    with ClickHouseStore.open(store_url, migrate=False) as store:
+        store.migrate(to_version=2)
+        store.insert_window(window(1, time.time()))
+        store.execute(MIGRATIONS[3][0])
+        store.execute(view_ddl(MIGRATIONS[3][1]))      # the view exists, the version row does not
+    with pytest.raises(HwprofError, match="interrupted while filling samples_10m; drop"):
+        ClickHouseStore.open(store_url)

@@ -6,7 +6,7 @@ import pytest
 
 from hwprof.errors import HwprofError
 from hwprof.fleet.clickhouse import Selector, parse_label_args
-from hwprof.fleet.schema import SCHEMA_VERSION, statements
+from hwprof.fleet.schema import SCHEMA_VERSION, Backfill, statements, view_ddl
 from hwprof.fleet.timerange import parse_time_range
 from hwprof.fleet.url import parse_store_url
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
@@ -62,7 +62,10 @@ def test_labels_and_selectors():
 def test_migrations_reach_the_current_version_in_order():
     versions = [v for v, _ in statements(0)]
     assert versions == sorted(versions) and versions[-1] == SCHEMA_VERSION
-    assert all(v == 2 for v, _ in statements(1))
+    assert {v for v, _ in statements(1)} == {2, 3}
+    assert [v for v, _ in statements(2)] == [3, 3]   # the rollup table, then its view with the rows stored before
+    assert isinstance(statements(2)[-1][1], Backfill)
+    assert "FROM {db}.samples  GROUP BY" in view_ddl(statements(2)[-1][1])
     assert statements(SCHEMA_VERSION) == []
 
 
