@@ -15,9 +15,14 @@ APT_TEST_PACKAGES := linux-perf libpfm4 bpftrace binutils llvm elfutils debuginf
 	xz-utils python3.11 sqlite3 clickhouse-server clickhouse-client
 APT_DEMO_PACKAGES := gcc make python3-venv procps libpfm4
 
-.PHONY: demo test apt-test apt-demo venv lint unit integration clean vm-kernel vm-test
+.PHONY: demo test apt-test apt-demo venv bytecode lint unit integration clean vm-kernel vm-test
 
 venv: $(STAMP)
+
+# An editable install compiles nothing, and where PYTHONDONTWRITEBYTECODE is set (CI images often do) every hwprof
+# process would compile its ~60 modules again (~0.2 s of CPU each run). Up-to-date files are skipped.
+bytecode: $(STAMP)
+	$(PY) -m compileall -q hwprof collectors symbolize web
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +38,7 @@ apt-demo:
 	@dpkg -s $(APT_DEMO_PACKAGES) >/dev/null 2>&1 || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_DEMO_PACKAGES); }
 
-demo: apt-demo venv
+demo: apt-demo venv bytecode
 	$(PY) demo/run_demo.py
 
 lint: venv
@@ -45,7 +50,7 @@ unit: venv
 integration: apt-test venv
 	$(PY) -m pytest -q tests/integration
 
-test: apt-test venv lint vm-kernel
+test: apt-test venv bytecode lint vm-kernel
 	$(PY) -m pytest -q -rs tests
 	$(MAKE) vm-test
 

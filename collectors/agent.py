@@ -40,6 +40,7 @@ from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
 from hwprof.pipeline.spaces import AddressSpaces, Space
 from hwprof.pipeline.stacks import Symbolizer
+from hwprof.system.memory import release_free_memory
 
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
@@ -338,7 +339,7 @@ class _Shipper:
         now_cpu = _cpu_ns()
         batch.agent_cpu_ns = now_cpu - self._cpu_mark + sampler_cpu_ns   # both processes of the agent
         self._cpu_mark = now_cpu
-        _release_freed_memory()  # the window's decoding garbage goes back to the system, not only to malloc
+        release_free_memory()  # the window's decoding garbage goes back to the system, not only to malloc
         batch.agent_rss_bytes = _rss_bytes()
         if batch.agent_rss_bytes > self.options.max_rss_bytes and \
                 batch.agent_rss_bytes > self._rss_after_reset + RESET_MIN_GAIN:
@@ -351,7 +352,7 @@ class _Shipper:
             self._symbolizer = None
             self._labeler = ProcLabeler(self._program_of)
             gc.collect()
-            _release_freed_memory()
+            release_free_memory()
             self._rss_after_reset = _rss_bytes()
             self.stats.cache_resets += 1
         self.stats.windows += 1
@@ -514,17 +515,6 @@ class Agent:
 def _cpu_ns() -> int:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return int((usage.ru_utime + usage.ru_stime) * 1e9)
-
-
-def _release_freed_memory() -> None:
-    """glibc keeps freed heap memory for reuse; malloc_trim(0) returns it (what a long-lived process that decodes in
-    bursts should do, or its RSS stays at the largest window's)."""
-    import ctypes
-
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc
 
 
 def _rss_bytes() -> int:

@@ -108,8 +108,7 @@ def wrap_in_elf(blobs: list[tuple[int, bytes]]) -> tuple[bytes, list[int]]:
         filler = max(16, _align(code_size, 8))
         body += _filler(filler)
         code_at.append(eh_at + len(body) - _align(code_size, 8))
-        body += eh_frame
-        body += b"\0" * (_align(len(body), 8) - len(body))
+        body += eh_frame  # no padding after it: zeros would read as the section's terminator
     strtab_at = eh_at + len(body)
     sh_at = _align(strtab_at + len(_SHSTRTAB), 8)
     ident = b"\x7fELF\x02\x01\x01" + b"\0" * 9

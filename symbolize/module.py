@@ -88,10 +88,21 @@ def load_or_build_symbols(binary: str, image: ElfImage | None, debug_file: str |
             pass
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.debug("ignoring unreadable symbol cache %s: %s", path, exc)
-    table = _merge_symbols(image, debug_image)
+    encoded = _encode_symbols(_merge_symbols(image, debug_image))
     if path is not None:
-        _write_atomically(path, _encode_symbols(table))
-    return table
+        _write_atomically(path, encoded)
+    for parsed in (image, debug_image):
+        if parsed is not None:
+            # The parse's tuples of names and the .eh_frame bounds go; the packed table below is what stays (a
+            # long-lived symbolizer keeps the images, hwprof agent for days).
+            parsed.__dict__.pop("symbols", None)
+            parsed.__dict__.pop("function_bounds", None)
+    if path is not None:
+        try:
+            return _decode_symbols(map_file(path))  # only the pages lookups touch stay resident
+        except (OSError, ValueError):
+            pass  # not written (a read-only cache directory): the bytes themselves
+    return _decode_symbols(encoded)
 
 
 def _encode_symbols(table: SymbolTable) -> bytes:

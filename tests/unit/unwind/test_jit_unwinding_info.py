@@ -73,7 +73,7 @@ def test_cfi_rows_at_the_trampoline_offsets_agree_with_its_stack_effect():
         assert np.array_equal(getattr(table, column), getattr(by_effect, column)), column
 
 
-def _genelf_eh_frame(code_size: int, instructions: bytes) -> bytes:
+def _genelf_eh_frame(code_size: int, instructions: bytes, align: int = 8) -> bytes:
     """A CIE (zR, pcrel sdata4, CFA = rsp+8, ra at cfa-8) and one FDE for code that ends right before the
     .eh_frame (rounded up to 8), as perf's genelf.c lays them out."""
     cie_body = b"\0\0\0\0" + b"\x01zR\0" + b"\x01\x78\x10\x01\x1b" + b"\x0c\x07\x08\x90\x01"
@@ -82,7 +82,7 @@ def _genelf_eh_frame(code_size: int, instructions: bytes) -> bytes:
     fde_at = len(cie)
     pc_begin = -(fde_at + 8 + (code_size + 7) // 8 * 8)
     fde_body = struct.pack("<Iii", fde_at + 4, pc_begin, code_size) + b"\0" + instructions
-    fde_body += b"\0" * (-(len(fde_body) + 4) % 8)
+    fde_body += b"\0" * (-(len(fde_body) + 4) % align)
     return cie + struct.pack("<I", len(fde_body)) + fde_body
 
 
@@ -100,6 +100,17 @@ def test_a_frame_pointer_function_gets_rbp_rows_from_its_cfi():
     table, base = jit.table, jit.base
     assert _rule_at(table, base, 0x7F0000010000 + 10) == (CfaRule.RBP, 16, -8, -16)
     assert _rule_at(table, base, 0x7F0000010000 + 40)[0] == CfaRule.NONE
+
+
+def test_records_of_any_length_are_read_side_by_side():
+    """Entries need no alignment: a record 4 bytes short of a multiple of 8 is followed by the next one's filler
+    (4 zero bytes of padding would read as the section's terminator and hide every record after it)."""
+    short = _genelf_eh_frame(11, bytes.fromhex("440e10"), align=4)
+    assert len(short) % 8 == 4
+    notes: list[str] = []
+    rows = jit_cfi_rows([(11, short), (40, _genelf_eh_frame(40, RBP_FUNCTION_CFI)), (11, short + b"\0" * 4)], notes)
+    assert rows[0] == rows[2] == [(0, CfaRule.RSP, 8, -8, RBP_SAME), (4, CfaRule.RSP, 16, -8, RBP_SAME)]
+    assert rows[1][2] == (4, CfaRule.RBP, 16, -8, -16) and not notes
 
 
 def test_stack_effect_stays_the_fallback_for_entries_without_unwinding_info():
