@@ -260,4 +260,7 @@ def test_the_highest_rate_stays_stoppable(tmp_path):
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             pytest.fail(f"hwprof record -F 10000000 ignored {sig.name}")
-        assert "Traceback" not in err and "sampling at" in err and f"stopping on {sig.name}" in err
+        # Stopped promptly and cleanly: in the capture, or (a machine so loaded that hwprof had not yet seen its
+        # command's exec) in the start, which is a clean stop too.
+        assert "Traceback" not in err and "sampling at" in err
+        assert f"stopping on {sig.name}" in err or f"stopped on {sig.name} before the command started" in err, err

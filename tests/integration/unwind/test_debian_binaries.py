@@ -2,10 +2,11 @@
 least as often as perf's on the same command, and where both reach it they are the same call path as `perf script`
 unwinds from the same file, frame for frame, in at least 95% of the samples.
 
-Known gap, allowed for one sample per run: a sample inside ld.so's lazy-binding `_dl_runtime_resolve_xsavec`, whose
+Known gap, allowed exactly where it occurs: a sample inside ld.so's lazy-binding `_dl_runtime_resolve_xsavec`, whose
 CFA is rbx-based after it realigns the stack (hwprof evaluates rsp/rbp-based rules only, and says "no CFI"; perf
-follows it). It shows up in about one python3.11 run in three. Both directions: hwprof's capture
-unwound by both tools, and perf's capture unwound by both."""
+follows it). It shows up in one or two samples of about one python3.11 run in three: a sample perf unwinds through
+that function and hwprof does not is not counted against hwprof; any other difference is. Both directions: hwprof's
+capture unwound by both tools, and perf's capture unwound by both."""
 
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ def test_debian_binary_stacks_match_perf(name, tmp_path):
         result = compare(hwprof_stacks(path), perf_stacks(perf, path))
         assert result["samples"] > 200, result
         assert result["perf_main"] > 0.9, result  # the workload is one perf unwinds: a meaningful comparison
-        assert result["ours_main"] * result["samples"] >= result["perf_main"] * result["samples"] - 1.01, (
+        assert result["ours_main"] * result["samples"] >= (
+            result["perf_main"] * result["samples"] - result["known_gap"] - 0.01), (
             path.name, result)
         assert result["agree"] >= 0.95, (path.name, result)
