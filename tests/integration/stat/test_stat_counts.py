@@ -37,7 +37,9 @@ def test_task_clock_within_10_percent_of_perf(programs, stat_json):
     theirs = perf_stat_values(work, "task-clock")["task-clock"]
     assert ours["unit"] == "msec"
     assert ours["value"] == pytest.approx(theirs, rel=0.10)
-    assert ours["value"] == pytest.approx(300, rel=0.10)  # it burned 300 ms of its own CPU time
+    # It burned 300 ms of its own CPU time after main started; task-clock also holds the exec and the loader
+    # before it (a fork of a large Python process unmaps it at exec: ~10 ms idle, ~45 ms seen under memory pressure)
+    assert 300 * 0.98 <= ours["value"] <= 300 * 1.25
 
 
 def test_default_events_and_exit_code(programs):
