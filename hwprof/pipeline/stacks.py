@@ -284,19 +284,18 @@ class StackResolver:
 def jit_map_path(jit_dir: str | None, pid: int, mapped: Iterable[str] = ()) -> str | None:
     """A process's JIT map: a jitdump (jit-PID.dump: code-load records with sizes and unwind info), else
     /tmp/perf-PID.map. A capture with its own side directory uses only that (hwprof copied what was current while the
-    process ran, jitdumps found elsewhere too; /tmp may by now hold a later process's file for the same pid);
-    without one, /tmp, as perf does, then a jitdump the process mapped elsewhere (`mapped`: the files its MMAP records
-    name; Node writes its jitdump into its working directory)."""
-    side = jit_dir is not None and os.path.isdir(jit_dir)
-    folder = jit_dir if side else "/tmp"
-    for name in (f"jit-{pid}.dump", f"perf-{pid}.map"):
-        path = Path(folder) / name
+    process ran, jitdumps found elsewhere too; /tmp may by now hold a later process's file for the same pid).
+    Without one (perf's captures): first a jitdump the process mapped (`mapped`: the files its MMAP records name;
+    Node writes its jitdump into its working directory), which is proof it is this process's; then /tmp, as perf
+    does, where a perf map left by an earlier process with the same pid cannot be told from this one's."""
+    if jit_dir is not None and os.path.isdir(jit_dir):
+        candidates = [Path(jit_dir) / f"jit-{pid}.dump", Path(jit_dir) / f"perf-{pid}.map"]
+    else:
+        candidates = [Path(path) for path in mapped if os.path.basename(path) == f"jit-{pid}.dump"]
+        candidates += [Path(f"/tmp/jit-{pid}.dump"), Path(f"/tmp/perf-{pid}.map")]
+    for path in candidates:
         if path.is_file():
             return str(path)
-    if not side:
-        for path in mapped:
-            if os.path.basename(path) == f"jit-{pid}.dump" and os.path.isfile(path):
-                return path
     return None
 
 

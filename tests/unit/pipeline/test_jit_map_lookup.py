@@ -63,3 +63,13 @@ def test_without_a_side_directory_a_jitdump_the_process_mapped_elsewhere_is_read
     side = tmp_path / "x.data.jit"
     side.mkdir()
     assert jit_map_path(str(side), PID, [str(dump)]) is None  # hwprof's captures copy it into their side directory
+
+
+def test_without_a_side_directory_a_jitdump_the_process_mapped_wins_over_a_tmp_perf_map(tmp_path):
+    mapped = _write(tmp_path / f"jit-{PID}.dump")  # Node writes it into its working directory and maps it
+    stale = _write(Path(f"/tmp/perf-{PID}.map"), "1000 10 stale\n")
+    try:
+        assert jit_map_path(str(tmp_path / "perf.data.jit"), PID, [str(mapped)]) == str(mapped)
+        assert jit_map_path(None, PID, ["/usr/lib/libc.so.6"]) == str(stale)
+    finally:
+        stale.unlink()
