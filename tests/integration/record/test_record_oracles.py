@@ -282,11 +282,12 @@ def test_system_wide_group_deltas_add_up(workloads, tmp_path):
     clock_ns, faults = profile.counters.sum(axis=0)
     # Deltas per counter instance (stream id): per-CPU counters summed over the capture, never counted twice.
     assert clock_ns <= elapsed * 1e9 * os.cpu_count() * 1.1
-    # Per-sample deltas cover each counter up to its CPU's last sample: faults after it belong to no sample (an
-    # idle-machine run lost 153 of 65,536 that way), so the floor allows 1%.
+    # Per-sample deltas cover each counter up to its CPU's last sample: faults after it belong to no sample (up to
+    # one sample period's worth per CPU: idle-machine runs lost 153 and 786 of 65,536 that way), so the floor
+    # allows 5%.
     # Above: no more than the whole machine faulted over the capture (/proc/vmstat; it also counts a retried fault
     # twice, the event once): other processes fault too on a busy machine, but nothing is counted twice.
-    assert 65536 * 0.99 <= faults <= machine_faults * 1.02 + 1000
+    assert 65536 * 0.95 <= faults <= machine_faults * 1.02 + 1000
 
 
 def _vmstat_pgfault() -> int:
