@@ -33,6 +33,7 @@ COLUMN_LABELS = {"host": "host", "pid": "pid", "comm": "comm", "executable": "ex
                  "build_id": "build_id", "build-id": "build_id", "cgroup": "cgroup", "container": "cgroup",
                  "event": "event"}
 MAX_TIME_BINS = 200
+BACKFILL_ROWS = 5_000_000       # rows of `samples` per INSERT ... SELECT when a migration fills a new rollup
 # Bins at least this wide become whole rollup buckets (ROLLUP_S), so the query can read a rollup.
 ROLLUP_BIN_FROM_S = 150
 # How a rollup gives a column of `samples` (the others are its own columns; neither has window_id).
@@ -211,11 +212,33 @@ class ClickHouseStore:
             parts = [r[0] for r in self.execute("SELECT name FROM system.parts WHERE database = %(db)s AND "
                                                 "table = %(t)s AND active", {"db": self.db, "t": step.source})]
             self.execute(view_ddl(step))
-            for lo in range(0, len(parts), 100):
-                select = step.select.replace("{where}", "WHERE _part IN %(parts)s")
-                self.execute(f"INSERT INTO {{db}}.{step.table} {select}", {"parts": tuple(parts[lo:lo + 100])})
+            for where, params in self._backfill_slices(step.source, parts):
+                self.execute(f"INSERT INTO {{db}}.{step.table} {step.select.replace('{where}', where)}", params)
         finally:
             self.execute(f"SYSTEM START MERGES {{db}}.{step.source}")
+
+    def _backfill_slices(self, source: str, parts: list[str]) -> Iterator[tuple[str, dict]]:
+        """WHERE clauses that together select the rows of `parts` once: whole hours of one part, at most
+        BACKFILL_ROWS rows each (an hour holding more is one slice), so that the GROUP BY of each INSERT ... SELECT
+        holds a bounded share of a large store (a day of 100 hosts is ~180M rows) in the server's memory."""
+        if not parts:
+            return
+        counts = self.execute(f"SELECT _part, intDiv(toUInt32(window_start), 3600) AS h, count() FROM {{db}}.{source} "
+                              f"WHERE _part IN %(parts)s GROUP BY _part, h ORDER BY _part, h", {"parts": tuple(parts)})
+        where = ("WHERE _part = %(part)s AND window_start >= toDateTime(%(lo)s) AND "
+                 "window_start < toDateTime(%(hi)s)")
+        current: tuple[str, int] | None = None      # (part, first hour) of the slice being gathered
+        rows = last = 0
+        for part, hour, n in counts:
+            if current is not None and (current[0] != part or rows + n > BACKFILL_ROWS):
+                yield where, {"part": current[0], "lo": current[1] * 3600, "hi": (last + 1) * 3600}
+                current = None
+            if current is None:
+                current, rows = (part, int(hour)), 0
+            rows += int(n)
+            last = int(hour)
+        if current is not None:
+            yield where, {"part": current[0], "lo": current[1] * 3600, "hi": (last + 1) * 3600}
 
     # --- writing ----------------------------------------------------------------------------------------------
     def stored_windows(self, batches: list[WindowBatch]) -> tuple[set[int], set[int]]:

@@ -294,15 +294,19 @@ def test_the_ten_minute_rollup_answers_as_the_raw_rows_do(store_url):
 
 
 @pytest.mark.parametrize("version", [2, 3])
-def test_an_older_store_gets_its_rollups_from_the_rows_it_holds(store_url, version):
+def test_an_older_store_gets_its_rollups_from_the_rows_it_holds(store_url, version, monkeypatch):
     """A store of version 2 (no rollup) or 3 (no per-process rollup) is upgraded in place: each rollup it lacks is
-    filled from the rows stored before, then fed by its view, every sample counted once."""
+    filled from the rows stored before (in slices of whole hours of a part: here one per slice), then fed by its
+    view, every sample counted once."""
+    import hwprof.fleet.clickhouse
+
+    monkeypatch.setattr(hwprof.fleet.clickhouse, "BACKFILL_ROWS", 1)
     rollups = ("samples_10m", "samples_pid_10m")
     with ClickHouseStore.open(store_url, migrate=False) as store:
         assert store.migrate(to_version=version) == list(range(1, version + 1))
         old = time.time() - 86400
         for i in range(3):
-            store.insert_window(window(i, old + 10 * i, pid=100 + i))
+            store.insert_window(window(i, old + 2000 * i, pid=100 + i))
     with ClickHouseStore.open(store_url) as store:
         assert store.schema_version() == SCHEMA_VERSION
         for table in rollups:
