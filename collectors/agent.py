@@ -15,10 +15,16 @@ How (and why this way):
   counted and reported, and the agent goes on.
 - Each window stores its measured start and duration; samples taken while a window's file is being finished wait
   in the ring buffers and go into the next window (lost records, if a ring overflows, are counted per window).
-- When the store cannot be reached, windows go to a size-capped spool on local disk and are sent, oldest first,
-  as soon as a send succeeds again; sends are idempotent, so a window that was stored just before a crash and
-  sent again after the restart is kept once.
-- SIGTERM/SIGINT/SIGHUP end the current window early; it is decoded and sent (or spooled) before the agent exits.
+- Decoded windows wait in the worker until they cover --send-interval (default 60 s), then go to the store together:
+  one insert per table for all of them, since each insert costs the server a part to write and merge and the
+  agent a round trip per table, however few rows it holds (windows keep their own 10 s rows in the store).
+- When the store cannot be reached, windows go to a size-capped spool on local disk (one file per window) and are
+  sent, oldest first and SPOOL_SEND_WINDOWS per insert, as soon as a send succeeds again; sends are idempotent per
+  window, so a window that was stored just before a crash (alone or within a batch) and sent again after the
+  restart is kept once.
+- SIGTERM/SIGINT/SIGHUP end the current window early; it and the windows waiting for the send interval are sent
+  (or spooled) before the agent exits, and so are they when the sampler process dies. Only a kill of the worker
+  process itself loses the windows it holds (at most the send interval's).
 - The agent's own CPU time (both processes) and resident memory are measured per window and stored with it.
 """
 
@@ -45,6 +51,8 @@ from hwprof.system.memory import release_free_memory
 
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
+DEFAULT_SEND_INTERVAL_S = 60.0  # windows sent together: one insert per table per minute (BENCHMARKS.md, "Fleet store")
+SPOOL_SEND_WINDOWS = 60         # spooled windows sent per insert when the store is back (ten minutes of windows)
 DEFAULT_SPOOL_BYTES = 256 << 20
 DEFAULT_MAX_RSS = 150 << 20     # the worker drops its symbolizer caches above this (they map back from disk)
 RESET_MIN_GAIN = 32 << 20       # ... once they have grown by this much since the last drop
@@ -61,6 +69,7 @@ class AgentOptions:
     stack_dump: int = 0                     # dwarf: bytes of user stack per sample
     events: str | None = None
     window_s: float = DEFAULT_WINDOW_S
+    send_interval_s: float = DEFAULT_SEND_INTERVAL_S   # decoded windows wait this long, then go in one insert
     duration_s: float | None = None
     pids: tuple[int, ...] = ()
     comms: tuple[str, ...] = ()
@@ -199,6 +208,7 @@ class _Shipper:
                            options.spool_max_bytes)
         self._store = None
         self._store_down_since: float | None = None
+        self._pending: list[WindowBatch] = []         # decoded windows waiting for the send interval
         self._labeler = ProcLabeler(self._program_of)
         self._make_symbolizer = make_symbolizer
         self._symbolizer: Symbolizer | None = None
@@ -228,30 +238,32 @@ class _Shipper:
             self.notify(f"{message}; spooling windows to {self.spool.directory} until it is back")
         self.close()
 
-    def _send(self, batch: WindowBatch, first_attempt: bool = False) -> bool:
-        """Send one window; False when the store is away (the caller spools it)."""
+    def _send(self, batches: list[WindowBatch], first_attempt: bool = False) -> bool:
+        """Send windows in one insert per table; False when the store is away (the caller spools them)."""
         from hwprof.fleet.clickhouse import StoreUnavailable
 
         try:
-            stored = self._connect().insert_window(batch, first_attempt=first_attempt)
+            new = self._connect().insert_windows(batches, first_attempt=first_attempt)
         except StoreUnavailable as exc:
             self._note_down(str(exc))
             return False
         except HwprofError as exc:
-            # The server refused this window (not a network failure): retrying the same rows would fail again
-            # and block the windows behind it, so it is counted, reported and left out.
-            self.stats.failed_windows += 1
-            self.notify(f"the store refused window {batch.window_id:016x} ({batch.samples:,} samples): {exc}")
             self.close()
+            if len(batches) > 1:
+                # The server refused the insert (not a network failure): one window's rows may be the cause, and
+                # must not keep the others out. Each goes alone, checked (part of the batch may be stored).
+                return all([self._send([batch]) for batch in batches])
+            # Retrying the same rows would fail again and block the windows behind it: counted, reported, left out.
+            self.stats.failed_windows += 1
+            self.notify(f"the store refused window {batches[0].window_id:016x} ({batches[0].samples:,} samples): "
+                        f"{exc}")
             return True
         if self._store_down_since is not None:
             self.notify(f"store is back after {time.monotonic() - self._store_down_since:.0f} s")
             self._store_down_since = None
         self._enforce_retention()
-        if stored:
-            self.stats.sent += 1
-        else:
-            self.stats.already_stored += 1
+        self.stats.sent += sum(new)
+        self.stats.already_stored += len(new) - sum(new)
         return True
 
     def _enforce_retention(self) -> None:
@@ -270,25 +282,57 @@ class _Shipper:
             self.notify(f"retention ({self.options.retention_days} days): dropped {', '.join(dropped)}")
 
     def drain_spool(self) -> None:
-        for path in self.spool.files():
-            batch = self.spool.load(path)
-            if batch is None:
-                self.notify(f"spool: {path.name} is unreadable; removed it")
+        """Send the spooled windows, oldest first, SPOOL_SEND_WINDOWS per insert (checked: a spooled window may have
+        been stored before a crash); stops at the first failure, the store being away again."""
+        files = self.spool.files()
+        for lo in range(0, len(files), SPOOL_SEND_WINDOWS):
+            loaded = []
+            for path in files[lo:lo + SPOOL_SEND_WINDOWS]:
+                batch = self.spool.load(path)
+                if batch is None:
+                    self.notify(f"spool: {path.name} is unreadable; removed it")
+                    self.spool.remove(path)
+                    self.spool.stats.dropped_windows += 1
+                    continue
+                loaded.append((path, batch))
+            if loaded and not self._send([batch for _, batch in loaded]):
+                break
+            for path, _ in loaded:
                 self.spool.remove(path)
-                self.stats.dropped_windows += 1
-                continue
-            if not self._send(batch):
-                return
-            self.spool.remove(path)
-            self.stats.backlog_sent += 1
+                self.stats.backlog_sent += 1
+        self._count_spool_drops()
 
     def _ship(self, batch: WindowBatch) -> None:
+        """Keep a decoded window until the pending ones cover the send interval, then send them together (half a
+        window of slack: measured window lengths vary around --window)."""
+        self._pending.append(batch)
+        covered_s = sum(b.duration_ns for b in self._pending) / 1e9
+        if covered_s >= self.options.send_interval_s - self.options.window_s / 2:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every pending window now (the send interval is up, or the agent stops): after the spool's backlog,
+        in one batch of fresh windows; into the spool when the store is away."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
         if self.spool.files():
             self.drain_spool()
-        if self.spool.files() or not self._send(batch, first_attempt=True):
-            for message in self.spool.put(batch):
-                self.notify(message)
-            self.stats.spooled += 1
+        if self.spool.files() or not self._send(pending, first_attempt=True):
+            for batch in pending:
+                for message in self.spool.put(batch):
+                    self.notify(message)
+                self.stats.spooled += 1
+        self._count_spool_drops()
+
+    def finish(self) -> None:
+        """The worker ends: what waits for the send interval goes now, then the connection closes."""
+        try:
+            self.flush()
+        finally:
+            self.close()
+
+    def _count_spool_drops(self) -> None:
         self.stats.dropped_windows = self.spool.stats.dropped_windows
         self.stats.dropped_samples = self.spool.stats.dropped_samples
 
@@ -384,7 +428,7 @@ def _worker_main(options: AgentOptions, host: str, work, results, notify: Callab
                 shipper.stats.failed_windows += 1
                 notify(f"window {item[3]} failed ({type(exc).__name__}: {exc}); the agent goes on")
     finally:
-        shipper.close()
+        shipper.finish()  # the windows waiting for the send interval: sent (or spooled) before the stats go out
         stats = shipper.stats
         stats.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         results.put(stats)

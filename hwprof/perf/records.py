@@ -108,6 +108,30 @@ class SampleLayout:
             return 0
         return 8 * sum(1 for bit in _TRAILER_BITS if self.sample_type & int(bit))
 
+    @cached_property
+    def trailer_reader(self) -> Callable[[bytes | memoryview, int], SampleId]:
+        """Reads the sample_id trailer starting at a position with one precompiled struct: side records of a busy
+        machine (mmap, comm, fork, exit of short-lived processes) come by the thousand per second."""
+        if not self.sample_id_all or self.trailer_size == 0:
+            empty = SampleId()
+            return lambda buf, pos: empty
+        st = self.sample_type
+        fmt, names = "<", []
+        for bit, code, field_names in ((_ST_TID, "ii", ("pid", "tid")), (_ST_TIME, "Q", ("time",)),
+                                       (_ST_ID, "Q", ("id",)), (_ST_STREAM_ID, "Q", ("stream_id",)),
+                                       (_ST_CPU, "I4x", ("cpu",)), (_ST_IDENTIFIER, "Q", ("id",))):
+            if st & bit:
+                fmt += code
+                names.extend(field_names)
+        unpack = struct.Struct(fmt).unpack_from
+        if names == ["pid", "tid", "time", "cpu"]:  # what hwprof and perf record write without groups
+            def common(buf: bytes | memoryview, pos: int) -> SampleId:
+                pid, tid, time, cpu = unpack(buf, pos)
+                return SampleId(pid, tid, time, 0, 0, cpu)
+            return common
+        fields = tuple(names)
+        return lambda buf, pos: SampleId(**dict(zip(fields, unpack(buf, pos), strict=True)))
+
     @property
     def trailer_id_from_end(self) -> int | None:
         """Bytes from the end of a non-sample record back to its id (perf's is_pos), None when absent."""
@@ -132,6 +156,9 @@ class SampleId:
     id: int = 0
     stream_id: int = 0
     cpu: Cpu = -1
+
+
+_NO_SAMPLE_ID = SampleId()
 
 
 @dataclass(frozen=True)
@@ -294,31 +321,13 @@ def _cstring(buf: bytes | memoryview, start: int, end: int) -> str:
 
 def parse_sample_id(buf: bytes | memoryview, offset: int, size: int, layout: SampleLayout) -> SampleId:
     """Read the sample_id trailer at the end of a non-sample record."""
-    if not layout.sample_id_all or layout.trailer_size == 0:
+    trailer = layout.trailer_size
+    if not trailer or not layout.sample_id_all:
         return SampleId()
-    pos = offset + size - layout.trailer_size
+    pos = offset + size - trailer
     if pos < offset + 8:
         raise RecordError("record too short for its sample_id trailer")
-    st = layout.sample_type
-    values: dict[str, int] = {}
-    if st & _ST_TID:
-        values["pid"], values["tid"] = struct.unpack_from("<ii", buf, pos)
-        pos += 8
-    if st & _ST_TIME:
-        values["time"] = _U64.unpack_from(buf, pos)[0]
-        pos += 8
-    if st & _ST_ID:
-        values["id"] = _U64.unpack_from(buf, pos)[0]
-        pos += 8
-    if st & _ST_STREAM_ID:
-        values["stream_id"] = _U64.unpack_from(buf, pos)[0]
-        pos += 8
-    if st & _ST_CPU:
-        values["cpu"] = _U32x2.unpack_from(buf, pos)[0]
-        pos += 8
-    if st & _ST_IDENTIFIER:
-        values["id"] = _U64.unpack_from(buf, pos)[0]
-    return SampleId(**values)
+    return layout.trailer_reader(buf, pos)
 
 
 def parse_sample(buf: bytes | memoryview, offset: int, layout: SampleLayout) -> Sample:
@@ -437,70 +446,83 @@ def _signed32(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
+_MMAP, _LOST, _COMM, _EXIT, _THROTTLE, _UNTHROTTLE, _FORK, _READ, _SAMPLE, _MMAP2 = range(1, 11)
+_LOST_SAMPLES, _SWITCH, _SWITCH_CPU_WIDE, _HEADER_ATTR = 13, 14, 15, 64
+_MMAP_FIXED = struct.Struct("<iiQQQ")
+_MMAP2_FIXED = struct.Struct("<iiQQQIIQQII")   # ... maj, min, ino, ino_generation, prot, flags
+_MMAP2_BUILD_ID = struct.Struct("<iiQQQB3x20sII")
+_PID_TID_PAIR = struct.Struct("<ii")
+_TASK = struct.Struct("<iiiiQ")
+_QQ = struct.Struct("<QQ")
+_QQQ = struct.Struct("<QQQ")
+_MODELLED = frozenset({_MMAP, _LOST, _COMM, _EXIT, _THROTTLE, _UNTHROTTLE, _FORK, _READ, _MMAP2, _LOST_SAMPLES,
+                       _SWITCH, _SWITCH_CPU_WIDE})
+
+
 def parse_record(buf: bytes | memoryview, offset: int, layout: SampleLayout | None = None):
     """Decode any record at `offset`: Sample (needs a layout), Mmap, Comm, TaskEvent, Lost, Throttle, Switch,
-    ReadRecord (needs a layout) or OtherRecord. `layout` also supplies the sample_id trailer of side records."""
+    ReadRecord (needs a layout) or OtherRecord. `layout` also supplies the sample_id trailer of side records.
+
+    Record types are compared as plain ints and each kind has one precompiled struct: this runs for every side
+    record of a capture (thousands per second on a machine that starts many short-lived processes)."""
     rtype, misc, size = HEADER.unpack_from(buf, offset)
     if size < 8 or offset + size > len(buf):
         raise RecordError(f"record at {offset} of size {size} runs past the end of the data")
-    if rtype == RecordType.SAMPLE:
+    if rtype == _SAMPLE:
         if layout is None:
             raise RecordError("decoding a sample needs the layout of its attr")
         return parse_sample(buf, offset, layout)
-
-    def sid() -> SampleId:
-        return parse_sample_id(buf, offset, size, layout) if layout else SampleId()
-
-    body_end = offset + size - (layout.trailer_size if layout and rtype < RecordType.HEADER_ATTR else 0)
+    side = layout is not None and rtype < _HEADER_ATTR
+    body_end = offset + size - (layout.trailer_size if side else 0)
+    if rtype not in _MODELLED:
+        return OtherRecord(rtype, misc, bytes(buf[offset:offset + size]))
+    sample_id = parse_sample_id(buf, offset, size, layout) if side else _NO_SAMPLE_ID
     try:
-        if rtype == RecordType.MMAP:
-            pid, tid, start, length, pgoff = struct.unpack_from("<iiQQQ", buf, offset + 8)
-            return Mmap(pid, tid, start, length, pgoff, _cstring(buf, offset + 40, body_end), misc=misc,
-                        sample_id=sid())
-        if rtype == RecordType.MMAP2:
-            pid, tid, start, length, pgoff = struct.unpack_from("<iiQQQ", buf, offset + 8)
-            prot, flags = struct.unpack_from("<II", buf, offset + 64)
-            name = _cstring(buf, offset + 72, body_end)
+        if rtype == _MMAP2:
             if misc & MISC_MMAP_BUILD_ID:
-                bid_size = buf[offset + 40]
-                build_id = bytes(buf[offset + 44: offset + 44 + min(bid_size, 20)])
-                return Mmap(pid, tid, start, length, pgoff, name, misc=misc, build_id=build_id, prot=prot,
-                            flags=flags, sample_id=sid())
-            maj, min_, ino, ino_gen = struct.unpack_from("<IIQQ", buf, offset + 40)
-            return Mmap(pid, tid, start, length, pgoff, name, misc=misc, maj=maj, min=min_, ino=ino,
-                        ino_generation=ino_gen, prot=prot, flags=flags, sample_id=sid())
-        if rtype == RecordType.COMM:
-            pid, tid = struct.unpack_from("<ii", buf, offset + 8)
-            return Comm(pid, tid, _cstring(buf, offset + 16, body_end), exec=bool(misc & MISC_COMM_EXEC),
-                        sample_id=sid())
-        if rtype in (RecordType.FORK, RecordType.EXIT):
-            pid, ppid, tid, ptid, time = struct.unpack_from("<iiiiQ", buf, offset + 8)
-            return TaskEvent(rtype, pid, ppid, tid, ptid, time, sample_id=sid())
-        if rtype == RecordType.LOST:
-            ident, lost = struct.unpack_from("<QQ", buf, offset + 8)
-            return Lost(ident, lost, sample_id=sid())
-        if rtype == RecordType.LOST_SAMPLES:
-            (lost,) = struct.unpack_from("<Q", buf, offset + 8)
-            return Lost(0, lost, sample_id=sid())
-        if rtype in (RecordType.THROTTLE, RecordType.UNTHROTTLE):
-            time, ident, stream = struct.unpack_from("<QQQ", buf, offset + 8)
-            return Throttle(rtype == RecordType.THROTTLE, time, ident, stream, sample_id=sid())
-        if rtype in (RecordType.SWITCH, RecordType.SWITCH_CPU_WIDE):
+                pid, tid, start, length, pgoff, bid_size, build_id, prot, flags = \
+                    _MMAP2_BUILD_ID.unpack_from(buf, offset + 8)
+                return Mmap(pid, tid, start, length, pgoff, _cstring(buf, offset + 72, body_end), misc=misc,
+                            build_id=build_id[:min(bid_size, 20)], prot=prot, flags=flags, sample_id=sample_id)
+            pid, tid, start, length, pgoff, maj, min_, ino, ino_gen, prot, flags = \
+                _MMAP2_FIXED.unpack_from(buf, offset + 8)
+            return Mmap(pid, tid, start, length, pgoff, _cstring(buf, offset + 72, body_end), misc, maj, min_, ino,
+                        ino_gen, b"", prot, flags, sample_id)
+        if rtype == _COMM:
+            pid, tid = _PID_TID_PAIR.unpack_from(buf, offset + 8)
+            return Comm(pid, tid, _cstring(buf, offset + 16, body_end), bool(misc & MISC_COMM_EXEC), sample_id)
+        if rtype == _FORK or rtype == _EXIT:
+            pid, ppid, tid, ptid, time = _TASK.unpack_from(buf, offset + 8)
+            return TaskEvent(rtype, pid, ppid, tid, ptid, time, sample_id)
+        if rtype == _MMAP:
+            pid, tid, start, length, pgoff = _MMAP_FIXED.unpack_from(buf, offset + 8)
+            return Mmap(pid, tid, start, length, pgoff, _cstring(buf, offset + 40, body_end), misc=misc,
+                        sample_id=sample_id)
+        if rtype == _LOST:
+            ident, lost = _QQ.unpack_from(buf, offset + 8)
+            return Lost(ident, lost, sample_id)
+        if rtype == _LOST_SAMPLES:
+            (lost,) = _U64.unpack_from(buf, offset + 8)
+            return Lost(0, lost, sample_id)
+        if rtype == _THROTTLE or rtype == _UNTHROTTLE:
+            time, ident, stream = _QQQ.unpack_from(buf, offset + 8)
+            return Throttle(rtype == _THROTTLE, time, ident, stream, sample_id)
+        if rtype == _SWITCH or rtype == _SWITCH_CPU_WIDE:
             out, preempt = bool(misc & MISC_SWITCH_OUT), bool(misc & MISC_SWITCH_OUT_PREEMPT)
-            if rtype == RecordType.SWITCH:
-                return Switch(out, preempt, sample_id=sid())
-            pid, tid = struct.unpack_from("<ii", buf, offset + 8)
-            return Switch(out, preempt, pid, tid, sample_id=sid())
-        if rtype == RecordType.READ:
+            if rtype == _SWITCH:
+                return Switch(out, preempt, sample_id=sample_id)
+            pid, tid = _PID_TID_PAIR.unpack_from(buf, offset + 8)
+            return Switch(out, preempt, pid, tid, sample_id)
+        if rtype == _READ:
             if layout is None:
                 raise RecordError("decoding a READ record needs the layout of its attr")
-            pid, tid = struct.unpack_from("<ii", buf, offset + 8)
+            pid, tid = _PID_TID_PAIR.unpack_from(buf, offset + 8)
             rf = layout.read_format
-            nr = struct.unpack_from("<Q", buf, offset + 16)[0] if rf & ReadFormat.GROUP else 1
+            nr = _U64.unpack_from(buf, offset + 16)[0] if rf & ReadFormat.GROUP else 1
             if 16 + read_size(rf, nr) > body_end - offset:
                 raise RecordError(f"READ record at {offset} is shorter than its read_format says")
             values, _ = parse_read(buf, rf, offset + 16)
-            return ReadRecord(pid, tid, tuple(values), sample_id=sid())
+            return ReadRecord(pid, tid, tuple(values), sample_id)
     except struct.error as exc:
         raise RecordError(f"record type {rtype} at {offset} is truncated: {exc}") from None
     return OtherRecord(rtype, misc, bytes(buf[offset:offset + size]))
