@@ -57,7 +57,7 @@ class Space:
         return np.where(ok, idx, -1)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per side record, and frozen fields cost a setattr call each
 class _Change:
     when: int
     kind: str            # "mmap", "exec", "fork", "base" (a carried-over space)
@@ -137,17 +137,19 @@ class AddressSpaces:
         if found is not None:
             return found
         since = max(g for g in states if g < gen)
-        state = states[since].copy()
+        state, shared = states[since], True   # copied before its first change: built spaces never change
         for change in changes[since:gen]:
             if change.kind == "mmap":
+                if shared:
+                    state, shared = state.copy(), False
                 state.insert(change.mmap)
             elif change.kind == "exec":
-                state = Space()
+                state, shared = Space(), False
             elif change.kind == "base":
-                state = change.space.copy()
+                state, shared = change.space, True
             else:  # fork: the parent's space as it was when it forked
                 parent = change.parent
-                state = self.at(parent, change.when).copy() if parent != pid else Space()
+                state, shared = (self.at(parent, change.when), True) if parent != pid else (Space(), False)
         states[gen] = state
         return state
 
@@ -159,7 +161,8 @@ class AddressSpaces:
         for tid in self._exited:
             self.comms.pop(tid, None)
             self.pid_of_tid.pop(tid, None)
-        latest = {pid: self.latest(pid) for pid in self.changes if pid not in exited_processes}
+        latest = {pid: changes[0].space if len(changes) == 1 and changes[0].kind == "base" else self.latest(pid)
+                  for pid, changes in self.changes.items() if pid not in exited_processes}
         self.changes.clear()
         for pid, space in latest.items():
             if space.maps:
