@@ -17,6 +17,7 @@ from hwprof.perf.abi import (
     MISC_COMM_EXEC,
     MISC_CPUMODE_MASK,
     MISC_MMAP_BUILD_ID,
+    MISC_MMAP_DATA,
     MISC_SWITCH_OUT,
     MISC_SWITCH_OUT_PREEMPT,
     ReadFormat,
@@ -132,6 +133,13 @@ class SampleLayout:
         fields = tuple(names)
         return lambda buf, pos: SampleId(**dict(zip(fields, unpack(buf, pos), strict=True)))
 
+    @cached_property
+    def trailer_time_at(self) -> int | None:
+        """Offset of TIME from the start of the sample_id trailer, None when the trailer has no time."""
+        if not self.sample_id_all or not self.sample_type & _ST_TIME:
+            return None
+        return 8 if self.sample_type & _ST_TID else 0
+
     @property
     def trailer_id_from_end(self) -> int | None:
         """Bytes from the end of a non-sample record back to its id (perf's is_pos), None when absent."""
@@ -226,6 +234,39 @@ class Mmap:
     @property
     def end(self) -> Address:
         return self.start + self.length
+
+
+_REF_PID_MISC = struct.Struct("<xxxxxxHi")    # misc (header), pid (the first body field)
+_REF_PROT = struct.Struct("<I")               # MMAP2's prot, at byte 64
+
+
+@dataclass(slots=True)
+class MmapRef:
+    """An MMAP/MMAP2 record kept as its bytes, parsed (`parse()`) only when its mapping is needed.
+
+    A machine that starts processes all the time sends several mappings per process start; most of those processes
+    exit without a sample in them, and their mappings are never looked at (hwprof agent)."""
+
+    data: bytes
+    layout: SampleLayout | None
+
+    @property
+    def pid(self) -> Pid:
+        return _REF_PID_MISC.unpack_from(self.data, 0)[1]
+
+    @property
+    def is_code(self) -> bool:
+        """False for a data mapping (perf record -d) and for an MMAP2 without PROT_EXEC: never code."""
+        misc = _REF_PID_MISC.unpack_from(self.data, 0)[0]
+        if misc & MISC_MMAP_DATA:
+            return False
+        if self.data[0] == _MMAP2 and len(self.data) >= 68:
+            prot = _REF_PROT.unpack_from(self.data, 64)[0]
+            return not prot or bool(prot & 4)
+        return True
+
+    def parse(self) -> Mmap:
+        return parse_record(self.data, 0, self.layout)
 
 
 @dataclass(**_RECORD)
