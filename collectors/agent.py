@@ -44,6 +44,7 @@ from pathlib import Path
 
 from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
+from hwprof.pipeline.scope import CommScope
 from hwprof.pipeline.spaces import AddressSpaces, Space
 from hwprof.pipeline.stacks import Symbolizer
 from hwprof.system.memory import release_free_memory
@@ -57,6 +58,7 @@ DEFAULT_MAX_RSS = 150 << 20     # the worker drops its symbolizer caches above t
 RESET_MIN_GAIN = 32 << 20       # ... once they have grown by this much since the last drop
 LABEL_CACHE_SIZE = 4096
 MAX_PENDING_WINDOWS = 30
+WORKER_NICE = 10
 RETENTION_CHECK_S = 3600
 
 
@@ -339,13 +341,6 @@ class _Shipper:
     def _program_of(self, pid: int) -> str:
         return program_in(self._spaces.latest(pid)) if self._spaces is not None else ""
 
-    def _keep(self, pid: int, comm: str, labels: ProcessLabels) -> bool:
-        if self.options.comms and comm not in self.options.comms:
-            return False
-        if self.options.cgroup is not None and not labels.cgroup.startswith(self.options.cgroup):
-            return False
-        return True
-
     def process_window(self, path: str, start_ns: int, duration_ns: int, index: int, target: str,
                        sampler_cpu_ns: int, synthesized: bool = True) -> None:
         """Decode, label and ship one window. `synthesized`: its file starts with a snapshot of every process
@@ -360,12 +355,15 @@ class _Shipper:
         try:
             if self._symbolizer is None and self._make_symbolizer is not None:
                 self._symbolizer = self._make_symbolizer()
-            profile = decode_file(path, self._symbolizer, spaces=self._spaces)
-            filtered = bool(self.options.comms or self.options.cgroup is not None)
+            # --cgroup is the kernel's (the sampler's events count only there); --comm drops the other processes'
+            # samples as they are decoded, before their stacks are resolved or symbolized.
+            scope = CommScope(self.options.comms) if self.options.comms else None
+            profile = decode_file(path, self._symbolizer, spaces=self._spaces, stages=[scope] if scope else ())
             batch = window_from_profile(
                 profile, host=self.host, start_ns=start_ns, duration_ns=duration_ns, labels=self.options.labels,
-                labeler=self._labeler, keep=self._keep if filtered else None, hwprof_version=__version__,
+                labeler=self._labeler, hwprof_version=__version__,
                 window_id=stable_id("window", self.host, start_ns, index, *sorted(self.options.labels.items())))
+            batch.filtered = scope.filtered if scope else 0
         except Exception as exc:  # noqa: BLE001 -- one bad window must not stop a continuous profiler
             self.stats.failed_windows += 1
             self.notify(f"window {index} could not be decoded ({type(exc).__name__}: {exc}); skipped it")
@@ -412,6 +410,11 @@ def _worker_main(options: AgentOptions, host: str, work, results, notify: Callab
     `resync` (an Event) asks the sampler for a window that starts with a snapshot of every process."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the sampler process decides when to stop, then flushes through us
+    with contextlib.suppress(OSError):
+        # Decoding can wait, the host's own work cannot: on a saturated machine the worker runs when a CPU is free
+        # (windows wait in the queue; past MAX_PENDING_WINDOWS they are skipped and counted). The sampler keeps
+        # its priority: its rings must be read in time.
+        os.nice(WORKER_NICE)
     parent = os.getppid()
     shipper = _Shipper(options, host, notify, make_symbolizer, resync.set if resync is not None else lambda: None)
     try:
@@ -472,7 +475,9 @@ class Agent:
         from hwprof.collectors.sampling import CaptureResult, SamplingOptions, SamplingSession, Target
 
         opts = self.options
-        target = Target(pids=opts.pids, system_wide=not opts.pids)
+        if opts.cgroup is not None and opts.pids:
+            raise HwprofError("--cgroup samples the CPUs for that cgroup's tasks: give it without -p")
+        target = Target(pids=opts.pids, system_wide=not opts.pids, cgroup=opts.cgroup)
         context = multiprocessing.get_context("fork")
         work = context.Queue()  # file names only: a slow worker never delays the sampler's window cuts
         results = context.Queue()

@@ -10,6 +10,7 @@ examples:
   hwprof agent --store clickhouse://hw:secret@ch:9000/profiles --label service=api --label dc=eu1
   hwprof agent --store clickhouse://127.0.0.1/profiles --comm nginx,php-fpm -d 600   # two programs, 10 minutes
   hwprof agent --store clickhouses://ch:9440/profiles -p 1234 -F 49       # one process (TLS to the store)
+  hwprof agent --store clickhouse://127.0.0.1/profiles --cgroup system.slice/nginx.service   # one service
 then: hwprof report --store URL --comm nginx --time=-1h,now ; hwprof serve --store URL
 """
 
@@ -47,7 +48,9 @@ class AgentCommand:
         scope = parser.add_argument_group("scope (default: the whole machine)")
         scope.add_argument("-p", "--pid", metavar="PID[,PID]", help="only these processes (and their threads)")
         scope.add_argument("--comm", metavar="NAME[,NAME]", help="only processes with these names")
-        scope.add_argument("--cgroup", metavar="PATH", help="only processes in this cgroup (or below it)")
+        scope.add_argument("-G", "--cgroup", metavar="PATH",
+                           help="only tasks in this cgroup or below it, sampled by the kernel as perf record -a -G "
+                                "(the path is relative to the cgroup hierarchy, as /proc/PID/cgroup shows it)")
         parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                             help="a label stored with every window (repeatable)")
         parser.add_argument("--host", help="host label (default: this machine's hostname)")
@@ -84,6 +87,15 @@ class AgentCommand:
         from hwprof.system.procfs import parse_id_list
 
         pids = parse_id_list(args.pid) if args.pid else ()
+        if args.cgroup is not None:
+            if pids:
+                raise HwprofError("--cgroup samples the CPUs while that cgroup's tasks run: give it without -p",
+                                  exit_code=2)
+            import os
+
+            from hwprof.system.cgroups import open_cgroup
+
+            os.close(open_cgroup(args.cgroup))  # an unknown cgroup stops the agent before it starts
         labels = {}
         for item in args.label:
             key, sep, value = item.partition("=")
