@@ -139,7 +139,9 @@ def _symbol_rows(raw: bytes, strings: bytes, names: _Names, file_names: dict[str
     limit = np.where(in_section, section_ends[np.where(in_section, shndx, 0)], value[index] + size[index])
     at = names.add(strings)
     files = file_of[index]
-    used = np.unique(files[files >= 0])
+    present = np.zeros(len(syms), dtype=bool)  # np.unique would import numpy.ma (0.1 s) on first use
+    present[files[files >= 0]] = True
+    used = np.flatnonzero(present)
     if len(used):  # a few hundred source files, not one per symbol
         file_starts = name_off[used]
         file_ends = _string_ends(text, file_starts)
@@ -241,7 +243,9 @@ def _alias_groups(rows: _Rows, first: np.ndarray, buf: np.ndarray) -> dict[int, 
     equal = words.middles_equal(starts[candidate], starts[run_first[same]], length[candidate])
     repeated = np.zeros(len(shared), dtype=bool)
     repeated[candidate[equal]] = True
-    mixed = np.isin(run, run[same][~equal])
+    mixed_run = np.zeros(len(key), dtype=bool)
+    mixed_run[run[same][~equal]] = True
+    mixed = mixed_run[run]
     if mixed.any():  # names that differ only in the middle (v8's builtins folded into one address): one by one
         seen: set[tuple[int, bytes]] = set()
         for row, k in zip(key[mixed].tolist(), run[mixed].tolist(), strict=True):
@@ -397,7 +401,10 @@ def _plt_rows(image: ElfImage, names: _Names) -> _Rows:
         if raw is None:
             continue
         relocs = np.frombuffer(raw, dtype=RELA_DTYPE, count=len(raw) // RELA_DTYPE.itemsize)
-        kind, sym_index = relocs["info"] & np.uint64(0xFFFFFFFF), (relocs["info"] >> np.uint64(32)).astype(np.int64)
+        kind, sym_index = relocs["info"] & np.uint64(0xFFFFFFFF), relocs["info"] >> np.uint64(32)
+        # Only relocations with a symbol or an ifunc can name a slot (not a browser's 100k R_X86_64_RELATIVE).
+        interesting = np.flatnonzero((kind == _R_X86_64_IRELATIVE) | (sym_index != 0))
+        relocs, kind, sym_index = relocs[interesting], kind[interesting], sym_index[interesting].astype(np.int64)
         start = np.full(len(relocs), -1, dtype=np.int64)
         end = np.full(len(relocs), -1, dtype=np.int64)
         irelative = kind == _R_X86_64_IRELATIVE
