@@ -22,16 +22,22 @@
    stacks x bins, never the stored rows).
 5. Retention at this scale: the day is dropped by enforce_retention (partition drops; Debian's 18.16 has no TTL).
 
+6. `--batching 1,3,6,30` (instead of 2-5): the agent's send path with B windows per insert
+   (ClickHouseStore.insert_windows, `hwprof agent --send-interval`): server and agent CPU per window for each B.
+
     .venv/bin/python benchmarks/fleet_ingest.py [--hosts 100] [--hours 24] [--client-windows 3] [--data DIR]
+    .venv/bin/python benchmarks/fleet_ingest.py --batching 1,3,6,30
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -231,6 +237,19 @@ def load() -> str:
 
 
 # --- the benchmark -------------------------------------------------------------------------------------------
+# What runs beside the demo while the template is captured: a host's usual mix of programs (a shell pipeline of
+# coreutils started again and again, a compressor, and an interpreter compiling the standard library in memory),
+# so the template has the stack diversity of a working host (~200 distinct (process, stack) rows per 10 s window
+# at 19 Hz x 2 CPUs) whatever else the benchmark's machine runs at the time.
+BUSY_HOST = [
+    "while :; do find /usr/lib /usr/share/doc -type f 2>/dev/null | sort | uniq -c | sort -n | tail -1 >/dev/null; "
+    "done",
+    "while :; do tar -cf - /usr/share/doc 2>/dev/null | gzip -6 | wc -c >/dev/null; done",
+    f"while :; do {sys.executable} -c \"import pathlib; [compile(p.read_text(errors='ignore'), str(p), 'exec') "
+    f"for p in pathlib.Path('/usr/lib/python3.11').rglob('*.py')]\" 2>/dev/null; done",
+]
+
+
 def real_capture(tmp: Path):
     from hwprof.symbolize import Symbolizer
 
@@ -239,13 +258,17 @@ def real_capture(tmp: Path):
     workload = tmp / "demo-workload"
     subprocess.run(["gcc", "-O2", "-g", "-fno-omit-frame-pointer", "-o", str(workload),
                     str(ROOT / "demo" / "workload.c")], check=True)
-    demo = subprocess.Popen([str(workload), "30"], stdout=subprocess.DEVNULL)
+    running = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, start_new_session=True)
+               for argv in [[str(workload), "30"]] + [["bash", "-c", script] for script in BUSY_HOST]]
     try:
+        time.sleep(2)
         subprocess.run([sys.executable, "-m", "hwprof", "record", "-a", "-g", "-F", "99", "-d", "20", "-q", "-o",
                         str(tmp / "real.perf.data")], check=True)
     finally:
-        demo.kill()
-        demo.wait()
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # each in its own session: the shell and what it started
+            proc.wait()
     return decode_file(tmp / "real.perf.data", Symbolizer())
 
 
@@ -270,29 +293,36 @@ def process_labels(pid: int, comm: str):
                          cgroup=f"/system.slice/{comm}.service")
 
 
-def client_path(server, store, template: Template, batch_rows: dict, args, day_start: int) -> int:
-    """HOSTS x CLIENT_WINDOWS windows through insert_window, as agents send them. Returns the rows sent."""
+def agent_window(template: Template, batch_rows: dict, rng: np.random.Generator, host: int, index: int,
+                 day_start: int):
+    """Window `index` of one host as its agent ships it (a WindowBatch), drawn from the template."""
     from hwprof.fleet.window import WindowBatch
 
+    counts = rng.poisson(template.mean)
+    keep = np.nonzero(counts)[0]
+    batch = WindowBatch(
+        window_id=int(window_ids(np.array([host]), np.array([index]))[0]), host=f"host{host:03d}",
+        start_ns=(day_start + WINDOW_S * index) * 10**9, duration_ns=WINDOW_S * 10**9, target="system-wide",
+        event=template.event, labels={"service": f"svc{host % SERVICES}"}, lost=0, filtered=0,
+        counter_names=[], rows={name: [batch_rows[name][i] for i in keep] for name in batch_rows})
+    batch.rows["pid"] = [(int(template.pid[i]) + PID_STRIDE * host) % 4_194_304 for i in keep]
+    batch.rows["samples"] = [int(counts[i]) for i in keep]
+    batch.rows["period"] = [float(counts[i]) * 1e9 / SAMPLE_HZ for i in keep]
+    return batch
+
+
+def client_path(server, store, template: Template, batch_rows: dict, args, day_start: int) -> int:
+    """HOSTS x CLIENT_WINDOWS windows through insert_window, as agents send them. Returns the rows sent."""
     rng = np.random.default_rng(1)
     sent_rows = sent_samples = 0
     server_cpu0 = process_cpu_s(server.process.pid)
     started = time.perf_counter()
     for w in range(args.client_windows):
         for h in range(args.hosts):
-            counts = rng.poisson(template.mean)
-            keep = np.nonzero(counts)[0]
-            batch = WindowBatch(
-                window_id=int(window_ids(np.array([h]), np.array([w]))[0]), host=f"host{h:03d}",
-                start_ns=(day_start + WINDOW_S * w) * 10**9, duration_ns=WINDOW_S * 10**9, target="system-wide",
-                event=template.event, labels={"service": f"svc{h % SERVICES}"}, lost=0, filtered=0,
-                counter_names=[], rows={name: [batch_rows[name][i] for i in keep] for name in batch_rows})
-            batch.rows["pid"] = [(int(template.pid[i]) + PID_STRIDE * h) % 4_194_304 for i in keep]
-            batch.rows["samples"] = [int(counts[i]) for i in keep]
-            batch.rows["period"] = [float(counts[i]) * 1e9 / SAMPLE_HZ for i in keep]
+            batch = agent_window(template, batch_rows, rng, h, w, day_start)
             store.insert_window(batch, first_attempt=True)  # what an agent does with a fresh window
-            sent_rows += len(keep)
-            sent_samples += int(counts.sum())
+            sent_rows += batch.n_rows
+            sent_samples += batch.samples
     elapsed = time.perf_counter() - started
     server_cpu = process_cpu_s(server.process.pid) - server_cpu0
     n_windows = args.client_windows * args.hosts
@@ -305,6 +335,59 @@ def client_path(server, store, template: Template, batch_rows: dict, args, day_s
           f"{1000 * server_cpu / n_windows:.1f} ms per window, {n_windows / server_cpu:.0f} windows per server "
           f"CPU-second ({load()})", flush=True)
     return sent_rows
+
+
+BATCH_WINDOWS = 600            # windows sent per batch size measured
+
+
+def batching(server, template: Template, batch_rows: dict, sizes: list[int], day_start: int) -> None:
+    """What sending B windows per insert (`hwprof agent --send-interval B x 10 s`) costs, per window, for each B:
+    BATCH_WINDOWS fresh windows through ClickHouseStore.insert_windows (100 hosts x 6 windows; 20 x 30 for B = 30),
+    each host's windows B at a time, into a database of its own.
+    - the agent's CPU: this process's CPU time inside insert_windows (building the columns, the driver's encoding
+      and round trips), the windows having been drawn before;
+    - the server's CPU: /proc/PID/stat over the sends and the background merges they cause (until system.merges
+      is empty for that database), less what the idle server used over the same time (measured just before)."""
+    from hwprof.fleet.clickhouse import ClickHouseStore, Selector
+
+    for size in sizes:
+        per_host = max(size, 6)
+        hosts = BATCH_WINDOWS // per_host
+        rng = np.random.default_rng(size)
+        windows = [[agent_window(template, batch_rows, rng, h, w, day_start) for w in range(per_host)]
+                   for h in range(hosts)]
+        store = ClickHouseStore.open(server.url(f"batch{size}"), timeout_s=600)
+        idle0, t_idle = process_cpu_s(server.process.pid), time.perf_counter()
+        time.sleep(5)
+        idle_rate = (process_cpu_s(server.process.pid) - idle0) / (time.perf_counter() - t_idle)
+        server0, started = process_cpu_s(server.process.pid), time.perf_counter()
+        agent_cpu = 0.0
+        for first in range(0, per_host, size):
+            for h in range(hosts):
+                t0 = time.thread_time()
+                store.insert_windows(windows[h][first:first + size], first_attempt=True)
+                agent_cpu += time.thread_time() - t0
+        send_wall = time.perf_counter() - started
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and store.execute(
+                "SELECT count() FROM system.merges WHERE database = %(db)s", {"db": store.db})[0][0]:
+            time.sleep(0.5)
+        wall = time.perf_counter() - started
+        server_cpu = process_cpu_s(server.process.pid) - server0 - idle_rate * wall
+        n = hosts * per_host
+        samples = sum(w.samples for host in windows for w in host)
+        assert store.total_samples(Selector()) == samples
+        parts = store.execute("SELECT table, count() FROM system.parts WHERE database = %(db)s AND active AND "
+                              "table IN ('samples', 'windows') GROUP BY table ORDER BY table", {"db": store.db})
+        print(f"batch of {size:>2} windows per insert ({hosts} hosts x {per_host} windows, "
+              f"{sum(w.n_rows for host in windows for w in host) / n:.0f} rows per window): sent in "
+              f"{send_wall:.1f} s, merges settled {wall - send_wall:.1f} s later; server CPU "
+              f"{1000 * server_cpu / n:.1f} ms per window (idle {1000 * idle_rate:.0f} ms/s subtracted) = "
+              f"{n / max(server_cpu, 1e-9) * 10:,.0f} hosts per server core at one window per 10 s; agent CPU "
+              f"{1000 * agent_cpu / n:.1f} ms per window; active parts {', '.join(f'{t} {c}' for t, c in parts)} "
+              f"({load()})", flush=True)
+        store.execute("DROP DATABASE {db}")
+        store.close()
 
 
 def bulk_ingest(server, store, template: Template, args, day_start: int) -> None:
@@ -442,9 +525,17 @@ def queries(store, args, day_start: int) -> None:
         values_s, values = timed(lambda sel=selector: store.label_values("service", Selector(sel.start_s, sel.end_s)))
         comm = Selector(start_s=start, end_s=end, labels={**service, "comm": (_busiest_comm(report),)})
         comm_s, by_comm = timed(lambda sel=comm: store.merged_profile(sel, max_bins=1))
-        pid = Selector(start_s=start, end_s=end,
-                       labels={"host": ("host003",), "pid": (str(_busiest_pid(store, selector)),)})
+        busiest_pid = str(_busiest_pid(store, selector))
+        pid = Selector(start_s=start, end_s=end, labels={"host": ("host003",), "pid": (busiest_pid,)})
         pid_s, by_pid = timed(lambda sel=pid: store.merged_profile(sel, max_bins=1, per_process=True))
+        # `hwprof report --store URL --pid N --time=...`: one pid on every host (pids are per host: here it is one
+        # process), and the web view's page of that pid (its time strip: 100 bins).
+        any_host = Selector(start_s=start, end_s=end, labels={"pid": (busiest_pid,)})
+        pid_report_s, pid_report = timed(lambda sel=any_host: store.merged_profile(sel, max_bins=1, per_process=True))
+        pid_web_s, _ = timed(lambda sel=any_host: store.merged_profile(sel, max_bins=100))
+        # `hwprof report --store URL --sort pid` of the service: every process of its hosts.
+        per_process_s, per_process = timed(lambda sel=selector: store.merged_profile(sel, max_bins=1,
+                                                                                      per_process=True))
         store.use_rollup = False
         raw_web_s, raw_web = timed(lambda sel=selector: store.merged_profile(sel, max_bins=100), repeat=1)
         raw_report_s, raw_report = timed(lambda sel=selector: store.merged_profile(sel, max_bins=1), repeat=1)
@@ -466,7 +557,11 @@ def queries(store, args, day_start: int) -> None:
               f"  label values (service, all hosts):            {values_s:6.2f} s ({len(values)} values)\n"
               f"  + comm filter ({comm.labels['comm'][0]}):{' ' * max(1, 29 - len(comm.labels['comm'][0]))}"
               f"{comm_s:6.2f} s ({by_comm.total_samples:,} samples)\n"
-              f"  one host, one pid, per process (samples):     {pid_s:6.2f} s ({by_pid.total_samples:,} samples)",
+              f"  one host, one pid, per process:               {pid_s:6.2f} s ({by_pid.total_samples:,} samples)\n"
+              f"  one pid, every host (report --pid):           {pid_report_s:6.2f} s "
+              f"({pid_report.total_samples:,} samples); its web page (100 time bins) {pid_web_s:.2f} s\n"
+              f"  the service per process (report --sort pid):  {per_process_s:6.2f} s "
+              f"({per_process.n_samples:,} rows, {len(per_process.threads):,} processes)",
               flush=True)
     summary_s, summary = timed(store.summary)
     keys_s, keys = timed(store.label_keys)
@@ -520,6 +615,8 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=2, help="parallel insert connections")
     parser.add_argument("--data", metavar="DIR", help="the server's data directory, kept afterwards; when it "
                         "already holds a store, its data is queried again (no new capture or ingest)")
+    parser.add_argument("--batching", metavar="B[,B...]", help="only measure sending B windows per insert "
+                        "(the agent's --send-interval), e.g. 1,3,6,30: CPU per window of the server and the agent")
     parser.add_argument("--retention", action="store_true", help="with --data of a stored store: drop its day "
                         "(retention) instead of querying it")
     args = parser.parse_args()
@@ -557,6 +654,9 @@ def main() -> None:
         store._insert_ids("frames", "(frame_id, function_id, file, line, inlined)", batch.frames)
         store._insert_ids("stacks", "(stack_id, frame_ids)", batch.stacks)
         day_start = int(time.time()) // 86400 * 86400 - 86400  # yesterday 00:00 UTC: one whole day partition
+        if args.batching:
+            batching(server, template, batch.rows, [int(b) for b in args.batching.split(",")], day_start)
+            return
         client_path(server, store, template, batch.rows, args, day_start)
         bulk_ingest(server, store, template, args, day_start)
         disk_report(store)

@@ -15,10 +15,16 @@ How (and why this way):
   counted and reported, and the agent goes on.
 - Each window stores its measured start and duration; samples taken while a window's file is being finished wait
   in the ring buffers and go into the next window (lost records, if a ring overflows, are counted per window).
-- When the store cannot be reached, windows go to a size-capped spool on local disk and are sent, oldest first,
-  as soon as a send succeeds again; sends are idempotent, so a window that was stored just before a crash and
-  sent again after the restart is kept once.
-- SIGTERM/SIGINT/SIGHUP end the current window early; it is decoded and sent (or spooled) before the agent exits.
+- Decoded windows wait in the worker until they cover --send-interval (default 60 s), then go to the store together:
+  one insert per table for all of them, since each insert costs the server a part to write and merge and the
+  agent a round trip per table, however few rows it holds (windows keep their own 10 s rows in the store).
+- When the store cannot be reached, windows go to a size-capped spool on local disk (one file per window) and are
+  sent, oldest first and SPOOL_SEND_WINDOWS per insert, as soon as a send succeeds again; sends are idempotent per
+  window, so a window that was stored just before a crash (alone or within a batch) and sent again after the
+  restart is kept once.
+- SIGTERM/SIGINT/SIGHUP end the current window early; it and the windows waiting for the send interval are sent
+  (or spooled) before the agent exits, and so are they when the sampler process dies. Only a kill of the worker
+  process itself loses the windows it holds (at most the send interval's).
 - The agent's own CPU time (both processes) and resident memory are measured per window and stored with it.
 """
 
@@ -38,17 +44,21 @@ from pathlib import Path
 
 from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
+from hwprof.pipeline.scope import CommScope
 from hwprof.pipeline.spaces import AddressSpaces, Space
 from hwprof.pipeline.stacks import Symbolizer
 from hwprof.system.memory import release_free_memory
 
 DEFAULT_FREQUENCY = 19
 DEFAULT_WINDOW_S = 10.0
+DEFAULT_SEND_INTERVAL_S = 60.0  # windows sent together: one insert per table per minute (BENCHMARKS.md, "Fleet store")
+SPOOL_SEND_WINDOWS = 60         # spooled windows sent per insert when the store is back (ten minutes of windows)
 DEFAULT_SPOOL_BYTES = 256 << 20
 DEFAULT_MAX_RSS = 150 << 20     # the worker drops its symbolizer caches above this (they map back from disk)
 RESET_MIN_GAIN = 32 << 20       # ... once they have grown by this much since the last drop
 LABEL_CACHE_SIZE = 4096
 MAX_PENDING_WINDOWS = 30
+WORKER_NICE = 10
 RETENTION_CHECK_S = 3600
 
 
@@ -60,6 +70,7 @@ class AgentOptions:
     stack_dump: int = 0                     # dwarf: bytes of user stack per sample
     events: str | None = None
     window_s: float = DEFAULT_WINDOW_S
+    send_interval_s: float = DEFAULT_SEND_INTERVAL_S   # decoded windows wait this long, then go in one insert
     duration_s: float | None = None
     pids: tuple[int, ...] = ()
     comms: tuple[str, ...] = ()
@@ -198,6 +209,7 @@ class _Shipper:
                            options.spool_max_bytes)
         self._store = None
         self._store_down_since: float | None = None
+        self._pending: list[WindowBatch] = []         # decoded windows waiting for the send interval
         self._labeler = ProcLabeler(self._program_of)
         self._make_symbolizer = make_symbolizer
         self._symbolizer: Symbolizer | None = None
@@ -227,30 +239,32 @@ class _Shipper:
             self.notify(f"{message}; spooling windows to {self.spool.directory} until it is back")
         self.close()
 
-    def _send(self, batch: WindowBatch, first_attempt: bool = False) -> bool:
-        """Send one window; False when the store is away (the caller spools it)."""
+    def _send(self, batches: list[WindowBatch], first_attempt: bool = False) -> bool:
+        """Send windows in one insert per table; False when the store is away (the caller spools them)."""
         from hwprof.fleet.clickhouse import StoreUnavailable
 
         try:
-            stored = self._connect().insert_window(batch, first_attempt=first_attempt)
+            new = self._connect().insert_windows(batches, first_attempt=first_attempt)
         except StoreUnavailable as exc:
             self._note_down(str(exc))
             return False
         except HwprofError as exc:
-            # The server refused this window (not a network failure): retrying the same rows would fail again
-            # and block the windows behind it, so it is counted, reported and left out.
-            self.stats.failed_windows += 1
-            self.notify(f"the store refused window {batch.window_id:016x} ({batch.samples:,} samples): {exc}")
             self.close()
+            if len(batches) > 1:
+                # The server refused the insert (not a network failure): one window's rows may be the cause, and
+                # must not keep the others out. Each goes alone, checked (part of the batch may be stored).
+                return all([self._send([batch]) for batch in batches])
+            # Retrying the same rows would fail again and block the windows behind it: counted, reported, left out.
+            self.stats.failed_windows += 1
+            self.notify(f"the store refused window {batches[0].window_id:016x} ({batches[0].samples:,} samples): "
+                        f"{exc}")
             return True
         if self._store_down_since is not None:
             self.notify(f"store is back after {time.monotonic() - self._store_down_since:.0f} s")
             self._store_down_since = None
         self._enforce_retention()
-        if stored:
-            self.stats.sent += 1
-        else:
-            self.stats.already_stored += 1
+        self.stats.sent += sum(new)
+        self.stats.already_stored += len(new) - sum(new)
         return True
 
     def _enforce_retention(self) -> None:
@@ -269,38 +283,63 @@ class _Shipper:
             self.notify(f"retention ({self.options.retention_days} days): dropped {', '.join(dropped)}")
 
     def drain_spool(self) -> None:
-        for path in self.spool.files():
-            batch = self.spool.load(path)
-            if batch is None:
-                self.notify(f"spool: {path.name} is unreadable; removed it")
+        """Send the spooled windows, oldest first, SPOOL_SEND_WINDOWS per insert (checked: a spooled window may have
+        been stored before a crash); stops at the first failure, the store being away again."""
+        files = self.spool.files()
+        for lo in range(0, len(files), SPOOL_SEND_WINDOWS):
+            loaded = []
+            for path in files[lo:lo + SPOOL_SEND_WINDOWS]:
+                batch = self.spool.load(path)
+                if batch is None:
+                    self.notify(f"spool: {path.name} is unreadable; removed it")
+                    self.spool.remove(path)
+                    self.spool.stats.dropped_windows += 1
+                    continue
+                loaded.append((path, batch))
+            if loaded and not self._send([batch for _, batch in loaded]):
+                break
+            for path, _ in loaded:
                 self.spool.remove(path)
-                self.stats.dropped_windows += 1
-                continue
-            if not self._send(batch):
-                return
-            self.spool.remove(path)
-            self.stats.backlog_sent += 1
+                self.stats.backlog_sent += 1
+        self._count_spool_drops()
 
     def _ship(self, batch: WindowBatch) -> None:
+        """Keep a decoded window until the pending ones cover the send interval, then send them together (half a
+        window of slack: measured window lengths vary around --window)."""
+        self._pending.append(batch)
+        covered_s = sum(b.duration_ns for b in self._pending) / 1e9
+        if covered_s >= self.options.send_interval_s - self.options.window_s / 2:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every pending window now (the send interval is up, or the agent stops): after the spool's backlog,
+        in one batch of fresh windows; into the spool when the store is away."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
         if self.spool.files():
             self.drain_spool()
-        if self.spool.files() or not self._send(batch, first_attempt=True):
-            for message in self.spool.put(batch):
-                self.notify(message)
-            self.stats.spooled += 1
+        if self.spool.files() or not self._send(pending, first_attempt=True):
+            for batch in pending:
+                for message in self.spool.put(batch):
+                    self.notify(message)
+                self.stats.spooled += 1
+        self._count_spool_drops()
+
+    def finish(self) -> None:
+        """The worker ends: what waits for the send interval goes now, then the connection closes."""
+        try:
+            self.flush()
+        finally:
+            self.close()
+
+    def _count_spool_drops(self) -> None:
         self.stats.dropped_windows = self.spool.stats.dropped_windows
         self.stats.dropped_samples = self.spool.stats.dropped_samples
 
     # --- windows --------------------------------------------------------------------------------------------
     def _program_of(self, pid: int) -> str:
         return program_in(self._spaces.latest(pid)) if self._spaces is not None else ""
-
-    def _keep(self, pid: int, comm: str, labels: ProcessLabels) -> bool:
-        if self.options.comms and comm not in self.options.comms:
-            return False
-        if self.options.cgroup is not None and not labels.cgroup.startswith(self.options.cgroup):
-            return False
-        return True
 
     def process_window(self, path: str, start_ns: int, duration_ns: int, index: int, target: str,
                        sampler_cpu_ns: int, synthesized: bool = True) -> None:
@@ -316,12 +355,15 @@ class _Shipper:
         try:
             if self._symbolizer is None and self._make_symbolizer is not None:
                 self._symbolizer = self._make_symbolizer()
-            profile = decode_file(path, self._symbolizer, spaces=self._spaces)
-            filtered = bool(self.options.comms or self.options.cgroup is not None)
+            # --cgroup is the kernel's (the sampler's events count only there); --comm drops the other processes'
+            # samples as they are decoded, before their stacks are resolved or symbolized.
+            scope = CommScope(self.options.comms) if self.options.comms else None
+            profile = decode_file(path, self._symbolizer, spaces=self._spaces, stages=[scope] if scope else ())
             batch = window_from_profile(
                 profile, host=self.host, start_ns=start_ns, duration_ns=duration_ns, labels=self.options.labels,
-                labeler=self._labeler, keep=self._keep if filtered else None, hwprof_version=__version__,
+                labeler=self._labeler, hwprof_version=__version__,
                 window_id=stable_id("window", self.host, start_ns, index, *sorted(self.options.labels.items())))
+            batch.filtered = scope.filtered if scope else 0
         except Exception as exc:  # noqa: BLE001 -- one bad window must not stop a continuous profiler
             self.stats.failed_windows += 1
             self.notify(f"window {index} could not be decoded ({type(exc).__name__}: {exc}); skipped it")
@@ -368,6 +410,11 @@ def _worker_main(options: AgentOptions, host: str, work, results, notify: Callab
     `resync` (an Event) asks the sampler for a window that starts with a snapshot of every process."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the sampler process decides when to stop, then flushes through us
+    with contextlib.suppress(OSError):
+        # Decoding can wait, the host's own work cannot: on a saturated machine the worker runs when a CPU is free
+        # (windows wait in the queue; past MAX_PENDING_WINDOWS they are skipped and counted). The sampler keeps
+        # its priority: its rings must be read in time.
+        os.nice(WORKER_NICE)
     parent = os.getppid()
     shipper = _Shipper(options, host, notify, make_symbolizer, resync.set if resync is not None else lambda: None)
     try:
@@ -387,7 +434,7 @@ def _worker_main(options: AgentOptions, host: str, work, results, notify: Callab
                 shipper.stats.failed_windows += 1
                 notify(f"window {item[3]} failed ({type(exc).__name__}: {exc}); the agent goes on")
     finally:
-        shipper.close()
+        shipper.finish()  # the windows waiting for the send interval: sent (or spooled) before the stats go out
         stats = shipper.stats
         stats.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         results.put(stats)
@@ -428,7 +475,9 @@ class Agent:
         from hwprof.collectors.sampling import CaptureResult, SamplingOptions, SamplingSession, Target
 
         opts = self.options
-        target = Target(pids=opts.pids, system_wide=not opts.pids)
+        if opts.cgroup is not None and opts.pids:
+            raise HwprofError("--cgroup samples the CPUs for that cgroup's tasks: give it without -p")
+        target = Target(pids=opts.pids, system_wide=not opts.pids, cgroup=opts.cgroup)
         context = multiprocessing.get_context("fork")
         work = context.Queue()  # file names only: a slow worker never delays the sampler's window cuts
         results = context.Queue()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from hwprof.errors import HwprofError
 from hwprof.perf import syscall
-from hwprof.perf.abi import FLAG_FD_CLOEXEC, PerfType, ReadFormat
+from hwprof.perf.abi import FLAG_FD_CLOEXEC, FLAG_PID_CGROUP, PerfType, ReadFormat
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.readformat import CounterValue
 from hwprof.system.cpus import format_cpu_list, online_cpus
@@ -74,19 +74,23 @@ class GroupLike(Protocol):
 @dataclass(frozen=True)
 class Target:
     """What to count. Exactly one of command / pids / tids / cpus drives the session; a command may be combined
-    with cpus (system-wide while the command runs, as `perf stat -a -- CMD`)."""
+    with cpus (system-wide while the command runs, as `perf stat -a -- CMD`). `cgroup` (with cpus, perf's -G):
+    the CPUs count only while tasks of that cgroup or of its descendants run (hwprof.system.cgroups)."""
 
     command: tuple[str, ...] = ()
     pids: tuple[Pid, ...] = ()
     tids: tuple[Tid, ...] = ()
     cpus: tuple[Cpu, ...] | None = None
+    cgroup: str | None = None
 
     @property
     def system_wide(self) -> bool:
         return self.cpus is not None
 
     def describe(self) -> str:
-        """perf's wording after 'Performance counter stats for'."""
+        """perf's wording after 'Performance counter stats for' (perf shows -G's cgroup beside each count)."""
+        if self.cgroup is not None:
+            return _without_cgroup(self).describe() + f" in cgroup '{self.cgroup}'"
         if self.system_wide and not self.command:
             return "'system wide'" if self.cpus == tuple(online_cpus()) else f"'CPU(s) {format_cpu_list(self.cpus)}'"
         if self.command:
@@ -183,6 +187,7 @@ class CountingSession:
         self._first_open_ticks: dict[Pid, int] = {}
         self._child: Pid | None = None
         self._fallback_user_only = False
+        self._cgroup_fd: int | None = None  # target.cgroup's directory while the counters are open
         index = 0
         for g, group in enumerate(groups):
             for event in group.events:
@@ -203,6 +208,12 @@ class CountingSession:
         syscall.raise_fd_limit()
         self._child = child_pid
         try:
+            if self.target.cgroup is not None:
+                if not self.target.system_wide:
+                    raise HwprofError("a cgroup is counted on CPUs: -G/--cgroup needs -a or -C", exit_code=2)
+                from hwprof.system.cgroups import open_cgroup
+
+                self._cgroup_fd = open_cgroup(self.target.cgroup)
             if self.target.system_wide:
                 for cpu in self.target.cpus or ():
                     self._open_location(_Location(cpu, -1, cpu))
@@ -311,8 +322,11 @@ class CountingSession:
     def _open_one(self, slot: EventSlot, loc: _Location, group_fd: int, is_leader: bool) -> int | None:
         """The fd, or None when the event is not supported here (the slot then says why)."""
         attr = self._attr_for(slot, loc, is_leader)
+        pid, flags = loc.pid, FLAG_FD_CLOEXEC
+        if self._cgroup_fd is not None and loc.cpu >= 0:
+            pid, flags = self._cgroup_fd, FLAG_FD_CLOEXEC | FLAG_PID_CGROUP  # -G: this cgroup's tasks on the CPU
         try:
-            return syscall.perf_event_open(attr, loc.pid, loc.cpu, group_fd, FLAG_FD_CLOEXEC, name=slot.name)
+            return syscall.perf_event_open(attr, pid, loc.cpu, group_fd, flags, name=slot.name)
         except syscall.PerfOpenError as exc:
             if exc.permission and loc.cpu < 0 and not attr.exclude_kernel and os.geteuid() != 0 \
                     and attr.type != PerfType.TRACEPOINT:
@@ -388,6 +402,9 @@ class CountingSession:
                     pass
             loc.fds.clear()
         self._locations.clear()
+        if self._cgroup_fd is not None:
+            os.close(self._cgroup_fd)
+            self._cgroup_fd = None
 
     def __enter__(self) -> CountingSession:
         return self
@@ -409,6 +426,12 @@ def _with_user_modifier(name: str) -> str:
     if match and ":" not in name[: match.start()] or match and name.count(":") >= 2:
         return name if "u" in match.group() else name + "u"
     return name + ":u"
+
+
+def _without_cgroup(target: Target) -> Target:
+    from dataclasses import replace
+
+    return replace(target, cgroup=None)
 
 
 def _replace(slot: EventSlot, **changes: object) -> EventSlot:

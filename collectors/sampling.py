@@ -48,21 +48,24 @@ FLUSH_INTERVAL_S = 0.5
 
 @dataclass(frozen=True)
 class Target:
-    """What to sample: a command to start, running processes, or CPUs (system-wide)."""
+    """What to sample: a command to start, running processes, or CPUs (system-wide), the latter optionally only
+    while tasks of one cgroup (or of its descendants) run (perf's -G: the name is relative to the cgroup
+    hierarchy, hwprof.system.cgroups)."""
 
     command: tuple[str, ...] = ()
     pids: tuple[Pid, ...] = ()
     system_wide: bool = False
     cpus: tuple[Cpu, ...] | None = None
+    cgroup: str | None = None
 
     def describe(self) -> str:
         if self.command:
             return " ".join(self.command)
         if self.pids:
             return "pid " + ",".join(map(str, self.pids))
-        if self.cpus is not None and not self.system_wide:
-            return "cpu " + ",".join(map(str, self.cpus))
-        return "system-wide"
+        where = "cpu " + ",".join(map(str, self.cpus)) if self.cpus is not None and not self.system_wide \
+            else "system-wide"
+        return f"{where}, cgroup {self.cgroup}" if self.cgroup is not None else where
 
 
 @dataclass(frozen=True)
@@ -125,12 +128,15 @@ class _Event:
     attr: PerfEventAttr
     ids: list[int] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
+    tracking: bool = False  # the side-band event of a cgroup capture: every task of the CPU, never samples
 
 
 def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
-                    notices: list[str] | None = None) -> list[list[_Event]]:
+                    notices: list[str] | None = None, tracking: bool = False) -> list[list[_Event]]:
+    """One _Event per event of `groups`. `tracking`: the side-band goes to a separate dummy event (the last
+    group) instead of the first event (see _tracking_event)."""
     notices = notices if notices is not None else []
-    total = sum(len(g.events) for g in groups)
+    total = sum(len(g.events) for g in groups) + int(tracking)
     out = []
     first = True
     for group in groups:
@@ -173,12 +179,41 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
                         _dwarf_stacks(attr, opts.stack_dump)
             if first:
                 # The first event carries the side-band: mappings, names, forks and exits.
-                attr.mmap = attr.mmap2 = attr.comm = attr.comm_exec = attr.task = 1
+                if not tracking:
+                    attr.mmap = attr.mmap2 = attr.comm = attr.comm_exec = attr.task = 1
                 attr.context_switch = 1 if opts.context_switch else 0
                 first = False
             events.append(_Event(spec, attr))
         out.append(events)
+    if tracking:
+        out.append([_tracking_event(out[0][0].attr)])
     return out
+
+
+# The sample_id trailer's fields: a side record of the tracking event must have the same trailer as the first
+# event's, so that the one side layout of a ring (and perf's readers) parse it.
+_TRAILER_TYPES = (SampleType.TID | SampleType.TIME | SampleType.ID | SampleType.STREAM_ID | SampleType.CPU
+                  | SampleType.IDENTIFIER)
+
+
+def _tracking_event(leader: PerfEventAttr) -> _Event:
+    """perf record -G's `dummy` tracking event: the sampling events of a cgroup capture see only the cgroup's
+    tasks, and so would their side-band (the kernel filters mmap/comm/task records by the cgroup of the task
+    that makes them). A process that mapped its code before it was moved into the cgroup would then have no
+    mappings, so, as perf does, one dummy event per CPU without the cgroup carries the side-band of every task,
+    and the capture starts with the /proc snapshot of every process. It counts nothing and never samples."""
+    spec = parse_events("dummy")[0].events[0]
+    attr = spec.attr_copy()
+    attr.sample_type = leader.sample_type & _TRAILER_TYPES | SampleType.IP
+    attr.sample_period, attr.freq = 1, 0
+    attr.sample_id_all = 1
+    attr.use_clockid, attr.clockid = leader.use_clockid, leader.clockid  # one clock per ring
+    attr.exclude_kernel, attr.exclude_hv = leader.exclude_kernel, leader.exclude_hv
+    attr.disabled = 1
+    attr.inherit = leader.inherit
+    attr.mmap = attr.mmap2 = attr.comm = attr.comm_exec = attr.task = 1
+    attr.mmap_data = leader.mmap_data
+    return _Event(spec, attr, tracking=True)
 
 
 def _dwarf_stacks(attr: PerfEventAttr, stack_dump: int) -> None:
@@ -248,6 +283,7 @@ class SamplingSession:
         self._file_synthesized = True
         self._kernel_mmap: bytes | None = None
         self._kernel_build_id: bytes | None = None
+        self._cgroup_fd: int | None = None  # the -G cgroup's directory, open while the events are
 
     @property
     def _whole_machine(self) -> bool:
@@ -294,7 +330,7 @@ class SamplingSession:
 
     def _open_all(self, groups: list[EventGroup], explicit: bool) -> None:
         rate_notices: list[str] = []
-        self._events = _sampling_attrs(groups, self.options, rate_notices)
+        self._events = _sampling_attrs(groups, self.options, rate_notices, tracking=self._cgroup_fd is not None)
         for message in dict.fromkeys(rate_notices):
             self.notice(message)
         pairs = self._open_targets()
@@ -312,7 +348,8 @@ class SamplingSession:
                     clock_fallback_done = True
                     self.notice(f"event '{leader.spec.name}' cannot be opened here ({_short(exc)}); "
                                 f"falling back to '{FALLBACK_EVENT}'")
-                    self._events = _sampling_attrs(parse_events(FALLBACK_EVENT) + self._extra_groups(), self.options)
+                    self._events = _sampling_attrs(parse_events(FALLBACK_EVENT) + self._extra_groups(), self.options,
+                                                   tracking=self._cgroup_fd is not None)
                     if kernel_fallback_done:
                         self._user_space_only()
                     continue
@@ -387,7 +424,12 @@ class SamplingSession:
             for event in group:
                 attr = event.attr
                 attr.enable_on_exec = 1 if self._child is not None and leader_fd == -1 else 0
-                fd = syscall.perf_event_open(attr, pid, cpu, leader_fd, name=event.spec.name)
+                if self._cgroup_fd is not None and not event.tracking:
+                    # -G: on this CPU, only while a task of the cgroup (or of a descendant) runs.
+                    fd = syscall.perf_event_open(attr, self._cgroup_fd, cpu, leader_fd,
+                                                 abi.FLAG_PID_CGROUP | abi.FLAG_FD_CLOEXEC, name=event.spec.name)
+                else:
+                    fd = syscall.perf_event_open(attr, pid, cpu, leader_fd, name=event.spec.name)
                 event.fds.append(fd)
                 event.ids.append(syscall.event_id(fd))
                 fds.append(fd)
@@ -462,10 +504,16 @@ class SamplingSession:
                 if spec.is_tool:
                     raise HwprofError(f"'{spec.name}' is measured by the tool and cannot be sampled")
         syscall.raise_fd_limit()
+        if self.target.cgroup is not None and not self._whole_machine:
+            raise HwprofError("a cgroup is sampled on CPUs: -G/--cgroup needs -a or -C (as perf's)", exit_code=2)
         if self.target.command:
             self._child = HeldCommand(self.target.command)
         created = False
         try:
+            if self.target.cgroup is not None:
+                from hwprof.system.cgroups import open_cgroup
+
+                self._cgroup_fd = open_cgroup(self.target.cgroup)
             self._open_all(groups, explicit)
             writer = PerfDataWriter(self.output, self._file_attrs())
             created = True
@@ -480,6 +528,9 @@ class SamplingSession:
             raise
         finally:
             self._close_fds()
+            if self._cgroup_fd is not None:
+                os.close(self._cgroup_fd)
+                self._cgroup_fd = None
 
     def _leader_fds(self) -> Iterator[int]:
         for group in self._events:

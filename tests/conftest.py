@@ -73,3 +73,74 @@ def compile_c_programs(tmp_path_factory) -> Callable[..., dict[str, Path]]:
         return built
 
     return build
+
+
+class CgroupDir:
+    """A cgroup v2 directory a test made: `name` is what -G/--cgroup take (relative to the hierarchy)."""
+
+    def __init__(self, mount: Path, name: str) -> None:
+        self.mount = mount
+        self.name = name
+        self.path = mount / name
+
+    def child(self, name: str) -> CgroupDir:
+        sub = CgroupDir(self.mount, f"{self.name}/{name}")
+        sub.path.mkdir()
+        return sub
+
+    def move(self, pid: int) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def start(self, argv: Sequence[str], **kwargs) -> subprocess.Popen:
+        """Start argv inside this cgroup: a shell moves itself in, then execs argv (so argv's exec, mappings
+        and every instruction happen inside)."""
+        return subprocess.Popen(["sh", "-c", f'echo $$ > "{self.path}/cgroup.procs" && exec "$@"', "sh", *argv],
+                                **kwargs)
+
+    def pids(self) -> list[int]:
+        return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+
+    def remove(self) -> None:
+        """Kill what is left inside (depth first) and remove the directories."""
+        import signal
+        import time
+
+        for sub in sorted((p for p in self.path.iterdir() if p.is_dir()), reverse=True):
+            CgroupDir(self.mount, f"{self.name}/{sub.name}").remove()
+        deadline = time.monotonic() + 10
+        while True:
+            pids = self.pids()
+            if not pids or time.monotonic() > deadline:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        self.path.rmdir()
+
+
+@pytest.fixture
+def cgroup_v2():
+    """A fresh cgroup directory in the hierarchy that perf's -G names (cgroup v2 with perf_event), removed at the
+    end of the test even when it fails, with whatever still runs inside killed."""
+    import uuid
+
+    from hwprof.errors import HwprofError
+    from hwprof.system.cgroups import perf_cgroup_mount
+
+    if os.geteuid() != 0:
+        pytest.skip("creating a cgroup needs root")
+    try:
+        mount = perf_cgroup_mount()
+    except HwprofError as exc:
+        pytest.skip(str(exc))
+    if mount.version != 2:
+        pytest.skip(f"perf_event is bound to a cgroup v1 hierarchy here ({mount.path}); these tests use cgroup v2")
+    group = CgroupDir(Path(mount.path), f"hwprof-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    group.path.mkdir()
+    try:
+        yield group
+    finally:
+        group.remove()

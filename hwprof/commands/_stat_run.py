@@ -55,6 +55,10 @@ def options_from_args(args: argparse.Namespace) -> StatOptions:
                           exit_code=2)
     if args.per_thread and not (pids or tids):
         raise HwprofError("--per-thread needs -p or -t", exit_code=2)
+    cgroup = getattr(args, "cgroup", None)
+    if cgroup is not None and (cpus is None or pids or tids):
+        raise HwprofError("-G/--cgroup counts CPUs: give -a or -C (as perf: cgroup monitoring only in "
+                          "system-wide mode)", exit_code=2)
     if args.per_cpu and cpus is None:
         raise HwprofError("-A/--per-cpu needs -a or -C", exit_code=2)
     if args.interval_print is not None and args.interval_print < MIN_INTERVAL_MS:
@@ -77,7 +81,7 @@ def options_from_args(args: argparse.Namespace) -> StatOptions:
     if separator is not None and args.json:
         raise HwprofError("choose one of -x/--csv and --json", exit_code=2)
     return StatOptions(
-        target=Target(command=tuple(command), pids=pids, tids=tids, cpus=cpus),
+        target=Target(command=tuple(command), pids=pids, tids=tids, cpus=cpus, cgroup=cgroup),
         event_text=tuple(args.event), interval_ms=args.interval_print, interval_count=args.interval_count,
         repeat=args.repeat, per_thread=args.per_thread, per_cpu=args.per_cpu, separator=separator,
         json=args.json, output=args.output, no_scale=args.no_scale, timeout_ms=args.timeout, topdown=args.topdown,

@@ -10,6 +10,7 @@ examples:
   hwprof agent --store clickhouse://hw:secret@ch:9000/profiles --label service=api --label dc=eu1
   hwprof agent --store clickhouse://127.0.0.1/profiles --comm nginx,php-fpm -d 600   # two programs, 10 minutes
   hwprof agent --store clickhouses://ch:9440/profiles -p 1234 -F 49       # one process (TLS to the store)
+  hwprof agent --store clickhouse://127.0.0.1/profiles --cgroup system.slice/nginx.service   # one service
 then: hwprof report --store URL --comm nginx --time=-1h,now ; hwprof serve --store URL
 """
 
@@ -21,7 +22,8 @@ class AgentCommand:
         "Sample the whole machine (or -p processes, --comm names, a --cgroup) at a low rate, cut the samples into "
         "windows, decode and symbolize each window here, and send it to the ClickHouse store with its labels "
         "(host, pid, comm, executable, build-id, cgroup, --label). Windows are spooled to local disk (size-capped) "
-        "while the store is away and sent when it is back; SIGTERM sends the current window before exiting."
+        "while the store is away and sent when it is back; windows go to the store together every --send-interval; "
+        "SIGTERM sends the current window and the waiting ones before exiting."
     )
     epilog = EPILOG
 
@@ -39,11 +41,16 @@ class AgentCommand:
         parser.add_argument("--max-stack", type=int, metavar="N", help="at most N frames per stack")
         parser.add_argument("--window", type=float, default=10.0, metavar="SECONDS",
                             help="window length (default 10)")
+        parser.add_argument("--send-interval", type=float, default=60.0, metavar="SECONDS",
+                            help="send the windows of this long together, one insert per table (default 60; the "
+                                 "store keeps each window; at most --window: every window alone)")
         parser.add_argument("-d", "--duration", type=float, metavar="SECONDS", help="stop after SECONDS")
         scope = parser.add_argument_group("scope (default: the whole machine)")
         scope.add_argument("-p", "--pid", metavar="PID[,PID]", help="only these processes (and their threads)")
         scope.add_argument("--comm", metavar="NAME[,NAME]", help="only processes with these names")
-        scope.add_argument("--cgroup", metavar="PATH", help="only processes in this cgroup (or below it)")
+        scope.add_argument("-G", "--cgroup", metavar="PATH",
+                           help="only tasks in this cgroup or below it, sampled by the kernel as perf record -a -G "
+                                "(the path is relative to the cgroup hierarchy, as /proc/PID/cgroup shows it)")
         parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                             help="a label stored with every window (repeatable)")
         parser.add_argument("--host", help="host label (default: this machine's hostname)")
@@ -70,7 +77,7 @@ class AgentCommand:
         logging.basicConfig(format="hwprof agent: warning: %(message)s")
         logging.getLogger("hwprof.symbolize").setLevel(logging.WARNING if args.verbose else logging.ERROR)
         for name, value in (("-F", args.freq), ("--window", args.window), ("--spool-max-mb", args.spool_max_mb),
-                            ("--max-rss-mb", args.max_rss_mb)):
+                            ("--max-rss-mb", args.max_rss_mb), ("--send-interval", args.send_interval)):
             if value is not None and value <= 0:
                 raise HwprofError(f"{name} must be positive, got {value}", exit_code=2)
         if args.retention_days < 0:
@@ -80,6 +87,15 @@ class AgentCommand:
         from hwprof.system.procfs import parse_id_list
 
         pids = parse_id_list(args.pid) if args.pid else ()
+        if args.cgroup is not None:
+            if pids:
+                raise HwprofError("--cgroup samples the CPUs while that cgroup's tasks run: give it without -p",
+                                  exit_code=2)
+            import os
+
+            from hwprof.system.cgroups import open_cgroup
+
+            os.close(open_cgroup(args.cgroup))  # an unknown cgroup stops the agent before it starts
         labels = {}
         for item in args.label:
             key, sep, value = item.partition("=")
@@ -96,7 +112,7 @@ class AgentCommand:
             callgraph, stack_dump = parsed.mode, parsed.stack_size
         options = AgentOptions(
             store_url=args.store, frequency=args.freq, events=",".join(args.event) if args.event else None,
-            callgraph=callgraph, stack_dump=stack_dump, window_s=args.window,
+            callgraph=callgraph, stack_dump=stack_dump, window_s=args.window, send_interval_s=args.send_interval,
             duration_s=args.duration, pids=pids, comms=tuple(c for c in (args.comm or "").split(",") if c),
             cgroup=args.cgroup, labels=labels, spool_dir=args.spool_dir or "",
             spool_max_bytes=int(args.spool_max_mb * (1 << 20)), host=args.host or "", max_stack=args.max_stack,

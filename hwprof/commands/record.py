@@ -12,6 +12,7 @@ examples:
   hwprof record -F 999 -g -p 1234 -d 10    # attach to every thread of PID 1234 for 10 s, then detach
   hwprof record -a -g -d 5                 # the whole machine for 5 s (Ctrl-C stops early)
   hwprof record -C 0 -e cpu-clock -d 2     # CPU 0 only
+  hwprof record -a -G system.slice/nginx.service -g -d 10   # only that cgroup's tasks (and its descendants')
   hwprof record -e '{cpu-clock,page-faults,context-switches}' -g -- ./a.out
                                            # group read in every sample: per-function ratios in the report
   hwprof record -e sched:sched_switch -g -a -d 1   # a tracepoint as the sampling event (every hit)
@@ -49,6 +50,9 @@ class RecordCommand:
         target.add_argument("-p", "--pid", metavar="PID[,PID]", help="attach to every thread of these processes")
         target.add_argument("-a", "--all-cpus", action="store_true", help="system-wide, every CPU")
         target.add_argument("-C", "--cpu", metavar="CPUS", help="only these CPUs (e.g. 0-3,6)")
+        target.add_argument("-G", "--cgroup", metavar="CGROUP",
+                            help="with -a/-C: only while tasks of this cgroup (or of its descendants) run; the "
+                                 "path is relative to the cgroup hierarchy (/sys/fs/cgroup on cgroup v2), as perf's")
         target.add_argument("-d", "--duration", type=float, metavar="SECONDS",
                             help="stop after SECONDS (a command is sent SIGTERM)")
         target.add_argument("--no-inherit", action="store_true", help="do not follow child tasks")
@@ -99,6 +103,9 @@ class RecordCommand:
         pids = parse_id_list(args.pid) if args.pid else ()
         cpus = tuple(parse_cpu_list(args.cpu)) if args.cpu else None
         chosen = sum(bool(x) for x in (command, pids, args.all_cpus))
+        if args.cgroup is not None and (command or pids or not (args.all_cpus or cpus is not None)):
+            raise HwprofError("-G/--cgroup samples CPUs: give -a or -C (as perf: cgroup monitoring only in "
+                              "system-wide mode)", exit_code=2)
         if chosen == 0 and cpus is None:
             raise HwprofError("nothing to sample: give a command after --, -p PID, -a or -C CPUS", exit_code=2)
         if chosen > 1:
@@ -160,7 +167,7 @@ class RecordCommand:
             data_pages=args.mmap_pages, duration=args.duration, inherit=not args.no_inherit,
             extra_events=offcpu_plan.extra_events if offcpu_plan else None, context_switch=offcpu_plan is not None,
             clockid=CLOCKID if offcpu_plan else None)
-        target = Target(command=tuple(command), pids=pids, system_wide=args.all_cpus, cpus=cpus)
+        target = Target(command=tuple(command), pids=pids, system_wide=args.all_cpus, cpus=cpus, cgroup=args.cgroup)
         if args.store:
             from hwprof.fleet.url import parse_store_url
 

@@ -13,6 +13,7 @@ examples:
   hwprof stat -p 1234 --timeout 5000       # attach to every thread of PID 1234 for 5 s (Ctrl-C stops early)
   hwprof stat -p 1234 --per-thread -I 1000 # one row per thread, every second
   hwprof stat -a -A -e cpu-clock -- sleep 1  # system-wide, one row per CPU
+  hwprof stat -a -G system.slice/nginx.service -e task-clock -- sleep 5   # one cgroup's tasks
   hwprof stat -r 5 -- ./bench              # 5 runs: mean and +- spread
   hwprof stat --json -o out.json -- ./bench  # machine-readable (schema in README)
   hwprof stat -x, -- ./bench               # CSV like perf stat -x,
@@ -44,6 +45,9 @@ class StatCommand:
         target.add_argument("-t", "--tid", metavar="TID[,TID]", help="count these threads only")
         target.add_argument("-a", "--all-cpus", action="store_true", help="count system-wide, on every CPU")
         target.add_argument("-C", "--cpu", metavar="CPUS", help="count system-wide on these CPUs (e.g. 0-3,6)")
+        target.add_argument("-G", "--cgroup", metavar="CGROUP",
+                            help="with -a/-C: count only while tasks of this cgroup (or of its descendants) run; "
+                                 "the path is relative to the cgroup hierarchy, as perf's")
         target.add_argument("-i", "--no-inherit", action="store_true",
                             help="do not count threads and child processes the target creates later")
         out = parser.add_argument_group("output")

@@ -24,7 +24,7 @@ import numpy as np
 from hwprof.errors import HwprofError
 from hwprof.fleet.schema import DATA_TABLES, ROLLUP_S, SCHEMA_VERSION, Backfill, statements, view_ddl
 from hwprof.fleet.url import ClickHouseURL, parse_store_url
-from hwprof.fleet.window import WindowBatch
+from hwprof.fleet.window import ROW_COLUMNS, WindowBatch
 from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, StackEnd
 
 CONNECT_TIMEOUT_S = 5
@@ -217,49 +217,98 @@ class ClickHouseStore:
             self.execute(f"SYSTEM START MERGES {{db}}.{step.source}")
 
     # --- writing ----------------------------------------------------------------------------------------------
-    def stored_parts(self, batch: WindowBatch) -> tuple[bool, bool]:
-        """(window row stored, sample rows stored) for a window, in one round trip."""
-        params = {"h": batch.host, "t": _datetime(batch.start_ns), "w": batch.window_id}
-        row = self.execute("SELECT (SELECT count() FROM {db}.windows WHERE host = %(h)s AND window_start = %(t)s "
-                           "AND window_id = %(w)s), (SELECT count() FROM {db}.samples WHERE window_start = %(t)s "
-                           "AND host = %(h)s AND window_id = %(w)s)", params)[0]
-        return bool(row[0]), bool(row[1])
+    def stored_windows(self, batches: list[WindowBatch]) -> tuple[set[int], set[int]]:
+        """(ids of the windows with their `windows` row stored, ids with sample rows stored) among `batches`, in one
+        round trip. The time and host sets keep both lookups on the tables' sort keys."""
+        params = {"h": tuple({b.host for b in batches}), "t": tuple({_datetime(b.start_ns) for b in batches}),
+                  "w": tuple({b.window_id for b in batches})}
+        with_row, with_samples = self.execute(
+            "SELECT (SELECT groupUniqArray(window_id) FROM {db}.windows WHERE host IN %(h)s AND window_start IN %(t)s "
+            "AND window_id IN %(w)s), (SELECT groupUniqArray(window_id) FROM {db}.samples WHERE window_start IN %(t)s "
+            "AND host IN %(h)s AND window_id IN %(w)s)", params)[0]
+        return set(with_row), set(with_samples)
 
     def has_window(self, batch: WindowBatch) -> bool:
-        return any(self.stored_parts(batch))
+        return any(batch.window_id in ids for ids in self.stored_windows([batch]))
 
     def insert_window(self, batch: WindowBatch, *, first_attempt: bool = False) -> bool:
-        """Store a window unless it is already stored; returns whether rows were inserted.
+        """Store one window unless it is already stored; returns whether it was new (see insert_windows)."""
+        return self.insert_windows([batch], first_attempt=first_attempt)[0]
 
-        `first_attempt`: the caller has never sent this window before (an agent's fresh window), so it cannot be
-        stored yet and the existence check is skipped; every resend (spool, retry) checks.
+    def insert_windows(self, batches: list[WindowBatch], *, first_attempt: bool = False) -> list[bool]:
+        """Store several windows with one insert per table; returns, per window, whether it was new to the store
+        (False: its rows were stored before, by an earlier send of it alone or in another batch).
+
+        Why batches: each insert makes a part per table (and one per materialized rollup) that the server must write
+        and merge, ~61 ms of server CPU however few rows it holds, and ~25 ms of the agent's CPU in round trips;
+        a batch of N windows costs about what one window did (BENCHMARKS.md, "Fleet store").
+
+        Idempotent per window, whatever was stored before: the existence check is per window id, the sample rows of
+        the windows not yet stored go in as one block (a block lands as one part per day partition, so each window,
+        lying inside one day, is stored entirely or not at all, also when a crash stops the insert between two
+        partitions), then the `windows` rows of the windows that lack theirs. `first_attempt`: the caller has never
+        sent any of these windows (an agent's fresh windows), so none can be stored and the check is skipped; every
+        resend (spool, retry) checks.
         """
-        start = _datetime(batch.start_ns)
-        window_stored, samples_stored = (False, False) if first_attempt else self.stored_parts(batch)
-        self._insert_ids("functions", "(function_id, name, module, kind)", batch.functions)
-        self._insert_ids("frames", "(frame_id, function_id, file, line, inlined)", batch.frames)
-        self._insert_ids("stacks", "(stack_id, frame_ids)", batch.stacks)
-        label_keys = sorted(batch.labels)
-        label_values = [batch.labels[k] for k in label_keys]
-        if not samples_stored and batch.n_rows:
-            r = batch.rows
-            rows = [(start, batch.window_id, batch.host, r["pid"][i], r["comm"][i], r["executable"][i],
-                     r["build_id"][i], r["cgroup"][i], label_keys, label_values, batch.event, r["stack_id"][i],
-                     r["stack_end"][i], r["samples"][i], r["period"][i], batch.counter_names, r["counter_values"][i])
-                    for i in range(batch.n_rows)]
-            # One block: a window is stored entirely or not at all (see the module docstring).
-            self.execute("INSERT INTO {db}.samples (window_start, window_id, host, pid, comm, executable, build_id, "
-                         "cgroup, label_keys, label_values, event, stack_id, stack_end, samples, period, "
-                         "counter_names, counter_values) VALUES", rows,
-                         settings={"max_block_size": max(len(rows), 1)})
-        if not window_stored:
+        if not batches:
+            return []
+        with_row, with_samples = (set(), set()) if first_attempt else self.stored_windows(batches)
+        for table, columns, attr in (("functions", "(function_id, name, module, kind)", "functions"),
+                                     ("frames", "(frame_id, function_id, file, line, inlined)", "frames"),
+                                     ("stacks", "(stack_id, frame_ids)", "stacks")):
+            self._insert_ids(table, columns, [row for b in batches for row in getattr(b, attr)])
+        self._insert_sample_rows([b for b in batches if b.n_rows and b.window_id not in with_samples])
+        self._insert_window_rows([b for b in batches if b.window_id not in with_row])
+        # A window without samples is known by its `windows` row alone.
+        return [b.window_id not in (with_samples if b.n_rows else with_row) for b in batches]
+
+    def _insert_sample_rows(self, batches: list[WindowBatch]) -> None:
+        """Sample rows, columnar (no row tuples built), in as few inserts as the driver's block size allows: a
+        window is never split between two blocks (the driver cuts a column list into blocks of insert_block_size
+        rows; each insert here stays within one)."""
+        limit = int(self.client.client_settings["insert_block_size"])
+        group: list[WindowBatch] = []
+        rows = 0
+        for batch in batches:
+            if group and rows + batch.n_rows > limit:
+                self._insert_sample_block(group)
+                group, rows = [], 0
+            group.append(batch)
+            rows += batch.n_rows
+        if group:
+            self._insert_sample_block(group)
+
+    def _insert_sample_block(self, batches: list[WindowBatch]) -> None:
+        names = ("window_start", "window_id", "host", "label_keys", "label_values", "event", "counter_names")
+        per_window: dict[str, list] = {name: [] for name in names}
+        per_row: dict[str, list] = {name: [] for name in ROW_COLUMNS}
+        for batch in batches:
+            n = batch.n_rows
+            label_keys = sorted(batch.labels)
+            for name, value in zip(names, (_datetime(batch.start_ns), batch.window_id, batch.host, label_keys,
+                                           [batch.labels[k] for k in label_keys], batch.event, batch.counter_names),
+                                   strict=True):
+                per_window[name] += [value] * n
+            for name in ROW_COLUMNS:
+                per_row[name] += batch.rows[name]
+        columns = {**per_window, **per_row}
+        order = ("window_start", "window_id", "host", "pid", "comm", "executable", "build_id", "cgroup",
+                 "label_keys", "label_values", "event", "stack_id", "stack_end", "samples", "period",
+                 "counter_names", "counter_values")
+        self.execute(f"INSERT INTO {{db}}.samples ({', '.join(order)}) VALUES", [columns[c] for c in order],
+                     columnar=True)
+
+    def _insert_window_rows(self, batches: list[WindowBatch]) -> None:
+        rows = []
+        for b in batches:
+            label_keys = sorted(b.labels)
+            rows.append((b.window_id, _datetime(b.start_ns), b.start_ns, b.duration_ns, b.host, b.target, b.event,
+                         label_keys, [b.labels[k] for k in label_keys], b.samples, b.lost, b.filtered, b.hwprof,
+                         b.agent_cpu_ns, b.agent_rss_bytes))
+        if rows:
             self.execute("INSERT INTO {db}.windows (window_id, window_start, start_ns, duration_ns, host, target, "
                          "event, label_keys, label_values, samples, lost, filtered, hwprof, agent_cpu_ns, "
-                         "agent_rss_bytes) VALUES",
-                         [(batch.window_id, start, batch.start_ns, batch.duration_ns, batch.host, batch.target,
-                           batch.event, label_keys, label_values, batch.samples, batch.lost, batch.filtered,
-                           batch.hwprof, batch.agent_cpu_ns, batch.agent_rss_bytes)])
-        return not samples_stored
+                         "agent_rss_bytes) VALUES", rows)
 
     def _insert_ids(self, table: str, columns: str, rows: list[tuple]) -> None:
         sent = self._sent_ids[table]

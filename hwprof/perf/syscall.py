@@ -225,6 +225,11 @@ def _perf_event_open(attr: PerfEventAttr, pid: int, cpu: int, group_fd: int, fla
         if fd >= 0:
             return fd
         attr.exclude_guest, attr.exclude_host = saved
+    if flags & abi.FLAG_PID_CGROUP:
+        # pid is a cgroup directory's fd: the event is a CPU's (explained as pid -1), limited to that cgroup.
+        message = (f"'{label}': the cgroup directory is not in the perf_event cgroup hierarchy"
+                   if err == errno.EBADF else explain_open_error(err, label, attr, -1, cpu, group_fd))
+        raise PerfOpenError(message, err)
     raise PerfOpenError(explain_open_error(err, label, attr, pid, cpu, group_fd), err)
 
 

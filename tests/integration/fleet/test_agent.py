@@ -83,6 +83,8 @@ def test_six_windows_merge_to_what_record_sees(store_url, demo_workload, tmp_pat
     stats = summary(err)
     # -d bounds the agent's wall time; the windows are 2 s each plus the session restart between them.
     assert stats["windows"] >= 6, err
+    # The default send interval (60 s) is longer than the run: the end of -d sent every window, in one batch.
+    assert f"{stats['windows']} sent, 0 already stored, 0 spooled" in err, err
     with ClickHouseStore.open(store_url) as store:
         windows = store.windows(Selector(labels={"test": ("six",)}))
         assert len(windows) == stats["windows"]
@@ -110,17 +112,18 @@ def test_six_windows_merge_to_what_record_sees(store_url, demo_workload, tmp_pat
 
 
 def test_a_backend_outage_loses_nothing(tmp_path):
-    """The server is down until the agent has spooled at least two windows (of 2 s: the same as 30 s of 10 s
-    windows, shortened; waiting for the spool files, not a fixed time, keeps it true when decoding lags on a loaded
-    machine) while the agent runs; everything sampled arrives once it is back."""
+    """The server is down until the agent has spooled at least two batches of two windows (windows of 2 s sent
+    every 4 s: the same as 30 s of 10 s windows sent every 20 s, shortened; waiting for the spool files, not a fixed
+    time, keeps it true when decoding lags on a loaded machine) while the agent runs; everything sampled arrives
+    once it is back, the backlog in batches."""
     server = LocalClickHouse(tmp_path / "ch").start()
     spool_dir = tmp_path / "spool"
     try:
         url = server.url("outage")
-        run = agent(url, "--window", "2", "-d", "120", "-F", "49", spool=spool_dir)
+        run = agent(url, "--window", "2", "--send-interval", "4", "-d", "120", "-F", "49", spool=spool_dir)
         time.sleep(4)
         server.stop()
-        wait_for(lambda: len(list(spool_dir.glob(f"*{SPOOL_SUFFIX}"))) >= 2, run, "two windows spooled")
+        wait_for(lambda: len(list(spool_dir.glob(f"*{SPOOL_SUFFIX}"))) >= 4, run, "two batches spooled")
         server.resume()
         wait_for(lambda: not list(spool_dir.glob(f"*{SPOOL_SUFFIX}")), run, "the spool sent")
         run.send_signal(signal.SIGTERM)  # flushes the current window
@@ -129,7 +132,7 @@ def test_a_backend_outage_loses_nothing(tmp_path):
         stats = summary(err)
         assert "spooling windows to" in err and "store is back" in err
         spooled = int(re.search(r"(\d+) spooled", err)[1])
-        assert spooled >= 2, err
+        assert spooled >= 4 and f"{spooled} sent from the spool" in err, err
         assert not list((tmp_path / "spool").iterdir())
         with ClickHouseStore.open(url) as store:
             windows = store.windows()
@@ -140,7 +143,8 @@ def test_a_backend_outage_loses_nothing(tmp_path):
 
 
 def test_a_window_resent_after_a_crash_is_stored_once(store_url, tmp_path):
-    """A crash after the store took a window but before the spool forgot it: the restarted agent sends it again."""
+    """A crash after the store took a window but before the spool forgot it: the restarted agent sends it again,
+    in one batch with two windows the store never saw; it is stored once, they are stored."""
     run = agent(store_url, "--window", "2", "-d", "2", "--host", "crashy", spool=tmp_path / "spool")
     _, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
@@ -161,13 +165,19 @@ def test_a_window_resent_after_a_crash_is_stored_once(store_url, tmp_path):
                         rows={name: [r[i] for r in rows] for i, name in enumerate(
                             ("pid", "comm", "executable", "build_id", "cgroup", "stack_id", "stack_end", "samples",
                              "period", "counter_values"))})
-    Spool(tmp_path / "spool", 1 << 20).put(batch)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_fleet_store import window as made_window
+
+    spool = Spool(tmp_path / "spool", 1 << 20)
+    for item in (batch, made_window(1, time.time() - 50, host="unseen"), made_window(2, time.time() - 40, "unseen")):
+        spool.put(item)
     run = agent(store_url, "--window", "1", "-d", "1", "--host", "crashy2", spool=tmp_path / "spool")
     _, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
-    assert "1 already stored" in err and "1 sent from the spool" in err, err
+    assert "1 already stored" in err and "3 sent from the spool" in err, err
     with ClickHouseStore.open(store_url) as store:
         assert store.total_samples(Selector(labels={"host": ("crashy",)})) == before
+        assert store.total_samples(Selector(labels={"host": ("unseen",)})) == 800
 
 
 def test_sigterm_flushes_the_current_window(store_url, tmp_path):
@@ -184,6 +194,26 @@ def test_sigterm_flushes_the_current_window(store_url, tmp_path):
         (window,) = store.windows(Selector(labels={"host": ("term",)}))
     assert window["samples"] == stats["samples"] > 0
     assert window["duration_ns"] < 30e9
+
+
+def test_sigterm_flushes_a_partial_batch(store_url, tmp_path):
+    """Windows of 2 s wait for a 60 s send interval: none is in the store while the agent runs; SIGTERM sends the
+    waiting ones and the current one, every sampled window arrives."""
+    run = agent(store_url, "--window", "2", "--send-interval", "60", "-d", "120", "--host", "batchterm",
+                spool=tmp_path / "spool")
+    time.sleep(9)
+    with ClickHouseStore.open(store_url) as store:
+        assert store.windows(Selector(labels={"host": ("batchterm",)})) == []
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    stats = summary(err)
+    assert stats["reason"] == "stopped on SIGTERM" and stats["windows"] >= 2, err
+    assert f"{stats['windows']} sent, 0 already stored, 0 spooled" in err, err
+    with ClickHouseStore.open(store_url) as store:
+        windows = store.windows(Selector(labels={"host": ("batchterm",)}))
+        assert len(windows) == stats["windows"]
+        assert sum(w["samples"] for w in windows) == stats["samples"] == store.total_samples(Selector()) > 0
 
 
 def test_record_store_keeps_one_capture_as_one_window(store_url, demo_workload, tmp_path):

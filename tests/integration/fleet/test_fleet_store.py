@@ -53,6 +53,35 @@ def test_a_resent_window_is_stored_once(store_url):
         assert len(again.windows()) == 1
 
 
+def test_a_batch_resent_after_a_partial_store_is_stored_once(store_url, monkeypatch):
+    """Windows go in batches (one insert per table); a batch is resent after a crash stopped its send between the
+    sample rows and the window rows, and with a window stored before by another send: each window is kept once.
+    The batch spans midnight, so its one sample insert wrote one part in each day's partition."""
+    midnight = (int(time.time()) // 86400 - 1) * 86400
+    batch = [window(i, midnight - 25 + 10 * i) for i in range(4)]
+    earlier, fresh = window(4, midnight + 15), window(5, midnight + 25)
+    with ClickHouseStore.open(store_url) as store:
+        assert store.insert_windows([earlier]) == [True]
+
+        def connection_lost(batches):
+            raise StoreUnavailable("lost the connection (test: after the sample rows)")
+
+        monkeypatch.setattr(store, "_insert_window_rows", connection_lost)
+        with pytest.raises(StoreUnavailable):
+            store.insert_windows(batch, first_attempt=True)
+        assert store.total_samples(Selector()) == 5 * 400 and len(store.windows()) == 1
+        days = store.execute("SELECT DISTINCT partition FROM system.parts WHERE database = %(db)s AND "
+                             "table = 'samples' AND active", {"db": store.db})
+        assert len(days) == 2
+    with ClickHouseStore.open(store_url) as again:          # the agent restarted: its spool sends them again
+        assert again.insert_windows([*batch, earlier, fresh]) == [False] * 5 + [True]
+        assert again.insert_windows([*batch, earlier, fresh]) == [False] * 6
+        assert again.total_samples(Selector()) == 6 * 400
+        assert len(again.windows()) == 6 and sum(w["samples"] for w in again.windows()) == 6 * 400
+        again.use_rollup = False
+        assert again.total_samples(Selector()) == 6 * 400
+
+
 def test_merged_windows_equal_the_sum_of_their_profiles(store_url):
     now = time.time() - 3600
     with ClickHouseStore.open(store_url) as store:
