@@ -3,7 +3,8 @@
 symbolized: what the agent paid before, when --cgroup/--comm filtered the finished window).
 
 One demo workload runs in a fresh cgroup (v2), a copy of it under another name runs outside and keeps the other
-CPU busy, and the rest of the machine does what it does. The three agents run one after the other, round-robin
+CPU busy, and the rest of the machine does what it does. The peer is `perf record -a -G CGROUP -F 19 -g` (it only
+writes the cgroup's samples to a file). The three agents and perf run one after the other, round-robin
 (`--reps`), each for the same seconds with 10 s windows into a ClickHouse server started here. Each prints:
 its process tree's CPU and peak RSS (benchmarks/measure.py), what it stored and filtered, and its own CPU per
 window as it measured and stored it: after the first window (start-up: imports, the /proc snapshot, the symbol
@@ -86,6 +87,10 @@ def main() -> None:
         f"--cgroup {cgroup.name}": ["--cgroup", cgroup.name],
     }
     url = server.url("scope")
+    perf = shutil.which("perf")
+    if perf is None:
+        raise SystemExit("perf is not installed (apt-get install linux-perf)")
+    perf_runs = []
     try:
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; {args.seconds:.0f} s "
               f"per run at -F {args.freq}, {args.reps} rounds; {inside_bin.name} in the cgroup, {outside_bin.name} "
@@ -114,6 +119,11 @@ def main() -> None:
                       f"of one CPU), peak RSS {r['rss']:5.0f} MB; stored {r['samples']:,} samples, "
                       f"{r['filtered']:,} outside the scope; after the first window {100 * r['steady']:.2f}% "
                       f"of one CPU ({r['per_window_ms']:.0f} ms per window)", flush=True)
+            peer = run([perf, "record", "-q", "-e", "cpu-clock", "-F", str(args.freq), "-g", "-a", "-G", cgroup.name,
+                        "-o", str(tmp / "perf.data"), "--", "sleep", str(args.seconds)])
+            perf_runs.append(peer)
+            print(f"  round {rep + 1} {'perf record -a -G':34s}: tree CPU {peer.cpu:6.2f} s "
+                  f"({100 * peer.cpu / peer.wall:.2f}% of one CPU), peak RSS {peer.peak_rss_mib:5.0f} MB", flush=True)
         print("means over the rounds:")
         base = None
         for name, runs in results.items():
@@ -125,6 +135,14 @@ def main() -> None:
             print(f"  {name:34s}: tree CPU {cpu:6.2f} s ({cpu / base[0]:.2f}x the unscoped agent), after the first "
                   f"window {100 * steady:.2f}% of one CPU ({window_ms:.0f} ms per window, "
                   f"{steady / base[1] if base[1] else 0:.2f}x), peak RSS {rss:.0f} MB")
+        perf_cpu = sum(r.cpu for r in perf_runs) / len(perf_runs)
+        perf_rss = max(r.peak_rss_mib for r in perf_runs)
+        cgroup_runs = results[f"--cgroup {cgroup.name}"]
+        agent_cpu = sum(r["cpu"] for r in cgroup_runs) / len(cgroup_runs)
+        agent_rss = max(r["rss"] for r in cgroup_runs)
+        print(f"  {'perf record -a -G':34s}: tree CPU {perf_cpu:6.2f} s, peak RSS {perf_rss:.0f} MB")
+        print(f"ratio agent --cgroup / perf record -a -G: CPU {agent_cpu / max(perf_cpu, 1e-9):.1f}x, "
+              f"peak RSS {agent_rss / max(perf_rss, 1e-9):.1f}x")
         print(f"load average at end: {os.getloadavg()[0]:.2f}")
     finally:
         for process in (inside, outside):
