@@ -60,6 +60,7 @@ DEFAULT_MAX_RSS = 150 << 20     # the worker drops its symbolizer caches above t
 RESET_MIN_GAIN = 32 << 20       # ... once they have grown by this much since the last drop
 LABEL_CACHE_SIZE = 4096
 MAX_PENDING_WINDOWS = 30
+WORKER_NICE = 10
 RETENTION_CHECK_S = 3600
 
 
@@ -414,6 +415,11 @@ def _worker_main(options: AgentOptions, host: str, work, results, notify: Callab
     `resync` (an Event) asks the sampler for a window that starts with a snapshot of every process."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the sampler process decides when to stop, then flushes through us
+    with contextlib.suppress(OSError):
+        # Decoding can wait, the host's own work cannot: on a saturated machine the worker runs when a CPU is free
+        # (windows wait in the queue; past MAX_PENDING_WINDOWS they are skipped and counted). The sampler keeps
+        # its priority: its rings must be read in time.
+        os.nice(WORKER_NICE)
     parent = os.getppid()
     shipper = _Shipper(options, host, notify, make_symbolizer, resync.set if resync is not None else lambda: None)
     try:

@@ -17,6 +17,7 @@ from hwprof.perf.abi import (
     MISC_COMM_EXEC,
     MISC_CPUMODE_MASK,
     MISC_MMAP_BUILD_ID,
+    MISC_MMAP_DATA,
     MISC_SWITCH_OUT,
     MISC_SWITCH_OUT_PREEMPT,
     ReadFormat,
@@ -132,6 +133,13 @@ class SampleLayout:
         fields = tuple(names)
         return lambda buf, pos: SampleId(**dict(zip(fields, unpack(buf, pos), strict=True)))
 
+    @cached_property
+    def trailer_time_at(self) -> int | None:
+        """Offset of TIME from the start of the sample_id trailer, None when the trailer has no time."""
+        if not self.sample_id_all or not self.sample_type & _ST_TIME:
+            return None
+        return 8 if self.sample_type & _ST_TID else 0
+
     @property
     def trailer_id_from_end(self) -> int | None:
         """Bytes from the end of a non-sample record back to its id (perf's is_pos), None when absent."""
@@ -146,7 +154,13 @@ class SampleLayout:
         return after + 8
 
 
-@dataclass(frozen=True)
+# Records are values: nothing changes one after it is made, and they hash by value. They are not frozen
+# dataclasses all the same: a frozen dataclass sets each field through object.__setattr__, ~6 us a record against
+# ~0.7 us with slots, and a busy machine's capture has side records by the hundred thousand.
+_RECORD = {"slots": True, "unsafe_hash": True}
+
+
+@dataclass(**_RECORD)
 class SampleId:
     """The sample_id trailer of a non-sample record (present with attr.sample_id_all)."""
 
@@ -158,10 +172,10 @@ class SampleId:
     cpu: Cpu = -1
 
 
-_NO_SAMPLE_ID = SampleId()
+_NO_SAMPLE_ID = SampleId()  # never changed (see _RECORD)
 
 
-@dataclass(frozen=True)
+@dataclass(**_RECORD)
 class Sample:
     misc: int = 0
     ip: Address = 0
@@ -197,7 +211,7 @@ class Sample:
         return self.misc & MISC_CPUMODE_MASK
 
 
-@dataclass(frozen=True)
+@dataclass(**_RECORD)
 class Mmap:
     """MMAP or MMAP2: a file (or anonymous region) mapped into a process."""
 
@@ -222,7 +236,40 @@ class Mmap:
         return self.start + self.length
 
 
-@dataclass(frozen=True)
+_REF_PID_MISC = struct.Struct("<xxxxxxHi")    # misc (header), pid (the first body field)
+_REF_PROT = struct.Struct("<I")               # MMAP2's prot, at byte 64
+
+
+@dataclass(slots=True)
+class MmapRef:
+    """An MMAP/MMAP2 record kept as its bytes, parsed (`parse()`) only when its mapping is needed.
+
+    A machine that starts processes all the time sends several mappings per process start; most of those processes
+    exit without a sample in them, and their mappings are never looked at (hwprof agent)."""
+
+    data: bytes
+    layout: SampleLayout | None
+
+    @property
+    def pid(self) -> Pid:
+        return _REF_PID_MISC.unpack_from(self.data, 0)[1]
+
+    @property
+    def is_code(self) -> bool:
+        """False for a data mapping (perf record -d) and for an MMAP2 without PROT_EXEC: never code."""
+        misc = _REF_PID_MISC.unpack_from(self.data, 0)[0]
+        if misc & MISC_MMAP_DATA:
+            return False
+        if self.data[0] == _MMAP2 and len(self.data) >= 68:
+            prot = _REF_PROT.unpack_from(self.data, 64)[0]
+            return not prot or bool(prot & 4)
+        return True
+
+    def parse(self) -> Mmap:
+        return parse_record(self.data, 0, self.layout)
+
+
+@dataclass(**_RECORD)
 class Comm:
     pid: Pid
     tid: Tid
@@ -231,7 +278,7 @@ class Comm:
     sample_id: SampleId = field(default_factory=SampleId)
 
 
-@dataclass(frozen=True)
+@dataclass(**_RECORD)
 class TaskEvent:
     """FORK or EXIT."""
 
@@ -244,14 +291,14 @@ class TaskEvent:
     sample_id: SampleId = field(default_factory=SampleId)
 
 
-@dataclass(frozen=True)
+@dataclass(**_RECORD)
 class Lost:
     id: int
     lost: int
     sample_id: SampleId = field(default_factory=SampleId)
 
 
-@dataclass(frozen=True)
+@dataclass(**_RECORD)
 class Throttle:
     throttled: bool
     time: Nanoseconds
@@ -260,7 +307,7 @@ class Throttle:
     sample_id: SampleId = field(default_factory=SampleId)
 
 
-@dataclass(frozen=True)
+@dataclass(**_RECORD)
 class Switch:
     """SWITCH (the sample's own task) or SWITCH_CPU_WIDE (with the task switched to or from)."""
 
@@ -271,7 +318,7 @@ class Switch:
     sample_id: SampleId = field(default_factory=SampleId)
 
 
-@dataclass(frozen=True)
+@dataclass(**_RECORD)
 class ReadRecord:
     """READ: an inherited counter's final value, written when the thread that owned it exits."""
 
@@ -281,7 +328,7 @@ class ReadRecord:
     sample_id: SampleId = field(default_factory=SampleId)
 
 
-@dataclass(frozen=True)
+@dataclass(**_RECORD)
 class OtherRecord:
     """Any record this module does not model field by field; kept whole."""
 
@@ -315,6 +362,9 @@ def whole_records_length(buf: bytes | memoryview, offset: int = 0, end: int | No
 
 
 def _cstring(buf: bytes | memoryview, start: int, end: int) -> str:
+    if isinstance(buf, bytes):
+        nul = buf.find(0, start, end)
+        return buf[start:end if nul < 0 else nul].decode("utf-8", "replace")
     raw = bytes(buf[start:end])
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 

@@ -23,7 +23,18 @@ import numpy as np
 
 from hwprof.errors import HwprofError
 from hwprof.perf.abi import SampleType
-from hwprof.perf.records import Comm, Lost, Mmap, OtherRecord, ReadRecord, SampleLayout, Switch, TaskEvent, Throttle
+from hwprof.perf.records import (
+    Comm,
+    Lost,
+    Mmap,
+    MmapRef,
+    OtherRecord,
+    ReadRecord,
+    SampleLayout,
+    Switch,
+    TaskEvent,
+    Throttle,
+)
 from hwprof.perfdata.reader import PerfDataFile
 from hwprof.pipeline.arrays import sorted_unique
 from hwprof.pipeline.assemble import StackedSamples, assemble_profile
@@ -63,12 +74,6 @@ class _Collector(RecordHandler):
             for kind in stage.record_kinds:
                 self._staged[int(kind)].append(stage)
 
-    def callbacks(self) -> dict:
-        out = super().callbacks()
-        for kind in self._staged:
-            out.setdefault(kind, self.other)
-        return out
-
     # --- samples ------------------------------------------------------------------------------------
     def samples(self, records: SampleRecords) -> None:
         words = np.frombuffer(records.buffer, dtype="<u8", count=len(records.buffer) // 8)
@@ -95,6 +100,23 @@ class _Collector(RecordHandler):
     def mmap(self, rec: Mmap, when: int) -> None:
         self.spaces.mmap(when, rec)
         self._forward(rec, when)
+
+    def mmap_ref(self, ref: MmapRef, when: int) -> None:
+        self.spaces.mmap_ref(when, ref)
+
+    def unparsed_kinds(self) -> frozenset[int]:
+        """Mappings stay unparsed unless a stage takes them as records."""
+        kinds = super().unparsed_kinds()
+        return frozenset() if kinds & self._staged.keys() else kinds
+
+    def callbacks(self) -> dict:
+        out = super().callbacks()
+        for kind in self._staged:
+            out.setdefault(kind, self.other)
+        if not self.unparsed_kinds():
+            for kind in super().unparsed_kinds():
+                out[kind] = self.mmap
+        return out
 
     def comm(self, rec: Comm, when: int) -> None:
         self.spaces.comm(when, rec)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwprof.perf.abi import MISC_MMAP_DATA, RecordType
-from hwprof.perf.records import Comm, Mmap, TaskEvent
+from hwprof.perf.records import Comm, Mmap, MmapRef, TaskEvent
 from hwprof.units import Pid, Tid
 
 
@@ -57,13 +57,24 @@ class Space:
         return np.where(ok, idx, -1)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per side record, and frozen fields cost a setattr call each
 class _Change:
     when: int
-    kind: str            # "mmap", "exec", "fork", "base" (a carried-over space)
+    kind: str            # "mmap", "exec", "fork", "base" (a carried-over space), "none" (a mapping of no process)
     mmap: Mmap | None = None
     parent: Pid = -1
     space: Space | None = None
+    ref: MmapRef | None = None   # "mmap" not parsed yet (mmap is None until a replay needs it)
+
+    def mapping(self) -> Mmap | None:
+        """The mapping of an "mmap" change, parsed on first use; None when it turns out not to be a process's."""
+        if self.mmap is None and self.ref is not None:
+            mmap, self.ref = self.ref.parse(), None
+            if _is_process_mapping(mmap):
+                self.mmap = mmap
+            else:
+                self.kind = "none"
+        return self.mmap
 
 
 class AddressSpaces:
@@ -79,11 +90,15 @@ class AddressSpaces:
 
     # --- what the walk feeds in ----------------------------------------------------------------------
     def mmap(self, when: int, rec: Mmap) -> None:
-        if rec.pid == -1 or rec.filename.startswith("[kernel.kallsyms]") or rec.filename.startswith("[guest"):
-            return  # the kernel image: resolved from kallsyms, not from a mapping
-        if rec.misc & MISC_MMAP_DATA or (rec.prot and not rec.prot & 4):
-            return  # data mapping (perf record -d): never code
-        self._change(rec.pid, _Change(when, "mmap", rec))
+        if _is_process_mapping(rec) and not rec.misc & MISC_MMAP_DATA and (not rec.prot or rec.prot & 4):
+            self._change(rec.pid, _Change(when, "mmap", rec))
+
+    def mmap_ref(self, when: int, ref: MmapRef) -> None:
+        """A mapping kept unparsed until a replay of its process needs it (most processes of a busy machine
+        exit without a sample)."""
+        pid = ref.pid
+        if pid != -1 and ref.is_code:
+            self._change(pid, _Change(when, "mmap", ref=ref))
 
     def snapshot(self, pid: Pid, maps: list[Mmap]) -> None:
         """Mappings of a process that ran before the capture (from /proc/PID/maps): valid from the start."""
@@ -137,17 +152,24 @@ class AddressSpaces:
         if found is not None:
             return found
         since = max(g for g in states if g < gen)
-        state = states[since].copy()
+        state, shared = states[since], True   # copied before its first change: built spaces never change
         for change in changes[since:gen]:
             if change.kind == "mmap":
-                state.insert(change.mmap)
+                mmap = change.mapping()
+                if mmap is None:
+                    continue
+                if shared:
+                    state, shared = state.copy(), False
+                state.insert(mmap)
+            elif change.kind == "none":
+                continue
             elif change.kind == "exec":
-                state = Space()
+                state, shared = Space(), False
             elif change.kind == "base":
-                state = change.space.copy()
+                state, shared = change.space, True
             else:  # fork: the parent's space as it was when it forked
                 parent = change.parent
-                state = self.at(parent, change.when).copy() if parent != pid else Space()
+                state, shared = (self.at(parent, change.when), True) if parent != pid else (Space(), False)
         states[gen] = state
         return state
 
@@ -159,7 +181,8 @@ class AddressSpaces:
         for tid in self._exited:
             self.comms.pop(tid, None)
             self.pid_of_tid.pop(tid, None)
-        latest = {pid: self.latest(pid) for pid in self.changes if pid not in exited_processes}
+        latest = {pid: changes[0].space if len(changes) == 1 and changes[0].kind == "base" else self.latest(pid)
+                  for pid, changes in self.changes.items() if pid not in exited_processes}
         self.changes.clear()
         for pid, space in latest.items():
             if space.maps:
@@ -172,7 +195,7 @@ class AddressSpaces:
         """Every file name `pid`'s mappings had over the capture (or since the last carry-over), oldest first."""
         names: dict[str, None] = {}
         for change in self.changes.get(pid, ()):
-            if change.mmap is not None:
+            if change.kind == "mmap" and change.mapping() is not None:
                 names[change.mmap.filename] = None
             elif change.space is not None:
                 names.update(dict.fromkeys(m.filename for m in change.space.maps))
@@ -188,3 +211,8 @@ class AddressSpaces:
             changes.sort(key=lambda c: c.when)  # stable: records of equal time keep their stream order
             self._sorted.add(pid)
         return changes
+
+
+def _is_process_mapping(rec: Mmap) -> bool:
+    """Not the kernel image (resolved from kallsyms, not from a mapping) nor a guest's."""
+    return rec.pid != -1 and not rec.filename.startswith("[kernel.kallsyms]") and not rec.filename.startswith("[guest")

@@ -29,6 +29,7 @@ from hwprof.perf.records import (
     Comm,
     Lost,
     Mmap,
+    MmapRef,
     OtherRecord,
     ReadRecord,
     RecordError,
@@ -40,6 +41,8 @@ from hwprof.perf.records import (
 )
 
 _HEADER_TYPE = struct.Struct("<IxxH")
+_TIME = struct.Struct("<Q")
+_MMAP_MIN_BODY = 40  # header + pid, tid, start, len, pgoff: what an MmapRef reads before it is parsed
 _SAMPLE = int(RecordType.SAMPLE)  # plain ints: enum comparisons cost in the per-record loop
 _USER_TYPES = int(RecordType.HEADER_ATTR)
 _COMPRESSED = int(RecordType.COMPRESSED)
@@ -151,6 +154,9 @@ class RecordHandler:
 
     def mmap(self, rec: Mmap, when: int) -> None: ...
 
+    def mmap_ref(self, ref: MmapRef, when: int) -> None:
+        """Instead of mmap(): the record unparsed, for a handler that may never look at most mappings."""
+
     def comm(self, rec: Comm, when: int) -> None: ...
 
     def fork(self, rec: TaskEvent, when: int) -> None: ...
@@ -166,6 +172,12 @@ class RecordHandler:
     def read(self, rec: ReadRecord, when: int) -> None: ...
 
     def other(self, rec: OtherRecord, when: int) -> None: ...
+
+    def unparsed_kinds(self) -> frozenset[int]:
+        """Record types whose callback takes the record's bytes (MmapRef), not a parsed record."""
+        if type(self).mmap_ref is RecordHandler.mmap_ref:
+            return frozenset()
+        return frozenset(int(t) for t in _CALLBACK_TYPES["mmap_ref"])
 
     def callbacks(self) -> dict[int, Callable]:
         """Record type -> bound callback, for the kinds this handler overrides."""
@@ -186,6 +198,7 @@ class RecordHandler:
 
 _CALLBACK_TYPES: dict[str, tuple[RecordType, ...]] = {
     "mmap": (RecordType.MMAP, RecordType.MMAP2),
+    "mmap_ref": (RecordType.MMAP, RecordType.MMAP2),   # after "mmap": a handler with both gets references
     "comm": (RecordType.COMM,),
     "fork": (RecordType.FORK,),
     "exit": (RecordType.EXIT,),
@@ -215,6 +228,7 @@ class RecordWalk:
         self.stats = WalkStats()
         self.compressed = 0
         self._callbacks = handler.callbacks()
+        self._unparsed = handler.unparsed_kinds()
         self._wants_samples = "samples" in _overridden(handler)
         self._carry = b""
         self._side_seq = 0
@@ -268,6 +282,7 @@ class RecordWalk:
         append_seq = sample_seqs.append
         unpack = _HEADER_TYPE.unpack_from
         callbacks = self._callbacks
+        unparsed = self._unparsed
         table = self.table
         timed = table.timed
         side_seq = self._side_seq
@@ -296,7 +311,17 @@ class RecordWalk:
                     break  # not a record type: a damaged header
                 side_seq += 1
                 callback = callbacks.get(rtype)
-                if callback is not None:
+                if callback is not None and rtype in unparsed:
+                    layout = table.side_layout(chunk, pos, size)
+                    trailer = layout.trailer_size
+                    if size < _MMAP_MIN_BODY + trailer:
+                        self.stats.unparsable[rtype] = self.stats.unparsable.get(rtype, 0) + 1
+                    else:
+                        when = _TIME.unpack_from(chunk, pos + size - trailer + layout.trailer_time_at)[0] \
+                            if timed else side_seq
+                        self.last_when = max(self.last_when, when)
+                        callback(MmapRef(chunk[pos:pos + size], layout), when)
+                elif callback is not None:
                     try:
                         rec = parse_record(chunk, pos, table.side_layout(chunk, pos, size))
                     except RecordError:
