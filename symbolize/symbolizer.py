@@ -49,6 +49,7 @@ class Symbolizer:
         self._by_build_id: dict[bytes, _Module] = {}  # one index for copies of one binary at several paths
         self._kernel = None
         self._perf_maps: dict[str, object] = {}
+        self._unwind_tables: dict[tuple[str, bytes | None], tuple[tuple[int, int, int], object]] = {}
         self._warned: set[str] = set()
         self.index_cache_hits = 0
         self.index_builds = 0
@@ -311,9 +312,16 @@ class Symbolizer:
         """The binary's CFI rows (hwprof.unwind.table.UnwindTable), found and cached like its symbols."""
         from hwprof.symbolize.cfi import load_or_build_table
 
+        key = (path, build_id)
+        identity = (0, 0, 0) if path == "[vdso]" else _file_identity(self.search.rooted(path))  # vdso: this kernel's
+        kept = self._unwind_tables.get(key)
+        if kept is not None and kept[0] == identity:
+            return kept[1]  # a long-lived symbolizer (hwprof agent) unwinds the same libraries every window
         table = load_or_build_table(path, build_id, self.cache_dir, self.search)
         if table.notes:
             self._warn(f"{path} (unwind)", list(table.notes))
+        if identity is not None:
+            self._unwind_tables[key] = (identity, table)
         return table
 
     def jit_unwind_table(self, perf_map_path: str | None, binaries: list[str]):
@@ -407,3 +415,12 @@ def _assumed_layout(debug_image):
     view.segments = tuple(replace(seg, offset=seg.vaddr - base, filesz=seg.memsz) for seg in debug_image.segments)
     view.__dict__.pop("_vaddr_spans", None)
     return view
+
+
+def _file_identity(path: str) -> tuple[int, int, int] | None:
+    """(inode, size, mtime): a file replaced at the same path (an upgrade) is not the one a table was built from."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
