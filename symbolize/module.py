@@ -2,8 +2,9 @@
 
 DWARF gives file, line and the inline chain; the ELF symbol table names what DWARF lacks
 (assembly, stripped objects, PLT stubs) and gives symbol offsets. The expensive part -- the DWARF
-index -- is stored under the cache directory keyed by build-id plus the identity (size, mtime) of
-both the binary and the debug file, so any change to either rebuilds it.
+index -- is stored under the cache directory keyed by the binary's and the debug file's identity: build-id and size
+when they carry one (copies of one library at other paths share the entry), else path, size and mtime, so any change
+to either rebuilds it.
 """
 
 from __future__ import annotations
@@ -62,15 +63,23 @@ def default_cache_dir() -> str:
     return os.path.join(xdg, "hwprof")
 
 
-def _identity(path: str) -> str:
+def _identity(path: str, build_id: bytes | None) -> str:
+    """What a cache entry made from this file is keyed by. A file carrying `build_id`: the build-id and its size, so
+    every copy of one binary (each virtualenv's numpy, a container's libc) shares one entry, while a stripped and an
+    unstripped file of one build-id (different sizes) do not. Any other file: its real path, size and mtime."""
+    from hwprof.symbolize.elf import read_build_id
+
     st = os.stat(path)
+    if build_id and read_build_id(path) == build_id:
+        return f"build-id:{build_id.hex()}:{st.st_size}"
     return f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def cache_path(cache_dir: str, build_id: bytes | None, binary: str, debug_file: str | None,
                suffix: str = ".symc") -> str:
-    binary_id = _identity(binary) if os.path.exists(binary) else binary
-    debug_id = _identity(debug_file) if debug_file else "-"
+    """The cache file for what is built from `binary` and its `debug_file` (see _identity for the key)."""
+    binary_id = _identity(binary, build_id) if os.path.exists(binary) else binary
+    debug_id = _identity(debug_file, build_id) if debug_file else "-"
     digest = hashlib.sha1(f"{_CACHE_VERSION}|{binary_id}|{debug_id}".encode()).hexdigest()[:16]
     stem = build_id.hex() if build_id else "nobuildid"
     return os.path.join(cache_dir, "symbolize", f"{stem}-{digest}{suffix}")
@@ -115,11 +124,15 @@ def _encode_symbols(table: SymbolTable) -> bytes:
     count = len(table.starts)
     reach = table.reach if table.reach is not None else table.ends
     names = table.names if isinstance(table.names, PackedStrings) else PackedStrings.pack(list(table.names))
-    files = list(table.files) if table.files else [None] * count
-    distinct: dict[str, int] = {}
-    file_index = [NO_STRING if f is None else distinct.setdefault(f, len(distinct)) for f in files]
+    if isinstance(table.files, IndexedStrings) and len(table.files) == count:  # a freshly built table's column
+        distinct, file_index = list(table.files.distinct), table.files.index_column
+    else:
+        files = list(table.files) if table.files else [None] * count
+        first_row: dict[str, int] = {}
+        file_index = [NO_STRING if f is None else first_row.setdefault(f, len(first_row)) for f in files]
+        distinct = list(first_row)
     aliases = [[addr, list(group)] for addr, group in table.aliases.items()]
-    meta = json.dumps({"files": list(distinct), "aliases": aliases, "unnamed": sorted(table.unnamed)},
+    meta = json.dumps({"files": distinct, "aliases": aliases, "unnamed": sorted(table.unnamed)},
                       ensure_ascii=False).encode("utf-8", "surrogateescape")
     parts = [_SYMBOLS_MAGIC, count.to_bytes(8, "little")]
     for column in (table.starts, table.ends, reach, names.starts, names.ends):

@@ -70,10 +70,23 @@ def test_index_is_cached_and_rebuilt_when_the_file_changes(programs, tmp_path):
     second = Symbolizer(cache_dir=str(tmp_path / "c"))
     assert second.symbolize_offsets(str(binary), off) == first.symbolize_offsets(str(binary), off)
     assert (second.index_builds, second.index_cache_hits) == (0, 1)
-    os.utime(binary, ns=(1, 1))  # same bytes, new identity: the cache must not be trusted
+    os.utime(binary, ns=(1, 1))  # touched, same build-id and size: the same binary, as a copy elsewhere would be
+    assert Symbolizer(cache_dir=str(tmp_path / "c")).symbolize_offsets(str(binary), off) == first.symbolize_offsets(
+        str(binary), off)
+    binary.write_bytes(programs.inline.read_bytes() + b"\0" * 64)  # one build-id, another file: rebuilt
     third = Symbolizer(cache_dir=str(tmp_path / "c"))
     third.symbolize_offsets(str(binary), off)
     assert third.index_builds == 1
+    # Without a build-id, the path, size and mtime are the identity: touched means rebuilt.
+    no_id = tmp_path / "no-build-id"
+    no_id.write_bytes(programs.debuglink_target.read_bytes())
+    main = np.array([vaddr_to_file_offset(str(no_id), _nm(no_id)["main"])], dtype=np.uint64)
+    fourth = Symbolizer(cache_dir=str(tmp_path / "c"))
+    fourth.symbolize_offsets(str(no_id), main)
+    os.utime(no_id, ns=(1, 1))
+    fifth = Symbolizer(cache_dir=str(tmp_path / "c"))
+    fifth.symbolize_offsets(str(no_id), main)
+    assert (fourth.index_builds, fifth.index_builds) == (1, 1)
 
 
 def test_read_build_id_matches_readelf(programs):

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from hwprof.symbolize.demangle import demangle
 from hwprof.symbolize.dwarf_index import DwarfIndex, DwarfIndexError
-from hwprof.symbolize.elf import SymbolTable, _build_id_in_notes, _parse_debuglink, _unnamed_functions
+from hwprof.symbolize.elf import SymbolTable, _build_id_in_notes, _parse_debuglink
 from hwprof.symbolize.frame import SymbolizedFrame, make_frame, unknown_frame
 from hwprof.symbolize.jit import PerfMap
 from hwprof.symbolize.kernel import KernelSymbols
 from hwprof.symbolize.module import _decode_symbols, _encode_symbols, strip_clone_suffix
+from hwprof.symbolize.symbol_build import _sub_names, _unnamed_functions
 
 from hwprof.errors import HwprofError
 
@@ -170,11 +171,20 @@ def test_functions_only_eh_frame_describes_are_named_sub_start_until_the_next_sy
               0x1140: 0x1150,  # inside the second symbol's reach: that symbol's
               0x1200: 0x1210,  # past every symbol
               0x0800: 0x0810}  # before every symbol
-    assert _unnamed_functions(bounds, starts, reach) == [
-        (0x0800, 0x0810, 0x0810, "sub_800", None), (0x1040, 0x1090, 0x1090, "sub_1040", None),
-        (0x10F0, 0x1100, 0x1100, "sub_10f0", None), (0x1200, 0x1210, 0x1210, "sub_1200", None)]
-    assert _unnamed_functions(bounds, [], []) == [
-        (start, end, end, f"sub_{start:x}", None) for start, end in sorted(bounds.items())]
+
+    def unnamed(starts, reach):
+        fde = sorted(bounds.items())
+        found = _unnamed_functions(np.array([s for s, _ in fde], dtype=np.uint64),
+                                   np.array([e for _, e in fde], dtype=np.uint64), starts, reach)
+        return [(start, end) for start, end in zip(found[0].tolist(), found[1].tolist(), strict=True)]
+
+    assert unnamed(starts, reach) == [(0x0800, 0x0810), (0x1040, 0x1090), (0x10F0, 0x1100), (0x1200, 0x1210)]
+    assert unnamed([], []) == sorted(bounds.items())
+
+
+def test_unnamed_functions_are_named_by_their_start_in_lowercase_hex():
+    starts = [0, 0x9, 0x15B40, 0xFFFFFFFFFFFFFFFF, 0x10]
+    assert list(_sub_names(np.array(starts, dtype=np.uint64))) == [f"sub_{s:x}" for s in starts]
 
 
 @pytest.mark.parametrize("data", [b"", b"SYMC", b"NOPE" + b"\0" * 100, b"SYMC\x09\0\0\0" + b"\xff" * 72])
