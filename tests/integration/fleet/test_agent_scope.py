@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
@@ -89,9 +91,11 @@ def test_an_unknown_cgroup_stops_the_agent_before_it_starts(store_url, tmp_path)
 def test_the_agent_with_comm_stores_only_that_program_and_counts_the_rest(store_url, demo_workload, tmp_path):
     """--comm keeps the named program's samples; every other process's samples are counted as outside the scope,
     not stored."""
-    demo = subprocess.Popen([str(demo_workload), "30"], stdout=subprocess.DEVNULL)
+    program = tmp_path / f"scope{uuid.uuid4().hex[:8]}"  # a name no other process of the machine has
+    shutil.copy(demo_workload, program)
+    demo = subprocess.Popen([str(program), "30"], stdout=subprocess.DEVNULL)
     other = subprocess.Popen(["sh", "-c", "while :; do :; done"])
-    comm = demo_workload.name[:15]
+    comm = program.name
     try:
         time.sleep(0.3)
         stats = _run_agent(store_url, tmp_path, "--comm", comm, "--host", "comm-t")
