@@ -33,3 +33,18 @@ def test_only_relative_relocations(tmp_path):
     assert "R_X86_64_RELATIVE" in relocations and "JUMP_SLO" not in relocations
     table = build_symbol_table(open_image(str(binary)))
     assert {"_start", "one", "two"} <= set(table.names)
+
+
+def test_a_symbol_table_that_cannot_be_built_costs_its_names_only(tmp_path, monkeypatch, caplog):
+    """The symbolizer never raises for one bad binary: its frames keep their module and offset, with a warning."""
+    import numpy as np
+    from hwprof.symbolize import Symbolizer
+
+    def broken(*args, **kwargs):
+        raise IndexError("a bug in the table builder")
+
+    monkeypatch.setattr("hwprof.symbolize.module.load_or_build_symbols", broken)
+    symbolizer = Symbolizer(cache_dir=str(tmp_path / "cache"), debuginfod=False)
+    chains = symbolizer.symbolize_offsets("/usr/bin/bash", np.array([0x1000], dtype=np.uint64))
+    assert len(chains) == 1 and chains[0][-1].function is None
+    assert "could not be read" in caplog.text
