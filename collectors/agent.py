@@ -241,33 +241,38 @@ class _Shipper:
             self.notify(f"{message}; spooling windows to {self.spool.directory} until it is back")
         self.close()
 
-    def _send(self, batches: list[WindowBatch], first_attempt: bool = False) -> bool:
-        """Send windows in one insert per table; False when the store is away (the caller spools them)."""
+    def _send(self, batches: list[WindowBatch], first_attempt: bool = False) -> list[WindowBatch]:
+        """Send windows in one insert per table; returns the ones left unsent because the store is away (the
+        caller spools them): all of them, or, after a refused batch was retried window by window, the rest."""
         from hwprof.fleet.clickhouse import StoreUnavailable
 
         try:
             new = self._connect().insert_windows(batches, first_attempt=first_attempt)
         except StoreUnavailable as exc:
             self._note_down(str(exc))
-            return False
-        except HwprofError as exc:
+            return list(batches)
+        except Exception as exc:  # noqa: BLE001 -- the server (HwprofError) or the driver refused these rows
             self.close()
             if len(batches) > 1:
-                # The server refused the insert (not a network failure): one window's rows may be the cause, and
-                # must not keep the others out. Each goes alone, checked (part of the batch may be stored).
-                return all([self._send([batch]) for batch in batches])
+                # Not a network failure: one window's rows may be the cause, and must not keep the others out.
+                # Each goes alone, checked (part of the batch may be stored); if the store goes away meanwhile,
+                # the ones not sent yet are left to the spool.
+                for i, batch in enumerate(batches):
+                    if self._send([batch]):
+                        return batches[i:]
+                return []
             # Retrying the same rows would fail again and block the windows behind it: counted, reported, left out.
             self.stats.failed_windows += 1
             self.notify(f"the store refused window {batches[0].window_id:016x} ({batches[0].samples:,} samples): "
                         f"{exc}")
-            return True
+            return []
         if self._store_down_since is not None:
             self.notify(f"store is back after {time.monotonic() - self._store_down_since:.0f} s")
             self._store_down_since = None
         self._enforce_retention()
         self.stats.sent += sum(new)
         self.stats.already_stored += len(new) - sum(new)
-        return True
+        return []
 
     def _enforce_retention(self) -> None:
         """Once an hour: drop day partitions older than --retention-days (the TTL of servers that lack one).
@@ -298,11 +303,13 @@ class _Shipper:
                     self.spool.stats.dropped_windows += 1
                     continue
                 loaded.append((path, batch))
-            if loaded and not self._send([batch for _, batch in loaded]):
+            unsent = {id(batch) for batch in self._send([batch for _, batch in loaded])} if loaded else set()
+            for path, batch in loaded:
+                if id(batch) not in unsent:
+                    self.spool.remove(path)
+                    self.stats.backlog_sent += 1
+            if unsent:
                 break
-            for path, _ in loaded:
-                self.spool.remove(path)
-                self.stats.backlog_sent += 1
         self._count_spool_drops()
 
     def _ship(self, batch: WindowBatch) -> None:
@@ -321,11 +328,11 @@ class _Shipper:
             return
         if self.spool.files():
             self.drain_spool()
-        if self.spool.files() or not self._send(pending, first_attempt=True):
-            for batch in pending:
-                for message in self.spool.put(batch):
-                    self.notify(message)
-                self.stats.spooled += 1
+        unsent = pending if self.spool.files() else self._send(pending, first_attempt=True)
+        for batch in unsent:
+            for message in self.spool.put(batch):
+                self.notify(message)
+            self.stats.spooled += 1
         self._count_spool_drops()
 
     def finish(self) -> None:

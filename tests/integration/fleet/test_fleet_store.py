@@ -329,3 +329,27 @@ def test_an_interrupted_upgrade_is_named_not_filled_twice(store_url):
         store.execute(view_ddl(MIGRATIONS[3][1]))      # the view exists, the version row does not
     with pytest.raises(HwprofError, match="interrupted while filling samples_10m; drop"):
         ClickHouseStore.open(store_url)
+
+
+def test_a_window_the_store_refuses_costs_only_itself_in_a_batch(store_url, tmp_path):
+    """The agent's shipper sends three windows in one batch (a 30 s send interval); one of them holds a row the
+    driver cannot encode. That window is counted as failed and reported; the other two are stored, nothing is
+    spooled, and an unsent window never waits behind the refused one."""
+    from hwprof.collectors.agent import AgentOptions, _Shipper
+
+    now = time.time() - 600
+    good = [window(1, now), window(2, now + 20)]
+    bad = window(3, now + 10)
+    bad.rows["pid"][0] = "not a pid"
+    messages: list[str] = []
+    shipper = _Shipper(AgentOptions(store_url=store_url, spool_dir=str(tmp_path / "spool"), send_interval_s=30),
+                       "h1", messages.append, make_symbolizer=None)
+    for batch in (good[0], bad, good[1]):
+        shipper._ship(batch)
+    shipper.finish()
+    assert (shipper.stats.sent, shipper.stats.failed_windows, shipper.stats.spooled) == (2, 1, 0)
+    assert [m for m in messages if "refused window" in m] == [m for m in messages if f"{bad.window_id:016x}" in m]
+    assert len(messages) == 1, messages
+    with ClickHouseStore.open(store_url) as store:
+        assert store.total_samples(Selector()) == 800
+        assert {w["window_id"] for w in store.windows()} == {f"{w.window_id:016x}" for w in good}
