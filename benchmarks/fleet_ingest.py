@@ -627,9 +627,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hwprof-ingest-bench-"))
     server = LocalClickHouse(Path(args.data) if args.data else tmp / "clickhouse", max_memory=8_000_000_000).start()
     try:
-        store = ClickHouseStore.open(server.url("bench"), timeout_s=3600)
+        store = ClickHouseStore.open(server.url("bench"), timeout_s=3600, migrate=False)
+        found = store.schema_version()
+        cpu0, t0 = process_cpu_s(server.process.pid), time.perf_counter()
+        applied = store.migrate()
+        migrated = (f"; migrated from version {found} ({', '.join(map(str, applied))} applied) in "
+                    f"{time.perf_counter() - t0:.1f} s, server CPU {process_cpu_s(server.process.pid) - cpu0:.1f} s"
+                    if applied and found else "")
         print(f"machine: {os.cpu_count()} CPUs, {load()}; ClickHouse {'.'.join(map(str, store.server_version))}; "
-              f"store schema version {store.schema_version()}", flush=True)
+              f"store schema version {store.schema_version()}{migrated}", flush=True)
         stored = store.execute("SELECT min(toUInt32(window_start)), max(toUInt32(window_start)), "
                                "uniqExact(host) FROM {db}.windows")[0]
         if stored[2]:

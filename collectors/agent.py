@@ -42,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwprof.collectors.joined import JoinedProcesses
+
 from hwprof.errors import HwprofError
 from hwprof.fleet.window import ProcessLabels, WindowBatch, stable_id, window_from_profile
 from hwprof.pipeline.scope import CommScope
@@ -355,10 +357,13 @@ class _Shipper:
         try:
             if self._symbolizer is None and self._make_symbolizer is not None:
                 self._symbolizer = self._make_symbolizer()
-            # --cgroup is the kernel's (the sampler's events count only there); --comm drops the other processes'
-            # samples as they are decoded, before their stacks are resolved or symbolized.
+            # --cgroup is the kernel's (the sampler's events and their side-band cover only the cgroup's tasks; a
+            # process moved in while it ran is filled in from /proc); --comm drops the other processes' samples as
+            # they are decoded, before their stacks are resolved or symbolized.
             scope = CommScope(self.options.comms) if self.options.comms else None
-            profile = decode_file(path, self._symbolizer, spaces=self._spaces, stages=[scope] if scope else ())
+            stages = [stage for stage in (scope, JoinedProcesses() if self.options.cgroup is not None else None)
+                      if stage is not None]
+            profile = decode_file(path, self._symbolizer, spaces=self._spaces, stages=stages)
             batch = window_from_profile(
                 profile, host=self.host, start_ns=start_ns, duration_ns=duration_ns, labels=self.options.labels,
                 labeler=self._labeler, hwprof_version=__version__,
@@ -518,7 +523,8 @@ class Agent:
         # falls between two windows (the rings hold what arrives while a window's file is finished).
         options = SamplingOptions(events=opts.events, frequency=opts.frequency, callgraph=opts.callgraph is not None,
                                   stack_dump=opts.stack_dump, max_stack=opts.max_stack, duration=opts.duration_s,
-                                  window=opts.window_s, synthesize_each_window=False)
+                                  window=opts.window_s, synthesize_each_window=False,
+                                  every_task_sideband=False)
         session = SamplingSession(target, options, self._workdir / "window-0.perf.data", cmdline=["hwprof", "agent"],
                                   notify=lambda m: None if m.startswith("stopping on ") else self.notify(m),
                                   on_window=hand_over)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 from hwprof.errors import HwprofError
 from hwprof.perf.abi import CpuMode, RecordType
-from hwprof.perf.records import pack_string
+from hwprof.perf.records import Mmap, pack_string
 from hwprof.system.procfs import read_comm, read_maps, thread_ids
 from hwprof.units import Address, Pid, Tid
 
@@ -36,12 +36,13 @@ def fork_record(pid: Pid, ppid: Pid, tid: Tid, ptid: Tid, trailer: Trailer) -> b
     return _record(RecordType.FORK, 0, struct.pack("<iiiiQ", pid, ppid, tid, ptid, 0) + trailer(pid, tid))
 
 
-def mmap_records(pid: Pid, trailer: Trailer, include_data: bool = False) -> bytes:
-    """MMAP2 records for the executable mappings of a process (all mappings with include_data)."""
+def process_mmaps(pid: Pid, include_data: bool = False) -> list[Mmap]:
+    """The executable mappings of a live process (all mappings with include_data) as the MMAP2 records the kernel
+    would have written; [] when it exited meanwhile or is not ours to read."""
     try:
         maps = read_maps(pid, executable_only=not include_data)
     except HwprofError:
-        return b""  # the process exited meanwhile, or is not ours to read
+        return []
     out = []
     for mapping in maps:
         if not mapping.executable and not include_data:
@@ -52,10 +53,19 @@ def mmap_records(pid: Pid, trailer: Trailer, include_data: bool = False) -> byte
         elif path.startswith("[") and path not in ("[vdso]", "[vsyscall]"):
             continue  # [heap], [stack], [vvar]: never code
         prot = sum(bit for ch, bit in _PROT.items() if ch in mapping.perms)
-        flags = MAP_SHARED if mapping.shared else MAP_PRIVATE
-        body = struct.pack("<iiQQQIIQQII", pid, pid, mapping.start, mapping.end - mapping.start, mapping.offset,
-                           mapping.major, mapping.minor, mapping.inode, 0, prot, flags)
-        out.append(_record(RecordType.MMAP2, CpuMode.USER, body + pack_string(path) + trailer(pid, pid)))
+        out.append(Mmap(pid, pid, mapping.start, mapping.end - mapping.start, mapping.offset, path,
+                        maj=mapping.major, min=mapping.minor, ino=mapping.inode, prot=prot,
+                        flags=MAP_SHARED if mapping.shared else MAP_PRIVATE))
+    return out
+
+
+def mmap_records(pid: Pid, trailer: Trailer, include_data: bool = False) -> bytes:
+    """MMAP2 records for the executable mappings of a process (all mappings with include_data)."""
+    out = []
+    for m in process_mmaps(pid, include_data):
+        body = struct.pack("<iiQQQIIQQII", pid, pid, m.start, m.length, m.pgoff, m.maj, m.min, m.ino, 0, m.prot,
+                           m.flags)
+        out.append(_record(RecordType.MMAP2, CpuMode.USER, body + pack_string(m.filename) + trailer(pid, pid)))
     return b"".join(out)
 
 

@@ -91,6 +91,12 @@ class SamplingOptions:
     # lost records) with the /proc snapshot of every process; the others hold the kernel's own records of what
     # changed, for a decoder that carries the address spaces from window to window (hwprof agent).
     synthesize_each_window: bool = True
+    # With a cgroup target: True records the side-band of every task (perf record -G's tracking event, and the
+    # /proc snapshot of every process), so a process moved into the cgroup after it mapped its code is still
+    # symbolized from the file alone. False keeps only the cgroup's tasks' records (they come with its events) and
+    # snapshots only its processes: far fewer records, for a reader that fills in a process that joined later from
+    # /proc while it still runs (hwprof agent, collectors/joined.py).
+    every_task_sideband: bool = True
 
 
 @dataclass(frozen=True)
@@ -291,6 +297,11 @@ class SamplingSession:
         return self.target.system_wide or (self.target.cpus is not None and not self.target.command
                                            and not self.target.pids)
 
+    @property
+    def _tracks_every_task(self) -> bool:
+        """A cgroup capture whose side-band covers every task (a dummy tracking event per CPU)."""
+        return self.target.cgroup is not None and self.options.every_task_sideband
+
     def request_synthesis(self) -> None:
         """The next window's file starts with a /proc snapshot again (without synthesize_each_window): its decoder
         lost track of the address spaces (a window skipped or not decoded)."""
@@ -330,7 +341,7 @@ class SamplingSession:
 
     def _open_all(self, groups: list[EventGroup], explicit: bool) -> None:
         rate_notices: list[str] = []
-        self._events = _sampling_attrs(groups, self.options, rate_notices, tracking=self._cgroup_fd is not None)
+        self._events = _sampling_attrs(groups, self.options, rate_notices, tracking=self._tracks_every_task)
         for message in dict.fromkeys(rate_notices):
             self.notice(message)
         pairs = self._open_targets()
@@ -349,7 +360,7 @@ class SamplingSession:
                     self.notice(f"event '{leader.spec.name}' cannot be opened here ({_short(exc)}); "
                                 f"falling back to '{FALLBACK_EVENT}'")
                     self._events = _sampling_attrs(parse_events(FALLBACK_EVENT) + self._extra_groups(), self.options,
-                                                   tracking=self._cgroup_fd is not None)
+                                                   tracking=self._tracks_every_task)
                     if kernel_fallback_done:
                         self._user_space_only()
                     continue
@@ -490,7 +501,11 @@ class SamplingSession:
         if not processes:
             writer.finish_round()
             return
-        if self._whole_machine:
+        if self.target.cgroup is not None and not self.options.every_task_sideband:
+            from hwprof.system.cgroups import cgroup_pids
+
+            writer.write(procfs.synthesize_processes(cgroup_pids(self.target.cgroup), trailer))
+        elif self._whole_machine:
             writer.write(procfs.synthesize_processes(all_pids(), trailer))
         elif self.target.pids:
             writer.write(procfs.synthesize_processes(self.target.pids, trailer))

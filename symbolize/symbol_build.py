@@ -461,6 +461,8 @@ def _plt_rows(image: ElfImage, names: _Names) -> _Rows:
     if not slots:
         return empty
     got, name_start, name_end = np.concatenate(slots), np.concatenate(slot_starts), np.concatenate(slot_ends)
+    if not len(got):
+        return empty  # relocations, none naming a slot (a small program's only ones may be ld's own)
     # A later relocation of one slot replaces an earlier one's name.
     order = np.argsort(got, kind="stable")
     got, name_start, name_end = got[order], name_start[order], name_end[order]

@@ -216,8 +216,15 @@ class Symbolizer:
                 return _Module(path, None, None)
             reasons.append("no loadable segments")
             return _Module(path, None, None)
-        symbols = load_or_build_symbols(real, image, debug_file, debug_image if debug_image is not image else None,
-                                        wanted_id, self.cache_dir)
+        try:
+            symbols = load_or_build_symbols(real, image, debug_file,
+                                            debug_image if debug_image is not image else None, wanted_id,
+                                            self.cache_dir)
+        except Exception as exc:  # noqa: BLE001 -- one unreadable binary must not fail the samples of every other
+            from hwprof.symbolize.elf import SymbolTable
+
+            reasons.append(f"its symbol table could not be read ({type(exc).__name__}: {exc}); no names")
+            symbols = SymbolTable.empty()
         if dwarf_job is not None:
             try:
                 dwarf, cached = dwarf_job.result()

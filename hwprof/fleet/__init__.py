@@ -12,3 +12,10 @@ Modules, one concern each:
 
 The core never imports collectors; the agent's capture loop lives in hwprof.collectors.agent.
 """
+
+import os
+
+# clickhouse_driver builds a Date lookup table for 1900-2299 when it is imported (its docs: ~40 MB and a noticeable
+# time) unless told to fill it as dates are met (its documented CLICKHOUSE_DRIVER_LASY_DATE_LUT, spelled so): an
+# agent would hold that table for days. Every import of clickhouse_driver goes through this package.
+os.environ.setdefault("CLICKHOUSE_DRIVER_LASY_DATE_LUT", "1")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from hwprof.errors import HwprofError
-from hwprof.fleet.schema import DATA_TABLES, ROLLUP_S, SCHEMA_VERSION, Backfill, statements, view_ddl
+from hwprof.fleet.schema import DATA_TABLES, ROLLUP_S, ROLLUPS, SCHEMA_VERSION, Backfill, statements, view_ddl
 from hwprof.fleet.url import ClickHouseURL, parse_store_url
 from hwprof.fleet.window import ROW_COLUMNS, WindowBatch
 from hwprof.profile import FrameKind, Profile, ProfileBuilder, ProfileMeta, StackEnd
@@ -33,12 +33,14 @@ COLUMN_LABELS = {"host": "host", "pid": "pid", "comm": "comm", "executable": "ex
                  "build_id": "build_id", "build-id": "build_id", "cgroup": "cgroup", "container": "cgroup",
                  "event": "event"}
 MAX_TIME_BINS = 200
-# Bins at least this wide become whole rollup buckets (ROLLUP_S), so the query can read `samples_10m`.
+BACKFILL_ROWS = 5_000_000       # rows of `samples` per INSERT ... SELECT when a migration fills a new rollup
+# Bins at least this wide become whole rollup buckets (ROLLUP_S), so the query can read a rollup.
 ROLLUP_BIN_FROM_S = 150
-# How the rollup gives a column of `samples` (the others are its own columns; it has no pid and no window_id).
-ROLLUP_EXPRESSIONS = {"pid": "toUInt32(0) AS pid", "samples": "finalizeAggregation(samples) AS samples",
+# How a rollup gives a column of `samples` (the others are its own columns; neither has window_id).
+ROLLUP_EXPRESSIONS = {"samples": "finalizeAggregation(samples) AS samples",
                       "period": "finalizeAggregation(period) AS period",
                       "counter_values": "finalizeAggregation(counter_values) AS counter_values"}
+NO_PID = {"pid": "toUInt32(0) AS pid"}     # samples_10m keeps no pid (samples_pid_10m does)
 # The driver logs every failed connect with a traceback; hwprof reports the failure itself, in one line.
 logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
 
@@ -59,9 +61,9 @@ class Selector:
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def where(self, table: str = "samples", prefix: str = "") -> tuple[str, dict]:
-        """The WHERE clause for `samples`, `samples_10m` (no pid: see ClickHouseStore.source) or `windows` (which
-        has no per-process label columns: those are left out there, so the windows table answers for a superset
-        of the rows). `prefix` keeps the parameter names of two clauses in one query apart."""
+        """The WHERE clause for `samples`, a rollup (samples_10m has no pid: see ClickHouseStore.source) or
+        `windows` (which has no per-process label columns: those are left out there, so the windows table answers
+        for a superset of the rows). `prefix` keeps the parameter names of two clauses in one query apart."""
         clauses, params = ["1"], {}
         if self.start_s is not None:
             clauses.append(f"window_start >= toDateTime(%({prefix}t0)s)")
@@ -77,7 +79,7 @@ class Selector:
                 continue
             if column == "pid":
                 if table == "samples_10m":
-                    raise ValueError("samples_10m has no pid column")
+                    raise ValueError("samples_10m has no pid column (samples_pid_10m has)")
                 try:
                     params[value] = tuple(int(v) for v in values)
                 except ValueError:
@@ -99,7 +101,7 @@ class Selector:
                 else:
                     # The rollup keeps the labels but not the window: its hosts come from the windows table (the
                     # rollup is sorted by host, so this reads only their ranges), then the label itself.
-                    if table == "samples_10m":
+                    if table in ROLLUPS:
                         clauses.append(f"host IN {in_windows.format('DISTINCT host')}")
                     clauses.append(f"label_values[indexOf(label_keys, %({key_param})s)] IN %({value})s")
         return " AND ".join(clauses), params
@@ -126,7 +128,7 @@ class ClickHouseStore:
         self.db = url.database
         self._sent_ids: dict[str, set[int]] = {"functions": set(), "frames": set(), "stacks": set()}
         self.use_rollup = True          # False: every query reads `samples` only (the benchmark's comparison)
-        self._has_rollup: bool | None = None
+        self._schema: int | None = None
 
     # --- connecting -------------------------------------------------------------------------------------------
     @classmethod
@@ -210,11 +212,33 @@ class ClickHouseStore:
             parts = [r[0] for r in self.execute("SELECT name FROM system.parts WHERE database = %(db)s AND "
                                                 "table = %(t)s AND active", {"db": self.db, "t": step.source})]
             self.execute(view_ddl(step))
-            for lo in range(0, len(parts), 100):
-                select = step.select.replace("{where}", "WHERE _part IN %(parts)s")
-                self.execute(f"INSERT INTO {{db}}.{step.table} {select}", {"parts": tuple(parts[lo:lo + 100])})
+            for where, params in self._backfill_slices(step.source, parts):
+                self.execute(f"INSERT INTO {{db}}.{step.table} {step.select.replace('{where}', where)}", params)
         finally:
             self.execute(f"SYSTEM START MERGES {{db}}.{step.source}")
+
+    def _backfill_slices(self, source: str, parts: list[str]) -> Iterator[tuple[str, dict]]:
+        """WHERE clauses that together select the rows of `parts` once: whole hours of one part, at most
+        BACKFILL_ROWS rows each (an hour holding more is one slice), so that the GROUP BY of each INSERT ... SELECT
+        holds a bounded share of a large store (a day of 100 hosts is ~180M rows) in the server's memory."""
+        if not parts:
+            return
+        counts = self.execute(f"SELECT _part, intDiv(toUInt32(window_start), 3600) AS h, count() FROM {{db}}.{source} "
+                              f"WHERE _part IN %(parts)s GROUP BY _part, h ORDER BY _part, h", {"parts": tuple(parts)})
+        where = ("WHERE _part = %(part)s AND window_start >= toDateTime(%(lo)s) AND "
+                 "window_start < toDateTime(%(hi)s)")
+        current: tuple[str, int] | None = None      # (part, first hour) of the slice being gathered
+        rows = last = 0
+        for part, hour, n in counts:
+            if current is not None and (current[0] != part or rows + n > BACKFILL_ROWS):
+                yield where, {"part": current[0], "lo": current[1] * 3600, "hi": (last + 1) * 3600}
+                current = None
+            if current is None:
+                current, rows = (part, int(hour)), 0
+            rows += int(n)
+            last = int(hour)
+        if current is not None:
+            yield where, {"part": current[0], "lo": current[1] * 3600, "hi": (last + 1) * 3600}
 
     # --- writing ----------------------------------------------------------------------------------------------
     def stored_windows(self, batches: list[WindowBatch]) -> tuple[set[int], set[int]]:
@@ -339,30 +363,33 @@ class ClickHouseStore:
         return dropped
 
     # --- reading ----------------------------------------------------------------------------------------------
-    def rollup_available(self) -> bool:
-        if self._has_rollup is None:
-            self._has_rollup = self.schema_version() >= 3
-        return self.use_rollup and self._has_rollup
+    def rollup_available(self, table: str = "samples_10m") -> bool:
+        if self._schema is None:
+            self._schema = self.schema_version()
+        return self.use_rollup and self._schema >= ROLLUPS[table]
 
     def source(self, selector: Selector, columns: tuple[str, ...], *, bin_s: int = 0,
                per_process: bool = False) -> tuple[str, dict]:
         """What a query puts after FROM to read `columns` of the rows of `samples` that `selector` matches.
 
-        Whole ten-minute buckets inside the range are read from the rollup `samples_10m` (rows summed per bucket:
-        every sum a query takes comes out the same), the unaligned edges from `samples`: one UNION ALL of the
-        named columns only (18.16 reads every column a subquery names). Only `samples` answers per pid (a pid
-        label or per_process), and when time bins (`bin_s`) would split a bucket. Without the rollup (a store of
-        an older version, or use_rollup False) it is `samples` alone.
+        Whole ten-minute buckets inside the range are read from a rollup (rows summed per bucket: every sum a query
+        takes comes out the same), the unaligned edges from `samples`: one UNION ALL of the named columns only
+        (18.16 reads every column a subquery names). Questions per pid (a pid label, or per_process) read the rollup
+        that keeps the pid, `samples_pid_10m` (sorted by host and pid), the others `samples_10m` (no pid: fewer
+        rows). Only `samples` answers when time bins (`bin_s`) would split a bucket, and for a store without that
+        rollup (an older version) or with use_rollup False.
         """
         raw_where, raw_params = selector.where("samples", "r_")
-        usable = (self.rollup_available() and not per_process and (bin_s == 0 or bin_s % ROLLUP_S == 0)
-                  and COLUMN_LABELS.get("pid") not in {COLUMN_LABELS.get(k) for k in selector.labels})
+        per_pid = per_process or "pid" in {COLUMN_LABELS.get(k) for k in selector.labels}
+        table = "samples_pid_10m" if per_pid else "samples_10m"
+        usable = self.rollup_available(table) and (bin_s == 0 or bin_s % ROLLUP_S == 0)
         first = None if selector.start_s is None else -(-int(selector.start_s) // ROLLUP_S) * ROLLUP_S
         last = None if selector.end_s is None else int(np.floor(selector.end_s)) // ROLLUP_S * ROLLUP_S
         if not usable or (first is not None and last is not None and first >= last):
             return f"{{db}}.samples WHERE {raw_where}", raw_params
-        rollup_where, rollup_params = replace(selector, start_s=first, end_s=last).where("samples_10m", "u_")
-        rollup = (f"SELECT {', '.join(ROLLUP_EXPRESSIONS.get(c, c) for c in columns)} FROM {{db}}.samples_10m "
+        rollup_where, rollup_params = replace(selector, start_s=first, end_s=last).where(table, "u_")
+        expressions = ROLLUP_EXPRESSIONS if per_pid else {**ROLLUP_EXPRESSIONS, **NO_PID}
+        rollup = (f"SELECT {', '.join(expressions.get(c, c) for c in columns)} FROM {{db}}.{table} "
                   f"WHERE {rollup_where}")
         edges = []              # the rows before the first whole bucket and after the last
         if first is not None and first != selector.start_s:
@@ -374,6 +401,30 @@ class ClickHouseStore:
         raw = f"SELECT {', '.join(columns)} FROM {{db}}.samples WHERE {raw_where} AND ({' OR '.join(edges)})"
         return (f"({raw} UNION ALL {rollup})",
                 {**raw_params, **rollup_params, "r_first": first or 0, "r_last": last or 0})
+
+    def time_bounds(self, selector: Selector) -> tuple[float, float]:
+        """The first window start and the last window end (unix seconds) of the rows `selector` matches; (0, 0) when
+        none. A rollup gives the first and last buckets; the windows inside those two are looked up in `samples`
+        (ten minutes each, read by its time-sorted key)."""
+        src, params = self.source(selector, ("window_start",))
+        lo, hi, n = self.execute(f"SELECT min(toUInt32(window_start)), max(toUInt32(window_start)), count() "
+                                 f"FROM {src}", params)[0]
+        if not n:
+            return 0.0, 0.0
+        raw = "{db}.samples WHERE "
+        if src.startswith(raw):
+            return float(lo), float(hi) + 10
+        def within(start: float, end: float) -> Selector:      # a bucket, never beyond the selector's range
+            return replace(selector, start_s=max(start, selector.start_s or start),
+                           end_s=min(end, selector.end_s or end))
+
+        first_where, first_params = within(lo, lo + ROLLUP_S).where("samples", "a_")
+        last_where, last_params = within(hi, hi + ROLLUP_S).where("samples", "b_")
+        first, last = self.execute(
+            f"SELECT (SELECT min(toUInt32(window_start)) FROM {{db}}.samples WHERE {first_where}), "
+            f"(SELECT max(toUInt32(window_start)) FROM {{db}}.samples WHERE {last_where})",
+            {**first_params, **last_params})[0]
+        return float(first or lo), float(last or hi) + 10
 
     def windows(self, selector: Selector | None = None, limit: int = 1000) -> list[dict]:
         """Stored windows, newest first (one row each even if a window was written twice)."""
@@ -684,9 +735,7 @@ def selector_from_args(store: ClickHouseStore, *, comms: tuple[str, ...] = (), p
     if time_range:
         first = last = 0.0
         if needs_bounds(time_range):
-            src, params = store.source(selector, ("window_start",))
-            first, last = store.execute(f"SELECT min(toUInt32(window_start)), max(toUInt32(window_start)) + 10 "
-                                        f"FROM {src}", params)[0]
+            first, last = store.time_bounds(selector)
         start, end = parse_time_range(time_range, float(first or 0), float(last or 0))
         selector = replace(selector, start_s=start, end_s=end)
     return selector

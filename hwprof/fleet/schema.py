@@ -17,7 +17,11 @@ The shape (why): a profile is a few thousand distinct stacks sampled millions of
   ~300 each, so a query over hours or days reads that many times fewer rows (measured: BENCHMARKS.md, "Fleet
   store"). Queries read whole buckets from it and only the unaligned edges of a range (and anything per pid)
   from `samples`; see ClickHouseStore.source.
-All three are partitioned by day, so retention drops whole partitions and a time-range query reads only its days.
+- `samples_pid_10m` (version 4) is the same rollup with the pid kept, sorted by (host, pid, time): a question about
+  one process reads that process's rows (a host's range, then its pid's; without a host, each host's pid range),
+  and a question per process (`--sort pid`) of some hosts reads their ranges, instead of every row of the time
+  range in `samples`. A host's processes are few and long-lived, so it is not much larger than `samples_10m`.
+All of them are partitioned by day, so retention drops whole partitions and a time-range query reads only its days.
 The sort key of `samples` is (time, host, comm, stack): every query names a time range, which then reads a
 contiguous slice of its day partitions, and the idempotency check of one window (time, host, id) is an index
 lookup rather than a scan. `samples_10m` is sorted by host first: a label selects hosts (looked up in `windows`),
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ROLLUP_S = 600                  # the bucket of `samples_10m`
 
 # Version 1: the first layout (no cgroup label, no counter columns, no agent resource columns).
@@ -110,9 +114,34 @@ _V3 = (
     Backfill(table="samples_10m", source="samples", view="samples_10m_mv", select=_ROLLUP_SELECT),
 )
 
-MIGRATIONS: dict[int, tuple[str | Backfill, ...]] = {1: _V1, 2: _V2, 3: _V3}
+# Version 4: the ten-minute rollup per process, sorted by host and pid: what per-pid questions read (`--pid N`, the
+# web view's page of one process, `--sort pid`), which `samples_10m` cannot answer (it has no pid) and which read
+# every stored row of their range in `samples` (sorted by time, not pid) before: 6-15 s for a day.
+_PID_ROLLUP_KEY = ("host, pid, window_start, comm, stack_id, stack_end, event, executable, build_id, cgroup, "
+                   "label_keys, label_values, counter_names")
+_PID_ROLLUP_SELECT = (f"SELECT toDateTime(intDiv(toUInt32(window_start), {ROLLUP_S}) * {ROLLUP_S}) AS window_start, "
+                      "host, pid, comm, executable, build_id, cgroup, label_keys, label_values, event, stack_id, "
+                      "stack_end, counter_names, sumState(samples) AS samples, sumState(period) AS period, "
+                      "sumForEachState(counter_values) AS counter_values FROM {db}.samples {where} "
+                      f"GROUP BY {_PID_ROLLUP_KEY}")
+_V4 = (
+    f"""CREATE TABLE IF NOT EXISTS {{db}}.samples_pid_10m (
+        window_start DateTime, host LowCardinality(String), pid UInt32, comm LowCardinality(String),
+        executable LowCardinality(String), build_id LowCardinality(String), cgroup LowCardinality(String),
+        label_keys Array(String), label_values Array(String), event LowCardinality(String),
+        stack_id UInt64, stack_end UInt8, counter_names Array(String),
+        samples AggregateFunction(sum, UInt64), period AggregateFunction(sum, Float64),
+        counter_values AggregateFunction(sumForEach, Array(Float64))
+    ) ENGINE = AggregatingMergeTree PARTITION BY toDate(window_start)
+      ORDER BY ({_PID_ROLLUP_KEY}) PRIMARY KEY (host, pid, window_start)""",
+    Backfill(table="samples_pid_10m", source="samples", view="samples_pid_10m_mv", select=_PID_ROLLUP_SELECT),
+)
 
-DATA_TABLES = ("samples", "windows", "samples_10m")  # partitioned by day: retention drops their old partitions
+MIGRATIONS: dict[int, tuple[str | Backfill, ...]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+
+# Rollups of `samples` (ten-minute buckets), and the schema version that brought each.
+ROLLUPS = {"samples_10m": 3, "samples_pid_10m": 4}
+DATA_TABLES = ("samples", "windows", *ROLLUPS)  # partitioned by day: retention drops their old partitions
 ID_TABLES = ("functions", "frames", "stacks")  # content-addressed, shared by all windows
 
 

@@ -213,11 +213,11 @@ class PerfDataDecoder:
         ids = {ident: i for i, fa in enumerate(f.attrs) for ident in fa.ids}
         table = EventTable(events, ids)
         bids = {b.filename: b.build_id for b in f.build_ids}
-        # Filters first (nothing is unwound for a sample they drop), then unwinding: stages that keep stacks
-        # (off-CPU's switch-outs) see the unwound ones.
-        filters = [stage for stage in self.stages if stage.filters]
-        stages = filters + default_stages(self.symbolizer, events, bids, self.jit_dir) + \
-            [stage for stage in self.stages if not stage.filters]
+        # Early stages first (filters: nothing is unwound for a sample they drop; address-space fillers), then
+        # unwinding: stages that keep stacks (off-CPU's switch-outs) see the unwound ones.
+        early = [stage for stage in self.stages if stage.early]
+        stages = early + default_stages(self.symbolizer, events, bids, self.jit_dir) + \
+            [stage for stage in self.stages if not stage.early]
         collector = _Collector(table, stages, self.leaf_only, self.spaces)
         walk = RecordWalk(table, collector, pipe_mode=f.pipe_mode)
         for block in f.blocks(_BLOCK_BYTES):

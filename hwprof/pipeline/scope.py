@@ -4,7 +4,7 @@ The kernel can limit sampling to processes, CPUs or a cgroup, but not to a progr
 either). `hwprof agent --comm NAME` therefore samples the machine and drops the other processes' samples as soon as
 they are decoded into columns: a `CommScope` stage selects each batch (SampleBatch.select), so the dropped samples
 never reach unwinding, callchain deduplication, stack resolution or symbolization. The decoder runs filtering
-stages (`Stage.filters`) before every other stage.
+stages (`Stage.early`) before every other stage.
 
 A process is known by the name of its main thread (the comm of tid == pid; perf's `--comm` in perf report and the
 fleet store's comm column use the same), as the capture's COMM records (or the /proc snapshot) say when the batch
@@ -27,7 +27,7 @@ class CommScope(Stage):
     """Drops the samples of processes whose name is not in `comms`; counts them in `filtered`."""
 
     name = "comm scope"
-    filters = True
+    early = True
 
     def __init__(self, comms: Iterable[str]) -> None:
         self.comms = frozenset(comms)

@@ -79,9 +79,9 @@ class Stage:
 
     name: str = "stage"
     record_kinds: frozenset[int] = frozenset()  # RecordType values whose records on_record receives
-    # A stage that only drops samples (batch.select) runs before every other stage, unwinding included, so
-    # nothing is spent on what it drops (hwprof.pipeline.scope).
-    filters: bool = False
+    # Runs before every other stage, unwinding included: a stage that drops samples (batch.select), so nothing is
+    # spent on them (hwprof.pipeline.scope), or one that completes the address spaces the others read.
+    early: bool = False
 
     def on_batch(self, batch: SampleBatch) -> None:
         """Look at (and optionally re-stack, through batch.unwound) one batch of one event's samples."""

@@ -116,3 +116,18 @@ def display_name(name: str, mount: CgroupMount | None = None) -> str:
         return name
     relative = os.path.relpath(directory, os.path.realpath(mount.path))
     return "/" if relative == "." else "/" + relative
+
+
+def cgroup_pids(name: str, mount: CgroupMount | None = None) -> list[int]:
+    """The processes of cgroup `name` and of every cgroup below it (the tasks a -G event sees), as they are now."""
+    directory = cgroup_directory(name, mount or perf_cgroup_mount())
+    pids: set[int] = set()
+    for folder, _dirs, files in os.walk(directory):
+        if "cgroup.procs" not in files:
+            continue
+        try:
+            with open(os.path.join(folder, "cgroup.procs")) as f:
+                pids.update(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue  # removed while we walked
+    return sorted(pids)

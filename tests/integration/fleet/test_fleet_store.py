@@ -143,7 +143,7 @@ def test_retention_drops_old_days(store_url):
         store.insert_window(window(1, time.time() - 40 * 86400))
         store.insert_window(window(2, time.time()))
         dropped = store.enforce_retention(30)
-        assert {d.split("/")[0] for d in dropped} == {"samples", "windows", "samples_10m"}
+        assert {d.split("/")[0] for d in dropped} == {"samples", "windows", "samples_10m", "samples_pid_10m"}
         assert store.total_samples(Selector()) == 400
         store.use_rollup = False
         assert store.total_samples(Selector()) == 400
@@ -255,6 +255,22 @@ def test_the_ten_minute_rollup_answers_as_the_raw_rows_do(store_url):
                                 [_by_bin_and_stack(store.merged_profile(selector, max_bins=b)) for b in (1, 4, 100)]))
             assert answers[0] == answers[1], selector
             assert answers[0][0] > 0
+        # Per-pid questions: one pid (with and without its host), a process's time strip, every process of a
+        # selection; read from samples_pid_10m's buckets and samples' edges, they answer as samples alone does.
+        per_pid = [Selector(base + 125, base + 5555, {"pid": ("101",)}),
+                   Selector(base + 600, base + 4200, {"pid": ("100", "102"), "host": ("h0",)}),
+                   Selector(None, None, {"pid": ("101",), "service": ("web",)}),
+                   Selector(base + 125, base + 5555, {"service": ("api",)})]
+        for selector in per_pid:
+            answers = []
+            for use_rollup in (True, False):
+                store.use_rollup = use_rollup
+                answers.append((store.total_samples(selector), store.top_functions(selector), store.series(selector),
+                                store.time_bounds(selector),
+                                [_by_bin_and_stack(store.merged_profile(selector, max_bins=b, per_process=True))
+                                 for b in (1, 4, 100)]))
+            assert answers[0] == answers[1], selector
+            assert answers[0][0] > 0
         store.use_rollup = True
         # A window label's values come from the windows table; the samples rows give the same counts.
         every_comm = Selector(labels={"comm": ("api", "worker")})
@@ -262,9 +278,10 @@ def test_the_ten_minute_rollup_answers_as_the_raw_rows_do(store_url):
         assert store.label_values("host", Selector()) == store.label_values("host", every_comm)
         assert "samples_10m" in store.source(selectors[2], ("samples",), bin_s=1200)[0]
         assert "samples_10m" not in store.source(selectors[2], ("samples",), bin_s=30)[0]
-        assert "samples_10m" not in store.source(selectors[2], ("samples",), per_process=True)[0]
+        assert "samples_pid_10m" in store.source(selectors[2], ("samples",), per_process=True)[0]
         one_pid = Selector(base, base + 7200, {"pid": ("101",)})
-        assert "samples_10m" not in store.source(one_pid, ("samples",))[0]
+        assert "samples_pid_10m" in store.source(one_pid, ("samples",))[0]
+        assert "samples_pid_10m" not in store.source(one_pid, ("samples",), bin_s=60)[0]
         assert store.merged_profile(one_pid, per_process=True).sample_pid.tolist()[0] == 101
         # Rows of one bucket that came in separate windows are one rollup row once parts merge.
         store.execute("OPTIMIZE TABLE {db}.samples_10m FINAL")
@@ -276,18 +293,30 @@ def test_the_ten_minute_rollup_answers_as_the_raw_rows_do(store_url):
         assert store.total_samples(Selector()) == 80 * 40
 
 
-def test_a_version_2_store_gets_its_rollup_from_the_rows_it_holds(store_url):
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_store_gets_its_rollups_from_the_rows_it_holds(store_url, version, monkeypatch):
+    """A store of version 2 (no rollup) or 3 (no per-process rollup) is upgraded in place: each rollup it lacks is
+    filled from the rows stored before (in slices of whole hours of a part: here one per slice), then fed by its
+    view, every sample counted once."""
+    import hwprof.fleet.clickhouse
+
+    monkeypatch.setattr(hwprof.fleet.clickhouse, "BACKFILL_ROWS", 1)
+    rollups = ("samples_10m", "samples_pid_10m")
     with ClickHouseStore.open(store_url, migrate=False) as store:
-        assert store.migrate(to_version=2) == [1, 2]
+        assert store.migrate(to_version=version) == list(range(1, version + 1))
         old = time.time() - 86400
         for i in range(3):
-            store.insert_window(window(i, old + 10 * i))
+            store.insert_window(window(i, old + 2000 * i, pid=100 + i))
     with ClickHouseStore.open(store_url) as store:
         assert store.schema_version() == SCHEMA_VERSION
-        assert store.execute("SELECT sum(finalizeAggregation(samples)) FROM {db}.samples_10m")[0][0] == 1200
-        store.insert_window(window(9, time.time()))       # through the view from now on, and counted once
-        assert store.execute("SELECT sum(finalizeAggregation(samples)) FROM {db}.samples_10m")[0][0] == 1600
+        for table in rollups:
+            assert store.execute(f"SELECT sum(finalizeAggregation(samples)) FROM {{db}}.{table}")[0][0] == 1200
+        store.insert_window(window(9, time.time(), pid=101))  # through the views from now on, and counted once
+        for table in rollups:
+            assert store.execute(f"SELECT sum(finalizeAggregation(samples)) FROM {{db}}.{table}")[0][0] == 1600
         assert store.total_samples(Selector()) == 1600
+        assert store.total_samples(Selector(labels={"pid": ("101",)})) == 800
+        assert "samples_pid_10m" in store.source(Selector(labels={"pid": ("101",)}), ("samples",))[0]
 
 
 def test_an_interrupted_upgrade_is_named_not_filled_twice(store_url):

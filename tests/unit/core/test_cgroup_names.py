@@ -99,3 +99,14 @@ def test_record_and_agent_take_perfs_spelling():
     parser = build_parser(load_commands())
     assert parser.parse_args(["record", "-a", "--cgroup", "web"]).cgroup == "web"
     assert parser.parse_args(["agent", "--store", "clickhouse://h/db", "-G", "web"]).cgroup == "web"
+
+
+def test_a_cgroups_processes_are_its_own_and_its_descendants(tmp_path):
+    from hwprof.system.cgroups import cgroup_pids
+
+    (tmp_path / "web" / "worker").mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "web" / "cgroup.procs").write_text("12\n40\n")
+    (tmp_path / "web" / "worker" / "cgroup.procs").write_text("7\n")
+    (tmp_path / "other" / "cgroup.procs").write_text("99\n")
+    assert cgroup_pids("web", CgroupMount(str(tmp_path), 2)) == [7, 12, 40]

@@ -62,10 +62,14 @@ def test_labels_and_selectors():
 def test_migrations_reach_the_current_version_in_order():
     versions = [v for v, _ in statements(0)]
     assert versions == sorted(versions) and versions[-1] == SCHEMA_VERSION
-    assert {v for v, _ in statements(1)} == {2, 3}
-    assert [v for v, _ in statements(2)] == [3, 3]   # the rollup table, then its view with the rows stored before
-    assert isinstance(statements(2)[-1][1], Backfill)
-    assert "FROM {db}.samples  GROUP BY" in view_ddl(statements(2)[-1][1])
+    assert {v for v, _ in statements(1)} == {2, 3, 4}
+    # Each rollup: its table, then its view with the rows stored before (3: without the pid, 4: per process).
+    assert [v for v, _ in statements(2)] == [3, 3, 4, 4]
+    assert [v for v, _ in statements(3)] == [4, 4]
+    for _, step in statements(2)[1::2]:
+        assert isinstance(step, Backfill)
+        assert "FROM {db}.samples  GROUP BY" in view_ddl(step)
+    assert "GROUP BY host, pid, window_start" in statements(3)[-1][1].select
     assert statements(SCHEMA_VERSION) == []
 
 
