@@ -580,6 +580,8 @@ def function_bounds(hdr_addr: int, raw: bytes, frame_addr: int, frames: bytes) -
     size = fields[:, 4:].copy().view("<u4").ravel().astype(np.int64)
     ok = (frame_addr + at + 8 + begin == start) & (size != 0) & (start >= 0)
     start, end = start[ok], start[ok] + size[ok]
+    if not len(start):
+        return none
     order = np.argsort(start, kind="stable")
     start, end = start[order], end[order]
     last = np.append(start[1:] != start[:-1], True)
