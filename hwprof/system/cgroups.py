@@ -76,6 +76,9 @@ def cgroup_directory(name: str, mount: CgroupMount) -> str:
     """The directory of cgroup `name` (relative to the mount, as perf takes it, or a full path under it)."""
     if not name or "\0" in name:
         raise HwprofError(f"invalid cgroup name {name!r}", exit_code=2)
+    if "," in name:
+        raise HwprofError(f"one cgroup per run: -G {name!r} is perf's list of a cgroup per event, which hwprof "
+                          "does not take (its events all count in the one cgroup given)", exit_code=2)
     root = os.path.realpath(mount.path)
     if os.path.isabs(name) and _is_under(os.path.normpath(name), os.path.normpath(mount.path)):
         candidate = name  # a full path under the mount
