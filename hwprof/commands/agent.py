@@ -74,9 +74,6 @@ class AgentCommand:
         from hwprof.fleet.url import parse_store_url
 
         parse_store_url(args.store)
-        # Per-binary symbolizer warnings ("no debug info") repeat for every stripped system binary: -v shows them.
-        logging.basicConfig(format="hwprof agent: warning: %(message)s")
-        logging.getLogger("hwprof.symbolize").setLevel(logging.WARNING if args.verbose else logging.ERROR)
         for name, value in (("-F", args.freq), ("--window", args.window), ("--spool-max-mb", args.spool_max_mb),
                             ("--max-rss-mb", args.max_rss_mb), ("--send-interval", args.send_interval)):
             if value is not None and value <= 0:
@@ -123,6 +120,10 @@ class AgentCommand:
             if not args.quiet:
                 print(f"hwprof agent: {message}", file=sys.stderr, flush=True)
 
+        # Per-binary symbolizer warnings ("no debug info") repeat for every stripped system binary: -v shows them.
+        # (Configured once the options are known good: a refused command line changes no logging.)
+        logging.basicConfig(format="hwprof agent: warning: %(message)s")
+        logging.getLogger("hwprof.symbolize").setLevel(logging.WARNING if args.verbose else logging.ERROR)
         from hwprof.symbolize import Symbolizer
 
         # A new binary's DWARF index is built after its symbol table, not beside it: the two builds' transient

@@ -45,7 +45,7 @@ def test_a_symbol_table_that_cannot_be_built_costs_its_names_only(tmp_path, monk
         raise IndexError("a bug in the table builder")
 
     monkeypatch.setattr("hwprof.symbolize.module.load_or_build_symbols", broken)
-    # an earlier in-process `hwprof report` lowers this logger to ERROR (report.py): the warning is the rule here
+    # The report and agent commands quieten this logger for the rest of the process (earlier tests run them).
     caplog.set_level(logging.WARNING, logger="hwprof.symbolize")
     symbolizer = Symbolizer(cache_dir=str(tmp_path / "cache"), debuginfod=False)
     chains = symbolizer.symbolize_offsets("/usr/bin/bash", np.array([0x1000], dtype=np.uint64))
