@@ -24,6 +24,7 @@ log = logging.getLogger("hwprof.symbolize")
 
 Chain = tuple[SymbolizedFrame, ...]
 JIT_MODULE = "[jit]"
+KERNEL_CHAIN_CACHE = 1 << 16  # kernel addresses whose chains a symbolizer keeps (a few MB)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Symbolizer:
         self._by_build_id: dict[bytes, _Module] = {}  # one index for copies of one binary at several paths
         self._kernel = None
         self._perf_maps: dict[str, object] = {}
+        self._kernel_chains: dict[int, Chain] = {}
         self._unwind_tables: dict[tuple[str, bytes | None], tuple[tuple[int, int, int], object]] = {}
         self._warned: set[str] = set()
         self.index_cache_hits = 0
@@ -266,17 +268,25 @@ class Symbolizer:
             return []
         unique, inverse = np.unique(addrs, return_inverse=True)
         kernel = self.kernel_symbols()
-        looked = kernel.lookup(unique)
-        chains: list[Chain] = []
-        vmlinux_chains = self._vmlinux_chains(unique, looked) if self.vmlinux else None
-        for j, (addr, (name, off, module)) in enumerate(zip(unique.tolist(), looked, strict=True)):
-            if vmlinux_chains is not None and vmlinux_chains[j] is not None:
-                chains.append(vmlinux_chains[j])
-                continue
-            if name is None:
-                chains.append((unknown_frame(KERNEL_MODULE, addr),))
-            else:
-                chains.append((SymbolizedFrame(name, None, None, False, module, addr, off),))
+        known = self._kernel_chains
+        wanted = unique.tolist()
+        new = [a for a in wanted if a not in known]
+        if new:
+            # A long-lived symbolizer (hwprof agent) meets the same kernel paths every window: each address is
+            # looked up (and its name decoded from the packed table) once.
+            if len(known) + len(new) > KERNEL_CHAIN_CACHE:
+                known.clear()
+            new_addrs = np.array(new, dtype=np.uint64)
+            looked = kernel.lookup(new_addrs)
+            vmlinux_chains = self._vmlinux_chains(new_addrs, looked) if self.vmlinux else None
+            for j, (addr, (name, off, module)) in enumerate(zip(new, looked, strict=True)):
+                if vmlinux_chains is not None and vmlinux_chains[j] is not None:
+                    known[addr] = vmlinux_chains[j]
+                elif name is None:
+                    known[addr] = (unknown_frame(KERNEL_MODULE, addr),)
+                else:
+                    known[addr] = (SymbolizedFrame(name, None, None, False, module, addr, off),)
+        chains = [known[a] for a in wanted]
         return [chains[i] for i in inverse.tolist()]
 
     def _vmlinux_chains(self, addrs: np.ndarray, looked) -> list[Chain | None]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -275,23 +275,26 @@ class StackResolver:
     def _symbolize_jit(self, pid: int, addrs: np.ndarray) -> list[tuple]:
         if self.symbolizer is None or pid <= 0:
             return [()] * len(addrs)
-        path = jit_map_path(self.jit_dir, pid, self.spaces.mapped_names(pid))
+        path = jit_map_path(self.jit_dir, pid, lambda: self.spaces.mapped_names(pid))
         if path is None:
             return [()] * len(addrs)
         return [tuple(c) for c in self.symbolizer.symbolize_jit(pid, addrs, path)]
 
 
-def jit_map_path(jit_dir: str | None, pid: int, mapped: Iterable[str] = ()) -> str | None:
+def jit_map_path(jit_dir: str | None, pid: int,
+                 mapped: Iterable[str] | Callable[[], Iterable[str]] = ()) -> str | None:
     """A process's JIT map: a jitdump (jit-PID.dump: code-load records with sizes and unwind info), else
     /tmp/perf-PID.map. A capture with its own side directory uses only that (hwprof copied what was current while the
     process ran, jitdumps found elsewhere too; /tmp may by now hold a later process's file for the same pid).
     Without one (perf's captures): first a jitdump the process mapped (`mapped`: the files its MMAP records name;
     Node writes its jitdump into its working directory), which is proof it is this process's; then /tmp, as perf
-    does, where a perf map left by an earlier process with the same pid cannot be told from this one's."""
+    does, where a perf map left by an earlier process with the same pid cannot be told from this one's. `mapped`
+    may be a function giving them: called only when needed (it parses every mapping of the process)."""
     if jit_dir is not None and os.path.isdir(jit_dir):
         candidates = [Path(jit_dir) / f"jit-{pid}.dump", Path(jit_dir) / f"perf-{pid}.map"]
     else:
-        candidates = [Path(path) for path in mapped if os.path.basename(path) == f"jit-{pid}.dump"]
+        names = mapped() if callable(mapped) else mapped
+        candidates = [Path(path) for path in names if os.path.basename(path) == f"jit-{pid}.dump"]
         candidates += [Path(f"/tmp/jit-{pid}.dump"), Path(f"/tmp/perf-{pid}.map")]
     for path in candidates:
         if path.is_file():
