@@ -6,10 +6,12 @@ PLT, .eh_frame's unnamed functions) and, where it has DWARF, its SymCache index,
 one process each (measure.run: CPU of the process and its peak RSS):
 
   hwprof first    a fresh Symbolizer and an empty cache directory symbolize one address of the binary
+  hwprof agent    the first run as hwprof agent's symbolizer does it: the DWARF index built after the symbol
+                  table rather than beside it (a lower peak RSS, more wall time)
   hwprof cached   the same with the cache filled by the first run
   baseline first  the first run with hwprof's code of --baseline REV (git archive of that revision), e.g. the
                   commit before the numpy build, so before and after are measured in one run
-  nm -n           the peer for the symbol table: binutils reads and sorts the same symbols
+  nm -n           the peer for the symbol table: binutils reads and sorts the same symbols (-D: a stripped binary's)
   addr2line -f    the peer for one address with DWARF (binaries that have it)
 
 `build` is the CPU the symbolize call itself took inside the process (all threads), without Python's start and
@@ -44,7 +46,8 @@ from hwprof.symbolize.elf import open_image
 code = next(seg for seg in open_image(binary).segments if seg.executable)
 offset = np.array([code.offset + code.filesz // 2], dtype=np.uint64)
 start = time.process_time()
-chain = Symbolizer(cache_dir=cache, debuginfod=False).symbolize_offsets(binary, offset)[0]
+options = {"overlap_index_builds": False} if sys.argv[3:] == ["agent"] else {}
+chain = Symbolizer(cache_dir=cache, debuginfod=False, **options).symbolize_offsets(binary, offset)[0]
 print(f"build={time.process_time() - start:.4f} name={chain[-1].function}")
 """
 
@@ -95,7 +98,7 @@ def main() -> int:
     old_env = None
     if args.baseline:
         old_env = {**env, "PYTHONPATH": str(baseline_tree(args.baseline, work / "baseline"))}
-    python = [sys.executable, "-c", CHILD]
+    python = [sys.executable, "-P", "-c", CHILD]  # -P: not the checkout in the current directory before PYTHONPATH
     for warm_env in (env, old_env):  # compile each tree's modules once, as an installed package has them
         if warm_env is not None:
             run([*python, "/usr/bin/true", str(work / "warm")], env=warm_env)
@@ -116,11 +119,13 @@ def main() -> int:
                 if old_env is not None:
                     record("baseline first", [*python, binary, str(work / f"old-{rep}")], old_env, build=True)
                 record("hwprof first", [*python, binary, str(fresh)], env, build=True)
+                record("hwprof agent", [*python, binary, str(work / f"agent-{rep}"), "agent"], env, build=True)
                 record("hwprof cached", [*python, binary, str(fresh)], env, build=True)
-                record("nm -n", [nm, "-n", binary], keep=False)
+                record("nm -n", [nm, "-n", *_dynamic_if_stripped(binary), binary], keep=False)
                 address = _middle_of_text(binary)
                 record("addr2line -f", [addr2line, "-f", "-i", "-e", binary, address], keep=False)
                 shutil.rmtree(fresh, ignore_errors=True)
+                shutil.rmtree(work / f"agent-{rep}", ignore_errors=True)
                 shutil.rmtree(work / f"old-{rep}", ignore_errors=True)
             best = {name: (min(r[0] for r in runs), min(r[1] for r in runs), min(r[2] for r in runs), runs[0][3])
                     for name, runs in results.items()}
@@ -136,6 +141,14 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _dynamic_if_stripped(binary: str) -> list[str]:
+    """nm reads .symtab; a stripped binary's names are its dynamic symbols (-D), which is what hwprof reads there."""
+    sys.path.insert(0, str(REPO))
+    from hwprof.symbolize.elf import open_image
+
+    return [] if open_image(binary).has_symtab else ["-D"]
 
 
 def _middle_of_text(binary: str) -> str:

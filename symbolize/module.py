@@ -105,7 +105,7 @@ def load_or_build_symbols(binary: str, image: ElfImage | None, debug_file: str |
             # The parse's tuples of names and the .eh_frame bounds go; the packed table below is what stays (a
             # long-lived symbolizer keeps the images, hwprof agent for days).
             parsed.__dict__.pop("symbols", None)
-            parsed.__dict__.pop("function_bounds", None)
+            parsed.__dict__.pop("function_bound_columns", None)
     if path is not None:
         try:
             return _decode_symbols(map_file(path))  # only the pages lookups touch stay resident

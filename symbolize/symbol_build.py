@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from hwprof.symbolize.elf import ElfError
 from hwprof.symbolize.packed import NO_STRING, IndexedStrings, PackedStrings
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ _SHN_UNDEF, _SHN_LORESERVE = 0, 0xFF00
 _R_X86_64_IRELATIVE = 37
 _PADDING_SLACK = 64  # gcc aligns functions to at most 64 bytes (see SymbolTable.reach)
 _TOP = np.uint64(2**64 - 1)
+_WORD_PAD = 16
+_SCAN_CHUNK = 1 << 22  # bytes of a string table compared at a time (bounds the temporary masks)
 _GATHER_CHUNK = 1 << 20  # bytes copied per step when names are gathered (bounds the index arrays' memory)
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
@@ -72,7 +75,11 @@ class _Names:
         return at
 
     def buffer(self) -> np.ndarray:
-        return np.frombuffer(b"".join(self._parts), dtype=np.uint8)
+        """All parts as one array, followed by 16 zero bytes (a short name's 8-byte word may run past the end). The
+        parts are replaced by it, so the string tables are not held twice."""
+        joined = b"".join((*self._parts, bytes(_WORD_PAD)))
+        self._parts, self.size = [joined], len(joined)
+        return np.frombuffer(joined, dtype=np.uint8)
 
 
 def build_symbol_table(image: ElfImage) -> SymbolTable:
@@ -104,13 +111,13 @@ def build_symbol_table(image: ElfImage) -> SymbolTable:
     gap_starts, gap_ends = _unnamed_functions(fde_starts, fde_ends, starts, reach)
     order = np.argsort(np.concatenate((starts, gap_starts)), kind="stable")
     gap_names = _sub_names(gap_starts)
-    sub_at = names.add(gap_names.data)
-    name_starts = np.concatenate((table.name_start, np.asarray(gap_names.starts, dtype=np.int64) + sub_at))[order]
-    name_ends = np.concatenate((table.name_end, np.asarray(gap_names.ends, dtype=np.int64) + sub_at))[order]
+    names_out = pack_sources([(buf, table.name_start, table.name_end),
+                              (np.frombuffer(gap_names.data, dtype=np.uint8), np.asarray(gap_names.starts),
+                               np.asarray(gap_names.ends))], order)
     files = np.concatenate((table.file, np.full(len(gap_starts), -1, dtype=np.int64)))[order]
     return SymbolTable(_words(np.concatenate((starts, gap_starts))[order]),
                        _words(np.concatenate((ends, gap_ends))[order]),
-                       pack_ranges(names.buffer(), name_starts, name_ends),
+                       names_out,
                        _file_column(files, file_names), aliases,
                        _words(np.concatenate((reach, gap_ends))[order]), frozenset(gap_starts.tolist()))
 
@@ -178,8 +185,7 @@ def _string_ends(text: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def _next_byte(text: np.ndarray, byte: bytes, starts: np.ndarray, missing: int) -> np.ndarray:
     """The first position at or after each start holding `byte`; `missing` where there is none."""
-    found = np.flatnonzero(text == byte[0])
-    found = np.append(found, missing)
+    found = np.append(_positions(text, byte[0]), missing)
     return found[np.searchsorted(found[:-1], starts)]
 
 
@@ -206,10 +212,16 @@ def _complete_object(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
     """Names holding [CD]1 followed by E or I: a C++ complete-object constructor or destructor."""
     if len(buf) < 3:
         return np.zeros(len(starts), dtype=bool)
-    head, one, tail = buf[:-2], buf[1:-1], buf[2:]
-    hits = np.flatnonzero(((head == ord("C")) | (head == ord("D"))) & (one == ord("1"))
-                          & ((tail == ord("E")) | (tail == ord("I"))))
+    ones = _positions(buf[1:-1], ord("1")) + 1
+    before, after = buf[ones - 1], buf[ones + 1]
+    hits = ones[((before == ord("C")) | (before == ord("D"))) & ((after == ord("E")) | (after == ord("I")))] - 1
     return _next_byte_at(hits, starts) + 2 < ends
+
+
+def _positions(buf: np.ndarray, value: int) -> np.ndarray:
+    """Every position of `value` in buf, scanned a few MB at a time."""
+    found = [np.flatnonzero(buf[at:at + _SCAN_CHUNK] == value) + at for at in range(0, len(buf), _SCAN_CHUNK)]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
 def _next_byte_at(hits: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -257,12 +269,11 @@ def _alias_groups(rows: _Rows, first: np.ndarray, buf: np.ndarray) -> dict[int, 
     keep = distinct[counts[owner[distinct]] > 1]
     if not len(keep):
         return {}
-    data = buf.tobytes() if len(keep) > 64 else None
+    data = memoryview(buf)
     out: dict[int, list[str]] = {}
     addrs = rows.addr[shared[keep]].tolist()
     for addr, s, e in zip(addrs, starts[keep].tolist(), ends[keep].tolist(), strict=True):
-        piece = data[s:e] if data is not None else buf[s:e].tobytes()
-        out.setdefault(addr, []).append(str(piece, "utf-8", "surrogateescape"))
+        out.setdefault(addr, []).append(str(data[s:e], "utf-8", "surrogateescape"))
     return {addr: tuple(group_names) for addr, group_names in out.items()}
 
 
@@ -271,8 +282,8 @@ class _Words:
     views (one per offset modulo 8) instead of gathering bytes."""
 
     def __init__(self, buf: np.ndarray) -> None:
-        padded = np.concatenate((buf, np.zeros(16, dtype=np.uint8)))  # a short name's word may run past the end
-        self._views = [padded[shift:shift + (len(padded) - shift) // 8 * 8].view("<u8") for shift in range(8)]
+        # buf ends in _WORD_PAD zero bytes (_Names.buffer): a short name's word may run past the last name
+        self._views = [buf[shift:shift + (len(buf) - shift) // 8 * 8].view("<u8") for shift in range(8)]
 
     def at(self, offsets: np.ndarray) -> np.ndarray:
         out = np.empty(len(offsets), dtype=np.uint64)
@@ -285,12 +296,18 @@ class _Words:
     def middles_equal(self, a: np.ndarray, b: np.ndarray, length: np.ndarray) -> np.ndarray:
         """For names of equal `length` whose first and last 8 bytes agree: do the bytes between agree too?"""
         count = np.maximum(length - 16 + 7, 0) // 8  # words from offset 8 on that end before the last 8 bytes
-        pair = np.repeat(np.arange(len(a)), count)
-        step = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
-        offset = np.minimum(8 + 8 * step, np.repeat(length, count) - 16)
-        differs = self.at(np.repeat(a, count) + offset) != self.at(np.repeat(b, count) + offset)
+        bounds = np.concatenate(([0], np.cumsum(count)))
         equal = np.ones(len(a), dtype=bool)
-        equal[pair[differs]] = False
+        at = 0
+        while at < len(a):  # a bounded number of words at a time
+            stop = max(int(np.searchsorted(bounds, bounds[at] + _GATHER_CHUNK // 8, side="right")) - 1, at + 1)
+            part = slice(at, stop)
+            n = count[part]
+            pair = np.repeat(np.arange(at, stop), n)
+            step = np.arange(len(pair)) - np.repeat(bounds[at:stop] - bounds[at], n)
+            offset = np.minimum(8 + 8 * step, length[pair] - 16)
+            equal[pair[self.at(a[pair] + offset) != self.at(b[pair] + offset)]] = False
+            at = stop
         return equal
 
 
@@ -306,18 +323,36 @@ def _gather(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
 
 def pack_ranges(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> PackedStrings:
     """PackedStrings of buf[starts[i]:ends[i]], each followed by a NUL, as PackedStrings.pack lays them out."""
-    length = ends - starts
-    new_ends = np.cumsum(length + 1) - 1
-    new_starts = new_ends - length
+    return pack_sources([(buf, starts, ends)], np.arange(len(starts)))
+
+
+def pack_sources(sources: list[tuple[np.ndarray, np.ndarray, np.ndarray]], order: np.ndarray) -> PackedStrings:
+    """PackedStrings of the ranges of several buffers: the sources' rows one after another, taken in `order`."""
+    length = np.concatenate([ends - starts for _buf, starts, ends in sources])
+    final_length = length[order]
+    new_ends = np.cumsum(final_length + 1) - 1
+    new_starts = new_ends - final_length
+    destination = np.empty(len(order), dtype=np.int64)
+    destination[order] = new_starts
     out = np.zeros(int(new_ends[-1]) + 1 if len(new_ends) else 0, dtype=np.uint8)
+    first_row = 0
+    for buf, starts, ends in sources:
+        rows = slice(first_row, first_row + len(starts))
+        _copy_ranges(out, destination[rows], buf, starts, ends)
+        first_row += len(starts)
+    return PackedStrings(out.tobytes(), new_starts, new_ends)
+
+
+def _copy_ranges(out: np.ndarray, to: np.ndarray, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+    """out[to[i]:to[i] + n] = buf[starts[i]:ends[i]] for each range, a bounded number of bytes at a time."""
+    length = ends - starts
     bounds = np.concatenate(([0], np.cumsum(length)))
     at = 0
     while at < len(starts):
         stop = max(int(np.searchsorted(bounds, bounds[at] + _GATHER_CHUNK, side="right")) - 1, at + 1)
         part = slice(at, stop)
-        out[_gather_positions(new_starts[part], length[part])] = _gather(buf, starts[part], ends[part])
+        out[_gather_positions(to[part], length[part])] = _gather(buf, starts[part], ends[part])
         at = stop
-    return PackedStrings(out.tobytes(), new_starts, new_ends)
 
 
 def _gather_positions(starts: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -397,14 +432,11 @@ def _plt_rows(image: ElfImage, names: _Names) -> _Rows:
     text = np.frombuffer(dynstr, dtype=np.uint8)
     slots, slot_starts, slot_ends = [], [], []
     for rela_name in (".rela.plt", ".rela.dyn"):
-        raw = image.read_section(rela_name)
-        if raw is None:
+        relocs = _naming_relocations(image, rela_name)
+        if relocs is None:
             continue
-        relocs = np.frombuffer(raw, dtype=RELA_DTYPE, count=len(raw) // RELA_DTYPE.itemsize)
-        kind, sym_index = relocs["info"] & np.uint64(0xFFFFFFFF), relocs["info"] >> np.uint64(32)
-        # Only relocations with a symbol or an ifunc can name a slot (not a browser's 100k R_X86_64_RELATIVE).
-        interesting = np.flatnonzero((kind == _R_X86_64_IRELATIVE) | (sym_index != 0))
-        relocs, kind, sym_index = relocs[interesting], kind[interesting], sym_index[interesting].astype(np.int64)
+        kind = relocs["info"] & np.uint64(0xFFFFFFFF)
+        sym_index = (relocs["info"] >> np.uint64(32)).astype(np.int64)
         start = np.full(len(relocs), -1, dtype=np.int64)
         end = np.full(len(relocs), -1, dtype=np.int64)
         irelative = kind == _R_X86_64_IRELATIVE
@@ -471,6 +503,27 @@ def _plt_rows(image: ElfImage, names: _Names) -> _Rows:
                  np.full(len(stub_addr), -1, dtype=np.int64), limits)
 
 
+def _naming_relocations(image: ElfImage, name: str) -> np.ndarray | None:
+    """The relocations of section `name` that can name a GOT slot: those with a symbol or an ifunc. Read a few MB at
+    a time: a browser's .rela.dyn is 26 MB of R_X86_64_RELATIVE, which name nothing."""
+    sec = image.sections.get(name)
+    if sec is None or sec.type == "SHT_NOBITS":
+        return None
+    size = sec.size - sec.size % RELA_DTYPE.itemsize
+    step = RELA_DTYPE.itemsize * (_SCAN_CHUNK // RELA_DTYPE.itemsize)
+    kept = []
+    with open(image.path, "rb") as stream:
+        stream.seek(sec.offset)
+        for at in range(0, size, step):
+            data = stream.read(min(step, size - at))
+            if len(data) != min(step, size - at):
+                raise ElfError(f"{image.path}: section {name} is truncated")
+            relocs = np.frombuffer(data, dtype=RELA_DTYPE)
+            kind, symbol = relocs["info"] & np.uint64(0xFFFFFFFF), relocs["info"] >> np.uint64(32)
+            kept.append(relocs[(kind == _R_X86_64_IRELATIVE) | (symbol != 0)])
+    return np.concatenate(kept) if kept else np.zeros(0, dtype=RELA_DTYPE)
+
+
 def _append_suffix(strings: PackedStrings, suffix: bytes) -> PackedStrings:
     """Each packed string with `suffix` after it."""
     data = np.frombuffer(strings.data, dtype=np.uint8)
@@ -527,6 +580,8 @@ def function_bounds(hdr_addr: int, raw: bytes, frame_addr: int, frames: bytes) -
     size = fields[:, 4:].copy().view("<u4").ravel().astype(np.int64)
     ok = (frame_addr + at + 8 + begin == start) & (size != 0) & (start >= 0)
     start, end = start[ok], start[ok] + size[ok]
+    if not len(start):
+        return none
     order = np.argsort(start, kind="stable")
     start, end = start[order], end[order]
     last = np.append(start[1:] != start[:-1], True)

@@ -37,7 +37,10 @@ class _Module:
 class Symbolizer:
     def __init__(self, debug_dirs: Iterable[str] = (), symfs: str | None = None, debuginfod: bool = True,
                  demangle: bool = True, cache_dir: str | None = None, vmlinux: str | None = None,
-                 kallsyms: str = "/proc/kallsyms") -> None:
+                 kallsyms: str = "/proc/kallsyms", overlap_index_builds: bool = True) -> None:
+        """`overlap_index_builds`: build a new binary's DWARF index on a thread beside its symbol table (less wall
+        time), or after it (False: a lower peak, e.g. node: the SymCache build's ~60 MB and the symbol table's
+        ~70 MB of transient arrays are not held at once; what a memory-capped hwprof agent wants)."""
         from hwprof.symbolize.debugfile import DebugSearch
         from hwprof.symbolize.module import default_cache_dir
 
@@ -46,6 +49,7 @@ class Symbolizer:
         self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
         self.vmlinux = vmlinux
         self.kallsyms = kallsyms
+        self.overlap_index_builds = overlap_index_builds
         self._modules: dict[tuple[str, bytes | None], _Module] = {}
         self._by_build_id: dict[bytes, _Module] = {}  # one index for copies of one binary at several paths
         self._kernel = None
@@ -196,9 +200,10 @@ class Symbolizer:
                 reasons.append(str(exc))
             if debug_image is not None and debug_image.has_dwarf:
                 # The DWARF index builds in Rust with the GIL released: let it run beside the
-                # symbol-table work below instead of before it.
+                # symbol-table work below instead of before it (unless peak memory matters more).
                 label = os.path.basename(path)
-                dwarf_job = _Background(load_or_build_dwarf, real, debug_file, wanted_id, self.cache_dir, label)
+                job = _Background if self.overlap_index_builds else _Deferred
+                dwarf_job = job(load_or_build_dwarf, real, debug_file, wanted_id, self.cache_dir, label)
         elif image is not None and not image.has_symtab:
             reasons.append("no debug info found (no DWARF, no .symtab); only exported names")
         segments_image = image if image is not None and image.segments else debug_image
@@ -418,6 +423,16 @@ class _Background:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+class _Deferred:
+    """_Background's interface, but the call runs in result(): after the work between start and result()."""
+
+    def __init__(self, func, *args) -> None:
+        self._func, self._args = func, args
+
+    def result(self):
+        return self._func(*self._args)
 
 
 def _assumed_layout(debug_image):

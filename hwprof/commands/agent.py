@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 
 EPILOG = """\
 examples:
@@ -125,7 +126,9 @@ class AgentCommand:
         logging.getLogger("hwprof.symbolize").setLevel(logging.WARNING if args.verbose else logging.ERROR)
         from hwprof.symbolize import Symbolizer
 
-        agent = Agent(options, notify, make_symbolizer=Symbolizer)
+        # A new binary's DWARF index is built after its symbol table, not beside it: the two builds' transient
+        # memory (node: ~60 + ~70 MB) would otherwise add up against --max-rss-mb.
+        agent = Agent(options, notify, make_symbolizer=functools.partial(Symbolizer, overlap_index_builds=False))
         agent.check_store()
         stats = agent.run()
         if not args.quiet:

@@ -237,3 +237,12 @@ def test_deleted_binary_symbolized_from_its_debug_file_by_recorded_build_id(prog
     chain = sym.symbolize_offsets("/gone/inline", np.array([offset], dtype=np.uint64), build_id=build_id)[0]
     assert chain[-1].function == "checksum" and chain[-1].file.endswith("inline.c")
     assert chain[-1].module == "/gone/inline" and chain[-1].module_offset == offset
+
+
+def test_the_dwarf_index_built_after_the_symbol_table_gives_the_same_frames(programs, tmp_path):
+    """hwprof agent builds the two one after the other (a lower peak); the frames are the same as built side by side."""
+    off = np.array([vaddr_to_file_offset(str(programs.inline), _nm(programs.inline)["checksum"])], dtype=np.uint64)
+    beside = Symbolizer(cache_dir=str(tmp_path / "beside"))
+    after = Symbolizer(cache_dir=str(tmp_path / "after"), overlap_index_builds=False)
+    assert after.symbolize_offsets(str(programs.inline), off) == beside.symbolize_offsets(str(programs.inline), off)
+    assert after.index_builds == beside.index_builds == 1
