@@ -17,14 +17,15 @@ How (and why this way):
   in the ring buffers and go into the next window (lost records, if a ring overflows, are counted per window).
 - Decoded windows wait in the worker until they cover --send-interval (default 60 s), then go to the store together:
   one insert per table for all of them, since each insert costs the server a part to write and merge and the
-  agent a round trip per table, however few rows it holds (windows keep their own 10 s rows in the store).
+  agent a round trip per table, however few rows it holds (windows keep their own 10 s rows in the store). While
+  they wait they are also in the spool (written as decoded), so a killed worker loses none of them.
 - When the store cannot be reached, windows go to a size-capped spool on local disk (one file per window) and are
   sent, oldest first and SPOOL_SEND_WINDOWS per insert, as soon as a send succeeds again; sends are idempotent per
   window, so a window that was stored just before a crash (alone or within a batch) and sent again after the
   restart is kept once.
 - SIGTERM/SIGINT/SIGHUP end the current window early; it and the windows waiting for the send interval are sent
-  (or spooled) before the agent exits, and so are they when the sampler process dies. Only a kill of the worker
-  process itself loses the windows it holds (at most the send interval's).
+  (or spooled) before the agent exits, and so are they when the sampler process dies. A kill of the worker process
+  itself leaves them in the spool for the next start; only the window being decoded is lost.
 - The agent's own CPU time (both processes) and resident memory are measured per window and stored with it.
 """
 
@@ -289,10 +290,11 @@ class _Shipper:
         if dropped:
             self.notify(f"retention ({self.options.retention_days} days): dropped {', '.join(dropped)}")
 
-    def drain_spool(self) -> None:
+    def drain_spool(self, leave: frozenset[str] = frozenset()) -> None:
         """Send the spooled windows, oldest first, SPOOL_SEND_WINDOWS per insert (checked: a spooled window may have
-        been stored before a crash); stops at the first failure, the store being away again."""
-        files = self.spool.files()
+        been stored before a crash); stops at the first failure, the store being away again. `leave`: file names
+        not to send (the journal of windows waiting for the send interval)."""
+        files = [path for path in self.spool.files() if path.name not in leave]
         for lo in range(0, len(files), SPOOL_SEND_WINDOWS):
             loaded = []
             for path in files[lo:lo + SPOOL_SEND_WINDOWS]:
@@ -314,7 +316,11 @@ class _Shipper:
 
     def _ship(self, batch: WindowBatch) -> None:
         """Keep a decoded window until the pending ones cover the send interval, then send them together (half a
-        window of slack: measured window lengths vary around --window)."""
+        window of slack: measured window lengths vary around --window). Each window is written to the spool as it
+        is decoded (a journal, ~5 ms): a worker killed before the interval is up (the OOM killer, kill -9) loses
+        none of them, the next start sends them, checked, as any backlog."""
+        for message in self.spool.put(batch):
+            self.notify(message)
         self._pending.append(batch)
         covered_s = sum(b.duration_ns for b in self._pending) / 1e9
         if covered_s >= self.options.send_interval_s - self.options.window_s / 2:
@@ -322,17 +328,20 @@ class _Shipper:
 
     def flush(self) -> None:
         """Send every pending window now (the send interval is up, or the agent stops): after the spool's backlog,
-        in one batch of fresh windows; into the spool when the store is away."""
+        in one batch of fresh windows; they stay in the spool when the store is away."""
         pending, self._pending = self._pending, []
         if not pending:
             return
-        if self.spool.files():
-            self.drain_spool()
-        unsent = pending if self.spool.files() else self._send(pending, first_attempt=True)
-        for batch in unsent:
-            for message in self.spool.put(batch):
-                self.notify(message)
-            self.stats.spooled += 1
+        journal = frozenset(self.spool.path_of(batch).name for batch in pending)
+        if any(path.name not in journal for path in self.spool.files()):
+            self.drain_spool(leave=journal)
+        backlog_left = any(path.name not in journal for path in self.spool.files())
+        unsent = {id(batch) for batch in (pending if backlog_left else self._send(pending, first_attempt=True))}
+        for batch in pending:
+            if id(batch) in unsent:
+                self.stats.spooled += 1  # its journal entry is now the spool's: sent when the store is back
+            else:
+                self.spool.remove(self.spool.path_of(batch))
         self._count_spool_drops()
 
     def finish(self) -> None:

@@ -75,7 +75,7 @@ class Spool:
             self.stats.dropped_samples += samples
             messages.append(f"spool full ({self.max_bytes:,} bytes cap): dropped the oldest window "
                             f"{oldest.name.removesuffix(SUFFIX)} ({samples:,} samples)")
-        path = self.directory / f"{batch.start_ns:020d}-{batch.window_id:016x}{SUFFIX}"
+        path = self.path_of(batch)
         tmp = path.with_suffix(".tmp")
         try:
             tmp.write_bytes(data)
@@ -88,6 +88,10 @@ class Spool:
                                f"({batch.samples:,} samples)"]
         self.stats.spooled += 1
         return messages
+
+    def path_of(self, batch: WindowBatch) -> Path:
+        """Where a window is kept: named by its start, so the spool's files sort oldest first."""
+        return self.directory / f"{batch.start_ns:020d}-{batch.window_id:016x}{SUFFIX}"
 
     def load(self, path: Path) -> WindowBatch | None:
         try:

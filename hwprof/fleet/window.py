@@ -15,7 +15,7 @@ import hashlib
 import json
 import struct
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +75,9 @@ class WindowBatch:
         return len(self.rows.get("samples", ()))
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        # The fields as they are (json writes tuples as lists): dataclasses.asdict copies every row and tuple of
+        # the window first, ~20 ms of a 10 s window's ~100 KB.
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> WindowBatch:

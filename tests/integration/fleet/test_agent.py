@@ -216,6 +216,34 @@ def test_sigterm_flushes_a_partial_batch(store_url, tmp_path):
         assert sum(w["samples"] for w in windows) == stats["samples"] == store.total_samples(Selector()) > 0
 
 
+def test_a_killed_worker_loses_only_the_window_it_was_decoding(store_url, tmp_path):
+    """Windows waiting for the send interval are in the spool as soon as they are decoded: after kill -9 of the
+    worker (an OOM kill), the next start sends every one of them, once."""
+    spool_dir = tmp_path / "spool"
+    run = agent(store_url, "--window", "2", "--send-interval", "60", "-d", "120", "--host", "oom",
+                spool=spool_dir)
+    wait_for(lambda: len(list(spool_dir.glob(f"*{SPOOL_SUFFIX}"))) >= 2, run, "two journaled windows")
+    children = Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()
+    workers = [int(pid) for pid in children
+               if b"hwprof" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(workers) == 1, children
+    journaled = {path.name for path in spool_dir.glob(f"*{SPOOL_SUFFIX}")}
+    os.kill(workers[0], signal.SIGKILL)
+    run.send_signal(signal.SIGTERM)
+    run.communicate(timeout=120)
+    with ClickHouseStore.open(store_url) as store:
+        assert store.windows(Selector(labels={"host": ("oom",)})) == []  # nothing was sent before the kill
+    assert journaled <= {path.name for path in spool_dir.glob(f"*{SPOOL_SUFFIX}")}
+    again = agent(store_url, "--window", "1", "-d", "1", "--host", "oom-restart", spool=spool_dir)
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    with ClickHouseStore.open(store_url) as store:
+        stored = {f"{w['start_ns']:020d}-{int(w['window_id'], 16):016x}{SPOOL_SUFFIX}"
+                  for w in store.windows(Selector(labels={"host": ("oom",)}))}
+    assert journaled <= stored
+    assert not list(spool_dir.glob(f"*{SPOOL_SUFFIX}"))
+
+
 def test_record_store_keeps_one_capture_as_one_window(store_url, demo_workload, tmp_path):
     """`hwprof record --store URL` stores the capture it made as one window: same samples, same functions."""
     result = subprocess.run([*HWPROF, "record", "-g", "-F", "499", "--store", store_url, "-o",
