@@ -128,15 +128,21 @@ class LocalClickHouse:
         raise HwprofError(f"clickhouse-server did not answer on port {self.port} within {START_TIMEOUT_S} s")
 
     def _answers(self) -> bool:
+        import logging
+
         from clickhouse_driver import Client
 
         client = Client("127.0.0.1", port=self.port, connect_timeout=1, send_receive_timeout=5)
+        # The driver logs every refused connection with its traceback; while the server starts, that is expected.
+        driver_log = logging.getLogger("clickhouse_driver.connection")
+        was_disabled, driver_log.disabled = driver_log.disabled, True
         try:
             client.execute("SELECT 1")
             return True
         except Exception:  # noqa: BLE001 -- any failure here only means "not ready yet"
             return False
         finally:
+            driver_log.disabled = was_disabled
             client.disconnect()
 
     def _log_tail(self) -> str:
