@@ -42,7 +42,9 @@ from hwprof.perf.records import (
 
 _HEADER_TYPE = struct.Struct("<IxxH")
 _TIME = struct.Struct("<Q")
-_MMAP_MIN_BODY = 40  # header + pid, tid, start, len, pgoff: what an MmapRef reads before it is parsed
+# The fixed part of a mapping record (MMAP: header, pid, tid, start, len, pgoff; MMAP2: + maj/min/ino or the build-id,
+# prot, flags): a shorter record is counted as unparsable by the walk, so a deferred parse cannot fail later.
+_MAPPING_FIXED = {int(RecordType.MMAP): 40, int(RecordType.MMAP2): 72}
 _SAMPLE = int(RecordType.SAMPLE)  # plain ints: enum comparisons cost in the per-record loop
 _USER_TYPES = int(RecordType.HEADER_ATTR)
 _COMPRESSED = int(RecordType.COMPRESSED)
@@ -314,7 +316,7 @@ class RecordWalk:
                 if callback is not None and rtype in unparsed:
                     layout = table.side_layout(chunk, pos, size)
                     trailer = layout.trailer_size
-                    if size < _MMAP_MIN_BODY + trailer:
+                    if size < _MAPPING_FIXED[rtype] + trailer:
                         self.stats.unparsable[rtype] = self.stats.unparsable.get(rtype, 0) + 1
                     else:
                         when = _TIME.unpack_from(chunk, pos + size - trailer + layout.trailer_time_at)[0] \
