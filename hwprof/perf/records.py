@@ -236,7 +236,7 @@ class Mmap:
         return self.start + self.length
 
 
-_REF_PID_MISC = struct.Struct("<xxxxxxHi")    # misc (header), pid (the first body field)
+_REF_PID_MISC = struct.Struct("<4xH2xi")       # misc (the header: type, misc, size), pid (the first body field)
 _REF_PROT = struct.Struct("<I")               # MMAP2's prot, at byte 64
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 
+from hwprof.perf.abi import MISC_MMAP_DATA
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.records import SampleLayout, sample_id_trailer
 from hwprof.pipeline.decode import _Collector
@@ -22,11 +23,11 @@ def _table() -> tuple[EventTable, SampleLayout]:
     return EventTable([EventInfo(0, "e", attr, layout)], {}), layout
 
 
-def _mmap2(layout: SampleLayout, pid: int, start: int, name: bytes, when: int, prot: int = 5) -> bytes:
+def _mmap2(layout: SampleLayout, pid: int, start: int, name: bytes, when: int, prot: int = 5, misc: int = 0) -> bytes:
     name = name + b"\0" * (8 - len(name) % 8)
     body = struct.pack("<iiQQQIIQQII", pid, pid, start, 0x1000, 0, 8, 1, 42, 0, prot, 2) + name
     trailer = sample_id_trailer(layout, pid, pid, when)
-    return struct.pack("<IHH", 10, 0, 8 + len(body) + len(trailer)) + body + trailer
+    return struct.pack("<IHH", 10, misc, 8 + len(body) + len(trailer)) + body + trailer
 
 
 def _walk(handler: RecordHandler, data: bytes, table: EventTable) -> RecordWalk:
@@ -48,6 +49,7 @@ def test_deferred_and_parsed_mappings_give_the_same_spaces():
     table, layout = _table()
     data = b"".join([_mmap2(layout, 7, 0x400000, b"/usr/bin/app", 10), _mmap2(layout, 7, 0x7f0000, b"/lib/libc.so", 20),
                      _mmap2(layout, 7, 0x900000, b"/data", 30, prot=3),       # not executable: never code
+                     _mmap2(layout, 7, 0xa00000, b"/heap", 35, misc=MISC_MMAP_DATA),  # perf record -d's data
                      _mmap2(layout, 8, 0x400000, b"/usr/bin/other", 40)])
     deferred = _Collector(table, [])
     assert deferred.unparsed_kinds()
