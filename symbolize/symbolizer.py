@@ -271,11 +271,12 @@ class Symbolizer:
         known = self._kernel_chains
         wanted = unique.tolist()
         new = [a for a in wanted if a not in known]
+        if new and len(known) + len(new) > KERNEL_CHAIN_CACHE:
+            known.clear()  # bounded: start over (this call's addresses are all looked up again)
+            new = wanted
         if new:
             # A long-lived symbolizer (hwprof agent) meets the same kernel paths every window: each address is
             # looked up (and its name decoded from the packed table) once.
-            if len(known) + len(new) > KERNEL_CHAIN_CACHE:
-                known.clear()
             new_addrs = np.array(new, dtype=np.uint64)
             looked = kernel.lookup(new_addrs)
             vmlinux_chains = self._vmlinux_chains(new_addrs, looked) if self.vmlinux else None

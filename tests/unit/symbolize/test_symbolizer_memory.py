@@ -1,5 +1,5 @@
-"""A long-lived symbolizer (hwprof agent) keeps each binary's unwind table in memory, and rebuilds it when the file
-at that path is replaced."""
+"""A long-lived symbolizer (hwprof agent) keeps what it looked up: each binary's unwind table (read again when the file
+at that path is replaced) and kernel addresses' chains (bounded)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,22 @@ def test_a_replaced_file_is_read_again(binary, tmp_path):
     replacement.replace(binary)
     again = symbolizer.unwind_table(str(binary))
     assert again is not first
+
+
+def test_kernel_chains_are_kept_and_the_bound_starts_over(tmp_path, monkeypatch):
+    """Kernel addresses met again are answered from memory; when the cache is full it starts over, and a call that
+    mixes known and new addresses still answers every one."""
+    import hwprof.symbolize.symbolizer as symbolizer_module
+    import numpy as np
+
+    kallsyms = tmp_path / "kallsyms"
+    kallsyms.write_text("ffffffff81000000 T _stext\nffffffff81000100 T do_one\nffffffff81000200 T do_two\n"
+                        "ffffffff81000300 T do_three\n")
+    symbolizer = Symbolizer(cache_dir=str(tmp_path / "cache"), debuginfod=False, kallsyms=str(kallsyms))
+    first = symbolizer.symbolize_kernel(np.array([0xFFFFFFFF81000110, 0xFFFFFFFF81000210], dtype=np.uint64))
+    assert [c[0].function for c in first] == ["do_one", "do_two"]
+    again = symbolizer.symbolize_kernel(np.array([0xFFFFFFFF81000110], dtype=np.uint64))
+    assert again[0] is first[0]
+    monkeypatch.setattr(symbolizer_module, "KERNEL_CHAIN_CACHE", 2)
+    mixed = symbolizer.symbolize_kernel(np.array([0xFFFFFFFF81000110, 0xFFFFFFFF81000310], dtype=np.uint64))
+    assert [c[0].function for c in mixed] == ["do_one", "do_three"]
