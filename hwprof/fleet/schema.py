@@ -93,49 +93,38 @@ class Backfill:
     select: str                 # SELECT ... FROM {db}.<source> {where} GROUP BY ...: {where} restricts the parts
 
 
-# Version 3: the ten-minute rollup, its materialized view, and the rows stored before it.
-_ROLLUP_KEY = ("host, window_start, comm, stack_id, stack_end, event, executable, build_id, cgroup, label_keys, "
-               "label_values, counter_names")
-_ROLLUP_SELECT = (f"SELECT toDateTime(intDiv(toUInt32(window_start), {ROLLUP_S}) * {ROLLUP_S}) AS window_start, "
-                  "host, comm, executable, build_id, cgroup, label_keys, label_values, event, stack_id, stack_end, "
-                  "counter_names, sumState(samples) AS samples, sumState(period) AS period, "
-                  "sumForEachState(counter_values) AS counter_values FROM {db}.samples {where} "
-                  f"GROUP BY {_ROLLUP_KEY}")
-_V3 = (
-    f"""CREATE TABLE IF NOT EXISTS {{db}}.samples_10m (
-        window_start DateTime, host LowCardinality(String), comm LowCardinality(String),
+def _rollup(table: str, by_pid: bool) -> tuple[str, Backfill]:
+    """A ten-minute rollup of `samples` (its table and the Backfill that creates its view and fills it): the same
+    columns and sums for every rollup; `by_pid` keeps the pid and sorts by (host, pid, time) instead of
+    (host, time)."""
+    pid = "pid, " if by_pid else ""
+    key = (f"host, {pid}window_start, comm, stack_id, stack_end, event, executable, build_id, cgroup, label_keys, "
+           "label_values, counter_names")
+    select = (f"SELECT toDateTime(intDiv(toUInt32(window_start), {ROLLUP_S}) * {ROLLUP_S}) AS window_start, "
+              f"host, {pid}comm, executable, build_id, cgroup, label_keys, label_values, event, stack_id, stack_end, "
+              "counter_names, sumState(samples) AS samples, sumState(period) AS period, "
+              "sumForEachState(counter_values) AS counter_values FROM {db}.samples {where} "
+              f"GROUP BY {key}")
+    pid_column = "pid UInt32, " if by_pid else ""
+    ddl = f"""CREATE TABLE IF NOT EXISTS {{db}}.{table} (
+        window_start DateTime, host LowCardinality(String), {pid_column}comm LowCardinality(String),
         executable LowCardinality(String), build_id LowCardinality(String), cgroup LowCardinality(String),
         label_keys Array(String), label_values Array(String), event LowCardinality(String),
         stack_id UInt64, stack_end UInt8, counter_names Array(String),
         samples AggregateFunction(sum, UInt64), period AggregateFunction(sum, Float64),
         counter_values AggregateFunction(sumForEach, Array(Float64))
     ) ENGINE = AggregatingMergeTree PARTITION BY toDate(window_start)
-      ORDER BY ({_ROLLUP_KEY}) PRIMARY KEY (host, window_start)""",
-    Backfill(table="samples_10m", source="samples", view="samples_10m_mv", select=_ROLLUP_SELECT),
-)
+      ORDER BY ({key}) PRIMARY KEY (host, {pid}window_start)"""
+    return ddl, Backfill(table=table, source="samples", view=f"{table}_mv", select=select)
+
+
+# Version 3: the ten-minute rollup, its materialized view, and the rows stored before it.
+_V3 = _rollup("samples_10m", by_pid=False)
 
 # Version 4: the ten-minute rollup per process, sorted by host and pid: what per-pid questions read (`--pid N`, the
 # web view's page of one process, `--sort pid`), which `samples_10m` cannot answer (it has no pid) and which read
 # every stored row of their range in `samples` (sorted by time, not pid) before: 6-15 s for a day.
-_PID_ROLLUP_KEY = ("host, pid, window_start, comm, stack_id, stack_end, event, executable, build_id, cgroup, "
-                   "label_keys, label_values, counter_names")
-_PID_ROLLUP_SELECT = (f"SELECT toDateTime(intDiv(toUInt32(window_start), {ROLLUP_S}) * {ROLLUP_S}) AS window_start, "
-                      "host, pid, comm, executable, build_id, cgroup, label_keys, label_values, event, stack_id, "
-                      "stack_end, counter_names, sumState(samples) AS samples, sumState(period) AS period, "
-                      "sumForEachState(counter_values) AS counter_values FROM {db}.samples {where} "
-                      f"GROUP BY {_PID_ROLLUP_KEY}")
-_V4 = (
-    f"""CREATE TABLE IF NOT EXISTS {{db}}.samples_pid_10m (
-        window_start DateTime, host LowCardinality(String), pid UInt32, comm LowCardinality(String),
-        executable LowCardinality(String), build_id LowCardinality(String), cgroup LowCardinality(String),
-        label_keys Array(String), label_values Array(String), event LowCardinality(String),
-        stack_id UInt64, stack_end UInt8, counter_names Array(String),
-        samples AggregateFunction(sum, UInt64), period AggregateFunction(sum, Float64),
-        counter_values AggregateFunction(sumForEach, Array(Float64))
-    ) ENGINE = AggregatingMergeTree PARTITION BY toDate(window_start)
-      ORDER BY ({_PID_ROLLUP_KEY}) PRIMARY KEY (host, pid, window_start)""",
-    Backfill(table="samples_pid_10m", source="samples", view="samples_pid_10m_mv", select=_PID_ROLLUP_SELECT),
-)
+_V4 = _rollup("samples_pid_10m", by_pid=True)
 
 MIGRATIONS: dict[int, tuple[str | Backfill, ...]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
