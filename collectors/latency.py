@@ -27,7 +27,9 @@ class Pairing:
 
 def pair_calls(tids: np.ndarray, times: np.ndarray, is_return: np.ndarray) -> Pairing:
     """Pair entries with returns per thread (a stack per thread handles recursion)."""
-    order = np.lexsort((~is_return.astype(bool), times, tids))  # by tid, then time; entry before return on ties
+    # By tid, then time; on a tie the entry first (0 sorts before 1). A tie is a call shorter than the clock's step:
+    # taking its return first would leave it unmatched and pair its entry with the next call's return.
+    order = np.lexsort((is_return.astype(np.int8), times, tids))
     stacks: dict[int, list[int]] = {}
     durations: list[int] = []
     unmatched = 0

@@ -32,6 +32,7 @@ from hwprof.errors import HwprofError
 from hwprof.perf import syscall
 from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
+from hwprof.perf.readformat import parse_read, read_size
 from hwprof.perf.records import Comm, Lost, Mmap, ReadRecord, SampleLayout, TaskEvent, parse_sample
 from hwprof.perf.ring import RingBuffer, poll_rings
 from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords
@@ -213,6 +214,7 @@ class ProbeSession:
         self._rings: list[RingBuffer] = []
         self._ids: dict[int, int] = {}          # perf event id -> probe index
         self._layouts: dict[int, SampleLayout] = {}  # probe index -> its sample layout
+        self._read_formats: dict[int, int] = {}  # probe index -> the read_format its fds were opened with
         self._side_layout: SampleLayout | None = None  # layout of the ring owners (side-record trailers)
         self._walk: RecordWalk | None = None   # the record walk over the rings, made once the ids are known
         self._dynamic: DynamicEvents | None = None
@@ -314,8 +316,13 @@ class ProbeSession:
             groups = parse_events(probe.symbol)
             attr = groups[0].events[0].attr.copy()
         attr.sample_type = self._sample_type(opened)
+        # Every event, not only the ring's owner: the kernel stamps a LOST record with the trailer of the event
+        # whose sample it dropped, and a record without the trailer the ring's others carry cannot be read.
+        attr.sample_id_all = 1
         if self._sampling:
             attr.sample_period = 1
+            if syscall.reports_lost_samples():
+                attr.read_format = ReadFormat.LOST
         else:
             # Pure counting: no sample per hit, so a probe costs what the kernel's uprobe costs. Each exiting
             # thread reports its own count (inherit_stat -> PERF_RECORD_READ) for the per-thread breakdown.
@@ -328,6 +335,11 @@ class ProbeSession:
         attr.inherit = 0 if self.target.system_wide or opened.mechanism == "pmu" else 1
         if self.target.command:
             attr.enable_on_exec = 1
+        if self.options.mode == Mode.LATENCY:
+            # Entry and return of one call may be stamped on two CPUs. The default perf clock (local_clock) is
+            # per CPU and, where the kernel found no usable TSC, ticks in jiffies; CLOCK_MONOTONIC is one clock
+            # for every CPU at the clocksource's resolution, the clock bcc's funclatency measures with.
+            attr.use_clockid, attr.clockid = 1, time.CLOCK_MONOTONIC
         if self.options.mode == Mode.STACKS:
             attr.sample_max_stack = self.options.max_stack
             if probe.kind.is_user:
@@ -398,7 +410,7 @@ class ProbeSession:
                 leader = leaders.get(cpu, -1)
                 if leader < 0:
                     # The fd that owns a ring also reports comm changes, task exits and (for stacks) mmaps.
-                    attr.comm = attr.task = attr.sample_id_all = 1
+                    attr.comm = attr.task = 1
                     attr.mmap2 = attr.mmap = 1 if self.options.mode == Mode.STACKS else 0
                     attr.watermark = 1
                     attr.wakeup_watermark = self.options.ring_pages * 4096 // 4
@@ -413,6 +425,7 @@ class ProbeSession:
                 self._ids[ident] = opened.index
                 self._fd_task[fd] = (self._pid_of(pid), pid)
                 self._layouts[opened.index] = SampleLayout.from_attr(attr)
+                self._read_formats[opened.index] = int(attr.read_format)
                 if leader < 0:
                     leaders[cpu] = fd
                     self._side_layout = SampleLayout.from_attr(attr)  # ring owners carry the sample_id trailer
@@ -474,6 +487,7 @@ class ProbeSession:
             self.result.duration_ns = time.monotonic_ns() - start  # the probing window, not the decoding after it
             self._drain()
             self._read_totals()
+            self._account_missing_samples()
             if self._child is not None:
                 self._reap_child(stop)
         if self._walk is not None:
@@ -510,12 +524,16 @@ class ProbeSession:
 
     def _read_totals(self) -> None:
         counts = self.result.probes
+        dropped = 0  # samples the kernel could not write, by the events' own counts (PERF_FORMAT_LOST)
         for opened in self._opened:
             total = 0
             own: Counter = Counter()  # opened tid -> hits not reported by any READ record
             for fd in opened.fds:
                 if self._sampling:
-                    total += struct.unpack("<Q", os.read(fd, 8))[0]
+                    read_format = self._read_formats[opened.index]
+                    (value,), _ = parse_read(os.read(fd, read_size(read_format)), read_format)
+                    total += value.raw
+                    dropped += value.lost
                     continue
                 value, ident = struct.unpack("<QQ", os.read(fd, 16))
                 total += value
@@ -524,10 +542,23 @@ class ProbeSession:
             for (pid, tid), n in own.items():
                 if n > 0:
                     self._attribute_remainder(opened.index, pid, tid, n)
+        # LOST records miss the drops after the last sample that fit; the events' counts miss inherited copies'.
+        self.result.lost = max(self.result.lost, dropped)
         if self.options.filter.active:
             # The kernel counted every hit in scope; the user asked only about some processes.
             for c in counts:
                 c.total = sum(c.per_thread.values())
+
+    def _account_missing_samples(self) -> None:
+        """Hits the kernel counted that never arrived as samples, beyond what LOST records owned up to, are said."""
+        if not self._sampling or self.options.filter.active:
+            return
+        short = {c.probe.label: c.total - sum(c.per_thread.values()) for c in self.result.probes}
+        unexplained = sum(n for n in short.values() if n > 0) - self.result.lost
+        if unexplained > 0:
+            detail = ", ".join(f"{label}: {n}" for label, n in short.items() if n > 0)
+            self.result.notes.append(f"{unexplained} hits the kernel counted never arrived as samples and were not "
+                                     f"reported lost ({detail}): results cover only the hits that arrived")
 
     def _attribute_remainder(self, index: int, pid: Pid, tid: Tid, hits: int) -> None:
         """Hits of an opened task's family that no READ record claimed: whose are they?

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import os
 import resource
 from collections.abc import Callable
@@ -179,6 +180,20 @@ def trace_opens(write: Callable[[str], None]):
         yield
     finally:
         _open_trace = previous
+
+
+@functools.cache
+def reports_lost_samples() -> bool:
+    """Whether read(2) can give an event's dropped samples (PERF_FORMAT_LOST, Linux 6.0). A LOST record reaches the
+    ring only with the next sample that fits, so drops at the very end are known from this count alone."""
+    attr = PerfEventAttr(type=abi.PerfType.SOFTWARE, config=abi.SwEvent.DUMMY, disabled=1, exclude_kernel=1,
+                         exclude_hv=1, read_format=abi.ReadFormat.LOST)
+    try:
+        fd = _perf_event_open(attr, 0, -1, -1, abi.FLAG_FD_CLOEXEC, None)
+    except PerfOpenError:
+        return False
+    os.close(fd)
+    return True
 
 
 def perf_event_open(attr: PerfEventAttr, pid: int = 0, cpu: int = -1, group_fd: int = -1,

@@ -53,7 +53,7 @@ def test_kprobe_matches_bpftrace(programs, tmp_path):
 def test_kretprobe_latency(programs, tmp_path):
     doc = probe_json(tmp_path, "--latency", "--unit", "ns", "-k", "ksys_write", "--", programs["writes"], str(N))
     (lat,) = doc["latency"]
-    assert lat["calls"] == N
+    assert lat["calls"] == N, {k: doc[k] for k in ("latency", "probes", "lost", "notes")}
     assert 0 < lat["min_ns"] <= lat["p50_ns"] <= lat["p99_ns"] <= lat["max_ns"]
 
 

@@ -44,6 +44,16 @@ def test_pairing_per_thread_with_recursion_and_edges():
     assert pairing.unfinished == 1
 
 
+def test_a_call_shorter_than_the_clock_step_still_pairs():
+    """Entry and return with one timestamp (a coarse clock): the entry opens the call, whatever the input order."""
+    tids = np.array([7, 7, 7, 7, 7, 7])
+    times = np.array([100, 100, 100, 100, 200, 200])
+    is_return = np.array([True, False, True, False, True, False])
+    pairing = pair_calls(tids, times, is_return)
+    assert pairing.durations.tolist() == [0, 0, 0]
+    assert (pairing.unmatched_returns, pairing.unfinished) == (0, 0)
+
+
 def test_pairing_is_independent_of_input_order():
     rng = np.random.default_rng(7)
     tids = np.repeat(np.arange(4), 20)
