@@ -17,6 +17,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,8 +26,9 @@ from pathlib import Path
 from hwprof.errors import HwprofError
 from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
-from hwprof.perf.abi import ReadFormat, SampleType
+from hwprof.perf.abi import ReadFormat, RecordType, SampleType
 from hwprof.perf.attr import PerfEventAttr
+from hwprof.perf.readformat import parse_read, read_size
 from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, TaskEvent, trailer_maker
 from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer, poll_rings
 from hwprof.perfdata import features as feat
@@ -126,6 +128,10 @@ def default_data_pages(stack_dump: int = 0) -> int:
     return 8 * DEFAULT_DATA_PAGES if stack_dump else 2 * DEFAULT_DATA_PAGES
 
 
+def _lost_samples_record(lost: int, trailer: bytes) -> bytes:
+    return struct.pack("<IHHQ", RecordType.LOST_SAMPLES, 0, 16 + len(trailer), lost) + trailer
+
+
 # --- attrs ------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -165,6 +171,8 @@ def _sampling_attrs(groups: list[EventGroup], opts: SamplingOptions,
                 st |= SampleType.RAW
             attr.sample_type = st
             attr.sample_id_all = 1
+            if syscall.reports_lost_samples():
+                attr.read_format |= ReadFormat.LOST  # what the kernel dropped at the very end (see _unreported_drops)
             if opts.clockid is not None:
                 attr.use_clockid, attr.clockid = 1, opts.clockid
             attr.disabled = 1 if index == 0 else 0  # members follow their leader
@@ -219,6 +227,7 @@ def _tracking_event(leader: PerfEventAttr) -> _Event:
     attr.inherit = leader.inherit
     attr.mmap = attr.mmap2 = attr.comm = attr.comm_exec = attr.task = 1
     attr.mmap_data = leader.mmap_data
+    attr.read_format = leader.read_format & ReadFormat.LOST
     return _Event(spec, attr, tracking=True)
 
 
@@ -277,6 +286,7 @@ class SamplingSession:
         self._notify = notify or (lambda _msg: None)
         self._rings: list[RingBuffer] = []
         self._owner_fds: list[int] = []  # dummy events on hwprof owning the rings of a -p capture
+        self._lost_reported = 0  # what LOST records of the files written so far reported
         self._events: list[list[_Event]] = []
         self._child: HeldCommand | None = None
         self._map_seen: dict[str, tuple[int, int]] = {}
@@ -628,7 +638,7 @@ class SamplingSession:
                 end_mono: float | None = None) -> CaptureResult:
         """Finish the current file and describe it (a window ends at `end_mono`, the capture now)."""
         duration_ns = int(((end_mono or time.monotonic()) - start_mono) * 1e9)
-        stats = self._finalise(writer, start_ns, end_ns)
+        stats = self._finalise(writer, start_ns, end_ns, final=end_mono is None)
         return CaptureResult(
             path=self.output, target=self.target.describe(), command=list(self.target.command),
             events=[e.spec.name for g in self._events for e in g], start_time_ns=int(start_wall * 1e9),
@@ -643,7 +653,32 @@ class SamplingSession:
             writer.finish_round()
 
     # --- after the stop -----------------------------------------------------------------------------
-    def _finalise(self, writer: PerfDataWriter, start_ns: int, end_ns: int) -> tuple[int, int, int]:
+    def _unreported_drops(self) -> int:
+        """Samples and records the kernel dropped for want of ring space that no LOST record reported.
+
+        The kernel writes a LOST record only in front of the next record that fits, so what it dropped in the
+        last moments of a capture is known from the events' own counts alone (PERF_FORMAT_LOST, read as perf
+        record reads them at its end). Inherited copies keep their own counts, which nobody can read: the
+        difference is then a floor."""
+        dropped = 0
+        for group in self._events:
+            for event in group:
+                read_format = int(event.attr.read_format)
+                if not read_format & ReadFormat.LOST:
+                    return 0
+                if read_format & ReadFormat.GROUP and event is not group[0]:
+                    continue  # the leader's read gives the whole group
+                members = len(group) if read_format & ReadFormat.GROUP else 1
+                for fd in event.fds:
+                    try:
+                        values, _ = parse_read(os.read(fd, read_size(read_format, members)), read_format)
+                    except OSError:
+                        continue
+                    dropped += sum(v.lost for v in values)
+        return max(0, dropped - self._lost_reported)
+
+    def _finalise(self, writer: PerfDataWriter, start_ns: int, end_ns: int,
+                  final: bool = True) -> tuple[int, int, int]:
         """Count samples, losses and switch-ins, gather build-ids and JIT maps from the file, write the features."""
         from hwprof.collectors import buildids
 
@@ -658,6 +693,14 @@ class SamplingSession:
             walk.feed(block)
         walk.close()
         samples, lost, switches = walk.stats.samples, census.lost_samples, census.switch_ins
+        self._lost_reported += lost
+        if final:
+            unreported = self._unreported_drops()
+            if unreported:
+                # As perf record does: a LOST_SAMPLES record, so that every reader of the file counts them too.
+                writer.write(_lost_samples_record(unreported, self._trailer()(-1, -1)))
+                writer.flush()
+                lost += unreported
         mapped, pids = census.mapped, census.pids
         entries = [feat.BuildIdEntry(-1, bid, path, abi.CpuMode.USER) for _, path, bid in buildids.collect(mapped)]
         if self._kernel_build_id is None:
