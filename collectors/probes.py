@@ -257,10 +257,10 @@ class ProbeSession:
 
     # --- setup ---------------------------------------------------------------------------------------
     def _sample_type(self, opened: _Opened) -> int:
-        st = SampleType.IDENTIFIER | SampleType.TID
+        # TIME in every mode: the side records' trailers carry it too, and a thread's renames (exec, prctl) that
+        # land in two CPUs' rings are applied in time order, not in the order the rings are read.
+        st = SampleType.IDENTIFIER | SampleType.TID | SampleType.TIME
         mode = self.options.mode
-        if mode in (Mode.LATENCY, Mode.STACKS, Mode.ARGS):
-            st |= SampleType.TIME
         if mode == Mode.STACKS:
             st |= SampleType.CALLCHAIN
         if mode == Mode.ARGS:
@@ -657,6 +657,7 @@ class _SessionRecords(RecordHandler):
     def __init__(self, session: ProbeSession) -> None:
         self.session = session
         self.result = session.result
+        self._named_at: dict[Tid, int] = {}  # tid -> time of the COMM record its name came from
 
     def samples(self, records: SampleRecords) -> None:
         session = self.session
@@ -697,7 +698,9 @@ class _SessionRecords(RecordHandler):
             self.result.probes[index].per_thread[(rec.pid, rec.tid)] += value
 
     def comm(self, rec: Comm, when: int) -> None:
-        self.result.comms[rec.tid] = rec.comm
+        if when >= self._named_at.get(rec.tid, -1):  # the latest name by time, whichever ring is read last
+            self._named_at[rec.tid] = when
+            self.result.comms[rec.tid] = rec.comm
 
     def mmap(self, rec: Mmap, when: int) -> None:
         self.result.maps.append(rec)

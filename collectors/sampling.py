@@ -597,10 +597,11 @@ class SamplingSession:
                     self.notice(f"stopping on {stop.requested}")
                     break
                 self._drain(writer)
+                # Every wake-up (at least 4 a second): a short-lived JIT may delete its map when it exits.
+                self._snapshot_perf_maps()
                 now = time.monotonic()
                 if now - last_flush >= FLUSH_INTERVAL_S:
                     writer.flush()
-                    self._snapshot_perf_maps()
                     last_flush = now
                 if deadline is not None and now >= deadline:
                     break
@@ -787,7 +788,7 @@ class SamplingSession:
 
     def _snapshot_perf_maps(self) -> None:
         """While the capture runs, keep copies of the targets' JIT maps: a JIT may delete its map when it exits.
-        One stat(2) per target process per flush; system-wide captures only copy at the end."""
+        One stat(2) per target process per wake-up; system-wide captures only copy at the end."""
         pids = set(self.target.pids)
         if self._child is not None:
             pids.add(self._child.pid)

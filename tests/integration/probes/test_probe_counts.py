@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 from probe_helpers import hwprof_entries, probe_json, run_probe
@@ -113,3 +115,17 @@ def test_text_output_names_probe_and_process(programs):
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"uprobe:\S+:work\s+12\s", proc.stdout)
     assert re.search(r"\d+\s+\*\s+calls\s+12", proc.stdout)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_a_process_renamed_on_another_cpu_keeps_its_last_name(tmp_path):
+    """exec names the process on CPU 1, prctl renames it on CPU 0: each COMM record lands in its CPU's ring, and
+    the name shown is the later one, whichever ring is read last."""
+    cpus = sorted(os.sched_getaffinity(0))
+    script = (f"import ctypes, os; os.sched_setaffinity(0, {{{cpus[0]}}}); "
+              "ctypes.CDLL(None).prctl(15, b'renamed', 0, 0, 0); os.write(1, b'.')")
+    for _ in range(5):
+        doc = probe_json(tmp_path, "-t", "syscalls:sys_enter_write", "--", "taskset", "-c", str(cpus[1]),
+                         sys.executable, "-c", script)
+        (process,) = doc["probes"][0]["processes"]
+        assert process["comm"] == "renamed" and process["hits"] == 1
