@@ -31,9 +31,12 @@ def test_node_javascript_callers_split_three_to_one_and_reach_main(tmp_path):
     if node is None:
         pytest.skip("node is not installed")
     data = tmp_path / "node.data"
-    # Node writes jit-PID.dump into its working directory; the capture finds it by its executable mapping
+    # Node writes jit-PID.dump into its working directory; the capture finds it by its executable mapping.
+    # Without inlining: on a fast CPU TurboFan soon inlines caller_a/caller_b into the script's optimized main loop,
+    # and an inlined function has no frame of its own to unwind (perf shows the same stacks).
     hwprof("record", "-q", "--call-graph", "dwarf", "-F", "999", "-o", str(data), "--", node, "--perf-prof",
-           "--perf-prof-unwinding-info", "--interpreted-frames-native-stack", str(WORKLOAD), "3", cwd=tmp_path)
+           "--perf-prof-unwinding-info", "--interpreted-frames-native-stack", "--no-turbo-inlining", str(WORKLOAD), "3",
+           cwd=tmp_path)
     stacks: Counter = Counter()
     for line in hwprof("report", "-i", str(data), "--folded").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -52,7 +55,7 @@ def test_node_javascript_callers_split_three_to_one_and_reach_main(tmp_path):
     js = [f.split()[0].split(":", 1)[1].lstrip("*~^") for f in top if f.startswith("JS:")]
     callers = [i for i, f in enumerate(js) if f in ("caller_a", "caller_b")]
     below = js[callers[-1] + 1:] if callers else []
-    # 11 calls of descend, less those TurboFan inlined into their caller
-    assert below[-1:] == ["hot"] and set(below[:-1]) == {"descend"} and 5 <= len(below) - 1 <= 11, js
+    # 11 calls of descend
+    assert below[-1:] == ["hot"] and set(below[:-1]) == {"descend"} and len(below) - 1 == 11, js
     notes = json.loads(hwprof("report", "-i", str(data), "--json", "--limit", "0"))["notes"]
     assert any("JIT code unwound" in n and CFI_SOURCE in n for n in notes), notes

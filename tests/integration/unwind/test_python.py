@@ -59,7 +59,7 @@ def shares(stacks: Counter) -> tuple[float, float]:
 
 @pytest.mark.parametrize(("version", "mechanism"), [("3.12", "-X perf"), ("3.13", "-X perf_jit")])
 def test_python_callers_split_three_to_one_and_reach_main(tmp_path, version, mechanism):
-    data, stderr = record(tmp_path, "--python", "--", interpreter(version), str(WORKLOAD), "40")
+    data, stderr = record(tmp_path, "--python", "--", interpreter(version), str(WORKLOAD), "40", "1.0")
     assert mechanism in stderr and "32768 bytes of stack per sample" in stderr
     stacks = folded(data)
     split, main = shares(stacks)

@@ -1,5 +1,6 @@
 """A recursive workload with a known 3:1 split between two Python callers of the same hot function."""
 import sys
+import time
 
 
 def hot(n):
@@ -23,15 +24,19 @@ def caller_b(n):
     return descend(20, n)
 
 
-def main(rounds):
+def main(rounds, seconds):
+    """At least `rounds` rounds, and rounds until `seconds` have passed: a sample count that holds on fast CPUs."""
     s = 0
-    for _ in range(rounds):
+    end = time.monotonic() + seconds
+    done = 0
+    while done < rounds or time.monotonic() < end:
         s += caller_a(20000)
         s += caller_a(20000)
         s += caller_a(20000)
         s += caller_b(20000)
+        done += 1
     return s
 
 
 if __name__ == "__main__":
-    print(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
+    print(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100, float(sys.argv[2]) if len(sys.argv) > 2 else 0.0))
