@@ -202,6 +202,10 @@ def check_vendor_events() -> Check:
                      "encoded (stat -vv prints them) but cannot be counted on this CPU; unset it to count", data)
     names = tuple(next(n for n in group if model.find(n)) for group in _VENDOR_PROBES
                   if any(model.find(n) for n in group))
+    if not names:
+        return Check("vendor_events", "Named CPU events", WARN, about, "none of the events this check opens "
+                     "(retired instructions, cycles, cache misses) is in this model's data, so whether they count "
+                     "is untested: 'hwprof list vendor' shows what it has", data)
     check = _event_check("vendor_events", "Named CPU events", names, "" if has_cpu_pmu() else " (see 'CPU PMU')")
     return Check(check.key, check.title, check.status, f"{about}; {check.value}", check.fix, {**data, **check.data})
 
