@@ -36,6 +36,7 @@ TOPIC_WORDS = {
     "cache": "Cache", "memory": "Memory", "pipeline": "Pipeline", "frontend": "Frontend", "branch": "Branch",
     "floating-point": "Floating point", "fp": "Floating point", "virtual-memory": "Virtual memory",
     "tlb": "Virtual memory", "other": "Other", "recommended": "Recommended",
+    "branch-prediction": "Branch prediction", "decode": "Decode", "load-store": "Load-store", "execution": "Execution",
 }
 TITLES = {
     "hardware": "Hardware events [generic, need a CPU PMU]",

@@ -147,9 +147,32 @@ def _write_xz(path: str, body) -> None:
         f.write(lzma.compress(json.dumps(body, separators=(",", ":")).encode(), preset=9))
 
 
-# AMD core events and metrics from Linux perf's JSON (tools/perf/pmu-events/arch/x86/amdzen*): the files are
-# perf's topics; events with a Unit belong to uncore PMUs (L3, data fabric, memory controller) and are left out.
-AMD_TOPIC_FILES = ("branch", "cache", "core", "floating-point", "memory", "other", "pipeline", "recommended")
+# AMD core events and metrics from Linux perf's JSON (tools/perf/pmu-events/arch/x86/amdzen*): every JSON file of
+# a model's folder is one of perf's topics, named by the file (cache.json on Zen 1-4; load-store.json, decode.json,
+# branch-prediction.json on Zen 5); events with a Unit belong to uncore PMUs (L3, data fabric, memory controller)
+# and are left out.
+AMD_EVENT_KEYS = ("EventName", "EventCode", "UMask", "BriefDescription", "PublicDescription", "CounterMask", "Invert",
+                  "EdgeDetect", "SampleAfterValue")
+AMD_METRIC_KEYS = ("MetricName", "MetricExpr", "MetricGroup", "ScaleUnit", "BriefDescription", "MetricThreshold")
+
+
+def _amd_model(model_dir: str) -> dict:
+    """The shipped form of one model's folder: {"events": [...], "metrics": [...]}, files read in name order."""
+    events, metrics = [], []
+    for name in sorted(os.listdir(model_dir) if os.path.isdir(model_dir) else ()):
+        path = os.path.join(model_dir, name)
+        if not name.endswith(".json") or not os.path.isfile(path):
+            continue
+        topic = name.removesuffix(".json")
+        with open(path) as jf:
+            for item in json.load(jf):
+                if "MetricExpr" in item:
+                    metrics.append({k: v for k, v in item.items() if k in AMD_METRIC_KEYS})
+                elif "EventName" in item and not item.get("Unit"):
+                    kept = {k: v for k, v in item.items() if k in AMD_EVENT_KEYS}
+                    kept["_topic"] = topic
+                    events.append(kept)
+    return {"events": events, "metrics": metrics}
 
 
 def build_perf_amd(linux_dir: str, out_dir: str) -> dict:
@@ -165,25 +188,9 @@ def build_perf_amd(linux_dir: str, out_dir: str) -> dict:
             if len(row) < 4 or not row[0].startswith("AuthenticAMD") or row[3].strip() != "core":
                 continue
             model = row[2].strip()
-            events, metrics = [], []
-            for topic in AMD_TOPIC_FILES:
-                path = os.path.join(arch, model, topic + ".json")
-                if not os.path.isfile(path):
-                    continue
-                with open(path) as jf:
-                    for item in json.load(jf):
-                        if "MetricExpr" in item:
-                            metrics.append({k: v for k, v in item.items() if k in (
-                                "MetricName", "MetricExpr", "MetricGroup", "ScaleUnit", "BriefDescription",
-                                "MetricThreshold")})
-                        elif "EventName" in item and not item.get("Unit"):
-                            kept = {k: v for k, v in item.items() if k in (
-                                "EventName", "EventCode", "UMask", "BriefDescription", "PublicDescription",
-                                "CounterMask", "Invert", "EdgeDetect", "SampleAfterValue")}
-                            kept["_topic"] = topic
-                            events.append(kept)
-                            all_names.add(item["EventName"])
-            _write_xz(os.path.join(out_dir, model + ".json.xz"), {"events": events, "metrics": metrics})
+            body = _amd_model(os.path.join(arch, model))
+            all_names.update(e["EventName"] for e in body["events"])
+            _write_xz(os.path.join(out_dir, model + ".json.xz"), body)
             rows.append({"cpuid": row[0].strip(), "version": row[1].strip(), "model": model})
     index = {"source": "Linux tools/perf/pmu-events/arch/x86 (amdzen*)", "license": "GPL-2.0 (see LICENSE)",
              "mapfile": rows}

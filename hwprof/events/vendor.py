@@ -72,9 +72,12 @@ _TOPIC_RULES = (
     ("Frontend", r"(FRONTEND|ICACHE|IDQ|DSB|DECODE|BACLEARS|ILD_|MS_DECODED|UOPS\.MS|LSD\.)"),
     ("Branch", r"(BR_|BTCLEAR|BACLEAR|.*BRANCH)"),
 )
-# AMD: perf's JSON file names are the topics.
+# AMD: perf's JSON file names are the topics (Zen 1-4: cache.json, core.json, ...; Zen 5: load-store.json,
+# decode.json, branch-prediction.json, inst-cache.json, ...). A name not here is titled from the file name.
 _AMD_TOPICS = {"branch": "Branch", "cache": "Cache", "core": "Pipeline", "floating-point": "Floating point",
-               "memory": "Memory", "other": "Other", "pipeline": "Pipeline", "recommended": "Recommended"}
+               "memory": "Memory", "other": "Other", "pipeline": "Pipeline", "recommended": "Recommended",
+               "branch-prediction": "Branch prediction", "decode": "Decode", "load-store": "Load-store",
+               "execution": "Execution", "inst-cache": "Cache", "l2-cache": "Cache"}
 
 
 ARM_PMU = "armv8_pmuv3_0"  # the name Linux gives the core PMU described by the DT/ACPI PMUv3 node
@@ -172,7 +175,7 @@ def _perf_json_topic(file_stem: str) -> str:
         return "Cache"
     if file_stem == "tlb":
         return "Virtual memory"
-    return (file_stem or "other").replace("_", " ").capitalize()
+    return (file_stem or "other").replace("_", " ").replace("-", " ").capitalize()
 
 
 def _amd_event(raw: dict, pmu: str = "cpu") -> VendorEvent:
