@@ -171,7 +171,8 @@ def check_hardware_events() -> Check:
 # miss event and (Intel) the perf-metrics slots counter; the first of each tuple the model has is probed.
 _VENDOR_PROBES = (
     ("INST_RETIRED.ANY", "ex_ret_instr"), ("CPU_CLK_UNHALTED.THREAD", "CPU_CLK_UNHALTED.CORE", "ls_not_halted_cyc"),
-    ("MEM_LOAD_RETIRED.L3_MISS", "MEM_LOAD_UOPS_RETIRED.L3_MISS", "LONGEST_LAT_CACHE.MISS", "ls_dc_accesses"),
+    ("MEM_LOAD_RETIRED.L3_MISS", "MEM_LOAD_UOPS_RETIRED.L3_MISS", "LONGEST_LAT_CACHE.MISS", "ls_dc_accesses",
+     "ls_any_fills_from_sys.all"),
     ("TOPDOWN.SLOTS",),
 )
 
