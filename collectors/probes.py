@@ -32,7 +32,7 @@ from hwprof.errors import HwprofError
 from hwprof.perf import syscall
 from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.readformat import parse_read, read_size
+from hwprof.perf.readformat import read_counters
 from hwprof.perf.records import Comm, Lost, Mmap, ReadRecord, SampleLayout, TaskEvent, parse_sample
 from hwprof.perf.ring import RingBuffer, poll_rings
 from hwprof.pipeline.walk import EventInfo, EventTable, RecordHandler, RecordWalk, SampleRecords
@@ -530,8 +530,7 @@ class ProbeSession:
             own: Counter = Counter()  # opened tid -> hits not reported by any READ record
             for fd in opened.fds:
                 if self._sampling:
-                    read_format = self._read_formats[opened.index]
-                    (value,), _ = parse_read(os.read(fd, read_size(read_format)), read_format)
+                    (value,) = read_counters(fd, self._read_formats[opened.index])
                     total += value.raw
                     dropped += value.lost
                     continue

@@ -28,7 +28,7 @@ from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
 from hwprof.perf.abi import ReadFormat, RecordType, SampleType
 from hwprof.perf.attr import PerfEventAttr
-from hwprof.perf.readformat import parse_read, read_size
+from hwprof.perf.readformat import read_counters
 from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, TaskEvent, trailer_maker
 from hwprof.perf.ring import DEFAULT_DATA_PAGES, PAGE_SIZE, RingBuffer, poll_rings
 from hwprof.perfdata import features as feat
@@ -672,7 +672,7 @@ class SamplingSession:
                 members = len(group) if read_format & ReadFormat.GROUP else 1
                 for fd in event.fds:
                     try:
-                        values, _ = parse_read(os.read(fd, read_size(read_format, members)), read_format)
+                        values = read_counters(fd, read_format, members)
                     except OSError:
                         continue
                     dropped += sum(v.lost for v in values)
