@@ -65,7 +65,7 @@ def test_only_the_cgroups_process_is_sampled_symbolized_and_perf_agrees(workload
         _wait_for_file(ours, hwprof_run)
         _wait_for_file(theirs, perf_run)
         time.sleep(1.5)  # the /proc snapshot and the enable come after the file is created
-        inside = subprocess.Popen([str(workloads["split"]), "1000"], stdout=subprocess.DEVNULL)
+        inside = subprocess.Popen([str(workloads["split"]), "3000"], stdout=subprocess.DEVNULL)
         time.sleep(0.1)
         cgroup_v2.move(inside.pid)
         assert inside.wait(timeout=300) == 0
@@ -88,7 +88,7 @@ def test_only_the_cgroups_process_is_sampled_symbolized_and_perf_agrees(workload
     assert set(our_pids) == {inside.pid}, our_pids
     assert set(perf_pids) == {inside.pid}, perf_pids
     assert 0.8 <= our_pids[inside.pid] / perf_pids[inside.pid] <= 1.25, (our_pids, perf_pids)
-    assert our_pids[inside.pid] >= 200, our_pids
+    assert our_pids[inside.pid] >= 400, our_pids  # the 3:1 share below then has a binomial sd near 2 points
 
     import json
 
