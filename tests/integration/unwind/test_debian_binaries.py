@@ -26,11 +26,11 @@ def work(n):
         s = json.dumps({"k": i, "v": [i, str(i)]})
         d[i % 97] = re.sub(r"\\d", "x", s)
     return sorted(d.values())
-for _ in range(4): work(20000)
+for _ in range(12): work(20000)
 """
 SQL_WORK = """
 create table t(a integer, b text);
-with recursive c(x) as (select 1 union all select x+1 from c where x < 200000)
+with recursive c(x) as (select 1 union all select x+1 from c where x < 600000)
     insert into t select x, hex(randomblob(16)) from c;
 create index ti on t(b);
 select count(*), sum(length(b)) from t where b like '%AB%';
@@ -49,7 +49,7 @@ def _workload(name: str, tmp_path: Path) -> tuple[list[str], str, Path | None]:
     """(command, --call-graph value, stdin file)."""
     if name == "xz":
         data = tmp_path / "input.txt"
-        data.write_bytes(subprocess.run(["base64"], input=bytes(range(256)) * 12000, capture_output=True,
+        data.write_bytes(subprocess.run(["base64"], input=bytes(range(256)) * 36000, capture_output=True,
                                         check=True).stdout * 2)
         return ["/usr/bin/xz", "-6", "-T1", "-c", str(data)], "dwarf", None
     if name == "python3.11":
