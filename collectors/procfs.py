@@ -1,4 +1,5 @@
-"""Synthesize COMM, FORK and MMAP2 records from /proc for processes that existed before the capture.
+"""Synthesize COMM, FORK and MMAP2 records from /proc for processes that existed before the capture (and the other
+records the recorder writes itself: LOST_SAMPLES at the stop).
 
 The kernel only reports mappings and names that change while an event is open. A process attached to mid-run (or
 every process of a system-wide capture) already has its code mapped, so, as `perf record` does, we read
@@ -30,6 +31,11 @@ def _record(rtype: int, misc: int, body: bytes) -> bytes:
 
 def comm_record(pid: Pid, tid: Tid, comm: str, trailer: Trailer) -> bytes:
     return _record(RecordType.COMM, 0, struct.pack("<ii", pid, tid) + pack_string(comm[:15]) + trailer(pid, tid))
+
+
+def lost_samples_record(lost: int, trailer: bytes) -> bytes:
+    """The count of drops no LOST record reported (read from the events at the stop), as perf record writes it."""
+    return _record(RecordType.LOST_SAMPLES, 0, struct.pack("<Q", lost) + trailer)
 
 
 def fork_record(pid: Pid, ppid: Pid, tid: Tid, ptid: Tid, trailer: Trailer) -> bytes:

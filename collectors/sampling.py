@@ -17,7 +17,6 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from pathlib import Path
 from hwprof.errors import HwprofError
 from hwprof.events import EventGroup, EventSpec, parse_events
 from hwprof.perf import abi, syscall
-from hwprof.perf.abi import ReadFormat, RecordType, SampleType
+from hwprof.perf.abi import ReadFormat, SampleType
 from hwprof.perf.attr import PerfEventAttr
 from hwprof.perf.readformat import read_counters
 from hwprof.perf.records import Lost, Mmap, SampleLayout, Switch, TaskEvent, trailer_maker
@@ -126,10 +125,6 @@ def default_data_pages(stack_dump: int = 0) -> int:
     if os.geteuid() != 0:
         return DEFAULT_DATA_PAGES
     return 8 * DEFAULT_DATA_PAGES if stack_dump else 2 * DEFAULT_DATA_PAGES
-
-
-def _lost_samples_record(lost: int, trailer: bytes) -> bytes:
-    return struct.pack("<IHHQ", RecordType.LOST_SAMPLES, 0, 16 + len(trailer), lost) + trailer
 
 
 # --- attrs ------------------------------------------------------------------------------------------------
@@ -699,7 +694,9 @@ class SamplingSession:
             unreported = self._unreported_drops()
             if unreported:
                 # As perf record does: a LOST_SAMPLES record, so that every reader of the file counts them too.
-                writer.write(_lost_samples_record(unreported, self._trailer()(-1, -1)))
+                from hwprof.collectors import procfs
+
+                writer.write(procfs.lost_samples_record(unreported, self._trailer()(-1, -1)))
                 writer.flush()
                 lost += unreported
         mapped, pids = census.mapped, census.pids
